@@ -1,0 +1,77 @@
+/**
+ * Runs one agent per user message: stores the message, runs the agent with the model and tools,
+ * stores and delivers the reply. Exists only once every dependency does (services phase).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../common/log';
+import type { AgentRegistry } from './agent-registry';
+import type { ExecutionTracker } from './execution-tracker';
+import type { LlmClient } from './llm';
+import type { SessionFactory } from './store';
+import type { ToolDispatcher } from './tools';
+import type { AgentWebSocketBridge } from './websocket-bridge';
+
+/** How many earlier messages of a thread the agent sees. */
+const HISTORY_LIMIT = 20;
+
+export interface SupervisorDeps {
+  llmClient: LlmClient;
+  sessionFactory: SessionFactory;
+  toolDispatcher: ToolDispatcher;
+  websocketBridge: AgentWebSocketBridge;
+  agentRegistry: AgentRegistry;
+  executionTracker: ExecutionTracker;
+}
+
+export interface RunRequest {
+  threadId: string;
+  text: string;
+}
+
+export interface RunOutcome {
+  runId: string;
+  ok: boolean;
+}
+
+export class AgentSupervisor {
+  constructor(
+    private readonly deps: SupervisorDeps,
+    private readonly log: Logger,
+    private readonly newRunId: () => string = randomUUID,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  get bridge(): AgentWebSocketBridge {
+    return this.deps.websocketBridge;
+  }
+
+  async handle(request: RunRequest, agentName = 'chat'): Promise<RunOutcome> {
+    const { sessionFactory, agentRegistry, llmClient, toolDispatcher, executionTracker, websocketBridge } = this.deps;
+    const runId = this.newRunId();
+    const { threadId, text } = request;
+    const done = executionTracker.start(runId);
+    try {
+      const session = sessionFactory.session();
+      const history = await session.history(threadId, HISTORY_LIMIT);
+      await session.append({ threadId, role: 'user', text, at: this.now().toISOString() });
+      const reply = await agentRegistry.get(agentName).run({
+        runId,
+        threadId,
+        text,
+        history,
+        llm: llmClient,
+        tools: toolDispatcher,
+        emit: (event) => agentRegistry.emit(event),
+      });
+      await session.append({ threadId, role: 'assistant', text: reply, at: this.now().toISOString() });
+      websocketBridge.emit({ type: 'agent_response', runId, threadId, text: reply });
+      return { runId, ok: true };
+    } catch (error) {
+      this.log.error({ runId, threadId, err: error }, 'agent run failed');
+      websocketBridge.emit({ type: 'error', code: 'agent_failed', message: 'the agent could not answer; send the message again', runId, threadId });
+      return { runId, ok: false };
+    } finally {
+      done();
+    }
+  }
+}

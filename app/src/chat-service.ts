@@ -1,0 +1,136 @@
+/**
+ * Chat over WebSocket once the app is ready: one client sink per socket, frames parsed and
+ * validated, per-client rate limit, one agent run per user message, heartbeat pings.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { WebSocket, type RawData } from 'ws';
+import type { Logger } from '../../common/log';
+import type { Components } from './components';
+import { type ErrorMessage, parseClientFrame, type ServerMessage } from './protocol';
+
+const RATE_WINDOW_MS = 60_000;
+
+export const RECONNECT_CLOSE = {
+  code: 1012,
+  reason: 'server restarting: reconnect and resend any message that has no agent_response',
+} as const;
+
+export interface ChatOptions {
+  components: Pick<Components, 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker'>;
+  rateLimitPerMinute: number;
+  pingIntervalMs: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export class ChatService {
+  private readonly alive = new Map<WebSocket, boolean>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private stopping = false;
+
+  constructor(private readonly options: ChatOptions) {
+    this.heartbeat = setInterval(() => this.ping(), options.pingIntervalMs);
+    this.heartbeat.unref();
+  }
+
+  get connections(): number {
+    return this.alive.size;
+  }
+
+  accept(ws: WebSocket, req: IncomingMessage): void {
+    const { websocketManager } = this.options.components;
+    const id = randomUUID();
+    const client = clientAddress(req);
+    const send = (message: ServerMessage) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+    };
+    websocketManager.add({ id, send, close: (code, reason) => ws.close(code, reason) });
+    this.alive.set(ws, true);
+    ws.on('pong', () => this.alive.set(ws, true));
+    ws.on('message', (data, isBinary) => void this.onFrame(id, client, data, isBinary, send));
+    ws.on('error', (error) => this.options.log.warn({ connectionId: id, err: error }, 'websocket error'));
+    ws.on('close', (code) => {
+      websocketManager.remove(id);
+      this.alive.delete(ws);
+      this.options.log.debug({ connectionId: id, code }, 'websocket closed');
+    });
+  }
+
+  /**
+   * Refuses new messages, waits for runs in flight up to `deadlineMs`, then closes every socket
+   * with a reason that tells the client to reconnect, allowing `closeWaitMs` for the handshakes.
+   */
+  async stop(deadlineMs: number, closeWaitMs: number): Promise<{ drained: boolean; closed: number }> {
+    this.stopping = true;
+    clearInterval(this.heartbeat);
+    const drained = await this.options.components.executionTracker.drain(deadlineMs);
+    const closed = this.alive.size;
+    this.options.components.websocketManager.closeAll(RECONNECT_CLOSE.code, RECONNECT_CLOSE.reason);
+    await this.allClosed(closeWaitMs);
+    for (const ws of this.alive.keys()) ws.terminate();
+    return { drained, closed };
+  }
+
+  private allClosed(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const started = Date.now();
+      const check = () => {
+        if (this.alive.size === 0 || Date.now() - started >= timeoutMs) return resolve();
+        setTimeout(check, 10);
+      };
+      check();
+    });
+  }
+
+  private async onFrame(id: string, client: string, data: RawData, isBinary: boolean, send: (message: ServerMessage) => void): Promise<void> {
+    if (isBinary) return send({ type: 'error', code: 'invalid_json', message: 'send JSON in text frames' });
+    const parsed = parseClientFrame(rawToString(data));
+    if (!parsed.ok) return send(parsed.error);
+    if (this.stopping) {
+      return send({ type: 'error', code: 'shutting_down', message: 'the server is restarting; reconnect and send the message again' });
+    }
+    const limited = await this.rateLimit(client);
+    if (limited !== undefined) return send(limited);
+    const { websocketManager, agentSupervisor } = this.options.components;
+    const threadId = parsed.message.threadId ?? randomUUID();
+    websocketManager.follow(id, threadId);
+    await agentSupervisor.handle({ threadId, text: parsed.message.text });
+  }
+
+  private async rateLimit(client: string): Promise<ErrorMessage | undefined> {
+    const now = (this.options.now ?? Date.now)();
+    const window = Math.floor(now / RATE_WINDOW_MS);
+    const count = await this.options.components.cacheClient.increment(`rate:${client}:${window}`, RATE_WINDOW_MS);
+    if (count <= this.options.rateLimitPerMinute) return undefined;
+    const retryAfterMs = (window + 1) * RATE_WINDOW_MS - now;
+    return { type: 'error', code: 'rate_limited', message: `more than ${this.options.rateLimitPerMinute} messages a minute`, retryAfterMs };
+  }
+
+  /** Terminates sockets that did not answer the previous ping: a dead peer never sends close. */
+  private ping(): void {
+    for (const [ws, alive] of this.alive) {
+      if (!alive) {
+        ws.terminate();
+        continue;
+      }
+      this.alive.set(ws, false);
+      ws.ping();
+    }
+  }
+}
+
+function rawToString(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data as ArrayBuffer).toString('utf8');
+}
+
+/**
+ * Cloud Run's front end puts the client address first in X-Forwarded-For. A client can forge that
+ * entry, so the rate limit is a guard against accidents and runaway clients, not against abuse.
+ */
+function clientAddress(req: IncomingMessage): string {
+  const forwarded = req.headers['x-forwarded-for'];
+  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+  return first || req.socket.remoteAddress || 'unknown';
+}

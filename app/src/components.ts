@@ -1,0 +1,51 @@
+/**
+ * Every component the startup phases build, by name. Startup ends with all of them built; the
+ * phase endpoint reports each one's presence under `components`.
+ */
+import type { AgentRegistry } from './agent-registry';
+import type { AgentSupervisor } from './agent-supervisor';
+import type { CacheClient } from './cache';
+import type { LlmConfig } from './config';
+import type { ExecutionTracker } from './execution-tracker';
+import type { LlmClient } from './llm';
+import type { SessionFactory } from './store';
+import type { ToolDispatcher } from './tools';
+import type { AgentWebSocketBridge } from './websocket-bridge';
+import type { WebSocketManager } from './websocket-manager';
+
+/** Settings of the external dependencies, validated in the dependencies phase. */
+export interface DependencySettings {
+  llm: LlmConfig;
+}
+
+export interface Components {
+  settings: DependencySettings;
+  llmClient: LlmClient;
+  sessionFactory: SessionFactory;
+  cacheClient: CacheClient;
+  toolDispatcher: ToolDispatcher;
+  executionTracker: ExecutionTracker;
+  websocketManager: WebSocketManager;
+  agentRegistry: AgentRegistry;
+  websocketBridge: AgentWebSocketBridge;
+  agentSupervisor: AgentSupervisor;
+}
+
+export type ComponentName = keyof Components;
+
+export const COMPONENT_NAMES = [
+  'settings',
+  'llmClient',
+  'sessionFactory',
+  'cacheClient',
+  'toolDispatcher',
+  'executionTracker',
+  'websocketManager',
+  'agentRegistry',
+  'websocketBridge',
+  'agentSupervisor',
+] as const satisfies readonly ComponentName[];
+
+// Compile-time check that COMPONENT_NAMES lists every component.
+const everyComponentListed: Record<Exclude<ComponentName, (typeof COMPONENT_NAMES)[number]>, never> = {};
+void everyComponentListed;

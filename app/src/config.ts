@@ -1,0 +1,99 @@
+/**
+ * The app's settings. Server settings (ports, knobs) are read before anything listens: a bad value
+ * exits 2 with one line. Dependency settings (the LLM endpoint) are checked in the dependencies
+ * phase, so a missing secret shows up as a failed phase on the phase endpoint.
+ */
+import { type Env, ConfigError, readEnum, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
+import { LOG_LEVELS, type LogLevel } from '../../common/log';
+import { PHASES, type PhaseName } from '../../common/phase-contract';
+import { APP_ENV_VARS as V, APP_ENVIRONMENTS, APP_PORT, type AppEnvironment, PHASE_HOST, PHASE_PORT } from '../../common/revision';
+
+export interface ServerConfig {
+  environment: AppEnvironment;
+  logLevel: LogLevel;
+  port: number;
+  phaseHost: string;
+  phasePort: number;
+  shutdownDeadlineMs: number;
+  wsMaxMessageBytes: number;
+  wsPingIntervalMs: number;
+  rateLimitPerMinute: number;
+  /** Rehearsal knobs: extra delay per phase, the phase that fails, the phase that crashes the process. */
+  phaseDelayMs: PhaseDelays;
+  failPhase: PhaseName | undefined;
+  crashPhase: PhaseName | undefined;
+}
+
+export type PhaseDelays = Record<PhaseName, number>;
+
+const MAX_PHASE_DELAY_MS = 600_000;
+
+/**
+ * APP_PHASE_DELAY_MS is either one number for every phase ("300") or per-phase values
+ * ("services=5000,finalize=600000"); a delay longer than Cloud Run's 240 s window rehearses a hang.
+ */
+export function readPhaseDelays(env: Env): PhaseDelays {
+  const delays = Object.fromEntries(PHASES.map((phase) => [phase, 0])) as PhaseDelays;
+  const value = readOptionalString(env, V.phaseDelayMs);
+  if (value === undefined) return delays;
+  if (!value.includes('=')) {
+    const all = readInt(env, V.phaseDelayMs, 0, { min: 0, max: MAX_PHASE_DELAY_MS });
+    for (const phase of PHASES) delays[phase] = all;
+    return delays;
+  }
+  for (const entry of value.split(',')) {
+    const [phase, ms] = entry.split('=').map((part) => part.trim());
+    if (!PHASES.includes(phase as PhaseName)) {
+      throw new ConfigError(V.phaseDelayMs, `names unknown phase ${JSON.stringify(phase)}; phases are ${PHASES.join(', ')}`);
+    }
+    const delay = ms !== undefined && /^\d+$/.test(ms) ? Number(ms) : NaN;
+    if (!(delay <= MAX_PHASE_DELAY_MS)) {
+      throw new ConfigError(V.phaseDelayMs, `entry ${JSON.stringify(entry)} needs a delay in ms from 0 to ${MAX_PHASE_DELAY_MS}`);
+    }
+    delays[phase as PhaseName] = delay;
+  }
+  return delays;
+}
+
+export type LlmConfig = { kind: 'builtin' } | { kind: 'openai-compatible'; baseUrl: URL; apiKey: string | undefined; model: string; timeoutMs: number };
+
+export function readServerConfig(env: Env): ServerConfig {
+  return {
+    environment: readEnum(env, V.environment, APP_ENVIRONMENTS, 'development'),
+    logLevel: readEnum(env, V.logLevel, LOG_LEVELS, 'info'),
+    port: readPort(env, V.port, APP_PORT),
+    phaseHost: readString(env, V.phaseHost, PHASE_HOST),
+    phasePort: readPort(env, V.phasePort, PHASE_PORT),
+    shutdownDeadlineMs: readInt(env, V.shutdownDeadlineMs, 8000, { min: 0, max: 600_000 }),
+    wsMaxMessageBytes: readInt(env, V.wsMaxMessageBytes, 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
+    wsPingIntervalMs: readInt(env, V.wsPingIntervalMs, 30_000, { min: 100, max: 600_000 }),
+    rateLimitPerMinute: readInt(env, V.rateLimitPerMinute, 60, { min: 1, max: 1_000_000 }),
+    phaseDelayMs: readPhaseDelays(env),
+    failPhase: readOptionalEnum(env, V.failPhase, PHASES),
+    crashPhase: readOptionalEnum(env, V.crashPhase, PHASES),
+  };
+}
+
+/** Staging and production must talk to a real model; the built-in one is for local runs and tests. */
+const NEEDS_REAL_DEPENDENCIES: readonly AppEnvironment[] = ['staging', 'production'];
+
+/** Validates the dependency settings; throws ConfigError naming the first missing or bad one. */
+export function readLlmConfig(env: Env, environment: AppEnvironment): LlmConfig {
+  const baseUrl = readUrl(env, V.llmBaseUrl);
+  const apiKey = readOptionalString(env, V.llmApiKey);
+  if (NEEDS_REAL_DEPENDENCIES.includes(environment)) {
+    if (baseUrl === undefined) throw new ConfigError(V.llmBaseUrl, `is required when ${V.environment}=${environment}`);
+    if (apiKey === undefined) throw new ConfigError(V.llmApiKey, `is required when ${V.environment}=${environment}`);
+  }
+  if (baseUrl === undefined) {
+    if (apiKey !== undefined) throw new ConfigError(V.llmBaseUrl, `is required when ${V.llmApiKey} is set`);
+    return { kind: 'builtin' };
+  }
+  return {
+    kind: 'openai-compatible',
+    baseUrl,
+    apiKey,
+    model: readString(env, V.llmModel, 'gpt-4o-mini'),
+    timeoutMs: readInt(env, V.llmTimeoutMs, 30_000, { min: 100, max: 600_000 }),
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * The model the agent talks to: a deterministic built-in model for local runs and tests, or any
+ * OpenAI-compatible chat-completions endpoint.
+ */
+import { z } from 'zod';
+import type { LlmConfig } from './config';
+
+export interface ChatTurn {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface LlmClient {
+  readonly name: string;
+  complete(turns: readonly ChatTurn[]): Promise<string>;
+}
+
+/** Answers from the conversation alone, the same way every time: no network, no randomness. */
+export class BuiltinModel implements LlmClient {
+  readonly name = 'builtin';
+
+  async complete(turns: readonly ChatTurn[]): Promise<string> {
+    const lastUser = [...turns].reverse().find((turn) => turn.role === 'user');
+    const notes = turns.filter((turn) => turn.role === 'system' && turn.content.startsWith('tool ')).map((turn) => turn.content);
+    const userCount = turns.filter((turn) => turn.role === 'user').length;
+    const said = lastUser ? `You said: "${lastUser.content}".` : 'You said nothing.';
+    return [said, ...notes, `This is message ${userCount} in this thread.`].join(' ');
+  }
+}
+
+const completionSchema = z.object({
+  choices: z.array(z.object({ message: z.object({ content: z.string() }) })).min(1),
+});
+
+type OpenAiConfig = Extract<LlmConfig, { kind: 'openai-compatible' }>;
+
+export class OpenAiCompatibleClient implements LlmClient {
+  readonly name: string;
+
+  constructor(
+    private readonly config: OpenAiConfig,
+    private readonly fetchFn: typeof fetch = fetch,
+  ) {
+    this.name = `openai-compatible:${config.model}`;
+  }
+
+  /** Proves the endpoint answers and accepts the key, so a bad key fails startup rather than the first user. */
+  async verify(): Promise<void> {
+    await this.request('models', { method: 'GET' });
+  }
+
+  async complete(turns: readonly ChatTurn[]): Promise<string> {
+    const body = await this.request('chat/completions', {
+      method: 'POST',
+      body: JSON.stringify({ model: this.config.model, messages: turns }),
+    });
+    const parsed = completionSchema.safeParse(body);
+    if (!parsed.success) throw new Error(`${this.endpoint('chat/completions')} answered a body without choices[0].message.content`);
+    return parsed.data.choices[0]!.message.content;
+  }
+
+  private endpoint(path: string): string {
+    const base = this.config.baseUrl.href.endsWith('/') ? this.config.baseUrl.href : `${this.config.baseUrl.href}/`;
+    return new URL(path, base).href;
+  }
+
+  private async request(path: string, init: RequestInit): Promise<unknown> {
+    const url = this.endpoint(path);
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.config.apiKey !== undefined) headers.authorization = `Bearer ${this.config.apiKey}`;
+    let response: Response;
+    try {
+      response = await this.fetchFn(url, { ...init, headers, signal: AbortSignal.timeout(this.config.timeoutMs) });
+    } catch (error) {
+      throw new Error(`${init.method} ${url} failed: ${describe(error)}`);
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`${init.method} ${url} answered HTTP ${response.status}`);
+    }
+    try {
+      return await response.json();
+    } catch {
+      throw new Error(`${init.method} ${url} answered a body that is not JSON`);
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return `${error.name === 'TimeoutError' ? 'timed out' : error.message}${cause}`;
+  }
+  return String(error);
+}
+
+export async function createLlmClient(config: LlmConfig, fetchFn: typeof fetch = fetch): Promise<LlmClient> {
+  if (config.kind === 'builtin') return new BuiltinModel();
+  const client = new OpenAiCompatibleClient(config, fetchFn);
+  await client.verify();
+  return client;
+}

@@ -1,0 +1,100 @@
+/**
+ * The app process: phase endpoint on loopback and the public listener first, then the seven
+ * startup phases, then chat. A failed startup keeps both listeners up so the failure is visible.
+ */
+import type { Server } from 'node:http';
+import { exitOnConfigError } from '../../common/env';
+import { createLogger } from '../../common/log';
+import { ChatService } from './chat-service';
+import { COMPONENT_NAMES, type Components } from './components';
+import { readServerConfig } from './config';
+import { runStartup, StartupError } from './orchestrator';
+import { createPhaseServer } from './phase-server';
+import { PhaseState } from './phase-state';
+import { createPublicServer } from './public-server';
+import { createStartupPlan } from './startup-plan';
+
+/** Time allowed for close handshakes after the drain, inside Cloud Run's ~10 s SIGTERM grace. */
+const CLOSE_WAIT_MS = 500;
+
+async function main(): Promise<void> {
+  const config = exitOnConfigError('app', () => readServerConfig(process.env));
+  const log = createLogger('app', config.logLevel);
+  const startedAt = performance.now();
+  const state = new PhaseState(COMPONENT_NAMES);
+  const phaseServer = createPhaseServer(state);
+  const publicServer = createPublicServer(state, config.wsMaxMessageBytes);
+
+  const startup = new AbortController();
+  let components: Components | undefined;
+  let chat: ChatService | undefined;
+  let stopping = false;
+
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, inFlight: components?.executionTracker.inFlight ?? 0 }, 'shutting down');
+    state.markStopping();
+    startup.abort();
+    const result = chat ? await chat.stop(config.shutdownDeadlineMs, CLOSE_WAIT_MS) : { drained: true, closed: 0 };
+    for (const server of [publicServer.server, phaseServer]) {
+      server.close();
+      server.closeAllConnections();
+    }
+    await Promise.allSettled([components?.sessionFactory.close(), components?.cacheClient.close()]);
+    log.info({ ...result }, 'stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  try {
+    await listen(phaseServer, config.phasePort, config.phaseHost);
+    await listen(publicServer.server, config.port, '0.0.0.0');
+  } catch (error) {
+    log.fatal({ err: error }, `cannot listen: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  log.info({ port: config.port, phaseEndpoint: `${config.phaseHost}:${config.phasePort}`, environment: config.environment }, 'listening');
+
+  try {
+    components = await runStartup(createStartupPlan({ env: process.env, config, log }), {
+      state,
+      phaseDelayMs: config.phaseDelayMs,
+      failPhase: config.failPhase,
+      signal: startup.signal,
+      onPhaseStart: (phase) => {
+        if (phase !== config.crashPhase) return;
+        log.fatal({ phase }, `rehearsed crash in phase ${phase} (APP_CRASH_PHASE=${phase})`);
+        process.exit(1);
+      },
+      onPhaseComplete: (phase, durationMs) => log.info({ phase, durationMs }, `phase ${phase} complete`),
+    });
+  } catch (error) {
+    if (!(error instanceof StartupError)) throw error;
+    if (!stopping) log.error({ phase: error.phase, step: error.step }, `startup failed in phase ${error.phase}: ${error.message}`);
+    return;
+  }
+  if (stopping) return;
+  chat = new ChatService({
+    components,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    pingIntervalMs: config.wsPingIntervalMs,
+    log: log.child({ component: 'chat' }),
+  });
+  publicServer.enableChat(chat);
+  state.markReady();
+  log.info({ startupMs: Math.round(performance.now() - startedAt), sinceExecMs: Math.round(process.uptime() * 1000), durationsMs: state.snapshot().phaseDurationsMs }, 'ready');
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+void main();

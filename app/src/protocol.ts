@@ -1,0 +1,75 @@
+/**
+ * The chat protocol on /ws: JSON text frames. docs/protocol.md is the prose version.
+ * Client -> server: user_message. Server -> client: the five agent events in order, then
+ * agent_response; or error.
+ */
+import { z } from 'zod';
+
+export const MAX_USER_TEXT_CHARS = 8000;
+
+const threadIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'threadId must be 1-64 letters, digits, _ or -');
+
+export const userMessageSchema = z.object({
+  type: z.literal('user_message'),
+  text: z.string().trim().min(1, 'text must not be empty').max(MAX_USER_TEXT_CHARS),
+  threadId: threadIdSchema.optional(),
+});
+export type UserMessage = z.infer<typeof userMessageSchema>;
+
+/** The five events every agent run emits, in this order. */
+export const AGENT_EVENT_TYPES = ['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'] as const;
+export type AgentEventType = (typeof AGENT_EVENT_TYPES)[number];
+
+interface RunIds {
+  runId: string;
+  threadId: string;
+}
+
+export type AgentEvent =
+  | (RunIds & { type: 'agent_started'; agent: string })
+  | (RunIds & { type: 'agent_thinking'; text: string })
+  | (RunIds & { type: 'tool_executing'; tool: string; input: unknown })
+  | (RunIds & { type: 'tool_completed'; tool: string; output: unknown })
+  | (RunIds & { type: 'agent_completed'; durationMs: number });
+
+export type AgentResponse = RunIds & { type: 'agent_response'; text: string };
+
+export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down'] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ErrorMessage {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  runId?: string;
+  threadId?: string;
+  retryAfterMs?: number;
+}
+
+export type ServerMessage = AgentEvent | AgentResponse | ErrorMessage;
+
+export type ParsedClientMessage = { ok: true; message: UserMessage } | { ok: false; error: ErrorMessage };
+
+/** Turns one text frame into a user message or the error to send back; never throws. */
+export function parseClientFrame(frame: string): ParsedClientMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(frame);
+  } catch {
+    return { ok: false, error: { type: 'error', code: 'invalid_json', message: 'frame is not valid JSON' } };
+  }
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+  if (type !== 'user_message') {
+    return {
+      ok: false,
+      error: { type: 'error', code: 'unknown_type', message: `unknown message type ${JSON.stringify(type ?? null)}; expected "user_message"` },
+    };
+  }
+  const parsed = userMessageSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join('.') || 'message';
+    return { ok: false, error: { type: 'error', code: 'invalid_message', message: `${where}: ${issue?.message ?? 'invalid'}` } };
+  }
+  return { ok: true, message: parsed.data };
+}

@@ -1,0 +1,108 @@
+/**
+ * What each startup phase builds, in order. The order follows the incidents this project exists
+ * to prevent: the supervisor only after the model, the database, the tools and the bridge; the
+ * registry wired to the WebSocket manager and verified before the event self-test; ready last.
+ */
+import type { Env } from '../../common/env';
+import { AgentRegistry } from './agent-registry';
+import { AgentSupervisor } from './agent-supervisor';
+import type { Logger } from '../../common/log';
+import { EmbeddedCache } from './cache';
+import { ChatAgent } from './chat-agent';
+import type { ServerConfig } from './config';
+import { readLlmConfig } from './config';
+import { ExecutionTracker } from './execution-tracker';
+import { createLlmClient } from './llm';
+import { build, type PhasePlan, verify } from './orchestrator';
+import { runEventSelfTest } from './self-test';
+import { EmbeddedStore } from './store';
+import { createToolDispatcher } from './tools';
+import { AgentWebSocketBridge } from './websocket-bridge';
+import { WebSocketManager } from './websocket-manager';
+
+export interface PlanInputs {
+  env: Env;
+  config: ServerConfig;
+  log: Logger;
+  fetch?: typeof fetch;
+}
+
+const MIN_NODE_MAJOR = 20;
+
+export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch }: PlanInputs): PhasePlan[] {
+  return [
+    {
+      phase: 'init',
+      steps: [
+        verify('runtime', [], () => {
+          const major = Number(process.versions.node.split('.')[0]);
+          if (major < MIN_NODE_MAJOR) throw new Error(`Node.js ${MIN_NODE_MAJOR} or newer is required, running ${process.versions.node}`);
+        }),
+      ],
+    },
+    {
+      phase: 'dependencies',
+      steps: [
+        build('settings', [], () => ({ llm: readLlmConfig(env, config.environment) })),
+        build('llmClient', ['settings'], ({ settings }) => createLlmClient(settings.llm, fetchFn)),
+      ],
+    },
+    {
+      phase: 'database',
+      steps: [
+        build('sessionFactory', [], async () => {
+          const store = new EmbeddedStore();
+          await store.ping();
+          return store;
+        }),
+      ],
+    },
+    {
+      phase: 'cache',
+      steps: [
+        build('cacheClient', [], async () => {
+          const cache = new EmbeddedCache();
+          await cache.ping();
+          return cache;
+        }),
+      ],
+    },
+    {
+      phase: 'services',
+      steps: [
+        build('toolDispatcher', [], () => createToolDispatcher()),
+        build('executionTracker', [], () => new ExecutionTracker()),
+        build('websocketManager', [], () => new WebSocketManager()),
+        build('agentRegistry', [], () => new AgentRegistry().register(new ChatAgent())),
+        build('websocketBridge', ['websocketManager'], ({ websocketManager }) => new AgentWebSocketBridge(websocketManager)),
+        build(
+          'agentSupervisor',
+          ['llmClient', 'sessionFactory', 'toolDispatcher', 'websocketBridge', 'agentRegistry', 'executionTracker'],
+          (deps) => new AgentSupervisor(deps, log.child({ component: 'agentSupervisor' })),
+        ),
+      ],
+    },
+    {
+      phase: 'websocket',
+      steps: [
+        verify('connectRegistry', ['agentRegistry', 'websocketBridge'], ({ agentRegistry, websocketBridge }) => {
+          agentRegistry.connect(websocketBridge);
+        }),
+        verify(
+          'verifyWiring',
+          ['agentRegistry', 'websocketBridge', 'websocketManager', 'agentSupervisor'],
+          ({ agentRegistry, websocketBridge, websocketManager, agentSupervisor }) => {
+            if (!agentRegistry.deliversThrough(websocketBridge, websocketManager)) {
+              throw new Error('AgentRegistry does not reach the WebSocketManager through the AgentWebSocketBridge');
+            }
+            if (agentSupervisor.bridge !== websocketBridge) throw new Error('AgentSupervisor delivers through a different bridge than the registry');
+          },
+        ),
+      ],
+    },
+    {
+      phase: 'finalize',
+      steps: [verify('eventSelfTest', ['agentRegistry', 'websocketManager'], ({ agentRegistry, websocketManager }) => runEventSelfTest(agentRegistry, websocketManager))],
+    },
+  ];
+}

@@ -1,0 +1,57 @@
+/** Open client connections and the threads they follow. Delivery is by thread id. */
+import type { ServerMessage } from './protocol';
+
+/** One client connection: a real WebSocket, or the loopback sink of the startup self-test. */
+export interface ClientSink {
+  readonly id: string;
+  send(message: ServerMessage): void;
+  close(code: number, reason: string): void;
+}
+
+export class WebSocketManager {
+  private readonly sinks = new Map<string, ClientSink>();
+  private readonly followers = new Map<string, Set<string>>();
+  private readonly followed = new Map<string, Set<string>>();
+
+  get size(): number {
+    return this.sinks.size;
+  }
+
+  add(sink: ClientSink): void {
+    this.sinks.set(sink.id, sink);
+  }
+
+  remove(sinkId: string): void {
+    this.sinks.delete(sinkId);
+    for (const threadId of this.followed.get(sinkId) ?? []) {
+      const followers = this.followers.get(threadId);
+      followers?.delete(sinkId);
+      if (followers?.size === 0) this.followers.delete(threadId);
+    }
+    this.followed.delete(sinkId);
+  }
+
+  follow(sinkId: string, threadId: string): void {
+    if (!this.sinks.has(sinkId)) throw new Error(`connection ${sinkId} is not registered`);
+    let followers = this.followers.get(threadId);
+    if (followers === undefined) this.followers.set(threadId, (followers = new Set()));
+    followers.add(sinkId);
+    let threads = this.followed.get(sinkId);
+    if (threads === undefined) this.followed.set(sinkId, (threads = new Set()));
+    threads.add(threadId);
+  }
+
+  /** Sends a message to every connection following its thread; returns how many received it. */
+  deliver(threadId: string, message: ServerMessage): number {
+    let delivered = 0;
+    for (const sinkId of this.followers.get(threadId) ?? []) {
+      this.sinks.get(sinkId)?.send(message);
+      delivered += 1;
+    }
+    return delivered;
+  }
+
+  closeAll(code: number, reason: string): void {
+    for (const sink of [...this.sinks.values()]) sink.close(code, reason);
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * The real app process over real sockets: refusal before ready, chat after, failure reporting,
+ * configuration errors and shutdown.
+ */
+import http from 'node:http';
+import { phaseBodySchema } from '../../common/phase-contract';
+import { AGENT_EVENT_TYPES } from '../src/protocol';
+import { spawnSync } from 'node:child_process';
+import { APP_MAIN, type AppProcess, closeEvent, messages, sleep, startApp, tryUpgrade } from './support';
+
+jest.setTimeout(30_000);
+
+const running: AppProcess[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((app) => app.stop()));
+});
+
+async function launch(env: Record<string, string> = {}): Promise<AppProcess> {
+  const app = await startApp(env);
+  running.push(app);
+  return app;
+}
+
+async function openChat(app: AppProcess) {
+  const result = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+  if (result.kind !== 'open') throw new Error(`expected the upgrade to open, got ${JSON.stringify(result)}`);
+  return result.ws;
+}
+
+describe('app process', () => {
+  it('refuses WebSocket upgrades with 503 and Retry-After until ready, then serves chat', async () => {
+    const app = await launch({ APP_PHASE_DELAY_MS: '150' });
+    const seen: string[] = [];
+    // Hammer the socket through startup: every attempt is either refused with 503 or opens after ready.
+    for (;;) {
+      const result = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+      if (result.kind === 'open') {
+        const { body } = await app.phase();
+        expect(body.state).toBe('ready');
+        result.ws.close();
+        break;
+      }
+      expect(result.kind).toBe('refused');
+      if (result.kind !== 'refused') return;
+      expect(result.status).toBe(503);
+      expect(result.headers['retry-after']).toBe('1');
+      const reason = JSON.parse(result.body) as { error: string; state: string; phase: string; message: string };
+      expect(reason).toMatchObject({ error: 'not_ready', state: 'starting' });
+      seen.push(reason.phase);
+      await sleep(20);
+    }
+    expect(new Set(seen).size).toBeGreaterThan(3);
+
+    const ws = await openChat(app);
+    const inbox = messages(ws);
+    ws.send(JSON.stringify({ type: 'user_message', text: 'hello there world', threadId: 'thread-1' }));
+    const received = await inbox.take(6);
+    expect(received.map((m) => m.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);
+    const runId = received[0]?.runId;
+    expect(typeof runId).toBe('string');
+    for (const message of received) expect(message).toMatchObject({ runId, threadId: 'thread-1' });
+    expect(received[3]).toMatchObject({ tool: 'text_stats', output: { words: 3, characters: 17 } });
+    expect(received[5]?.text).toContain('hello there world');
+    ws.close();
+  });
+
+  it('keeps the connection open after bad frames and closes oversized frames with 1009', async () => {
+    const app = await launch({ APP_WS_MAX_MESSAGE_BYTES: '2048' });
+    await app.waitForState('ready');
+    const ws = await openChat(app);
+    const inbox = messages(ws);
+    ws.send('not json');
+    expect(await inbox.next()).toMatchObject({ type: 'error', code: 'invalid_json' });
+    ws.send(JSON.stringify({ type: 'subscribe' }));
+    expect(await inbox.next()).toMatchObject({ type: 'error', code: 'unknown_type' });
+    ws.send(JSON.stringify({ type: 'user_message', text: '' }));
+    expect(await inbox.next()).toMatchObject({ type: 'error', code: 'invalid_message' });
+    ws.send(JSON.stringify({ type: 'user_message', text: 'still here?' }));
+    const reply = await inbox.take(6);
+    expect(reply.map((m) => m.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);
+    expect(typeof reply[0]?.threadId).toBe('string');
+
+    const closed = closeEvent(ws);
+    ws.send(JSON.stringify({ type: 'user_message', text: 'x'.repeat(4096) }));
+    expect((await closed).code).toBe(1009);
+  });
+
+  it('rate-limits messages per client', async () => {
+    const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '2' });
+    await app.waitForState('ready');
+    const ws = await openChat(app);
+    const inbox = messages(ws);
+    for (let i = 0; i < 3; i += 1) ws.send(JSON.stringify({ type: 'user_message', text: `m${i}`, threadId: 'limited' }));
+    const received = await inbox.take(13);
+    const errors = received.filter((m) => m.type === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: 'rate_limited' });
+    expect(received.filter((m) => m.type === 'agent_response')).toHaveLength(2);
+    ws.close();
+  });
+
+  it('serves the phase endpoint only on the phase port, with contract bodies and a growing seq', async () => {
+    const app = await launch({ APP_PHASE_DELAY_MS: '30' });
+    const seqs: number[] = [];
+    for (;;) {
+      const { status, body } = await app.phase();
+      expect(phaseBodySchema.safeParse(body).success).toBe(true);
+      expect(status).toBe(body.state === 'ready' ? 200 : 503);
+      seqs.push(body.seq);
+      if (body.state === 'ready') break;
+      await sleep(5);
+    }
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBeGreaterThan(2);
+    const onPublic = await fetch(`http://127.0.0.1:${app.port}/phase`);
+    expect(onPublic.status).toBe(404);
+    const health = await fetch(`http://127.0.0.1:${app.port}/healthz`);
+    expect(health.status).toBe(200);
+    const page = await fetch(`http://127.0.0.1:${app.port}/`);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await page.text()).toContain("new WebSocket(url)");
+  });
+
+  it('fails at the rehearsed phase, runs nothing after it, and keeps reporting the failure', async () => {
+    const app = await launch({ APP_FAIL_PHASE: 'services' });
+    const body = await app.waitForState('failed');
+    expect(body.error).toEqual({ phase: 'services', message: 'rehearsed failure (APP_FAIL_PHASE=services)' });
+    expect(body.completedPhases).toEqual(['init', 'dependencies', 'database', 'cache']);
+    expect(body.components).toMatchObject({ agentSupervisor: false, websocketBridge: false, llmClient: true });
+    await sleep(200);
+    const later = await app.phase();
+    expect(later.status).toBe(503);
+    expect(later.body.state).toBe('failed');
+    expect(later.body.seq).toBe(body.seq);
+    const health = await fetch(`http://127.0.0.1:${app.port}/healthz`);
+    expect(health.status).toBe(503);
+    const upgrade = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+    expect(upgrade).toMatchObject({ kind: 'refused', status: 503 });
+    expect(app.logs.filter((line) => line.includes('"severity":"ERROR"'))).toHaveLength(1);
+  });
+
+  it('fails the dependencies phase naming the missing setting in staging', async () => {
+    const app = await launch({ APP_ENV: 'staging' });
+    const body = await app.waitForState('failed');
+    expect(body.error?.phase).toBe('dependencies');
+    expect(body.error?.message).toContain('LLM_BASE_URL is required when APP_ENV=staging');
+  });
+
+  it('exits 1 at the rehearsed crash phase', async () => {
+    const app = await launch({ APP_CRASH_PHASE: 'database' });
+    expect(await app.exited).toEqual({ code: 1, signal: null });
+    expect(app.logs.some((line) => line.includes('"severity":"CRITICAL"') && line.includes('APP_CRASH_PHASE=database'))).toBe(true);
+  });
+
+  it('stops promptly when SIGTERM arrives during startup', async () => {
+    const app = await launch({ APP_PHASE_DELAY_MS: '2000' });
+    app.child.kill('SIGTERM');
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('exits 2 with one line naming a bad setting', () => {
+    const result = spawnSync(process.execPath, [APP_MAIN], { env: { PATH: process.env.PATH, PORT: 'eighty' }, encoding: 'utf8', timeout: 10_000 });
+    expect(result.status).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ severity: 'ERROR', setting: 'PORT' });
+    expect(lines[0]).toContain('PORT must be an integer');
+  });
+});
+
+/** An OpenAI-compatible endpoint on loopback that answers slowly, so a run is in flight on SIGTERM. */
+async function slowModel(delayMs: number, modelsStatus = 200) {
+  const requests: { path: string; auth: string | undefined }[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const server = http.createServer((req, res) => {
+    requests.push({ path: req.url ?? '', auth: req.headers.authorization });
+    if (req.url === '/v1/models') {
+      res.writeHead(modelsStatus, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [] }));
+      return;
+    }
+    req.resume();
+    req.on('end', () => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'slow answer' } }] }));
+      }, delayMs);
+      timers.add(timer);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const close = () => {
+    for (const timer of timers) clearTimeout(timer);
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  };
+  return { url: `http://127.0.0.1:${port}/v1`, requests, close };
+}
+
+describe('app with an OpenAI-compatible model', () => {
+  it('uses the endpoint with the key, and on SIGTERM finishes the run, closes with 1012 and exits 0', async () => {
+    const model = await slowModel(600);
+    try {
+      const app = await launch({ LLM_BASE_URL: model.url, LLM_API_KEY: 'sk-test', LLM_MODEL: 'tiny' });
+      await app.waitForState('ready');
+      expect(model.requests[0]).toEqual({ path: '/v1/models', auth: 'Bearer sk-test' });
+      const ws = await openChat(app);
+      const inbox = messages(ws);
+      const closed = closeEvent(ws);
+      ws.send(JSON.stringify({ type: 'user_message', text: 'take your time', threadId: 'slow' }));
+      const first = await inbox.take(4);
+      expect(first.map((m) => m.type)).toEqual(AGENT_EVENT_TYPES.slice(0, 4));
+      const signalledAt = Date.now();
+      app.child.kill('SIGTERM');
+      await sleep(50);
+      expect((await app.phase()).body.state).toBe('stopping');
+      const refused = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+      expect(refused).toMatchObject({ kind: 'refused', status: 503 });
+      const rest = await inbox.take(2);
+      expect(rest.map((m) => m.type)).toEqual(['agent_completed', 'agent_response']);
+      expect(rest[1]?.text).toBe('slow answer');
+      const close = await closed;
+      expect(close.code).toBe(1012);
+      expect(close.reason).toMatch(/reconnect/);
+      expect(await app.exited).toEqual({ code: 0, signal: null });
+      expect(Date.now() - signalledAt).toBeLessThan(9000);
+    } finally {
+      await model.close();
+    }
+  });
+
+  it('closes with 1012 when a run outlasts the shutdown deadline, and still exits 0', async () => {
+    const model = await slowModel(5000);
+    try {
+      const app = await launch({ LLM_BASE_URL: model.url, APP_SHUTDOWN_DEADLINE_MS: '300' });
+      await app.waitForState('ready');
+      const ws = await openChat(app);
+      const inbox = messages(ws);
+      const closed = closeEvent(ws);
+      ws.send(JSON.stringify({ type: 'user_message', text: 'never answered', threadId: 'cut' }));
+      await inbox.take(4);
+      app.child.kill('SIGTERM');
+      expect(await closed).toEqual({ code: 1012, reason: expect.stringMatching(/resend/) });
+      expect(await app.exited).toEqual({ code: 0, signal: null });
+      expect(app.logs.some((line) => line.includes('"drained":false'))).toBe(true);
+    } finally {
+      await model.close();
+    }
+  });
+
+  it('fails the dependencies phase when the endpoint rejects the key, without printing the key', async () => {
+    const model = await slowModel(0, 401);
+    try {
+      const app = await launch({ LLM_BASE_URL: model.url, LLM_API_KEY: 'sk-secret-value' });
+      const body = await app.waitForState('failed');
+      expect(body.error).toEqual({ phase: 'dependencies', message: expect.stringContaining('answered HTTP 401') });
+      expect(JSON.stringify(body)).not.toContain('sk-secret-value');
+      expect(app.logs.join('\n')).not.toContain('sk-secret-value');
+    } finally {
+      await model.close();
+    }
+  });
+});

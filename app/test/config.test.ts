@@ -1,0 +1,33 @@
+import { readLlmConfig, readPhaseDelays, readServerConfig } from '../src/config';
+
+describe('app configuration', () => {
+  it('has defaults that run anywhere', () => {
+    const config = readServerConfig({});
+    expect(config).toMatchObject({ port: 8080, phaseHost: '127.0.0.1', phasePort: 8081, environment: 'development', failPhase: undefined });
+    expect(Object.values(config.phaseDelayMs).every((ms) => ms === 0)).toBe(true);
+    expect(readLlmConfig({}, 'development')).toEqual({ kind: 'builtin' });
+  });
+
+  it('reads one delay for every phase, or per-phase delays', () => {
+    expect(readPhaseDelays({ APP_PHASE_DELAY_MS: '300' }).finalize).toBe(300);
+    const delays = readPhaseDelays({ APP_PHASE_DELAY_MS: 'services=5000, finalize=600000' });
+    expect(delays).toMatchObject({ init: 0, services: 5000, finalize: 600000 });
+  });
+
+  it.each([
+    [{ APP_PHASE_DELAY_MS: 'warmup=10' }, /APP_PHASE_DELAY_MS names unknown phase "warmup"/],
+    [{ APP_PHASE_DELAY_MS: 'services=soon' }, /APP_PHASE_DELAY_MS entry "services=soon"/],
+    [{ APP_PHASE_DELAY_MS: '-5' }, /APP_PHASE_DELAY_MS must be an integer/],
+    [{ APP_FAIL_PHASE: 'warmup' }, /APP_FAIL_PHASE must be one of init, dependencies/],
+    [{ APP_ENV: 'prod' }, /APP_ENV must be one of/],
+  ])('names the setting in errors: %j', (env, message) => {
+    expect(() => readServerConfig(env)).toThrow(message);
+  });
+
+  it('requires the model endpoint and key in staging and production only', () => {
+    expect(() => readLlmConfig({}, 'production')).toThrow('LLM_BASE_URL is required when APP_ENV=production');
+    expect(() => readLlmConfig({ LLM_BASE_URL: 'https://llm.example/v1' }, 'staging')).toThrow('LLM_API_KEY is required when APP_ENV=staging');
+    expect(() => readLlmConfig({ LLM_API_KEY: 'k' }, 'development')).toThrow('LLM_BASE_URL is required when LLM_API_KEY is set');
+    expect(readLlmConfig({ LLM_BASE_URL: 'http://127.0.0.1:1/v1' }, 'development')).toMatchObject({ kind: 'openai-compatible', apiKey: undefined });
+  });
+});

@@ -1,0 +1,90 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { phaseBodySchema } from '../../common/phase-contract';
+import { COMPONENT_NAMES } from '../src/components';
+import { createPhaseServer } from '../src/phase-server';
+import { PhaseState } from '../src/phase-state';
+
+let state: PhaseState;
+let server: Server;
+let base: string;
+
+beforeEach(async () => {
+  state = new PhaseState(COMPONENT_NAMES);
+  server = createPhaseServer(state);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterEach(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+async function get(path: string) {
+  const response = await fetch(`${base}${path}`);
+  return { status: response.status, body: phaseBodySchema.parse(await response.json()) };
+}
+
+describe('phase endpoint', () => {
+  it('answers 503 while starting and 200 when ready, with a contract body', async () => {
+    const starting = await get('/phase');
+    expect(starting.status).toBe(503);
+    expect(starting.body).toMatchObject({ contract: 1, state: 'starting', phase: 'init', completedPhases: [], error: null });
+    expect(starting.body.components).toMatchObject({ agentSupervisor: false, websocketBridge: false });
+    state.markReady();
+    const ready = await get('/phase');
+    expect(ready.status).toBe(200);
+    expect(ready.body.seq).toBeGreaterThan(starting.body.seq);
+  });
+
+  it('bumps seq on every change', async () => {
+    const seqs = [(await get('/phase')).body.seq];
+    const changes = [
+      () => state.beginPhase('dependencies'),
+      () => state.componentBuilt('llmClient'),
+      () => state.completePhase('dependencies', 3),
+      () => state.fail({ phase: 'database', message: 'down' }),
+      () => state.markStopping(),
+    ];
+    for (const change of changes) {
+      change();
+      seqs.push((await get('/phase')).body.seq);
+    }
+    expect(seqs).toEqual(seqs.map((_, index) => seqs[0]! + index));
+    expect((await get('/phase')).body).toMatchObject({ state: 'stopping', error: { phase: 'database', message: 'down' } });
+  });
+
+  it('long-poll answers as soon as seq passes afterSeq', async () => {
+    const { seq } = (await get('/phase')).body;
+    const started = performance.now();
+    const pending = get(`/phase?afterSeq=${seq}&waitMs=10000`);
+    setTimeout(() => state.markReady(), 50);
+    const answer = await pending;
+    const elapsed = performance.now() - started;
+    expect(answer.status).toBe(200);
+    expect(answer.body.seq).toBe(seq + 1);
+    // Far below the 10 s wait: the answer came from the change, not the timeout.
+    expect(elapsed).toBeLessThan(5000);
+  });
+
+  it('long-poll answers at once when seq is already past afterSeq', async () => {
+    state.beginPhase('database');
+    const answer = await get('/phase?afterSeq=0&waitMs=10000');
+    expect(answer.body.phase).toBe('database');
+  });
+
+  it('long-poll returns the unchanged body after waitMs', async () => {
+    const { seq } = (await get('/phase')).body;
+    const started = performance.now();
+    const answer = await get(`/phase?afterSeq=${seq}&waitMs=200`);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+    expect(answer.body.seq).toBe(seq);
+    expect(answer.status).toBe(503);
+  });
+
+  it('answers only GET /phase', async () => {
+    expect((await fetch(`${base}/other`)).status).toBe(404);
+    expect((await fetch(`${base}/phase`, { method: 'POST' })).status).toBe(405);
+  });
+});

@@ -1,0 +1,140 @@
+/** Helpers for tests that run the real app process and talk to it over real sockets. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { WebSocket } from 'ws';
+import { freePort } from '../../runner/src/ports';
+import type { PhaseBody } from '../../common/phase-contract';
+
+export const APP_MAIN = path.resolve(__dirname, '../../dist/app/src/main.js');
+
+export { freePort };
+
+export interface AppProcess {
+  child: ChildProcess;
+  port: number;
+  phasePort: number;
+  logs: string[];
+  phase(query?: string): Promise<{ status: number; body: PhaseBody & Record<string, unknown> }>;
+  waitForState(state: PhaseBody['state'], timeoutMs?: number): Promise<PhaseBody>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<void>;
+}
+
+export async function startApp(env: Record<string, string> = {}): Promise<AppProcess> {
+  const port = await freePort();
+  const phasePort = await freePort();
+  const child = spawn(process.execPath, [APP_MAIN], {
+    env: { PATH: process.env.PATH, PORT: String(port), PHASE_PORT: String(phasePort), LOG_LEVEL: 'debug', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  for (const stream of [child.stdout, child.stderr]) stream?.setEncoding('utf8').on('data', (chunk: string) => logs.push(...chunk.split('\n').filter(Boolean)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+
+  const phase = async (query = '') => {
+    const response = await fetch(`http://127.0.0.1:${phasePort}/phase${query}`);
+    return { status: response.status, body: (await response.json()) as PhaseBody & Record<string, unknown> };
+  };
+  const app: AppProcess = {
+    child,
+    port,
+    phasePort,
+    logs,
+    phase,
+    exited,
+    waitForState: async (state, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      let last: PhaseBody | undefined;
+      while (Date.now() < deadline) {
+        try {
+          last = (await phase()).body;
+          if (last.state === state) return last;
+        } catch {
+          // not listening yet
+        }
+        await sleep(10);
+      }
+      throw new Error(`app did not reach state ${state} within ${timeoutMs} ms; last body ${JSON.stringify(last)}; logs:\n${logs.join('\n')}`);
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+  // A process that exits during startup (a rehearsed crash) may never be seen listening.
+  await Promise.race([waitForListening(phasePort), exited]);
+  return app;
+}
+
+async function waitForListening(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(10);
+  }
+  throw new Error(`nothing listened on ${port} within ${timeoutMs} ms`);
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export type UpgradeResult =
+  | { kind: 'open'; ws: WebSocket }
+  | { kind: 'refused'; status: number; headers: Record<string, string | string[] | undefined>; body: string }
+  | { kind: 'error'; error: Error };
+
+/** Tries a WebSocket upgrade and reports whether it opened or was refused (with the HTTP answer). */
+export function tryUpgrade(url: string, options: { maxPayload?: number } = {}): Promise<UpgradeResult> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, options);
+    ws.once('open', () => resolve({ kind: 'open', ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ kind: 'refused', status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    ws.once('error', (error) => resolve({ kind: 'error', error }));
+  });
+}
+
+/** Collects parsed JSON messages from a socket; `next` waits for the next one. */
+export function messages(ws: WebSocket) {
+  const queue: Record<string, unknown>[] = [];
+  const waiting: ((message: Record<string, unknown>) => void)[] = [];
+  ws.on('message', (data) => {
+    const message = JSON.parse(String(data)) as Record<string, unknown>;
+    const waiter = waiting.shift();
+    if (waiter) waiter(message);
+    else queue.push(message);
+  });
+  return {
+    next(timeoutMs = 5000): Promise<Record<string, unknown>> {
+      const queued = queue.shift();
+      if (queued) return Promise.resolve(queued);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no message within ${timeoutMs} ms`)), timeoutMs);
+        waiting.push((message) => {
+          clearTimeout(timer);
+          resolve(message);
+        });
+      });
+    },
+    async take(count: number, timeoutMs = 5000): Promise<Record<string, unknown>[]> {
+      const taken: Record<string, unknown>[] = [];
+      for (let i = 0; i < count; i += 1) taken.push(await this.next(timeoutMs));
+      return taken;
+    },
+  };
+}
+
+export function closeEvent(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+}

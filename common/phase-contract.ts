@@ -1,0 +1,66 @@
+/**
+ * Contract 1: the phase endpoint a backend serves so the startup gate can tell when it is ready.
+ * Language-neutral: this module is the TypeScript statement of it; docs/phase-contract.md is the prose.
+ * The app produces bodies of this shape, the gate trusts only bodies that parse with it.
+ */
+import { z } from 'zod';
+
+export const PHASE_CONTRACT_VERSION = 1;
+
+/** The app's startup phases, in the order they run. Other backends may name their phases differently. */
+export const PHASES = ['init', 'dependencies', 'database', 'cache', 'services', 'websocket', 'finalize'] as const;
+export type PhaseName = (typeof PHASES)[number];
+
+export const STATES = ['starting', 'ready', 'failed', 'stopping'] as const;
+export type StartupState = (typeof STATES)[number];
+
+/** Long-poll waits are capped so a client cannot park a request forever. */
+export const MAX_LONG_POLL_MS = 30_000;
+
+const rfc3339 = z.iso.datetime({ offset: true });
+
+export const phaseErrorSchema = z.object({ phase: z.string().min(1), message: z.string() });
+
+export const phaseBodySchema = z.object({
+  contract: z.literal(PHASE_CONTRACT_VERSION),
+  state: z.enum(STATES),
+  phase: z.string().min(1),
+  completedPhases: z.array(z.string().min(1)),
+  components: z.record(z.string().min(1), z.boolean()),
+  error: phaseErrorSchema.nullable(),
+  seq: z.number().int().nonnegative(),
+  startedAt: rfc3339,
+  updatedAt: rfc3339,
+});
+
+export type PhaseBody = z.infer<typeof phaseBodySchema>;
+export type PhaseError = z.infer<typeof phaseErrorSchema>;
+
+/** Status code for a body: 200 only when the backend is ready. */
+export function phaseStatusCode(state: StartupState): 200 | 503 {
+  return state === 'ready' ? 200 : 503;
+}
+
+export interface LongPollQuery {
+  afterSeq: number | null;
+  waitMs: number;
+}
+
+/**
+ * Parses `afterSeq` and `waitMs` from a query string. Missing or malformed values mean "answer now"
+ * rather than an error, so a plain poller that sends nothing is always served.
+ */
+export function parseLongPollQuery(query: URLSearchParams): LongPollQuery {
+  const afterSeq = toNonNegativeInt(query.get('afterSeq'));
+  const waitMs = toNonNegativeInt(query.get('waitMs'));
+  return {
+    afterSeq,
+    waitMs: afterSeq === null || waitMs === null ? 0 : Math.min(waitMs, MAX_LONG_POLL_MS),
+  };
+}
+
+function toNonNegativeInt(raw: string | null): number | null {
+  if (raw === null || !/^\d+$/.test(raw)) return null;
+  const value = Number(raw);
+  return Number.isSafeInteger(value) ? value : null;
+}

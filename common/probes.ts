@@ -1,0 +1,96 @@
+/**
+ * The probes of one revision, defined once: infra deploys them, the local runner runs them with
+ * Cloud Run's semantics, the benchmarks model them and the tests check them. Also Cloud Run's own
+ * limits and defaults for probes (GoogleCloudRunV2Probe in the Admin API v2 schema).
+ */
+import { APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from './revision';
+
+export interface ProbeSpec {
+  initialDelaySeconds: number;
+  periodSeconds: number;
+  timeoutSeconds: number;
+  failureThreshold: number;
+  httpGet?: { path: string; port: number };
+  tcpSocket?: { port: number };
+}
+
+/** Cloud Run: a startup probe's window, failureThreshold x periodSeconds, is at most 240 s. */
+export const MAX_STARTUP_WINDOW_SECONDS = 240;
+
+/** Cloud Run's values for probe fields left out. */
+export const CLOUD_RUN_PROBE_DEFAULTS = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3 } as const;
+
+/** Cloud Run's default startup probe for the ingress container when none is configured. */
+export function defaultTcpStartupProbe(port: number): ProbeSpec {
+  return { initialDelaySeconds: 0, periodSeconds: 240, timeoutSeconds: 240, failureThreshold: 1, tcpSocket: { port } };
+}
+
+/** HTTP probes pass on any status from 200 to 399. */
+export function httpStatusPasses(status: number): boolean {
+  return status >= 200 && status <= 399;
+}
+
+export function startupWindowSeconds(spec: ProbeSpec): number {
+  return spec.failureThreshold * spec.periodSeconds;
+}
+
+/** The limits of the Cloud Run API for a startup probe; returns the problems, empty when valid. */
+export function startupProbeProblems(spec: ProbeSpec): string[] {
+  const problems: string[] = [];
+  if (spec.initialDelaySeconds < 0 || spec.initialDelaySeconds > 240) problems.push('initialDelaySeconds must be 0..240');
+  if (spec.periodSeconds < 1 || spec.periodSeconds > 240) problems.push('periodSeconds must be 1..240');
+  if (spec.timeoutSeconds < 1 || spec.timeoutSeconds > spec.periodSeconds) problems.push('timeoutSeconds must be 1..periodSeconds');
+  if (spec.failureThreshold < 1) problems.push('failureThreshold must be at least 1');
+  if (startupWindowSeconds(spec) > MAX_STARTUP_WINDOW_SECONDS) {
+    problems.push(`failureThreshold x periodSeconds must be at most ${MAX_STARTUP_WINDOW_SECONDS} s`);
+  }
+  if ((spec.httpGet === undefined) === (spec.tcpSocket === undefined)) problems.push('exactly one of httpGet and tcpSocket');
+  return problems;
+}
+
+/**
+ * One attempt a second, so traffic flows within a second of the gate opening; the attempt is a
+ * read of in-memory state, so one second is also ample as its timeout.
+ */
+export const STARTUP_PROBE_PERIOD_SECONDS = 1;
+
+/** Liveness: three missed checks 10 s apart restart a container; a slow GC pause is not a miss. */
+const LIVENESS = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 } as const;
+
+/** Readiness (Cloud Run Preview): a short period so an instance leaves rotation quickly on SIGTERM. */
+const READINESS = { initialDelaySeconds: 0, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 } as const;
+
+export interface RevisionProbes {
+  app: { startup: ProbeSpec; liveness: ProbeSpec };
+  gate: { startup: ProbeSpec; liveness: ProbeSpec; readiness: ProbeSpec };
+}
+
+/**
+ * Every probe of the revision from one number: the app's startup budget in seconds, the longest
+ * the app may take from container start to ready. The gate's startup probe holds traffic back for
+ * the whole instance until the app is ready; its window is exactly the budget.
+ */
+export function revisionProbes(startupBudgetSeconds: number): RevisionProbes {
+  if (!Number.isInteger(startupBudgetSeconds) || startupBudgetSeconds < 1 || startupBudgetSeconds > MAX_STARTUP_WINDOW_SECONDS) {
+    throw new RangeError(`the startup budget must be a whole number of seconds from 1 to ${MAX_STARTUP_WINDOW_SECONDS}, got ${startupBudgetSeconds}`);
+  }
+  const startup = {
+    initialDelaySeconds: 0,
+    periodSeconds: STARTUP_PROBE_PERIOD_SECONDS,
+    timeoutSeconds: 1,
+    failureThreshold: startupBudgetSeconds / STARTUP_PROBE_PERIOD_SECONDS,
+  };
+  const appHealth = { path: APP_PATHS.healthz, port: APP_PORT };
+  return {
+    app: {
+      // The app listens before its first phase: this passes at once and only proves the process is up.
+      startup: { ...startup, httpGet: appHealth },
+      liveness: { ...LIVENESS, httpGet: appHealth },
+    },
+    gate: {
+      startup: { ...startup, httpGet: { path: GATE_PATHS.startup, port: GATE_PORT } },
+      liveness: { ...LIVENESS, httpGet: { path: GATE_PATHS.live, port: GATE_PORT } },
+      readiness: { ...READINESS, httpGet: { path: GATE_PATHS.ready, port: GATE_PORT } },
+    },
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * The shape of one Cloud Run revision as every part of this project sees it: ports, paths and
+ * environment variable names. infra, the local runner, the app, the gate and the tests all read
+ * these constants; nothing else spells a port or a path.
+ */
+
+export const APP_PORT = 8080;
+export const PHASE_HOST = '127.0.0.1';
+export const PHASE_PORT = 8081;
+export const GATE_PORT = 9091;
+
+export const APP_PATHS = {
+  healthz: '/healthz',
+  websocket: '/ws',
+  chatPage: '/',
+} as const;
+
+export const PHASE_PATH = '/phase';
+
+export const GATE_PATHS = {
+  startup: '/startup',
+  ready: '/ready',
+  live: '/live',
+  metrics: '/metrics',
+} as const;
+
+/** Components the gate requires by default before it opens. */
+export const DEFAULT_REQUIRED_COMPONENTS = ['agentSupervisor', 'websocketBridge'] as const;
+
+export const DEFAULT_GATE_TARGET_URL = `http://${PHASE_HOST}:${PHASE_PORT}${PHASE_PATH}`;
+
+/** Environment variables the app reads. Values are documented in the README's configuration table. */
+export const APP_ENV_VARS = {
+  port: 'PORT',
+  phaseHost: 'PHASE_HOST',
+  phasePort: 'PHASE_PORT',
+  environment: 'APP_ENV',
+  logLevel: 'LOG_LEVEL',
+  llmBaseUrl: 'LLM_BASE_URL',
+  llmApiKey: 'LLM_API_KEY',
+  llmModel: 'LLM_MODEL',
+  llmTimeoutMs: 'LLM_TIMEOUT_MS',
+  shutdownDeadlineMs: 'APP_SHUTDOWN_DEADLINE_MS',
+  wsMaxMessageBytes: 'APP_WS_MAX_MESSAGE_BYTES',
+  wsPingIntervalMs: 'APP_WS_PING_INTERVAL_MS',
+  rateLimitPerMinute: 'APP_RATE_LIMIT_PER_MINUTE',
+  phaseDelayMs: 'APP_PHASE_DELAY_MS',
+  failPhase: 'APP_FAIL_PHASE',
+  crashPhase: 'APP_CRASH_PHASE',
+} as const;
+
+/** Deployment environments. In staging and production the app refuses its built-in stand-ins. */
+export const APP_ENVIRONMENTS = ['development', 'test', 'staging', 'production'] as const;
+export type AppEnvironment = (typeof APP_ENVIRONMENTS)[number];
+
+/** Environment variables the gate reads. Values are documented in docs/gate.md. */
+export const GATE_ENV_VARS = {
+  port: 'GATE_PORT',
+  targetUrl: 'GATE_TARGET_URL',
+  require: 'GATE_REQUIRE',
+  logLevel: 'LOG_LEVEL',
+} as const;

@@ -1,0 +1,134 @@
+/**
+ * The local stand-in for Cloud Run's front end: one public port that forwards HTTP and WebSocket
+ * traffic to the ingress container, but only while the instance is serving. Requests that arrive
+ * before that are held, as Cloud Run holds them while an instance starts, and answered 503 if the
+ * instance is not serving within the hold timeout.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+
+export interface FrontDoorOptions {
+  targetPort: number;
+  holdTimeoutMs: number;
+  onHeld?: (kind: 'http' | 'upgrade', url: string) => void;
+  onExpired?: (kind: 'http' | 'upgrade', url: string) => void;
+}
+
+interface Held {
+  release(): void;
+  expire(): void;
+  timer: NodeJS.Timeout;
+}
+
+const EXPIRED_BODY = JSON.stringify({
+  error: 'no_ready_instance',
+  message: 'no instance passed its startup probes within the hold timeout',
+});
+
+export class FrontDoor {
+  readonly server: http.Server;
+  private serving = false;
+  private readonly held = new Set<Held>();
+  private readonly tunnels = new Set<net.Socket>();
+
+  constructor(private readonly options: FrontDoorOptions) {
+    this.server = http.createServer((req, res) => this.admit('http', req.url ?? '/', () => this.forward(req, res), () => expireHttp(res)));
+    this.server.on('upgrade', (req, socket, head) => {
+      socket.on('error', () => socket.destroy());
+      this.admit('upgrade', req.url ?? '/', () => this.tunnel(req, socket, head), () => expireUpgrade(socket));
+    });
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /** The instance passed every startup probe: release what is held and forward from now on. */
+  open(): void {
+    this.serving = true;
+    for (const entry of [...this.held]) this.settle(entry, 'release');
+  }
+
+  /** The instance stopped serving (a container restarts): hold new requests again. */
+  hold(): void {
+    this.serving = false;
+  }
+
+  /** Ends open WebSocket tunnels, as an instance that goes away ends its connections. */
+  dropTunnels(): void {
+    for (const socket of this.tunnels) socket.destroy();
+  }
+
+  async close(): Promise<void> {
+    for (const entry of [...this.held]) this.settle(entry, 'expire');
+    this.dropTunnels();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private admit(kind: 'http' | 'upgrade', url: string, release: () => void, expire: () => void): void {
+    if (this.serving) return release();
+    this.options.onHeld?.(kind, url);
+    const entry: Held = {
+      release,
+      expire,
+      timer: setTimeout(() => {
+        this.options.onExpired?.(kind, url);
+        this.settle(entry, 'expire');
+      }, this.options.holdTimeoutMs),
+    };
+    this.held.add(entry);
+  }
+
+  private settle(entry: Held, how: 'release' | 'expire'): void {
+    if (!this.held.delete(entry)) return;
+    clearTimeout(entry.timer);
+    entry[how]();
+  }
+
+  private forward(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const upstream = http.request(
+      { host: '127.0.0.1', port: this.options.targetPort, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'bad_gateway', message: 'the ingress container did not answer' }));
+    });
+    req.pipe(upstream);
+  }
+
+  private tunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const upstream = net.connect(this.options.targetPort, '127.0.0.1', () => {
+      const headers: string[] = [];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(`${req.method} ${req.url} HTTP/${req.httpVersion}\r\n${headers.join('\r\n')}\r\n\r\n`);
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    this.tunnels.add(upstream);
+    const end = () => {
+      this.tunnels.delete(upstream);
+      upstream.destroy();
+      socket.destroy();
+    };
+    upstream.on('error', end);
+    upstream.on('close', end);
+    socket.on('close', end);
+  }
+}
+
+function expireHttp(res: http.ServerResponse): void {
+  res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(EXPIRED_BODY);
+}
+
+function expireUpgrade(socket: Duplex): void {
+  socket.end(
+    `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(EXPIRED_BODY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${EXPIRED_BODY}`,
+  );
+}

@@ -1,0 +1,108 @@
+/**
+ * Turns the Cloud Run service that infra deploys (as rendered in infra/rendered/STACK.yaml) into
+ * a revision this machine can run: each container becomes a local process, probes move to the
+ * local ports the runner picked, and values that come from Secret Manager are left out.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { CLOUD_RUN_PROBE_DEFAULTS, type ProbeSpec } from '../../common/probes';
+import type { LocalContainer, LocalRevision } from './revision-runner';
+
+/** The Cloud Run v2 container fields the runner reads, as Pulumi names them. */
+export interface CloudRunContainer {
+  name: string;
+  image: string;
+  envs?: { name: string; value?: string; valueSource?: unknown }[];
+  ports?: { containerPort?: number };
+  startupProbe?: CloudRunProbe;
+  livenessProbe?: CloudRunProbe;
+  dependsOns?: string[];
+}
+
+interface CloudRunProbe {
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+  httpGet?: { path?: string; port?: number };
+  tcpSocket?: { port?: number };
+}
+
+/** How each container of the service runs here: the compiled entry point of its image. */
+export interface LocalImage {
+  command: readonly string[];
+  /** Local values that replace the declared ones: local ports, stand-ins for cloud-only settings. */
+  env?: Readonly<Record<string, string>>;
+  /** Declared settings that only work in the cloud and are left out here. */
+  omitEnv?: readonly string[];
+}
+
+const RENDERED_DIR = path.resolve(__dirname, __dirname.split(path.sep).includes('dist') ? '../../../infra/rendered' : '../../infra/rendered');
+export const SERVICE_TYPE = 'gcp:cloudrunv2/service:Service';
+
+export function renderedContainers(stack: string, dir = RENDERED_DIR): CloudRunContainer[] {
+  const file = path.join(dir, `${stack}.yaml`);
+  const document = parse(fs.readFileSync(file, 'utf8')) as { resources?: { type: string; name: string; inputs: { template?: { containers?: CloudRunContainer[] } } }[] };
+  const services = (document.resources ?? []).filter((resource) => resource.type === SERVICE_TYPE);
+  if (services.length !== 1) throw new Error(`${file} must hold exactly one ${SERVICE_TYPE}, found ${services.length}`);
+  const containers = services[0]!.inputs.template?.containers;
+  if (!containers?.length) throw new Error(`${file}: the service has no containers`);
+  return containers;
+}
+
+export function toProbeSpec(probe: CloudRunProbe | undefined, ports: ReadonlyMap<number, number>): ProbeSpec | undefined {
+  if (probe === undefined) return undefined;
+  const d = CLOUD_RUN_PROBE_DEFAULTS;
+  const timing = {
+    initialDelaySeconds: probe.initialDelaySeconds ?? d.initialDelaySeconds,
+    periodSeconds: probe.periodSeconds ?? d.periodSeconds,
+    timeoutSeconds: probe.timeoutSeconds ?? d.timeoutSeconds,
+    failureThreshold: probe.failureThreshold ?? d.failureThreshold,
+  };
+  const local = (port: number | undefined) => {
+    if (port === undefined || !ports.has(port)) throw new Error(`probe port ${port} is not a port of this revision`);
+    return ports.get(port)!;
+  };
+  if (probe.httpGet) return { ...timing, httpGet: { path: probe.httpGet.path ?? '/', port: local(probe.httpGet.port) } };
+  if (probe.tcpSocket) return { ...timing, tcpSocket: { port: local(probe.tcpSocket.port) } };
+  throw new Error('only HTTP and TCP probes can run locally');
+}
+
+export interface LocalRevisionOptions {
+  stack: string;
+  containers: readonly CloudRunContainer[];
+  /** Local stand-ins per container name; containers without one are not run here. */
+  images: Readonly<Record<string, LocalImage>>;
+  /** Declared port -> local port, for every port the containers use. */
+  ports: ReadonlyMap<number, number>;
+}
+
+export interface LocalRevisionResult {
+  revision: LocalRevision;
+  skipped: string[];
+}
+
+export function toLocalRevision(options: LocalRevisionOptions): LocalRevisionResult {
+  const run = options.containers.filter((container) => options.images[container.name] !== undefined);
+  const skipped = options.containers.filter((container) => options.images[container.name] === undefined).map((container) => container.name);
+  const running = new Set(run.map((container) => container.name));
+  const containers: LocalContainer[] = run.map((container) => {
+    const image = options.images[container.name]!;
+    // Values from Secret Manager (valueSource) cannot be read here; the image's stand-ins replace them.
+    const declared = Object.fromEntries(
+      (container.envs ?? []).filter((env) => env.value !== undefined && !image.omitEnv?.includes(env.name)).map((env) => [env.name, env.value!]),
+    );
+    const ingressPort = container.ports?.containerPort;
+    return {
+      name: container.name,
+      command: image.command,
+      env: { ...declared, ...image.env },
+      ingressPort: ingressPort === undefined ? undefined : options.ports.get(ingressPort),
+      startupProbe: toProbeSpec(container.startupProbe, options.ports),
+      livenessProbe: toProbeSpec(container.livenessProbe, options.ports),
+      dependsOn: (container.dependsOns ?? []).filter((name) => running.has(name)),
+    };
+  });
+  return { revision: { stack: options.stack, containers }, skipped };
+}

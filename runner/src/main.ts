@@ -1,0 +1,141 @@
+/**
+ * `npm start`: runs the revision that infra deploys on this machine, with Cloud Run's probe
+ * semantics, and shows when Cloud Run would send it traffic. See docs/local-runner.md.
+ */
+import { once } from 'node:events';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { APP_ENV_VARS, APP_PORT, GATE_ENV_VARS, GATE_PORT, PHASE_HOST, PHASE_PATH, PHASE_PORT } from '../../common/revision';
+import { freePort } from './ports';
+import { FrontDoor } from './front-door';
+import { type LocalImage, renderedContainers, toLocalRevision } from './local-revision';
+import { RevisionRunner } from './revision-runner';
+import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
+import { formatEvent, type Stamped, type TimelineEvent } from './timeline';
+
+const STACKS = ['staging', 'production'] as const;
+const DIST = path.resolve(__dirname, '../..');
+
+const USAGE = `usage: npm start -- [--stack ${STACKS.join('|')}] [--scenario ${SCENARIO_NAMES.join('|')}] [--exit-after-ready] [--json] [--port N] [--hold-timeout-ms N]`;
+
+interface Options {
+  stack: (typeof STACKS)[number];
+  scenario: ScenarioName;
+  exitAfterReady: boolean;
+  json: boolean;
+  port: number;
+  holdTimeoutMs: number;
+}
+
+export function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      stack: { type: 'string', default: 'staging' },
+      scenario: { type: 'string', default: 'normal' },
+      'exit-after-ready': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      port: { type: 'string', default: String(APP_PORT) },
+      // Cloud Run queues requests for up to 60 s while it waits for an instance.
+      'hold-timeout-ms': { type: 'string', default: '60000' },
+    },
+    strict: true,
+  });
+  const stack = values.stack as Options['stack'];
+  if (!STACKS.includes(stack)) throw new Error(`--stack must be one of ${STACKS.join(', ')}, got ${JSON.stringify(values.stack)}`);
+  const scenario = values.scenario as ScenarioName;
+  if (!SCENARIO_NAMES.includes(scenario)) throw new Error(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, got ${JSON.stringify(values.scenario)}`);
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${JSON.stringify(values.port)}`);
+  const holdTimeoutMs = Number(values['hold-timeout-ms']);
+  if (!Number.isInteger(holdTimeoutMs) || holdTimeoutMs < 1) throw new Error(`--hold-timeout-ms must be a positive integer`);
+  return { stack, scenario, exitAfterReady: values['exit-after-ready'], json: values.json, port, holdTimeoutMs };
+}
+
+/** The images of the service, as local processes: the compiled entry points in dist/. */
+function localImages(ports: ReadonlyMap<number, number>, scenarioEnv: Readonly<Record<string, string>>): Record<string, LocalImage> {
+  const local = (port: number) => String(ports.get(port));
+  return {
+    app: {
+      command: [process.execPath, path.join(DIST, 'app/src/main.js')],
+      // No Secret Manager here: the built-in model stands in for the LLM endpoint.
+      omitEnv: [APP_ENV_VARS.llmBaseUrl, APP_ENV_VARS.llmModel],
+      env: {
+        [APP_ENV_VARS.environment]: 'development',
+        [APP_ENV_VARS.port]: local(APP_PORT),
+        [APP_ENV_VARS.phasePort]: local(PHASE_PORT),
+        ...scenarioEnv,
+      },
+    },
+    gate: {
+      command: [process.execPath, path.join(DIST, 'sidecar/src/main.js')],
+      env: {
+        [GATE_ENV_VARS.port]: local(GATE_PORT),
+        [GATE_ENV_VARS.targetUrl]: `http://${PHASE_HOST}:${local(PHASE_PORT)}${PHASE_PATH}`,
+      },
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let options: Options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const scenario = SCENARIOS[options.scenario];
+  const ports = new Map<number, number>();
+  for (const port of [APP_PORT, PHASE_PORT, GATE_PORT]) ports.set(port, await freePort());
+  const { revision, skipped } = toLocalRevision({
+    stack: options.stack,
+    containers: renderedContainers(options.stack),
+    images: localImages(ports, scenario.appEnv),
+    ports,
+  });
+
+  const startedAt = performance.now();
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const record = (event: TimelineEvent) => {
+    const stamped = { ...event, atMs: Math.round((performance.now() - startedAt) * 10) / 10 } as Stamped;
+    out(options.json ? JSON.stringify(stamped) : formatEvent(stamped));
+  };
+
+  const frontDoor = new FrontDoor({
+    targetPort: ports.get(APP_PORT)!,
+    holdTimeoutMs: options.holdTimeoutMs,
+    onHeld: (kind, url) => record({ kind: 'request-held', request: `${kind === 'upgrade' ? 'WebSocket' : 'HTTP'} ${url}` }),
+    onExpired: (kind, url) => record({ kind: 'request-expired', request: `${kind === 'upgrade' ? 'WebSocket' : 'HTTP'} ${url}` }),
+  });
+  frontDoor.server.listen(options.port, '127.0.0.1');
+  await once(frontDoor.server, 'listening');
+  const url = `http://localhost:${(frontDoor.server.address() as { port: number }).port}`;
+
+  if (!options.json) {
+    out(`Local revision of stack ${options.stack} (infra/rendered/${options.stack}.yaml), scenario ${options.scenario}: ${scenario.description}`);
+    out(`Containers: ${revision.containers.map((c) => c.name).join(', ')}${skipped.length ? `; not run locally: ${skipped.join(', ')}` : ''}. Front door: ${url}`);
+    out('Local stand-ins: APP_ENV=development and the built-in model replace the LLM endpoint and its Secret Manager key.');
+  }
+  record({ kind: 'front-door', url });
+
+  const runner = new RevisionRunner(revision, frontDoor, record);
+  const shutdown = async (code: number) => {
+    await runner.stop();
+    await frontDoor.close();
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
+
+  const result = await runner.start();
+  const summary = result.ok
+    ? { kind: 'result', ok: true, stack: options.stack, scenario: options.scenario, trafficAtMs: Math.round(result.trafficAtMs), url }
+    : { kind: 'result', ok: false, stack: options.stack, scenario: options.scenario, reason: result.reason, atMs: Math.round(result.atMs) };
+  if (options.json) out(JSON.stringify(summary));
+  else if (result.ok) out(`\nTraffic would flow ${(result.trafficAtMs / 1000).toFixed(2)} s after start. Open ${url} to chat; Ctrl-C stops the revision.`);
+  else out(`\nThe revision would fail: ${result.reason}`);
+  if (options.exitAfterReady || !result.ok) await shutdown(result.ok ? 0 : 1);
+}
+
+void main();

@@ -1,0 +1,60 @@
+/** What the local revision did, in order, with times relative to the runner's start. */
+
+export type TimelineEvent =
+  | { kind: 'front-door'; url: string }
+  | { kind: 'container-started'; container: string; pid: number | undefined }
+  | { kind: 'container-exited'; container: string; code: number | null; signal: string | null }
+  | { kind: 'phase'; container: string; phase: string; durationMs: number }
+  | { kind: 'app-log'; container: string; severity: string; message: string }
+  | { kind: 'probe'; container: string; probe: 'startup' | 'liveness'; attempt: number; ok: boolean; detail: string; durationMs: number }
+  | { kind: 'startup-passed'; container: string; attempts: number }
+  | { kind: 'traffic'; heldRequests: number }
+  | { kind: 'request-held'; request: string }
+  | { kind: 'request-expired'; request: string }
+  | { kind: 'restart'; container: string; reason: string }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'stopping' }
+  | { kind: 'stopped' };
+
+export type Stamped = TimelineEvent & { atMs: number };
+
+export type Emit = (event: TimelineEvent) => void;
+
+export function formatEvent(event: Stamped): string {
+  const at = `+${(event.atMs / 1000).toFixed(3)}s`.padStart(10);
+  const who = 'container' in event ? event.container.padEnd(6) : '      ';
+  return `${at}  ${who}  ${describe(event)}`;
+}
+
+function describe(event: TimelineEvent): string {
+  switch (event.kind) {
+    case 'front-door':
+      return `front door listening on ${event.url}: requests wait here until the instance is ready`;
+    case 'container-started':
+      return `started (pid ${event.pid ?? '?'})`;
+    case 'container-exited':
+      return `exited (${event.signal ?? `code ${event.code}`})`;
+    case 'phase':
+      return `phase ${event.phase} complete in ${event.durationMs} ms`;
+    case 'app-log':
+      return `${event.severity}: ${event.message}`;
+    case 'probe':
+      return `${event.probe} probe #${event.attempt} ${event.ok ? 'passed' : 'failed'}: ${event.detail} (${Math.round(event.durationMs)} ms)`;
+    case 'startup-passed':
+      return `startup probe passed after ${event.attempts} attempt${event.attempts === 1 ? '' : 's'}`;
+    case 'traffic':
+      return `every startup probe passed: Cloud Run would now send traffic${event.heldRequests ? ` (releasing ${event.heldRequests} held requests)` : ''}`;
+    case 'request-held':
+      return `front door holds ${event.request} until the instance is ready`;
+    case 'request-expired':
+      return `front door gave up on ${event.request}: 503`;
+    case 'restart':
+      return `restarting: ${event.reason}`;
+    case 'failed':
+      return `REVISION FAILED: ${event.reason}`;
+    case 'stopping':
+      return 'stopping: SIGTERM to every container';
+    case 'stopped':
+      return 'stopped';
+  }
+}

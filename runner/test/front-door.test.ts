@@ -1,0 +1,89 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, WebSocket } from 'ws';
+import { FrontDoor } from '../src/front-door';
+
+let backend: http.Server;
+let wss: WebSocketServer;
+let door: FrontDoor;
+let doorPort: number;
+const events: string[] = [];
+
+async function listen(server: http.Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+beforeEach(async () => {
+  events.length = 0;
+  backend = http.createServer((req, res) => res.writeHead(200, { 'x-backend': 'yes' }).end(`hello ${req.url}`));
+  wss = new WebSocketServer({ server: backend });
+  wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${String(data)}`)));
+  const backendPort = await listen(backend);
+  door = new FrontDoor({
+    targetPort: backendPort,
+    holdTimeoutMs: 300,
+    onHeld: (kind, url) => events.push(`held ${kind} ${url}`),
+    onExpired: (kind, url) => events.push(`expired ${kind} ${url}`),
+  });
+  doorPort = await listen(door.server);
+});
+
+afterEach(async () => {
+  await door.close();
+  for (const client of wss.clients) client.terminate();
+  wss.close();
+  backend.closeAllConnections();
+  await new Promise((resolve) => backend.close(resolve));
+});
+
+function openSocket(): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${doorPort}/ws`);
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+}
+
+describe('front door', () => {
+  it('holds requests until the instance serves, then forwards them', async () => {
+    const pending = fetch(`http://127.0.0.1:${doorPort}/early`);
+    const socket = openSocket();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(door.heldCount).toBe(2);
+    door.open();
+    const response = await pending;
+    expect(await response.text()).toBe('hello /early');
+    expect(response.headers.get('x-backend')).toBe('yes');
+    const ws = await socket;
+    const echoed = new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
+    ws.send('ping');
+    expect(await echoed).toBe('echo ping');
+    ws.close();
+    expect(events.sort()).toEqual(['held http /early', 'held upgrade /ws']);
+  });
+
+  it('answers 503 with Retry-After when the hold times out', async () => {
+    const response = await fetch(`http://127.0.0.1:${doorPort}/late`);
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('1');
+    expect(await response.json()).toMatchObject({ error: 'no_ready_instance' });
+    await expect(openSocket()).rejects.toThrow('HTTP 503');
+    expect(events).toEqual(['held http /late', 'expired http /late', 'held upgrade /ws', 'expired upgrade /ws']);
+  });
+
+  it('holds again after hold(), and drops open tunnels on request', async () => {
+    door.open();
+    const ws = await openSocket();
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    door.hold();
+    door.dropTunnels();
+    expect(await closed).toBe(1006);
+    const pending = fetch(`http://127.0.0.1:${doorPort}/again`);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(door.heldCount).toBe(1);
+    door.open();
+    expect((await pending).status).toBe(200);
+  });
+});

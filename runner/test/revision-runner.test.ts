@@ -1,0 +1,103 @@
+/**
+ * The runner against the real app process: probes on Cloud Run's schedule, the front door holding
+ * early clients, and the failure reasons. A probe on the app's own phase endpoint stands in for
+ * the gate here, so these tests need nothing but the app.
+ */
+import path from 'node:path';
+import { WebSocket } from 'ws';
+import { APP_ENV_VARS } from '../../common/revision';
+import { FrontDoor } from '../src/front-door';
+import { freePort } from '../src/ports';
+import { type LocalRevision, RevisionRunner, startOrder } from '../src/revision-runner';
+import type { Stamped, TimelineEvent } from '../src/timeline';
+
+jest.setTimeout(30_000);
+
+const APP_MAIN = path.resolve(__dirname, '../../dist/app/src/main.js');
+
+async function setup(appEnv: Record<string, string>, failureThreshold = 10) {
+  const [port, phasePort] = [await freePort(), await freePort()];
+  const revision: LocalRevision = {
+    stack: 'test',
+    containers: [
+      {
+        name: 'app',
+        command: [process.execPath, APP_MAIN],
+        env: { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), ...appEnv },
+        ingressPort: port,
+        startupProbe: { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold, httpGet: { path: '/phase', port: phasePort } },
+        livenessProbe: { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 3, httpGet: { path: '/healthz', port } },
+        dependsOn: [],
+      },
+    ],
+  };
+  const frontDoor = new FrontDoor({ targetPort: port, holdTimeoutMs: 20_000 });
+  await new Promise<void>((resolve) => frontDoor.server.listen(0, '127.0.0.1', resolve));
+  const doorPort = (frontDoor.server.address() as { port: number }).port;
+  const events: Stamped[] = [];
+  const started = performance.now();
+  const runner = new RevisionRunner(revision, frontDoor, (event: TimelineEvent) => events.push({ ...event, atMs: performance.now() - started } as Stamped));
+  return { runner, frontDoor, doorPort, events, started };
+}
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanup.map((step) => step()));
+  cleanup = [];
+});
+
+describe('revision runner', () => {
+  it('holds early WebSocket clients and opens the door when the startup probe passes', async () => {
+    const { runner, frontDoor, doorPort, events, started } = await setup({ [APP_ENV_VARS.phaseDelayMs]: '250' });
+    cleanup.push(() => runner.stop(), () => frontDoor.close());
+    const result = runner.start();
+    const early = new WebSocket(`ws://127.0.0.1:${doorPort}/ws`);
+    const opened = new Promise<number>((resolve, reject) => {
+      early.once('open', () => resolve(performance.now()));
+      early.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+    const outcome = await result;
+    expect(outcome.ok).toBe(true);
+    const openedAt = await opened;
+    const probes = events.filter((e) => e.kind === 'probe' && e.probe === 'startup');
+    // 7 phases x 250 ms: the probe fails at 0 s and 1 s, passes on a later 1 s tick.
+    expect(probes.length).toBeGreaterThanOrEqual(2);
+    expect(probes.slice(0, -1).every((p) => p.kind === 'probe' && !p.ok)).toBe(true);
+    expect(probes.at(-1)).toMatchObject({ ok: true, detail: 'HTTP 200' });
+    for (let i = 1; i < probes.length; i += 1) expect(probes[i]!.atMs - probes[i - 1]!.atMs).toBeGreaterThan(900);
+    const traffic = events.find((e) => e.kind === 'traffic');
+    expect(events.filter((e) => e.kind === 'phase')).toHaveLength(7);
+    // The early client was held, never refused, and got through only once traffic flowed.
+    expect(openedAt - started).toBeGreaterThanOrEqual(traffic!.atMs);
+    early.close();
+  });
+
+  it('fails when the startup probe never passes, naming the window and the last answer', async () => {
+    const { runner, frontDoor, events } = await setup({ [APP_ENV_VARS.failPhase]: 'database' }, 3);
+    cleanup.push(() => runner.stop(), () => frontDoor.close());
+    const outcome = await runner.start();
+    expect(outcome).toMatchObject({ ok: false, reason: 'container app failed its startup probe 3 times in its 3 s window (last: HTTP 503)' });
+    expect(events.filter((e) => e.kind === 'app-log' && e.severity === 'ERROR')).toHaveLength(1);
+  });
+
+  it('fails at once when a container exits during startup', async () => {
+    const { runner, frontDoor } = await setup({ [APP_ENV_VARS.crashPhase]: 'services' });
+    cleanup.push(() => runner.stop(), () => frontDoor.close());
+    expect(await runner.start()).toMatchObject({
+      ok: false,
+      reason: 'container app exited during startup (code 1): rehearsed crash in phase services (APP_CRASH_PHASE=services)',
+    });
+  });
+
+  it('orders containers by dependsOn and rejects cycles and probe-less dependencies', () => {
+    const base = { command: [], env: {}, dependsOn: [] as string[] };
+    const probe = { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 1, httpGet: { path: '/', port: 1 } };
+    const waves = startOrder([
+      { ...base, name: 'gate', dependsOn: ['app'], startupProbe: probe },
+      { ...base, name: 'app', ingressPort: 1 },
+    ]);
+    expect(waves.map((wave) => wave.map((c) => c.name))).toEqual([['app'], ['gate']]);
+    expect(() => startOrder([{ ...base, name: 'a', dependsOn: ['b'], startupProbe: probe }, { ...base, name: 'b', dependsOn: ['a'], startupProbe: probe }])).toThrow('cycle');
+    expect(() => startOrder([{ ...base, name: 'a', dependsOn: ['b'] }, { ...base, name: 'b' }])).toThrow('b, which has no startup probe');
+  });
+});
