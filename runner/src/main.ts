@@ -3,18 +3,15 @@
  * semantics, and shows when Cloud Run would send it traffic. See docs/local-runner.md.
  */
 import { once } from 'node:events';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { APP_ENV_VARS, APP_PORT, GATE_ENV_VARS, GATE_PORT, PHASE_HOST, PHASE_PATH, PHASE_PORT } from '../../common/revision';
-import { freePort } from './ports';
+import { APP_PORT } from '../../common/revision';
 import { FrontDoor } from './front-door';
-import { type LocalImage, renderedContainers, toLocalRevision } from './local-revision';
+import { localRevisionOf } from './local-images';
 import { RevisionRunner } from './revision-runner';
 import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
 import { formatEvent, type Stamped, type TimelineEvent } from './timeline';
 
 const STACKS = ['staging', 'production'] as const;
-const DIST = path.resolve(__dirname, '../..');
 
 const USAGE = `usage: npm start -- [--stack ${STACKS.join('|')}] [--scenario ${SCENARIO_NAMES.join('|')}] [--exit-after-ready] [--json] [--port N] [--hold-timeout-ms N]`;
 
@@ -52,31 +49,6 @@ export function parseOptions(argv: string[]): Options {
   return { stack, scenario, exitAfterReady: values['exit-after-ready'], json: values.json, port, holdTimeoutMs };
 }
 
-/** The images of the service, as local processes: the compiled entry points in dist/. */
-function localImages(ports: ReadonlyMap<number, number>, scenarioEnv: Readonly<Record<string, string>>): Record<string, LocalImage> {
-  const local = (port: number) => String(ports.get(port));
-  return {
-    app: {
-      command: [process.execPath, path.join(DIST, 'app/src/main.js')],
-      // No Secret Manager here: the built-in model stands in for the LLM endpoint.
-      omitEnv: [APP_ENV_VARS.llmBaseUrl, APP_ENV_VARS.llmModel],
-      env: {
-        [APP_ENV_VARS.environment]: 'development',
-        [APP_ENV_VARS.port]: local(APP_PORT),
-        [APP_ENV_VARS.phasePort]: local(PHASE_PORT),
-        ...scenarioEnv,
-      },
-    },
-    gate: {
-      command: [process.execPath, path.join(DIST, 'sidecar/src/main.js')],
-      env: {
-        [GATE_ENV_VARS.port]: local(GATE_PORT),
-        [GATE_ENV_VARS.targetUrl]: `http://${PHASE_HOST}:${local(PHASE_PORT)}${PHASE_PATH}`,
-      },
-    },
-  };
-}
-
 async function main(): Promise<void> {
   let options: Options;
   try {
@@ -86,14 +58,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const scenario = SCENARIOS[options.scenario];
-  const ports = new Map<number, number>();
-  for (const port of [APP_PORT, PHASE_PORT, GATE_PORT]) ports.set(port, await freePort());
-  const { revision, skipped } = toLocalRevision({
-    stack: options.stack,
-    containers: renderedContainers(options.stack),
-    images: localImages(ports, scenario.appEnv),
-    ports,
-  });
+  const { revision, skipped, ports } = await localRevisionOf(options.stack, scenario.appEnv);
 
   const startedAt = performance.now();
   const out = (line: string) => process.stdout.write(`${line}\n`);

@@ -1,0 +1,48 @@
+/**
+ * The images of the service as local processes (the compiled entry points in dist/), and the
+ * local revision of a stack built from them: what `npm start` runs and what the reliability
+ * suite restarts.
+ */
+import path from 'node:path';
+import { APP_ENV_VARS, APP_PORT, GATE_ENV_VARS, GATE_PORT, PHASE_HOST, PHASE_PATH, PHASE_PORT } from '../../common/revision';
+import { freePort } from './ports';
+import { type LocalImage, type LocalRevisionResult, renderedContainers, toLocalRevision } from './local-revision';
+
+const DIST = path.resolve(__dirname, '../..');
+
+export function localImages(ports: ReadonlyMap<number, number>, appEnv: Readonly<Record<string, string>>): Record<string, LocalImage> {
+  const local = (port: number) => String(ports.get(port));
+  return {
+    app: {
+      command: [process.execPath, path.join(DIST, 'app/src/main.js')],
+      // No Secret Manager here: the built-in model stands in for the LLM endpoint.
+      omitEnv: [APP_ENV_VARS.llmBaseUrl, APP_ENV_VARS.llmModel],
+      env: {
+        [APP_ENV_VARS.environment]: 'development',
+        [APP_ENV_VARS.port]: local(APP_PORT),
+        [APP_ENV_VARS.phasePort]: local(PHASE_PORT),
+        ...appEnv,
+      },
+    },
+    gate: {
+      command: [process.execPath, path.join(DIST, 'sidecar/src/main.js')],
+      env: {
+        [GATE_ENV_VARS.port]: local(GATE_PORT),
+        [GATE_ENV_VARS.targetUrl]: `http://${PHASE_HOST}:${local(PHASE_PORT)}${PHASE_PATH}`,
+      },
+    },
+  };
+}
+
+export interface PlacedRevision extends LocalRevisionResult {
+  /** Declared port -> the free local port it runs on. */
+  ports: Map<number, number>;
+}
+
+/** The stack's rendered service on free local ports, with the app's rehearsal settings. */
+export async function localRevisionOf(stack: string, appEnv: Readonly<Record<string, string>> = {}): Promise<PlacedRevision> {
+  const ports = new Map<number, number>();
+  for (const port of [APP_PORT, PHASE_PORT, GATE_PORT]) ports.set(port, await freePort());
+  const result = toLocalRevision({ stack, containers: renderedContainers(stack), images: localImages(ports, appEnv), ports });
+  return { ...result, ports };
+}
