@@ -146,11 +146,9 @@ export async function runCheckLoop(url: URL, timings: CheckTimings, deps: CheckD
     let elapsedMs = 0;
     const attempt = async () => {
       const startedAt = deps.now();
+      let body: PhaseBody;
       try {
-        const body = await checkOnce(url, sent, timings, deps, stop);
-        elapsedMs = deps.now() - startedAt;
-        events.onCheck({ ok: true, body }, elapsedMs);
-        return body;
+        body = await checkOnce(url, sent, timings, deps, stop);
       } catch (error) {
         if (!stop.aborted) {
           const { result, message } = error as CheckError;
@@ -158,6 +156,9 @@ export async function runCheckLoop(url: URL, timings: CheckTimings, deps: CheckD
         }
         throw error;
       }
+      elapsedMs = deps.now() - startedAt;
+      events.onCheck({ ok: true, body }, elapsedMs);
+      return body;
     };
     let body: PhaseBody;
     try {
@@ -168,6 +169,8 @@ export async function runCheckLoop(url: URL, timings: CheckTimings, deps: CheckD
         maxTimeout: timings.backoffMaxMs,
         randomize: true,
         signal: stop,
+        // Only failed checks are retried; anything else is a bug and ends the loop (/live fails).
+        shouldRetry: ({ error }) => error instanceof CheckError,
       });
     } catch (error) {
       if (stop.aborted) return;
