@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../common/log';
 import { PHASE_CONTRACT_VERSION, type PhaseBody } from '../../common/phase-contract';
-import { DEFAULT_REQUIRED_COMPONENTS } from '../../common/revision';
+import { DEFAULT_REQUIRED_COMPONENTS, GATE_ENV_VARS } from '../../common/revision';
 import { realCheckDeps, runCheckLoop } from '../src/checker';
 import { type CheckTimings, DEFAULT_TIMINGS } from '../src/config';
 import { Gate } from '../src/gate';
@@ -140,8 +140,9 @@ export interface GateProcess {
 }
 
 /** The compiled gate (dist/, built by `tsc -p .` in `npm test`) as its own process. */
-export function spawnGate(env: Record<string, string>, port = 0): GateProcess {
-  const child = spawn(process.execPath, [GATE_MAIN], { env: { PATH: process.env.PATH, GATE_PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnGate(env: Record<string, string>, port?: number): GateProcess {
+  const portEnv = port === undefined ? {} : { [GATE_ENV_VARS.port]: String(port) };
+  const child = spawn(process.execPath, [GATE_MAIN], { env: { PATH: process.env.PATH, ...portEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const logs: Record<string, unknown>[] = [];
   for (const stream of [child.stdout, child.stderr]) {
