@@ -3,10 +3,12 @@
  * containers of one Cloud Run instance run: startup through every phase, a failed app, SIGTERM,
  * bad configuration.
  */
-import { type AppProcess, startApp } from '../../app/test/support';
-import { GATE_ENV_VARS as V } from '../../common/revision';
+import { APP_MAIN, type AppProcess, startApp } from '../../app/test/support';
+import { APP_ENV_VARS, GATE_ENV_VARS as V, GATE_PATHS } from '../../common/revision';
+import { FrontDoor } from '../../runner/src/front-door';
 import { freePort } from '../../runner/src/ports';
-import { type GateProcess, sleep, spawnGate, waitFor } from './support';
+import { type LocalRevision, RevisionRunner } from '../../runner/src/revision-runner';
+import { GATE_MAIN, type GateProcess, sleep, spawnGate, waitFor } from './support';
 
 interface StartupAnswer {
   status: number;
@@ -123,5 +125,52 @@ describe('bad configuration', () => {
     const gate = spawnGate({ [V.backoffMinMs]: '500', [V.backoffMaxMs]: '100' });
     expect((await gate.exited).code).toBe(2);
     expect(gate.logs[0]?.setting).toBe(V.backoffMaxMs);
+  });
+});
+
+describe('the gate under the local runner (app + gate containers, dependsOn, probes)', () => {
+  async function runRevision(appEnv: Record<string, string>) {
+    const [port, phasePort, gatePort] = [await freePort(), await freePort(), await freePort()];
+    const schedule = { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 10 };
+    const revision: LocalRevision = {
+      stack: 'test',
+      containers: [
+        {
+          name: 'app',
+          command: [process.execPath, APP_MAIN],
+          env: { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), ...appEnv },
+          ingressPort: port,
+          // TCP, so the app's own probe passes whatever it reports (its /healthz answers 503 once
+          // failed, which would keep the gate from ever starting: see docs/gate.md).
+          startupProbe: { ...schedule, tcpSocket: { port } },
+          dependsOn: [],
+        },
+        {
+          name: 'gate',
+          command: [process.execPath, GATE_MAIN],
+          env: { [V.port]: String(gatePort), [V.targetUrl]: `http://127.0.0.1:${phasePort}/phase` },
+          startupProbe: { ...schedule, httpGet: { path: GATE_PATHS.startup, port: gatePort } },
+          dependsOn: ['app'],
+        },
+      ],
+    };
+    const frontDoor = new FrontDoor({ targetPort: port, holdTimeoutMs: 5000 });
+    const runner = new RevisionRunner(revision, frontDoor, () => {});
+    try {
+      return await runner.start();
+    } finally {
+      await runner.stop();
+      await frontDoor.close();
+    }
+  }
+
+  it('serves once the gate opens', async () => {
+    expect(await runRevision({ APP_PHASE_DELAY_MS: '50' })).toMatchObject({ ok: true });
+  });
+
+  it('fails the revision at once, naming the phase, when the app reports failed', async () => {
+    const result = await runRevision({ APP_FAIL_PHASE: 'database' });
+    expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/^container gate exited during startup \(code 1\): app startup failed in phase database: /) });
+    expect(result.ok === false && result.atMs).toBeLessThan(3000);
   });
 });
