@@ -24,6 +24,11 @@ export function decide(observation: PhaseBody | undefined, required: readonly st
   return { open: true, reason: 'ready', missing };
 }
 
+/** The app's reason for a failed startup; a body without one still names the phase it stopped in. */
+export function appError(observation: PhaseBody): PhaseError {
+  return observation.error ?? { phase: observation.phase, message: 'no error message given' };
+}
+
 /** A check that did not produce a trusted body, by kind (the `result` label of the checks counter). */
 export interface CheckFailure {
   result: Exclude<CheckResult, 'ok'>;

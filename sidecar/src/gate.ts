@@ -5,7 +5,7 @@
 import type { Logger } from '../../common/log';
 import type { PhaseError } from '../../common/phase-contract';
 import type { CheckTimings } from './config';
-import { type CheckOutcome, type GateState, INITIAL_STATE, type Reason, type StartupReason, afterCheck, decide, isLive, isReady, startupReason } from './decision';
+import { type CheckOutcome, type GateState, INITIAL_STATE, type Reason, type StartupReason, afterCheck, appError, decide, isLive, isReady, startupReason } from './decision';
 import type { GateMetrics } from './metrics';
 
 export interface LogEvent {
@@ -15,7 +15,7 @@ export interface LogEvent {
 }
 
 /** What is worth a log line between two states; the failure of the app always comes last. */
-export function describeChanges(before: GateState, after: GateState, required: readonly string[], startedAtMs: number): LogEvent[] {
+export function describeChanges(before: GateState, after: GateState, required: readonly string[], startedAtMs: number, wallNowMs: number): LogEvent[] {
   const events: LogEvent[] = [];
   const failure = after.lastCheckOk ? null : after.lastCheckError;
   const sameFailureAgain = !before.lastCheckOk && before.lastCheckError?.result === failure?.result;
@@ -37,7 +37,7 @@ export function describeChanges(before: GateState, after: GateState, required: r
       fields: {
         timeToOpenMs: Math.round(after.openedAtMs - startedAtMs),
         // Both containers of an instance share one clock, so this is the delay from ready to open.
-        sinceAppUpdateMs: now === undefined ? null : Date.now() - Date.parse(now.updatedAt),
+        sinceAppUpdateMs: now === undefined ? null : wallNowMs - Date.parse(now.updatedAt),
       },
     });
   }
@@ -47,7 +47,7 @@ export function describeChanges(before: GateState, after: GateState, required: r
     events.push({ level: readyAfter ? 'info' : 'warn', message: readyAfter ? 'ready again' : 'no longer ready', fields: { state: now?.state ?? null } });
   }
   if (now?.state === 'failed' && was?.state !== 'failed') {
-    const error: PhaseError = now.error ?? { phase: now.phase, message: 'no error message given' };
+    const error = appError(now);
     events.push({ level: 'error', message: `app startup failed in phase ${error.phase}: ${error.message}`, fields: { phase: error.phase, appError: error.message } });
   }
   return events;
@@ -91,9 +91,9 @@ export class Gate {
     this.state = afterCheck(before, outcome, this.lastProgressMs, required);
     metrics.recordCheck(outcome.ok ? 'ok' : outcome.failure.result, durationMs);
     metrics.update(this.state, this.startedAtMs);
-    for (const event of describeChanges(before, this.state, required, this.startedAtMs)) log[event.level](event.fields, event.message);
+    for (const event of describeChanges(before, this.state, required, this.startedAtMs, Date.now())) log[event.level](event.fields, event.message);
     const app = this.state.observation;
-    if (app?.state === 'failed' && before.observation?.state !== 'failed') this.options.onAppFailed(app.error ?? { phase: app.phase, message: '' });
+    if (app?.state === 'failed' && before.observation?.state !== 'failed') this.options.onAppFailed(appError(app));
   }
 
   recordLongPoll(honoured: boolean): void {

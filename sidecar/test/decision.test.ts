@@ -69,7 +69,7 @@ describe('afterCheck, isReady and startupReason', () => {
 });
 
 describe('describeChanges: one line per change, not per check', () => {
-  const messages = (before: GateState, after: GateState) => describeChanges(before, after, REQUIRED, 0).map((e) => `${e.level}: ${e.message}`);
+  const messages = (before: GateState, after: GateState) => describeChanges(before, after, REQUIRED, 0, 0).map((e) => `${e.level}: ${e.message}`);
 
   it('logs a failure kind once, and the recovery once', () => {
     const failing = run([bad]);
