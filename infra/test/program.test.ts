@@ -7,6 +7,8 @@ import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } f
 import { parseStackConfig, STACKS, type StackConfig } from '../config';
 import { runMonitoring } from '../collector';
 import { stackConfig } from '../mocks';
+import { violations } from '../policy/rules';
+import { normalize } from '../render';
 import { runStack, SERVICE_TYPE, type RecordedStack } from './stack-support';
 
 interface Container {
@@ -57,6 +59,10 @@ describe.each(STACKS)('stack %s', (stackName) => {
         ...(config.publicAccess ? ['gcp:cloudrunv2/serviceIamMember:ServiceIamMember chat-public-invoker'] : []),
       ].sort(),
     );
+  });
+
+  it('passes every rule of the policy pack', () => {
+    for (const { type, inputs } of stack.resources) expect(violations(type, normalize(inputs) as Record<string, unknown>, { stack: stackName })).toEqual([]);
   });
 
   it('names the containers app, gate and collector, with the configured images', () => {
