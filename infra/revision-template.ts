@@ -32,13 +32,14 @@ export const COLLECTOR_CONFIG_FILE = 'config.yaml';
 export const COLLECTOR_CONFIG_VOLUME = 'collector-config';
 
 /**
- * CPU and memory per container. The app does the work; the gate answers in-memory probes and
- * the collector scrapes one endpoint, so both stay small.
+ * CPU and memory per container. With CPU always allocated, Cloud Run takes whole CPUs only (the
+ * API documents 1, 2, 4 and 8), so each container gets one; the gate answers in-memory probes and
+ * the collector scrapes one endpoint, so they keep the smallest memory gen2 is comfortable with.
  */
 export const CONTAINER_LIMITS = {
   app: { cpu: '1', memory: '1Gi' },
-  gate: { cpu: '0.5', memory: '256Mi' },
-  collector: { cpu: '0.5', memory: '256Mi' },
+  gate: { cpu: '1', memory: '512Mi' },
+  collector: { cpu: '1', memory: '512Mi' },
 } as const;
 
 export interface RevisionArgs {
