@@ -1,0 +1,131 @@
+/**
+ * Every setting of a stack, read and validated in one place. Pulumi stores config values as
+ * strings (objects as JSON) and its requireObject does not check shapes, so each key is parsed
+ * here and a bad value fails the preview with one message naming the key.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import { z } from 'zod';
+import { MAX_STARTUP_WINDOW_SECONDS } from '../common/probes';
+
+/** The project name in Pulumi.yaml: the namespace of this program's own config keys. */
+export const PROJECT = 'cloud-run-startup-gate';
+
+/** The stacks this program deploys; each is also the app's APP_ENV. */
+export const STACKS = ['staging', 'production'] as const;
+export type StackName = (typeof STACKS)[number];
+
+export interface StackConfig {
+  stack: StackName;
+  project: string;
+  region: string;
+  /** The app and gate images, by digest so a deployment is exactly what CI built and tested. */
+  appImage: string;
+  gateImage: string;
+  /** Google's Managed Prometheus sidecar, pinned to a released version. */
+  collectorImage: string;
+  /** The longest the app may take from container start to ready; sets the gate's startup window. */
+  startupBudgetSeconds: number;
+  /** Adds the gate's readiness probe on /ready (a Cloud Run Preview feature). */
+  gateReadinessProbe: boolean;
+  /** Grants roles/run.invoker to allUsers. */
+  publicAccess: boolean;
+  minInstances: number;
+  maxInstances: number;
+  /** Requests (WebSocket connections) one instance serves at once. */
+  concurrency: number;
+  /** Secret Manager secret id holding the LLM API key; the service reads its latest version. */
+  llmApiKeySecret: string;
+  llmBaseUrl: string;
+  llmModel: string;
+  deletionProtection: boolean;
+  labels: Record<string, string>;
+}
+
+/** Image references that name one immutable build. */
+const DIGEST_IMAGE = /^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)+@sha256:[a-f0-9]{64}$/;
+/** A pinned tag or a digest: anything but a floating `latest`. */
+const PINNED_IMAGE = /^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)+(:(?!latest$)[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/;
+/** Google Cloud label keys and values (lowercase letters, digits, _ and -; keys start with a letter). */
+const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
+const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
+
+const wholeNumber = (min: number, max: number) =>
+  z.string().regex(/^[0-9]+$/, 'must be a whole number').transform(Number).pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+const flag = z.enum(['true', 'false'], { message: 'must be true or false' }).transform((value) => value === 'true');
+const text = z.string().min(1, 'must not be empty');
+
+/** One entry per config key: its full name (namespace:key) and how to parse its string value. */
+const KEYS = {
+  project: ['gcp:project', z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id')],
+  region: ['gcp:region', z.string().regex(/^[a-z]+-[a-z]+[0-9]$/, 'must be a Cloud Run region such as europe-west1')],
+  appImage: [`${PROJECT}:appImage`, z.string().regex(DIGEST_IMAGE, 'must be an image by digest (REGISTRY/PATH@sha256:<64 hex>)')],
+  gateImage: [`${PROJECT}:gateImage`, z.string().regex(DIGEST_IMAGE, 'must be an image by digest (REGISTRY/PATH@sha256:<64 hex>)')],
+  collectorImage: [`${PROJECT}:collectorImage`, z.string().regex(PINNED_IMAGE, 'must be an image with a version tag (not latest) or a digest')],
+  startupBudgetSeconds: [`${PROJECT}:startupBudgetSeconds`, wholeNumber(1, MAX_STARTUP_WINDOW_SECONDS)],
+  gateReadinessProbe: [`${PROJECT}:gateReadinessProbe`, flag],
+  publicAccess: [`${PROJECT}:publicAccess`, flag],
+  minInstances: [`${PROJECT}:minInstances`, wholeNumber(0, 1000)],
+  maxInstances: [`${PROJECT}:maxInstances`, wholeNumber(1, 1000)],
+  concurrency: [`${PROJECT}:concurrency`, wholeNumber(1, 1000)],
+  llmApiKeySecret: [`${PROJECT}:llmApiKeySecret`, z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'must be a Secret Manager secret id')],
+  llmBaseUrl: [`${PROJECT}:llmBaseUrl`, z.url({ protocol: /^https$/, message: 'must be an https URL' })],
+  llmModel: [`${PROJECT}:llmModel`, text],
+  deletionProtection: [`${PROJECT}:deletionProtection`, flag],
+  labels: [
+    `${PROJECT}:labels`,
+    z
+      .string()
+      .transform((value, ctx) => {
+        try {
+          return JSON.parse(value) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be a map of labels' });
+          return z.NEVER;
+        }
+      })
+      .pipe(
+        z.record(
+          z.string().regex(LABEL_KEY, 'label keys must be lowercase letters, digits, _ or -, starting with a letter'),
+          z.string().regex(LABEL_VALUE, 'label values must be lowercase letters, digits, _ or -'),
+        ),
+      ),
+  ],
+} as const satisfies Record<Exclude<keyof StackConfig, 'stack'>, readonly [string, z.ZodType]>;
+
+export type ConfigKey = (typeof KEYS)[keyof typeof KEYS][0];
+
+/** Every config key the program reads, fully qualified. */
+export const CONFIG_KEYS: readonly ConfigKey[] = Object.values(KEYS).map(([key]) => key);
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Parses a stack's settings from raw config strings (as Pulumi stores them), throwing a
+ * ConfigError that names the first bad key. Pure, so the tests need no Pulumi runtime.
+ */
+export function parseStackConfig(stack: string, lookup: (key: ConfigKey) => string | undefined): StackConfig {
+  if (!(STACKS as readonly string[]).includes(stack)) throw new ConfigError(`stack must be one of ${STACKS.join(', ')}, got ${JSON.stringify(stack)}`);
+  const parsed: Record<string, unknown> = { stack };
+  for (const [field, [key, schema]] of Object.entries(KEYS)) {
+    const raw = lookup(key);
+    if (raw === undefined) throw new ConfigError(`${key} is required (pulumi config set ${key} ...)`);
+    const result = (schema as z.ZodType).safeParse(raw);
+    if (!result.success) throw new ConfigError(`${key} ${result.error.issues[0]?.message ?? 'is invalid'}, got ${JSON.stringify(raw)}`);
+    parsed[field] = result.data;
+  }
+  const config = parsed as unknown as StackConfig;
+  if (config.minInstances > config.maxInstances) {
+    throw new ConfigError(`${KEYS.minInstances[0]} (${config.minInstances}) must not exceed ${KEYS.maxInstances[0]} (${config.maxInstances})`);
+  }
+  return config;
+}
+
+/** The current stack's settings, from Pulumi's config. */
+export function loadStackConfig(): StackConfig {
+  return parseStackConfig(pulumi.getStack(), (key) => {
+    const [namespace, name] = key.split(':') as [string, string];
+    return new pulumi.Config(namespace).get(name);
+  });
+}

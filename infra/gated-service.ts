@@ -1,0 +1,104 @@
+/**
+ * A Cloud Run v2 service whose instances get traffic only once the app is ready: the app as
+ * ingress container, the startup gate as a sidecar whose startup probe holds traffic back, and
+ * Managed Prometheus scraping the gate. Plus exactly the identity and access it needs.
+ */
+import * as gcp from '@pulumi/gcp';
+import * as pulumi from '@pulumi/pulumi';
+import { runMonitoringYaml } from './collector';
+import { revisionTemplate, type RevisionArgs } from './revision-template';
+
+export const COMPONENT_TYPE = 'cloud-run-startup-gate:index:GatedService';
+
+export const ROLES = {
+  metricWriter: 'roles/monitoring.metricWriter',
+  secretAccessor: 'roles/secretmanager.secretAccessor',
+  invoker: 'roles/run.invoker',
+} as const;
+
+/** Everything a gated service needs; the revision's own settings are documented on RevisionArgs. */
+export interface GatedServiceArgs extends Omit<RevisionArgs, 'serviceAccount' | 'collectorConfig'> {
+  project: string;
+  region: string;
+  /** Lets anyone on the internet invoke the service (roles/run.invoker for allUsers). */
+  publicAccess: boolean;
+  /** Refuses `pulumi destroy` and replacements of the service until turned off. */
+  deletionProtection: boolean;
+}
+
+export class GatedService extends pulumi.ComponentResource {
+  public readonly service: gcp.cloudrunv2.Service;
+  public readonly serviceAccount: gcp.serviceaccount.Account;
+  public readonly url: pulumi.Output<string>;
+
+  /** `name` is the Cloud Run service name; the service account is `NAME-sa`. */
+  constructor(name: string, args: GatedServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(COMPONENT_TYPE, name, {}, opts);
+    const parent = { parent: this };
+    const { project, region: location, labels } = args;
+
+    // One account per service, so its roles and secret grants belong to this service alone.
+    this.serviceAccount = new gcp.serviceaccount.Account(`${name}-sa`, {
+      project,
+      accountId: `${name}-sa`,
+      displayName: `Cloud Run service ${name}`,
+    }, parent);
+    const member = pulumi.interpolate`serviceAccount:${this.serviceAccount.email}`;
+
+    // The collector writes the gate's metrics to Cloud Monitoring.
+    const metricWriter = new gcp.projects.IAMMember(`${name}-metric-writer`, { project, role: ROLES.metricWriter, member }, parent);
+
+    const collectorConfig = new gcp.secretmanager.Secret(`${name}-collector-config`, {
+      project,
+      secretId: `${name}-collector-config`,
+      replication: { auto: {} },
+      labels,
+    }, parent);
+    const collectorConfigVersion = new gcp.secretmanager.SecretVersion(`${name}-collector-config`, {
+      secret: collectorConfig.id,
+      secretData: runMonitoringYaml(name),
+    }, parent);
+
+    // Access on each secret, never project-wide: the account reads exactly its own secrets.
+    const accessors = [
+      { key: 'collector-config', secretId: collectorConfig.secretId },
+      { key: 'llm-api-key', secretId: pulumi.output(args.llmApiKeySecret) },
+    ].map(({ key, secretId }) =>
+      new gcp.secretmanager.SecretIamMember(`${name}-${key}-accessor`, { project, secretId, role: ROLES.secretAccessor, member }, parent),
+    );
+
+    this.service = new gcp.cloudrunv2.Service(name, {
+      name,
+      project,
+      location,
+      ingress: 'INGRESS_TRAFFIC_ALL',
+      // Readiness probes are a Preview feature; the API accepts them only at launch stage BETA.
+      ...(args.gateReadinessProbe ? { launchStage: 'BETA' } : {}),
+      deletionProtection: args.deletionProtection,
+      labels,
+      template: revisionTemplate({
+        ...args,
+        serviceAccount: this.serviceAccount.email,
+        // A config change mounts a new version, which makes a new revision.
+        collectorConfig: { secret: collectorConfig.secretId, version: collectorConfigVersion.version },
+      }),
+    }, {
+      ...parent,
+      // The first revision starts only after it may read its secrets and write metrics.
+      dependsOn: [...accessors, metricWriter],
+    });
+
+    if (args.publicAccess) {
+      new gcp.cloudrunv2.ServiceIamMember(`${name}-public-invoker`, {
+        project,
+        location,
+        name: this.service.name,
+        role: ROLES.invoker,
+        member: 'allUsers',
+      }, parent);
+    }
+
+    this.url = this.service.uri;
+    this.registerOutputs({ url: this.url, serviceAccount: this.serviceAccount.email });
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * The deployment's invariants as pure rules over a resource's properties, so the policy pack,
+ * its unit tests and the program's tests share one definition. Each returns its violations,
+ * empty when the resource complies. Field names are @pulumi/gcp's.
+ */
+import { startupProbeProblems, STARTUP_PROBE_PERIOD_SECONDS, type ProbeSpec } from '../../common/probes';
+import { APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { CONTAINER_NAMES, EXECUTION_ENVIRONMENT, REQUEST_TIMEOUT } from '../revision-template';
+
+export const TYPES = {
+  service: 'gcp:cloudrunv2/service:Service',
+  serviceInvoker: 'gcp:cloudrunv2/serviceIamMember:ServiceIamMember',
+  projectIamMember: 'gcp:projects/iAMMember:IAMMember',
+  projectIamBinding: 'gcp:projects/iAMBinding:IAMBinding',
+} as const;
+
+/** What a rule knows besides the properties: the stack, read from the resource's URN. */
+export interface RuleContext {
+  stack: string;
+}
+
+export interface Rule {
+  name: string;
+  description: string;
+  /** The resource types the rule checks. */
+  types: readonly string[];
+  check(props: Record<string, unknown>, context: RuleContext): string[];
+}
+
+interface Probe extends Partial<ProbeSpec> {
+  grpc?: unknown;
+}
+interface Container {
+  name?: string;
+  image?: string;
+  ports?: { containerPort?: number };
+  envs?: { name: string; value?: string; valueSource?: { secretKeyRef?: { secret?: string } } }[];
+  startupProbe?: Probe;
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  dependsOns?: string[];
+  resources?: { cpuIdle?: boolean; startupCpuBoost?: boolean };
+}
+interface Template {
+  containers?: Container[];
+  sessionAffinity?: boolean;
+  timeout?: string;
+  executionEnvironment?: string;
+  maxInstanceRequestConcurrency?: number;
+  scaling?: { minInstanceCount?: number; maxInstanceCount?: number };
+}
+
+const template = (props: Record<string, unknown>) => (props.template ?? {}) as Template;
+const containers = (props: Record<string, unknown>) => template(props).containers ?? [];
+const named = (props: Record<string, unknown>, name: string) => containers(props).find((container) => container.name === name);
+
+/** The stack of a URN: urn:pulumi:STACK::PROJECT::TYPE::NAME. */
+export function stackOfUrn(urn: string): string {
+  return urn.split('::')[0]?.split(':')[2] ?? '';
+}
+
+/** Cloud Run's maximum requests per instance. */
+const MAX_CONCURRENCY = 1000;
+const DIGEST = /@sha256:[a-f0-9]{64}$/;
+/** Env names that carry credentials: their values must come from Secret Manager. */
+const CREDENTIAL_NAME = /(KEY|SECRET|TOKEN|PASSWORD|CREDENTIALS?)$/;
+/** Project-wide roles the service account may hold; everything else is granted on a resource. */
+export const PROJECT_ROLES_ALLOWED = ['roles/monitoring.metricWriter'] as const;
+/** The stacks whose service may be invoked by anyone. */
+export const PUBLIC_STACKS = ['production'] as const;
+const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'];
+
+function probeAt(probe: Probe | undefined, path: string, port: number): string | undefined {
+  if (probe?.httpGet?.path !== path || probe.httpGet.port !== port) return `must be an HTTP GET of ${path} on port ${port}`;
+  return undefined;
+}
+
+export const RULES: readonly Rule[] = [
+  {
+    name: 'gate-startup-probe',
+    description: "The gate's startup probe holds traffic back until the app is ready: HTTP /startup on the gate port, one attempt a second, within Cloud Run's 240 s window.",
+    types: [TYPES.service],
+    check(props) {
+      const gate = named(props, CONTAINER_NAMES.gate);
+      if (!gate) return [`the service has no "${CONTAINER_NAMES.gate}" container`];
+      const probe = gate.startupProbe;
+      if (!probe) return ['the gate has no startup probe, so traffic would reach instances whose app is not ready'];
+      const problems: string[] = [];
+      const target = probeAt(probe, GATE_PATHS.startup, GATE_PORT);
+      if (target) problems.push(`the gate's startup probe ${target}`);
+      if (probe.periodSeconds !== STARTUP_PROBE_PERIOD_SECONDS) {
+        problems.push(`the gate's startup probe must run every ${STARTUP_PROBE_PERIOD_SECONDS} s so traffic flows within a second of the gate opening`);
+      }
+      const spec = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, ...probe } as ProbeSpec;
+      problems.push(...startupProbeProblems(spec).map((problem) => `the gate's startup probe: ${problem}`));
+      return problems;
+    },
+  },
+  {
+    name: 'no-startup-deadlock',
+    description: 'No container depends on the gate (the gate waits for the app: deadlock), and every container named in dependsOns exists and has a startup probe.',
+    types: [TYPES.service],
+    check(props) {
+      const byName = new Map(containers(props).map((container) => [container.name, container]));
+      return containers(props).flatMap((container) =>
+        (container.dependsOns ?? []).flatMap((dependency) => {
+          if (dependency === CONTAINER_NAMES.gate) return [`${container.name} depends on the gate, which waits for the app: the instance never starts`];
+          if (dependency === container.name) return [`${container.name} depends on itself`];
+          const target = byName.get(dependency);
+          if (!target) return [`${container.name} depends on ${dependency}, which is not a container of the service`];
+          if (!target.startupProbe) return [`${container.name} depends on ${dependency}, which has no startup probe`];
+          return [];
+        }),
+      );
+    },
+  },
+  {
+    name: 'single-ingress-app',
+    description: 'The app is the only ingress container, on the app port; sidecars have no ports, so their probes name the port explicitly.',
+    types: [TYPES.service],
+    check(props) {
+      const problems: string[] = [];
+      const ingress = containers(props).filter((container) => container.ports !== undefined);
+      if (ingress.length !== 1 || ingress[0]!.name !== CONTAINER_NAMES.app) {
+        problems.push(`exactly one container, "${CONTAINER_NAMES.app}", must have ports; found ${ingress.map((container) => container.name).join(', ') || 'none'}`);
+      } else if (ingress[0]!.ports?.containerPort !== APP_PORT) {
+        problems.push(`the app must listen on port ${APP_PORT}`);
+      }
+      for (const container of containers(props).filter((candidate) => candidate.ports === undefined)) {
+        for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
+          const probe = container[kind];
+          if (probe?.httpGet && probe.httpGet.port === undefined) problems.push(`${container.name}'s ${kind} must name its port: a sidecar has no default port`);
+        }
+      }
+      return problems;
+    },
+  },
+  {
+    name: 'http-liveness-probes',
+    description: 'The app (/healthz) and the gate (/live) have HTTP liveness probes; Cloud Run liveness probes cannot be TCP.',
+    types: [TYPES.service],
+    check(props) {
+      const expected = [
+        [CONTAINER_NAMES.app, APP_PATHS.healthz, APP_PORT],
+        [CONTAINER_NAMES.gate, GATE_PATHS.live, GATE_PORT],
+      ] as const;
+      const problems = expected.flatMap(([name, path, port]) => {
+        const target = probeAt(named(props, name)?.livenessProbe, path, port);
+        return target ? [`${name}'s liveness probe ${target}`] : [];
+      });
+      for (const container of containers(props)) {
+        if (container.livenessProbe?.tcpSocket) problems.push(`${container.name}'s liveness probe is TCP, which Cloud Run does not support`);
+      }
+      return problems;
+    },
+  },
+  {
+    name: 'websocket-service-settings',
+    description: 'Long-lived WebSockets: session affinity, the 3600 s request timeout, gen2, concurrency 1..1000 and a sane scaling range.',
+    types: [TYPES.service],
+    check(props) {
+      const t = template(props);
+      const problems: string[] = [];
+      if (t.sessionAffinity !== true) problems.push('sessionAffinity must be true so reconnecting clients return to their instance');
+      if (t.timeout !== REQUEST_TIMEOUT) problems.push(`timeout must be ${REQUEST_TIMEOUT}, the longest a WebSocket can live`);
+      if (t.executionEnvironment !== EXECUTION_ENVIRONMENT) problems.push(`executionEnvironment must be ${EXECUTION_ENVIRONMENT}`);
+      const concurrency = t.maxInstanceRequestConcurrency;
+      if (concurrency === undefined || concurrency < 1 || concurrency > MAX_CONCURRENCY) problems.push(`maxInstanceRequestConcurrency must be set, 1..${MAX_CONCURRENCY}`);
+      const { minInstanceCount = 0, maxInstanceCount } = t.scaling ?? {};
+      if (maxInstanceCount === undefined || maxInstanceCount < 1 || minInstanceCount > maxInstanceCount) {
+        problems.push('scaling.maxInstanceCount must be set, at least 1 and at least minInstanceCount');
+      }
+      return problems;
+    },
+  },
+  {
+    name: 'cpu-always-allocated',
+    description: 'CPU stays allocated between requests (WebSockets, agent runs, the gate\'s polling) and startup gets a CPU boost, in every container.',
+    types: [TYPES.service],
+    check(props) {
+      return containers(props).flatMap((container) => [
+        ...(container.resources?.cpuIdle === false ? [] : [`${container.name} must set resources.cpuIdle false`]),
+        ...(container.resources?.startupCpuBoost === true ? [] : [`${container.name} must set resources.startupCpuBoost true`]),
+      ]);
+    },
+  },
+  {
+    name: 'pinned-images',
+    description: 'The app and the gate run images by digest (exactly what CI built and tested); no container runs a floating :latest or untagged image.',
+    types: [TYPES.service],
+    check(props) {
+      return containers(props).flatMap((container) => {
+        const image = container.image ?? '';
+        const mustDigest = container.name === CONTAINER_NAMES.app || container.name === CONTAINER_NAMES.gate;
+        if (mustDigest && !DIGEST.test(image)) return [`${container.name} must run an image by digest, got ${image}`];
+        const lastSegment = image.split('/').pop() ?? '';
+        if (!DIGEST.test(image) && (!lastSegment.includes(':') || lastSegment.endsWith(':latest'))) return [`${container.name} must pin its image, got ${image}`];
+        return [];
+      });
+    },
+  },
+  {
+    name: 'credentials-from-secret-manager',
+    description: 'Environment variables that carry credentials (…KEY, …SECRET, …TOKEN, …PASSWORD) come from Secret Manager, never as plain values in the template.',
+    types: [TYPES.service],
+    check(props) {
+      return containers(props).flatMap((container) =>
+        (container.envs ?? [])
+          .filter((env) => CREDENTIAL_NAME.test(env.name) && (env.value !== undefined || !env.valueSource?.secretKeyRef?.secret))
+          .map((env) => `${container.name}'s ${env.name} must come from Secret Manager (valueSource.secretKeyRef)`),
+      );
+    },
+  },
+  {
+    name: 'preview-features-launch-stage',
+    description: 'Readiness probes are a Cloud Run Preview feature: a service that uses them declares launchStage BETA.',
+    types: [TYPES.service],
+    check(props) {
+      const uses = containers(props).filter((container) => container.readinessProbe !== undefined);
+      if (uses.length === 0 || props.launchStage === 'BETA' || props.launchStage === 'ALPHA') return [];
+      return [`${uses.map((container) => container.name).join(', ')} use a readiness probe (Preview): set launchStage BETA`];
+    },
+  },
+  {
+    name: 'production-deletion-protection',
+    description: 'The production service cannot be deleted or replaced by accident.',
+    types: [TYPES.service],
+    check(props, { stack }) {
+      return stack === 'production' && props.deletionProtection !== true ? ['the production service must set deletionProtection true'] : [];
+    },
+  },
+  {
+    name: 'public-invoker-only-in-public-stacks',
+    description: `Only ${PUBLIC_STACKS.join(', ')} may let everyone invoke the service; other stacks stay private.`,
+    types: [TYPES.serviceInvoker],
+    check(props, { stack }) {
+      const member = String(props.member ?? '');
+      if (!PUBLIC_MEMBERS.includes(member) || (PUBLIC_STACKS as readonly string[]).includes(stack)) return [];
+      return [`stack ${stack} must not grant ${props.role} to ${member}`];
+    },
+  },
+  {
+    name: 'least-privilege-project-roles',
+    description: `Project-wide, the service account holds only ${PROJECT_ROLES_ALLOWED.join(', ')}; secret access is granted on each secret, never on the project.`,
+    types: [TYPES.projectIamMember, TYPES.projectIamBinding],
+    check(props) {
+      const role = String(props.role ?? '');
+      return (PROJECT_ROLES_ALLOWED as readonly string[]).includes(role) ? [] : [`${role} must not be granted project-wide: grant it on the resource`];
+    },
+  },
+];
+
+/** Every violation of every rule for one resource. */
+export function violations(type: string, props: Record<string, unknown>, context: RuleContext): { rule: string; message: string }[] {
+  return RULES.filter((rule) => rule.types.includes(type)).flatMap((rule) => rule.check(props, context).map((message) => ({ rule: rule.name, message })));
+}

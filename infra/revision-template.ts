@@ -1,0 +1,159 @@
+/**
+ * The revision template of the gated service as plain data: containers, probes, scaling and
+ * the settings long-lived WebSockets need. Pure, so the tests and the policy pack check the same
+ * shape that the component deploys. Field names are @pulumi/gcp's (cloudrunv2.Service).
+ */
+import type * as gcp from '@pulumi/gcp';
+import type * as pulumi from '@pulumi/pulumi';
+import { revisionProbes, type ProbeSpec } from '../common/probes';
+import {
+  APP_ENV_VARS,
+  APP_PORT,
+  DEFAULT_GATE_TARGET_URL,
+  DEFAULT_REQUIRED_COMPONENTS,
+  GATE_ENV_VARS,
+  GATE_PORT,
+  PHASE_PORT,
+} from '../common/revision';
+
+type Container = gcp.types.input.cloudrunv2.ServiceTemplateContainer;
+type Template = gcp.types.input.cloudrunv2.ServiceTemplate;
+
+/** The container names; the local runner and the policies look containers up by them. */
+export const CONTAINER_NAMES = { app: 'app', gate: 'gate', collector: 'collector' } as const;
+
+/** Cloud Run's longest request timeout, which is also the longest a WebSocket can stay open. */
+export const REQUEST_TIMEOUT = '3600s';
+export const EXECUTION_ENVIRONMENT = 'EXECUTION_ENVIRONMENT_GEN2';
+
+/** Where run-gmp-sidecar reads its RunMonitoring config, and the volume that puts it there. */
+export const COLLECTOR_CONFIG_DIR = '/etc/rungmp';
+export const COLLECTOR_CONFIG_FILE = 'config.yaml';
+export const COLLECTOR_CONFIG_VOLUME = 'collector-config';
+
+/**
+ * CPU and memory per container. With CPU always allocated, Cloud Run takes whole CPUs only (the
+ * API documents 1, 2, 4 and 8), so each container gets one; the gate answers in-memory probes and
+ * the collector scrapes one endpoint, so they keep the smallest memory gen2 is comfortable with.
+ */
+export const CONTAINER_LIMITS = {
+  app: { cpu: '1', memory: '1Gi' },
+  gate: { cpu: '1', memory: '512Mi' },
+  collector: { cpu: '1', memory: '512Mi' },
+} as const;
+
+export interface RevisionArgs {
+  /** The app's environment (APP_ENV): the stack name. */
+  environment: string;
+  appImage: string;
+  gateImage: string;
+  collectorImage: string;
+  /** The longest the app may take to become ready; the gate's startup window, at most 240 s. */
+  startupBudgetSeconds: number;
+  /** Adds the gate's readiness probe (Cloud Run Preview). */
+  gateReadinessProbe: boolean;
+  minInstances: number;
+  maxInstances: number;
+  concurrency: number;
+  /** The runtime service account's email (known after the account exists). */
+  serviceAccount: pulumi.Input<string>;
+  /** Secret Manager secret id of the LLM API key, injected as LLM_API_KEY. */
+  llmApiKeySecret: string;
+  llmBaseUrl: string;
+  llmModel: string;
+  /** The collector's RunMonitoring config: its secret id and the version to mount. */
+  collectorConfig: { secret: pulumi.Input<string>; version: pulumi.Input<string> };
+  labels: Record<string, string>;
+}
+
+/** A probe as @pulumi/gcp spells it; the shared spec and the API use the same field names. */
+function probe(spec: ProbeSpec) {
+  const { initialDelaySeconds, periodSeconds, timeoutSeconds, failureThreshold, httpGet } = spec;
+  return { initialDelaySeconds, periodSeconds, timeoutSeconds, failureThreshold, httpGet };
+}
+
+/** Readiness probes take no initialDelaySeconds in Cloud Run; they start after the startup probe passes. */
+function readinessProbe(spec: ProbeSpec) {
+  const { periodSeconds, timeoutSeconds, failureThreshold, httpGet } = spec;
+  return { periodSeconds, timeoutSeconds, failureThreshold, httpGet };
+}
+
+/** CPU always allocated: the app keeps WebSockets and agent runs alive between requests. */
+function resources(limits: { cpu: string; memory: string }) {
+  return { limits: { ...limits }, cpuIdle: false, startupCpuBoost: true };
+}
+
+const plain = (name: string, value: string | number) => ({ name, value: String(value) });
+
+/** The ingress container: the only one with a port. Cloud Run sets PORT from containerPort itself. */
+export function appContainer(args: RevisionArgs): Container {
+  const probes = revisionProbes(args.startupBudgetSeconds).app;
+  return {
+    name: CONTAINER_NAMES.app,
+    image: args.appImage,
+    ports: { containerPort: APP_PORT },
+    envs: [
+      plain(APP_ENV_VARS.environment, args.environment),
+      plain(APP_ENV_VARS.phasePort, PHASE_PORT),
+      plain(APP_ENV_VARS.llmBaseUrl, args.llmBaseUrl),
+      plain(APP_ENV_VARS.llmModel, args.llmModel),
+      { name: APP_ENV_VARS.llmApiKey, valueSource: { secretKeyRef: { secret: args.llmApiKeySecret, version: 'latest' } } },
+    ],
+    resources: resources(CONTAINER_LIMITS.app),
+    startupProbe: probe(probes.startup),
+    livenessProbe: probe(probes.liveness),
+  };
+}
+
+/**
+ * The gate: its startup probe holds traffic back from the whole instance until the app reports
+ * ready. It depends on nothing and nothing depends on it (the gate waits for the app, so the
+ * app waiting for the gate would deadlock).
+ */
+export function gateContainer(args: RevisionArgs): Container {
+  const probes = revisionProbes(args.startupBudgetSeconds).gate;
+  return {
+    name: CONTAINER_NAMES.gate,
+    image: args.gateImage,
+    envs: [
+      plain(GATE_ENV_VARS.port, GATE_PORT),
+      plain(GATE_ENV_VARS.targetUrl, DEFAULT_GATE_TARGET_URL),
+      plain(GATE_ENV_VARS.require, DEFAULT_REQUIRED_COMPONENTS.join(',')),
+    ],
+    resources: resources(CONTAINER_LIMITS.gate),
+    startupProbe: probe(probes.startup),
+    livenessProbe: probe(probes.liveness),
+    ...(args.gateReadinessProbe ? { readinessProbe: readinessProbe(probes.readiness) } : {}),
+  };
+}
+
+/** Managed Prometheus: scrapes the gate over localhost as its RunMonitoring config says. */
+export function collectorContainer(args: RevisionArgs): Container {
+  return {
+    name: CONTAINER_NAMES.collector,
+    image: args.collectorImage,
+    resources: resources(CONTAINER_LIMITS.collector),
+    volumeMounts: [{ name: COLLECTOR_CONFIG_VOLUME, mountPath: COLLECTOR_CONFIG_DIR }],
+  };
+}
+
+/** The whole revision template. */
+export function revisionTemplate(args: RevisionArgs): Template {
+  return {
+    serviceAccount: args.serviceAccount,
+    executionEnvironment: EXECUTION_ENVIRONMENT,
+    // Best effort: a reconnecting client returns to the instance that holds its session.
+    sessionAffinity: true,
+    timeout: REQUEST_TIMEOUT,
+    maxInstanceRequestConcurrency: args.concurrency,
+    scaling: { minInstanceCount: args.minInstances, maxInstanceCount: args.maxInstances },
+    labels: args.labels,
+    containers: [appContainer(args), gateContainer(args), collectorContainer(args)],
+    volumes: [
+      {
+        name: COLLECTOR_CONFIG_VOLUME,
+        secret: { secret: args.collectorConfig.secret, items: [{ version: args.collectorConfig.version, path: COLLECTOR_CONFIG_FILE }] },
+      },
+    ],
+  };
+}

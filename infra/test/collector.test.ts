@@ -1,0 +1,15 @@
+import { parse } from 'yaml';
+import { GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { runMonitoring, runMonitoringYaml } from '../collector';
+
+describe('the RunMonitoring config', () => {
+  it('scrapes the gate, not the default port 8080 (the app)', () => {
+    expect(runMonitoring('chat').spec.endpoints).toEqual([{ port: GATE_PORT, path: GATE_PATHS.metrics, interval: '30s' }]);
+    expect(GATE_PORT).not.toBe(8080);
+  });
+
+  it('is YAML that reads back as the same config', () => {
+    expect(parse(runMonitoringYaml('chat'))).toEqual(runMonitoring('chat'));
+    expect(runMonitoring('chat')).toMatchObject({ apiVersion: 'monitoring.googleapis.com/v1beta', kind: 'RunMonitoring', metadata: { name: 'chat' } });
+  });
+});

@@ -1,0 +1,123 @@
+/** Every rule of the policy pack, with the rendered stacks as passing inputs and one failing input per invariant. */
+import fs from 'node:fs';
+import { parse } from 'yaml';
+import { STACKS } from '../config';
+import { POLICIES } from '../policy/policies';
+import { RULES, stackOfUrn, TYPES, violations } from '../policy/rules';
+import { renderedPath } from '../render';
+
+interface Rendered {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- mutated freely below
+
+function rendered(stack: string): Rendered[] {
+  return (parse(fs.readFileSync(renderedPath(stack), 'utf8')) as { resources: Rendered[] }).resources;
+}
+/** A fresh copy of a stack's rendered service, to break one invariant at a time. */
+function service(stack = 'production'): Props {
+  return structuredClone(rendered(stack).find((resource) => resource.type === TYPES.service)!.inputs);
+}
+const container = (props: Props, name: string) => (props.template.containers as Props[]).find((candidate) => candidate.name === name)!;
+const check = (rule: string, props: Props, stack = 'production') => RULES.find((candidate) => candidate.name === rule)!.check(props, { stack });
+
+describe('the rendered stacks', () => {
+  it.each(STACKS)('%s passes every rule', (stack) => {
+    for (const resource of rendered(stack)) expect(violations(resource.type, resource.inputs, { stack })).toEqual([]);
+  });
+
+  it('has one mandatory policy per rule, with a description', () => {
+    expect(POLICIES.map((policy) => policy.name)).toEqual(RULES.map((rule) => rule.name));
+    for (const policy of POLICIES) {
+      expect(policy.enforcementLevel).toBe('mandatory');
+      expect(policy.description.length).toBeGreaterThan(20);
+    }
+  });
+});
+
+/** [rule, what breaks it, the change, a part of the expected violation] */
+const failing: [string, string, (props: Props) => void, string][] = [
+  ['gate-startup-probe', 'no gate container', (p) => (p.template.containers = p.template.containers.filter((c: Props) => c.name !== 'gate')), 'no "gate" container'],
+  ['gate-startup-probe', 'no startup probe on the gate', (p) => delete container(p, 'gate').startupProbe, 'no startup probe'],
+  ['gate-startup-probe', 'the probe on the wrong path', (p) => (container(p, 'gate').startupProbe.httpGet.path = '/live'), 'HTTP GET of /startup on port 9091'],
+  ['gate-startup-probe', 'a 10 s period', (p) => Object.assign(container(p, 'gate').startupProbe, { periodSeconds: 10, failureThreshold: 12 }), 'every 1 s'],
+  ['gate-startup-probe', 'a window beyond 240 s', (p) => (container(p, 'gate').startupProbe.failureThreshold = 241), 'at most 240 s'],
+  ['gate-startup-probe', 'a timeout longer than the period', (p) => (container(p, 'gate').startupProbe.timeoutSeconds = 2), 'timeoutSeconds must be 1..periodSeconds'],
+  ['no-startup-deadlock', 'the app depending on the gate', (p) => (container(p, 'app').dependsOns = ['gate']), 'app depends on the gate'],
+  ['no-startup-deadlock', 'the collector depending on the gate', (p) => (container(p, 'collector').dependsOns = ['gate']), 'collector depends on the gate'],
+  ['no-startup-deadlock', 'a dependency without a startup probe', (p) => (container(p, 'gate').dependsOns = ['collector']), 'collector, which has no startup probe'],
+  ['no-startup-deadlock', 'an unknown dependency', (p) => (container(p, 'gate').dependsOns = ['db']), 'not a container of the service'],
+  ['no-startup-deadlock', 'a self-dependency', (p) => (container(p, 'app').dependsOns = ['app']), 'depends on itself'],
+  ['single-ingress-app', 'a port on the gate too', (p) => (container(p, 'gate').ports = { containerPort: 9091 }), 'exactly one container'],
+  ['single-ingress-app', 'no ingress container', (p) => delete container(p, 'app').ports, 'found none'],
+  ['single-ingress-app', 'the app on another port', (p) => (container(p, 'app').ports.containerPort = 3000), 'port 8080'],
+  ['single-ingress-app', 'a sidecar probe without a port', (p) => delete container(p, 'gate').livenessProbe.httpGet.port, "gate's livenessProbe must name its port"],
+  ['http-liveness-probes', 'no liveness probe on the app', (p) => delete container(p, 'app').livenessProbe, "app's liveness probe"],
+  ['http-liveness-probes', 'a TCP liveness probe', (p) => (container(p, 'gate').livenessProbe = { tcpSocket: { port: 9091 } }), 'is TCP'],
+  ['websocket-service-settings', 'no session affinity', (p) => (p.template.sessionAffinity = false), 'sessionAffinity'],
+  ['websocket-service-settings', 'the default 300 s timeout', (p) => (p.template.timeout = '300s'), 'timeout must be 3600s'],
+  ['websocket-service-settings', 'gen1', (p) => (p.template.executionEnvironment = 'EXECUTION_ENVIRONMENT_GEN1'), 'executionEnvironment'],
+  ['websocket-service-settings', 'concurrency above 1000', (p) => (p.template.maxInstanceRequestConcurrency = 1001), 'maxInstanceRequestConcurrency'],
+  ['websocket-service-settings', 'more minimum than maximum instances', (p) => (p.template.scaling = { minInstanceCount: 5, maxInstanceCount: 2 }), 'scaling.maxInstanceCount'],
+  ['cpu-always-allocated', 'CPU throttled between requests', (p) => (container(p, 'gate').resources.cpuIdle = true), 'gate must set resources.cpuIdle false'],
+  ['cpu-always-allocated', 'no startup boost', (p) => delete container(p, 'app').resources.startupCpuBoost, 'app must set resources.startupCpuBoost true'],
+  ['pinned-images', 'the app by tag', (p) => (container(p, 'app').image = 'europe-west1-docker.pkg.dev/p/chat/app:v1'), 'app must run an image by digest'],
+  ['pinned-images', 'the collector at latest', (p) => (container(p, 'collector').image = 'us-docker.pkg.dev/x/y/sidecar:latest'), 'collector must pin its image'],
+  ['pinned-images', 'the collector untagged', (p) => (container(p, 'collector').image = 'us-docker.pkg.dev/x/y/sidecar'), 'collector must pin its image'],
+  ['credentials-from-secret-manager', 'the API key as a plain value', (p) => (container(p, 'app').envs = [{ name: 'LLM_API_KEY', value: 'sk-123' }]), "app's LLM_API_KEY"],
+  ['credentials-from-secret-manager', 'a plain value beside the reference', (p) => (container(p, 'app').envs.find((e: Props) => e.name === 'LLM_API_KEY').value = 'sk-123'), "app's LLM_API_KEY"],
+  ['preview-features-launch-stage', 'a readiness probe at GA', (p) => (container(p, 'gate').readinessProbe = { httpGet: { path: '/ready', port: 9091 } }), 'set launchStage BETA'],
+  ['production-deletion-protection', 'production unprotected', (p) => (p.deletionProtection = false), 'deletionProtection true'],
+];
+
+describe.each(failing)('%s fails on %s', (rule, _what, change, message) => {
+  it('and passes without the change', () => {
+    expect(check(rule, service())).toEqual([]);
+  });
+  it('reports the violation', () => {
+    const props = service();
+    change(props);
+    expect(check(rule, props).join('\n')).toContain(message);
+    expect(violations(TYPES.service, props, { stack: 'production' }).map((violation) => violation.rule)).toContain(rule);
+  });
+});
+
+describe('rules that depend on the stack', () => {
+  it('production-deletion-protection applies to production only', () => {
+    expect(check('production-deletion-protection', { deletionProtection: false }, 'staging')).toEqual([]);
+  });
+
+  const allUsers = { role: 'roles/run.invoker', member: 'allUsers', name: 'chat' };
+  it('public-invoker-only-in-public-stacks allows production, refuses staging, ignores named members', () => {
+    expect(check('public-invoker-only-in-public-stacks', allUsers, 'production')).toEqual([]);
+    expect(check('public-invoker-only-in-public-stacks', allUsers, 'staging')).toEqual(['stack staging must not grant roles/run.invoker to allUsers']);
+    expect(check('public-invoker-only-in-public-stacks', { ...allUsers, member: 'allAuthenticatedUsers' }, 'staging')).toHaveLength(1);
+    expect(check('public-invoker-only-in-public-stacks', { ...allUsers, member: 'group:qa@example.com' }, 'staging')).toEqual([]);
+  });
+
+  it('least-privilege-project-roles allows metric writing only', () => {
+    expect(check('least-privilege-project-roles', { role: 'roles/monitoring.metricWriter' })).toEqual([]);
+    expect(check('least-privilege-project-roles', { role: 'roles/secretmanager.secretAccessor' })).toEqual([
+      'roles/secretmanager.secretAccessor must not be granted project-wide: grant it on the resource',
+    ]);
+    expect(violations(TYPES.projectIamBinding, { role: 'roles/owner' }, { stack: 'staging' })).toHaveLength(1);
+  });
+
+  it('reads the stack from a URN', () => {
+    expect(stackOfUrn('urn:pulumi:production::cloud-run-startup-gate::gcp:cloudrunv2/service:Service::chat')).toBe('production');
+  });
+});
+
+describe('the policies', () => {
+  it('report through reportViolation only for their resource types', () => {
+    const reported: string[] = [];
+    const args = { type: TYPES.projectIamMember, props: { role: 'roles/editor' }, urn: 'urn:pulumi:staging::p::t::n' };
+    for (const policy of POLICIES) {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the validator needs only these fields
+      void (policy.validateResource as (a: any, r: (m: string) => void) => void)(args, (message) => reported.push(`${policy.name}: ${message}`));
+    }
+    expect(reported).toEqual(['least-privilege-project-roles: roles/editor must not be granted project-wide: grant it on the resource']);
+  });
+});

@@ -1,0 +1,189 @@
+/**
+ * The program under Pulumi's mocks, for both stacks: every invariant of the deployment checked on
+ * the inputs the engine would receive.
+ */
+import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupProbeProblems, type ProbeSpec } from '../../common/probes';
+import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { parseStackConfig, STACKS, type StackConfig } from '../config';
+import { runMonitoring } from '../collector';
+import { stackConfig } from '../mocks';
+import { violations } from '../policy/rules';
+import { normalize } from '../render';
+import { runStack, SERVICE_TYPE, type RecordedStack } from './stack-support';
+
+interface Container {
+  name: string;
+  image: string;
+  ports?: { containerPort?: number };
+  envs?: { name: string; value?: string; valueSource?: { secretKeyRef?: { secret: string; version: string } } }[];
+  startupProbe?: ProbeSpec;
+  livenessProbe?: ProbeSpec;
+  readinessProbe?: Omit<ProbeSpec, 'initialDelaySeconds'>;
+  dependsOns?: string[];
+  resources?: { cpuIdle?: boolean; startupCpuBoost?: boolean; limits?: Record<string, string> };
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+
+const IAM_MEMBER = 'gcp:projects/iAMMember:IAMMember';
+const SECRET_IAM_MEMBER = 'gcp:secretmanager/secretIamMember:SecretIamMember';
+const INVOKER = 'gcp:cloudrunv2/serviceIamMember:ServiceIamMember';
+
+describe.each(STACKS)('stack %s', (stackName) => {
+  let stack: RecordedStack;
+  let config: StackConfig;
+  let service: Record<string, unknown>;
+  let template: Record<string, unknown> & { containers: Container[]; volumes: { name: string; secret?: { secret: string; items: { path: string; version: string }[] } }[] };
+  let byName: Record<string, Container>;
+  const member = () => `serviceAccount:chat-sa@${config.project}.iam.gserviceaccount.com`;
+
+  beforeAll(async () => {
+    stack = await runStack(stackName);
+    config = parseStackConfig(stackName, (key) => stackConfig(stackName)[key]);
+    service = stack.one(SERVICE_TYPE, 'chat').inputs;
+    template = service.template as typeof template;
+    byName = Object.fromEntries(template.containers.map((container) => [container.name, container]));
+  });
+
+  it('creates the service, its account, IAM and the collector config, and nothing else', () => {
+    const names = stack.resources.map(({ type, name }) => `${type} ${name}`).sort();
+    expect(names).toEqual(
+      [
+        'cloud-run-startup-gate:index:GatedService chat',
+        'gcp:cloudrunv2/service:Service chat',
+        'gcp:projects/iAMMember:IAMMember chat-metric-writer',
+        'gcp:secretmanager/secret:Secret chat-collector-config',
+        'gcp:secretmanager/secretIamMember:SecretIamMember chat-collector-config-accessor',
+        'gcp:secretmanager/secretIamMember:SecretIamMember chat-llm-api-key-accessor',
+        'gcp:secretmanager/secretVersion:SecretVersion chat-collector-config',
+        'gcp:serviceaccount/account:Account chat-sa',
+        ...(config.publicAccess ? ['gcp:cloudrunv2/serviceIamMember:ServiceIamMember chat-public-invoker'] : []),
+      ].sort(),
+    );
+  });
+
+  it('passes every rule of the policy pack', () => {
+    for (const { type, inputs } of stack.resources) expect(violations(type, normalize(inputs) as Record<string, unknown>, { stack: stackName })).toEqual([]);
+  });
+
+  it('names the containers app, gate and collector, with the configured images', () => {
+    expect(template.containers.map((container) => container.name)).toEqual(['app', 'gate', 'collector']);
+    expect(byName.app!.image).toBe(config.appImage);
+    expect(byName.gate!.image).toBe(config.gateImage);
+    expect(byName.collector!.image).toBe(config.collectorImage);
+    expect(config.appImage).toMatch(/@sha256:[0-9a-f]{64}$/);
+    expect(config.gateImage).toMatch(/@sha256:[0-9a-f]{64}$/);
+  });
+
+  it('makes the app the only ingress container, on the app port (one ports object in @pulumi/gcp v9)', () => {
+    expect(byName.app!.ports).toEqual({ containerPort: APP_PORT });
+    expect(template.containers.filter((container) => container.ports !== undefined)).toHaveLength(1);
+  });
+
+  it('gives the app its environment and its API key from Secret Manager, never as a plain value', () => {
+    const envs = Object.fromEntries(byName.app!.envs!.map((env) => [env.name, env]));
+    expect(envs.APP_ENV).toEqual({ name: 'APP_ENV', value: stackName });
+    expect(envs.LLM_BASE_URL!.value).toBe(config.llmBaseUrl);
+    expect(envs.LLM_MODEL!.value).toBe(config.llmModel);
+    expect(envs.LLM_API_KEY).toEqual({ name: 'LLM_API_KEY', valueSource: { secretKeyRef: { secret: 'llm-api-key', version: 'latest' } } });
+    // Cloud Run reserves PORT and sets it from containerPort.
+    expect(envs.PORT).toBeUndefined();
+  });
+
+  it('points the gate at the phase endpoint and the required components', () => {
+    expect(byName.gate!.envs).toEqual([
+      { name: 'GATE_PORT', value: String(GATE_PORT) },
+      { name: 'GATE_TARGET_URL', value: DEFAULT_GATE_TARGET_URL },
+      { name: 'GATE_REQUIRE', value: 'agentSupervisor,websocketBridge' },
+    ]);
+  });
+
+  it('holds traffic with the gate startup probe: one attempt a second for the whole startup budget', () => {
+    const probe = byName.gate!.startupProbe!;
+    expect(probe).toEqual(revisionProbes(config.startupBudgetSeconds).gate.startup);
+    expect(probe.httpGet).toEqual({ path: GATE_PATHS.startup, port: GATE_PORT });
+    expect(probe.periodSeconds).toBe(1);
+    expect(probe.failureThreshold * probe.periodSeconds + probe.initialDelaySeconds).toBe(config.startupBudgetSeconds);
+    expect(probe.failureThreshold * probe.periodSeconds).toBeLessThanOrEqual(MAX_STARTUP_WINDOW_SECONDS);
+    expect(startupProbeProblems(probe)).toEqual([]);
+  });
+
+  it('checks liveness over HTTP: the app on /healthz, the gate on /live at its own port', () => {
+    expect(byName.app!.livenessProbe!.httpGet).toEqual({ path: APP_PATHS.healthz, port: APP_PORT });
+    expect(byName.gate!.livenessProbe!.httpGet).toEqual({ path: GATE_PATHS.live, port: GATE_PORT });
+    expect(byName.app!.startupProbe).toEqual(revisionProbes(config.startupBudgetSeconds).app.startup);
+  });
+
+  it('adds the gate readiness probe exactly when the stack asks for it, at launch stage BETA', () => {
+    if (config.gateReadinessProbe) {
+      expect(byName.gate!.readinessProbe).toEqual({ periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2, httpGet: { path: GATE_PATHS.ready, port: GATE_PORT } });
+      expect(service.launchStage).toBe('BETA');
+    } else {
+      expect(byName.gate!.readinessProbe).toBeUndefined();
+      expect(service.launchStage).toBeUndefined();
+    }
+  });
+
+  it('has no container depend on the gate, and every dependency has a startup probe', () => {
+    for (const container of template.containers) {
+      expect(container.dependsOns ?? []).not.toContain('gate');
+      for (const dependency of container.dependsOns ?? []) expect(byName[dependency]?.startupProbe).toBeDefined();
+    }
+  });
+
+  it('keeps CPU allocated with a startup boost in every container', () => {
+    for (const container of template.containers) expect(container.resources).toMatchObject({ cpuIdle: false, startupCpuBoost: true });
+  });
+
+  it('serves long WebSockets: session affinity, 3600 s timeout, gen2, configured concurrency and scaling', () => {
+    expect(template).toMatchObject({
+      sessionAffinity: true,
+      timeout: '3600s',
+      executionEnvironment: 'EXECUTION_ENVIRONMENT_GEN2',
+      maxInstanceRequestConcurrency: config.concurrency,
+      scaling: { minInstanceCount: config.minInstances, maxInstanceCount: config.maxInstances },
+      serviceAccount: `chat-sa@${config.project}.iam.gserviceaccount.com`,
+    });
+    expect(service).toMatchObject({ name: 'chat', project: config.project, location: config.region, ingress: 'INGRESS_TRAFFIC_ALL' });
+  });
+
+  it('protects the service from deletion in production only', () => {
+    expect(service.deletionProtection).toBe(stackName === 'production');
+  });
+
+  it('labels the service, its revisions and its secret with the stack', () => {
+    const labels = { ...config.labels, environment: stackName };
+    expect(service.labels).toEqual(labels);
+    expect(template.labels).toEqual(labels);
+    expect(stack.one('gcp:secretmanager/secret:Secret').inputs.labels).toEqual(labels);
+  });
+
+  it('mounts the collector config from Secret Manager where run-gmp-sidecar reads it', () => {
+    expect(byName.collector!.volumeMounts).toEqual([{ name: 'collector-config', mountPath: '/etc/rungmp' }]);
+    expect(template.volumes).toEqual([{ name: 'collector-config', secret: { secret: 'chat-collector-config', items: [{ path: 'config.yaml', version: '1' }] } }]);
+    expect(stack.one('gcp:secretmanager/secretVersion:SecretVersion').inputs.secret).toBe(`projects/${config.project}/secrets/chat-collector-config`);
+    expect(runMonitoring('chat').spec.endpoints).toEqual([{ port: GATE_PORT, path: GATE_PATHS.metrics, interval: '30s' }]);
+  });
+
+  it('grants the service account metric writing on the project and nothing else project-wide', () => {
+    expect(stack.all(IAM_MEMBER).map(({ inputs }) => inputs)).toEqual([{ project: config.project, role: 'roles/monitoring.metricWriter', member: member() }]);
+  });
+
+  it('grants secret access on exactly its two secrets, never project-wide', () => {
+    const grants = stack.all(SECRET_IAM_MEMBER).map(({ inputs }) => inputs);
+    expect(grants.map((grant) => grant.secretId).sort()).toEqual(['chat-collector-config', 'llm-api-key']);
+    for (const grant of grants) expect(grant).toMatchObject({ role: 'roles/secretmanager.secretAccessor', member: member(), project: config.project });
+  });
+
+  it('lets everyone invoke the service only when the stack is public', () => {
+    const invokers = stack.all(INVOKER).map(({ inputs }) => inputs);
+    expect(invokers).toEqual(config.publicAccess ? [{ project: config.project, location: config.region, name: 'chat', role: 'roles/run.invoker', member: 'allUsers' }] : []);
+  });
+});
+
+describe('the two stacks', () => {
+  it('differ as designed: production is public, protected, warm and larger', () => {
+    const [staging, production] = STACKS.map((stack) => parseStackConfig(stack, (key) => stackConfig(stack)[key]));
+    expect(staging).toMatchObject({ startupBudgetSeconds: 90, gateReadinessProbe: true, publicAccess: false, minInstances: 0, maxInstances: 3, concurrency: 100, deletionProtection: false });
+    expect(production).toMatchObject({ startupBudgetSeconds: 120, gateReadinessProbe: false, publicAccess: true, minInstances: 1, maxInstances: 20, concurrency: 250, deletionProtection: true });
+  });
+});
