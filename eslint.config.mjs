@@ -14,4 +14,6 @@ export default tseslint.config(
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
+  // Jest loads its configs as CommonJS.
+  { files: ['*.config.js'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
 );

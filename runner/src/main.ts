@@ -97,10 +97,16 @@ async function main(): Promise<void> {
   const summary = result.ok
     ? { kind: 'result', ok: true, stack: options.stack, scenario: options.scenario, trafficAtMs: Math.round(result.trafficAtMs), url }
     : { kind: 'result', ok: false, stack: options.stack, scenario: options.scenario, reason: result.reason, atMs: Math.round(result.atMs) };
+  const exiting = options.exitAfterReady || !result.ok;
+  // The summary is the last line, after the containers stopped, so scripts can read it with tail -1.
+  if (exiting) {
+    await runner.stop();
+    await frontDoor.close();
+  }
   if (options.json) out(JSON.stringify(summary));
   else if (result.ok) out(`\nTraffic would flow ${(result.trafficAtMs / 1000).toFixed(2)} s after start. Open ${url} to chat; Ctrl-C stops the revision.`);
   else out(`\nThe revision would fail: ${result.reason}`);
-  if (options.exitAfterReady || !result.ok) await shutdown(result.ok ? 0 : 1);
+  if (exiting) process.exit(result.ok ? 0 : 1);
 }
 
 void main();

@@ -1,0 +1,95 @@
+/**
+ * `npm start -- --exit-after-ready` for each stack and each scenario, with the real app and gate
+ * and the probe settings of infra/rendered/STACK.yaml: the exit code, the reason, and a probe
+ * timeline that keeps to the configured settings.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { renderedContainers, toProbeSpec } from '../src/local-revision';
+import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from '../src/scenarios';
+
+const RUNNER = path.resolve(__dirname, '../../dist/runner/src/main.js');
+const STACKS = ['staging', 'production'] as const;
+
+interface Line {
+  kind: string;
+  atMs: number;
+  container?: string;
+  probe?: string;
+  ok?: boolean;
+  attempt?: number;
+  reason?: string;
+  trafficAtMs?: number;
+}
+
+function runScenario(stack: string, scenario: ScenarioName): Promise<{ code: number | null; lines: Line[] }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [RUNNER, '--stack', stack, '--scenario', scenario, '--exit-after-ready', '--json', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.once('exit', (code) => resolve({ code, lines: out.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Line) }));
+  });
+}
+
+function gateStartupProbe(stack: string) {
+  const gate = renderedContainers(stack).find((container) => container.name === 'gate');
+  return toProbeSpec(gate?.startupProbe, new Map([[9091, 9091]]))!;
+}
+
+/** Attempts of one container's startup probe keep to its period and never exceed its threshold. */
+function expectProbeTimeline(lines: Line[], stack: string): void {
+  const probe = gateStartupProbe(stack);
+  const attempts = lines.filter((line) => line.kind === 'probe' && line.container === 'gate' && line.probe === 'startup');
+  expect(attempts.length).toBeGreaterThan(0);
+  expect(attempts.length).toBeLessThanOrEqual(probe.failureThreshold);
+  expect(attempts.map((a) => a.attempt)).toEqual(attempts.map((_, i) => i + 1));
+  for (let i = 1; i < attempts.length; i += 1) {
+    const gap = attempts[i]!.atMs - attempts[i - 1]!.atMs;
+    expect(gap).toBeGreaterThan(probe.periodSeconds * 1000 - 100);
+    expect(gap).toBeLessThan(probe.periodSeconds * 1000 + 500);
+  }
+}
+
+const fastScenarios = SCENARIO_NAMES.filter((name) => name !== 'finalize-hangs');
+
+describe.each(STACKS)('npm start --stack %s', (stack) => {
+  it.each(fastScenarios)('scenario %s', async (scenario) => {
+    const { code, lines } = await runScenario(stack, scenario);
+    const result = lines.at(-1)!;
+    expect(result.kind).toBe('result');
+    if (SCENARIOS[scenario].expect === 'traffic') {
+      expect(code).toBe(0);
+      expect(result.ok).toBe(true);
+      const traffic = lines.find((line) => line.kind === 'traffic')!;
+      const passed = lines.filter((line) => line.kind === 'startup-passed').map((line) => line.container);
+      expect(passed.sort()).toEqual(['app', 'gate']);
+      // Traffic flows only after every startup probe passed, and after the app's last phase.
+      const lastPhase = lines.filter((line) => line.kind === 'phase').at(-1)!;
+      expect(traffic.atMs).toBeGreaterThanOrEqual(lastPhase.atMs);
+      if (scenario === 'slow-services') expect(result.trafficAtMs).toBeGreaterThanOrEqual(5000);
+      expectProbeTimeline(lines, stack);
+    } else {
+      expect(code).toBe(1);
+      expect(result.ok).toBe(false);
+      expect(lines.some((line) => line.kind === 'traffic')).toBe(false);
+      if (scenario === 'database-fails') expect(result.reason).toMatch(/container gate exited during startup \(code 1\).*database/);
+      if (scenario === 'crash-mid-startup') expect(result.reason).toMatch(/container app exited during startup \(code 1\).*APP_CRASH_PHASE=services/);
+    }
+  }, 60_000);
+});
+
+// The hang lasts the whole startup window of each stack (90 s and 120 s): both run at once.
+it('scenario finalize-hangs fails each stack when its startup window runs out', async () => {
+  const runs = await Promise.all(STACKS.map((stack) => runScenario(stack, 'finalize-hangs')));
+  runs.forEach(({ code, lines }, index) => {
+    const stack = STACKS[index]!;
+    const probe = gateStartupProbe(stack);
+    expect(code).toBe(1);
+    expect(lines.at(-1)?.reason).toBe(
+      `container gate failed its startup probe ${probe.failureThreshold} times in its ${probe.failureThreshold * probe.periodSeconds} s window (last: HTTP 503)`,
+    );
+    expectProbeTimeline(lines, stack);
+  });
+}, 200_000);
