@@ -8,7 +8,8 @@ import { APP_ENV_VARS, APP_PORT, GATE_ENV_VARS, GATE_PORT, PHASE_HOST, PHASE_PAT
 import { freePort } from './ports';
 import { type LocalImage, type LocalRevisionResult, renderedContainers, toLocalRevision } from './local-revision';
 
-const DIST = path.resolve(__dirname, '../..');
+/** The compiled entry points, whether this module runs compiled (dist/runner/src) or from source under jest. */
+const DIST = __dirname.split(path.sep).includes('dist') ? path.resolve(__dirname, '../..') : path.resolve(__dirname, '../../dist');
 
 export function localImages(ports: ReadonlyMap<number, number>, appEnv: Readonly<Record<string, string>>): Record<string, LocalImage> {
   const local = (port: number) => String(ports.get(port));

@@ -32,7 +32,8 @@ export interface Clock {
 
 export const realClock: Clock = {
   now: () => performance.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  // Unref'd: a probe loop waiting for its next period must not keep a stopped runner's process alive.
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()),
 };
 
 /** A clock whose sleeps return at once and move time forward: for modelling startups. */
