@@ -5,7 +5,7 @@
 import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupProbeProblems, type ProbeSpec } from '../../common/probes';
 import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { parseStackConfig, STACKS, type StackConfig } from '../config';
-import { runMonitoring } from '../collector';
+import { runMonitoring, runMonitoringYaml } from '../collector';
 import { stackConfig } from '../mocks';
 import { TYPES, violations } from '../policy/rules';
 import { normalize } from '../render';
@@ -158,7 +158,10 @@ describe.each(STACKS)('stack %s', (stackName) => {
   it('mounts the collector config from Secret Manager where run-gmp-sidecar reads it', () => {
     expect(byName.collector!.volumeMounts).toEqual([{ name: 'collector-config', mountPath: '/etc/rungmp' }]);
     expect(template.volumes).toEqual([{ name: 'collector-config', secret: { secret: 'chat-collector-config', items: [{ path: 'config.yaml', version: '1' }] } }]);
-    expect(stack.one('gcp:secretmanager/secretVersion:SecretVersion').inputs.secret).toBe(`projects/${config.project}/secrets/chat-collector-config`);
+    const version = stack.one('gcp:secretmanager/secretVersion:SecretVersion').inputs;
+    expect(version.secret).toBe(`projects/${config.project}/secrets/chat-collector-config`);
+    // The config is stored as a Pulumi secret (@pulumi/gcp marks secretData so): unwrap it to read it.
+    expect(version.secretData).toMatchObject({ value: runMonitoringYaml('chat') });
     expect(runMonitoring('chat').spec.endpoints).toEqual([{ port: GATE_PORT, path: GATE_PATHS.metrics, interval: '30s' }]);
   });
 
