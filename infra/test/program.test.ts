@@ -5,11 +5,11 @@
 import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupProbeProblems, type ProbeSpec } from '../../common/probes';
 import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { parseStackConfig, STACKS, type StackConfig } from '../config';
-import { runMonitoring } from '../collector';
+import { runMonitoring, runMonitoringYaml } from '../collector';
 import { stackConfig } from '../mocks';
-import { violations } from '../policy/rules';
+import { TYPES, violations } from '../policy/rules';
 import { normalize } from '../render';
-import { runStack, SERVICE_TYPE, type RecordedStack } from './stack-support';
+import { runStack, type RecordedStack } from './stack-support';
 
 interface Container {
   name: string;
@@ -24,9 +24,7 @@ interface Container {
   volumeMounts?: { name: string; mountPath: string }[];
 }
 
-const IAM_MEMBER = 'gcp:projects/iAMMember:IAMMember';
 const SECRET_IAM_MEMBER = 'gcp:secretmanager/secretIamMember:SecretIamMember';
-const INVOKER = 'gcp:cloudrunv2/serviceIamMember:ServiceIamMember';
 
 describe.each(STACKS)('stack %s', (stackName) => {
   let stack: RecordedStack;
@@ -39,7 +37,7 @@ describe.each(STACKS)('stack %s', (stackName) => {
   beforeAll(async () => {
     stack = await runStack(stackName);
     config = parseStackConfig(stackName, (key) => stackConfig(stackName)[key]);
-    service = stack.one(SERVICE_TYPE, 'chat').inputs;
+    service = stack.one(TYPES.service, 'chat').inputs;
     template = service.template as typeof template;
     byName = Object.fromEntries(template.containers.map((container) => [container.name, container]));
   });
@@ -160,12 +158,15 @@ describe.each(STACKS)('stack %s', (stackName) => {
   it('mounts the collector config from Secret Manager where run-gmp-sidecar reads it', () => {
     expect(byName.collector!.volumeMounts).toEqual([{ name: 'collector-config', mountPath: '/etc/rungmp' }]);
     expect(template.volumes).toEqual([{ name: 'collector-config', secret: { secret: 'chat-collector-config', items: [{ path: 'config.yaml', version: '1' }] } }]);
-    expect(stack.one('gcp:secretmanager/secretVersion:SecretVersion').inputs.secret).toBe(`projects/${config.project}/secrets/chat-collector-config`);
+    const version = stack.one('gcp:secretmanager/secretVersion:SecretVersion').inputs;
+    expect(version.secret).toBe(`projects/${config.project}/secrets/chat-collector-config`);
+    // The config is stored as a Pulumi secret (@pulumi/gcp marks secretData so): unwrap it to read it.
+    expect(version.secretData).toMatchObject({ value: runMonitoringYaml('chat') });
     expect(runMonitoring('chat').spec.endpoints).toEqual([{ port: GATE_PORT, path: GATE_PATHS.metrics, interval: '30s' }]);
   });
 
   it('grants the service account metric writing on the project and nothing else project-wide', () => {
-    expect(stack.all(IAM_MEMBER).map(({ inputs }) => inputs)).toEqual([{ project: config.project, role: 'roles/monitoring.metricWriter', member: member() }]);
+    expect(stack.all(TYPES.projectIamMember).map(({ inputs }) => inputs)).toEqual([{ project: config.project, role: 'roles/monitoring.metricWriter', member: member() }]);
   });
 
   it('grants secret access on exactly its two secrets, never project-wide', () => {
@@ -175,7 +176,7 @@ describe.each(STACKS)('stack %s', (stackName) => {
   });
 
   it('lets everyone invoke the service only when the stack is public', () => {
-    const invokers = stack.all(INVOKER).map(({ inputs }) => inputs);
+    const invokers = stack.all(TYPES.serviceInvoker).map(({ inputs }) => inputs);
     expect(invokers).toEqual(config.publicAccess ? [{ project: config.project, location: config.region, name: 'chat', role: 'roles/run.invoker', member: 'allUsers' }] : []);
   });
 });

@@ -2,8 +2,6 @@
 import { recordStack, stackConfig, type RecordedResource } from '../mocks';
 import { deployStack } from '../program';
 
-export const SERVICE_TYPE = 'gcp:cloudrunv2/service:Service';
-
 export interface RecordedStack {
   resources: RecordedResource[];
   /** The single resource of a type (and name, when given); throws when there is not exactly one. */

@@ -1,0 +1,82 @@
+/**
+ * No Docker engine here: the images' key properties, checked in the Dockerfiles' text. Both build
+ * from the repository root (`docker build -f app/Dockerfile .`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../mocks';
+
+const ROOT = repoRoot();
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+/** The instructions of a Dockerfile, comments and blank lines dropped, grouped by stage. */
+function stages(file: string): Instruction[][] {
+  const result: Instruction[][] = [];
+  for (const line of fs.readFileSync(path.join(ROOT, file), 'utf8').split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
+    const [keyword = '', ...rest] = trimmed.split(/\s+/);
+    if (keyword.toUpperCase() === 'FROM') result.push([]);
+    result.at(-1)?.push({ keyword: keyword.toUpperCase(), args: rest.join(' ') });
+  }
+  return result;
+}
+
+const IMAGES = [
+  { file: 'app/Dockerfile', component: 'app', entry: 'dist/app/src/main.js' },
+  { file: 'sidecar/Dockerfile', component: 'sidecar', entry: 'dist/sidecar/src/main.js' },
+];
+
+describe.each(IMAGES)('$file', ({ file, component, entry }) => {
+  const all = stages(file);
+  const final = all.at(-1)!;
+  const args = (keyword: string) => final.filter((instruction) => instruction.keyword === keyword).map((instruction) => instruction.args);
+
+  it('is multi-stage on Node 20', () => {
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    for (const stage of all) expect(stage[0]!.args).toMatch(/^node:20[-.@\w]*/);
+  });
+
+  it('compiles in the build stage, with the lockfile', () => {
+    const build = all[0]!.map((instruction) => `${instruction.keyword} ${instruction.args}`);
+    expect(build).toContain('RUN npm ci --no-audit --no-fund');
+    expect(build).toContain('RUN npx tsc -p .');
+    expect(build).toContain(`COPY ${component} ./${component}`);
+  });
+
+  it('installs production dependencies only in the final stage', () => {
+    expect(args('RUN').join('\n')).toMatch(/npm ci --omit=dev/);
+    expect(args('ENV')).toContain('NODE_ENV=production');
+  });
+
+  it('copies compiled JavaScript from the build stage, never the sources', () => {
+    const copies = args('COPY');
+    expect(copies).toEqual(expect.arrayContaining([`--from=build /src/dist/common ./dist/common`, `--from=build /src/dist/${component} ./dist/${component}`]));
+    for (const copy of copies.filter((candidate) => !candidate.startsWith('--from='))) {
+      expect(copy).toMatch(/^(package\.json package-lock\.json \.\/|app\/public \.\/app\/public)$/);
+    }
+  });
+
+  it('runs as the non-root user node', () => {
+    expect(args('USER').at(-1)).toBe('node');
+  });
+
+  it('starts node in exec form so SIGTERM reaches it', () => {
+    expect(args('CMD')).toHaveLength(1);
+    expect(JSON.parse(args('CMD')[0]!)).toEqual(['node', entry]);
+    expect(args('ENTRYPOINT')).toEqual([]);
+  });
+});
+
+describe('.dockerignore', () => {
+  const ignored = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').filter((line) => line && !line.startsWith('#'));
+  it('keeps git history, local builds, dependencies and tests out of the context', () => {
+    expect(ignored).toEqual(expect.arrayContaining(['.git', 'node_modules', 'dist', '**/test', 'infra']));
+  });
+  it('keeps what the images build from', () => {
+    for (const needed of ['common', 'app', 'sidecar', 'package.json', 'package-lock.json', 'tsconfig.json']) expect(ignored).not.toContain(needed);
+  });
+});
