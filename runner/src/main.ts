@@ -104,7 +104,10 @@ async function main(): Promise<void> {
     await frontDoor.close();
   }
   if (options.json) out(JSON.stringify(summary));
-  else if (result.ok) out(`\nTraffic would flow ${(result.trafficAtMs / 1000).toFixed(2)} s after start. Open ${url} to chat; Ctrl-C stops the revision.`);
+  else if (result.ok) {
+    const next = exiting ? 'Stopped (--exit-after-ready).' : `Open ${url} to chat; Ctrl-C stops the revision.`;
+    out(`\nTraffic would flow ${(result.trafficAtMs / 1000).toFixed(2)} s after start. ${next}`);
+  }
   else out(`\nThe revision would fail: ${result.reason}`);
   if (exiting) process.exit(result.ok ? 0 : 1);
 }
