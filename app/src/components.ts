@@ -5,7 +5,7 @@
 import type { AgentRegistry } from './agent-registry';
 import type { AgentSupervisor } from './agent-supervisor';
 import type { CacheClient } from './cache';
-import type { LlmConfig } from './config';
+import type { CacheConfig, DatabaseConfig, LlmConfig } from './config';
 import type { ExecutionTracker } from './execution-tracker';
 import type { LlmClient } from './llm';
 import type { SessionFactory } from './store';
@@ -16,6 +16,8 @@ import type { WebSocketManager } from './websocket-manager';
 /** Settings of the external dependencies, validated in the dependencies phase. */
 export interface DependencySettings {
   llm: LlmConfig;
+  database: DatabaseConfig;
+  cache: CacheConfig;
 }
 
 export interface Components {

@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   log.info({ port: config.port, phaseEndpoint: `${config.phaseHost}:${config.phasePort}`, environment: config.environment }, 'listening');
 
   try {
-    components = await runStartup(createStartupPlan({ env: process.env, config, log }), {
+    components = await runStartup(createStartupPlan({ env: process.env, config, log, signal: startup.signal }), {
       state,
       phaseDelayMs: config.phaseDelayMs,
       failPhase: config.failPhase,

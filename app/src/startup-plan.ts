@@ -10,12 +10,13 @@ import type { Logger } from '../../common/log';
 import { EmbeddedCache } from './cache';
 import { ChatAgent } from './chat-agent';
 import type { ServerConfig } from './config';
-import { readLlmConfig } from './config';
+import { type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig } from './config';
 import { ExecutionTracker } from './execution-tracker';
 import { createLlmClient } from './llm';
 import { build, type PhasePlan, verify } from './orchestrator';
 import { runEventSelfTest } from './self-test';
-import { EmbeddedStore } from './store';
+import { openPostgres } from './pg-store';
+import { EmbeddedStore, type SessionFactory } from './store';
 import { createToolDispatcher } from './tools';
 import { AgentWebSocketBridge } from './websocket-bridge';
 import { WebSocketManager } from './websocket-manager';
@@ -25,11 +26,13 @@ export interface PlanInputs {
   config: ServerConfig;
   log: Logger;
   fetch?: typeof fetch;
+  /** Aborted on SIGTERM: dependency retries stop waiting. */
+  signal?: AbortSignal;
 }
 
 const MIN_NODE_MAJOR = 20;
 
-export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch }: PlanInputs): PhasePlan[] {
+export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, signal }: PlanInputs): PhasePlan[] {
   return [
     {
       phase: 'init',
@@ -43,18 +46,20 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch }: 
     {
       phase: 'dependencies',
       steps: [
-        build('settings', [], () => ({ llm: readLlmConfig(env, config.environment) })),
+        build('settings', [], () => ({
+          llm: readLlmConfig(env, config.environment),
+          database: readDatabaseConfig(env, config.environment),
+          cache: readCacheConfig(env, config.environment),
+        })),
         build('llmClient', ['settings'], ({ settings }) => createLlmClient(settings.llm, fetchFn)),
       ],
     },
     {
       phase: 'database',
       steps: [
-        build('sessionFactory', [], async () => {
-          const store = new EmbeddedStore();
-          await store.ping();
-          return store;
-        }),
+        build('sessionFactory', ['settings'], ({ settings }) =>
+          openSessionFactory(settings.database, { budgetMs: config.databaseBudgetMs, log: log.child({ component: 'database' }), signal }),
+        ),
       ],
     },
     {
@@ -105,4 +110,11 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch }: 
       steps: [verify('eventSelfTest', ['agentRegistry', 'websocketManager'], ({ agentRegistry, websocketManager }) => runEventSelfTest(agentRegistry, websocketManager))],
     },
   ];
+}
+
+async function openSessionFactory(database: DatabaseConfig, options: { budgetMs: number; log: Logger; signal?: AbortSignal }): Promise<SessionFactory> {
+  if (database.kind === 'postgres') return openPostgres({ url: database.url, ...options });
+  const store = new EmbeddedStore();
+  await store.ping();
+  return store;
 }

@@ -6,26 +6,12 @@ import http from 'node:http';
 import { phaseBodySchema } from '../../common/phase-contract';
 import { AGENT_EVENT_TYPES } from '../src/protocol';
 import { spawnSync } from 'node:child_process';
-import { APP_MAIN, type AppProcess, closeEvent, messages, sleep, startApp, tryUpgrade } from './support';
+import { APP_MAIN, appLauncher, closeEvent, messages, openChat, sleep, tryUpgrade } from './support';
 
 jest.setTimeout(30_000);
 
-const running: AppProcess[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((app) => app.stop()));
-});
-
-async function launch(env: Record<string, string> = {}): Promise<AppProcess> {
-  const app = await startApp(env);
-  running.push(app);
-  return app;
-}
-
-async function openChat(app: AppProcess) {
-  const result = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
-  if (result.kind !== 'open') throw new Error(`expected the upgrade to open, got ${JSON.stringify(result)}`);
-  return result.ws;
-}
+const { launch, stopAll } = appLauncher();
+afterEach(stopAll);
 
 describe('app process', () => {
   it('refuses WebSocket upgrades with 503 and Retry-After until ready, then serves chat', async () => {

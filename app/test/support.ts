@@ -67,6 +67,26 @@ export async function startApp(env: Record<string, string> = {}): Promise<AppPro
   return app;
 }
 
+/** Starts app processes and stops every one of them in `stopAll` (call it in afterEach). */
+export function appLauncher() {
+  const running: AppProcess[] = [];
+  return {
+    async launch(env: Record<string, string> = {}): Promise<AppProcess> {
+      const app = await startApp(env);
+      running.push(app);
+      return app;
+    },
+    stopAll: () => Promise.all(running.splice(0).map((app) => app.stop())),
+  };
+}
+
+/** Opens a chat socket on a ready app; fails the test when the upgrade is refused. */
+export async function openChat(app: Pick<AppProcess, 'port'>): Promise<WebSocket> {
+  const result = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+  if (result.kind !== 'open') throw new Error(`expected the upgrade to open, got ${JSON.stringify(result)}`);
+  return result.ws;
+}
+
 async function waitForListening(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
