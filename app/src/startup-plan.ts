@@ -7,10 +7,11 @@ import type { Env } from '../../common/env';
 import { AgentRegistry } from './agent-registry';
 import { AgentSupervisor } from './agent-supervisor';
 import type { Logger } from '../../common/log';
-import { EmbeddedCache } from './cache';
+import { type CacheClient, EmbeddedCache } from './cache';
+import { openRedis } from './redis-cache';
 import { ChatAgent } from './chat-agent';
 import type { ServerConfig } from './config';
-import { type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig } from './config';
+import { type CacheConfig, type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig } from './config';
 import { ExecutionTracker } from './execution-tracker';
 import { createLlmClient } from './llm';
 import { build, type PhasePlan, verify } from './orchestrator';
@@ -65,11 +66,9 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
     {
       phase: 'cache',
       steps: [
-        build('cacheClient', [], async () => {
-          const cache = new EmbeddedCache();
-          await cache.ping();
-          return cache;
-        }),
+        build('cacheClient', ['settings'], ({ settings }) =>
+          openCache(settings.cache, { budgetMs: config.cacheBudgetMs, log: log.child({ component: 'cache' }), signal }),
+        ),
       ],
     },
     {
@@ -112,9 +111,22 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
   ];
 }
 
-async function openSessionFactory(database: DatabaseConfig, options: { budgetMs: number; log: Logger; signal?: AbortSignal }): Promise<SessionFactory> {
+interface OpenOptions {
+  budgetMs: number;
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+async function openSessionFactory(database: DatabaseConfig, options: OpenOptions): Promise<SessionFactory> {
   if (database.kind === 'postgres') return openPostgres({ url: database.url, ...options });
   const store = new EmbeddedStore();
   await store.ping();
   return store;
+}
+
+async function openCache(cache: CacheConfig, options: OpenOptions): Promise<CacheClient> {
+  if (cache.kind === 'redis') return openRedis({ url: cache.url, ...options });
+  const embedded = new EmbeddedCache();
+  await embedded.ping();
+  return embedded;
 }

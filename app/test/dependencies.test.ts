@@ -5,23 +5,13 @@
  */
 import { AGENT_EVENT_TYPES } from '../src/protocol';
 import { appLauncher, type AppProcess, messages, openChat } from './support';
-import { createDatabase, PG_PASSWORD, startPostgres, type TestServer } from './servers';
+import { createDatabase, PG_PASSWORD, serverForFile, startPostgres } from './servers';
 
 jest.setTimeout(30_000);
 
-let postgres: TestServer;
 const { launch, stopAll } = appLauncher();
-
-beforeAll(async () => {
-  postgres = await startPostgres();
-});
-afterEach(async () => {
-  await stopAll();
-  await postgres.start();
-});
-afterAll(async () => {
-  await postgres?.destroy();
-});
+afterEach(stopAll);
+const postgres = serverForFile(startPostgres);
 
 /** A chat socket with its inbox. */
 async function connect(app: AppProcess) {
@@ -44,7 +34,7 @@ function secretsIn(app: AppProcess, body: unknown): string[] {
 
 describe('database phase with PostgreSQL', () => {
   it('connects, migrates and serves chat from the database', async () => {
-    const app = await launch({ DATABASE_URL: await createDatabase(postgres) });
+    const app = await launch({ DATABASE_URL: await createDatabase(postgres()) });
     const body = await app.waitForState('ready');
     expect(body.completedPhases).toContain('database');
     expect(app.logs.some((line) => line.includes('applied migrations 1, 2'))).toBe(true);
@@ -55,8 +45,8 @@ describe('database phase with PostgreSQL', () => {
   });
 
   it('fails the database phase with a clear reason when PostgreSQL is down, and never opens', async () => {
-    const url = await createDatabase(postgres);
-    await postgres.stop();
+    const url = await createDatabase(postgres());
+    await postgres().stop();
     const app = await launch({ DATABASE_URL: url, APP_DATABASE_BUDGET_MS: '700' });
     const body = await app.waitForState('failed');
     expect(body.error).toEqual({
@@ -69,12 +59,12 @@ describe('database phase with PostgreSQL', () => {
   });
 
   it('completes startup when PostgreSQL comes back within the budget', async () => {
-    const url = await createDatabase(postgres);
-    await postgres.stop();
+    const url = await createDatabase(postgres());
+    await postgres().stop();
     const app = await launch({ DATABASE_URL: url, APP_DATABASE_BUDGET_MS: '15000' });
     await waitForLog(app, 'attempt 2 failed, retrying');
     expect((await app.phase()).body).toMatchObject({ state: 'starting', phase: 'database' });
-    await postgres.start();
+    await postgres().start();
     const body = await app.waitForState('ready', 10_000);
     expect(body.completedPhases).toContain('database');
     expect(secretsIn(app, body)).toEqual([]);

@@ -3,22 +3,15 @@ import { Client } from 'pg';
 import { createLogger } from '../../common/log';
 import { MIGRATIONS, migrate, pendingMigrations } from '../src/migrations';
 import { openPostgres, type PgStore } from '../src/pg-store';
-import { createDatabase, PG_PASSWORD, startPostgres, type TestServer } from './servers';
+import { createDatabase, PG_PASSWORD, serverForFile, startPostgres } from './servers';
 
 jest.setTimeout(30_000);
 
 const log = createLogger('test', 'silent');
-let server: TestServer;
+const postgres = serverForFile(startPostgres);
 const opened: PgStore[] = [];
-
-beforeAll(async () => {
-  server = await startPostgres();
-});
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((store) => store.close()));
-});
-afterAll(async () => {
-  await server?.destroy();
 });
 
 async function open(url: string, budgetMs = 5000): Promise<PgStore> {
@@ -44,7 +37,7 @@ describe('migrations', () => {
   });
 
   it('apply once when two instances start at the same time, and not again later', async () => {
-    const url = await createDatabase(server);
+    const url = await createDatabase(postgres());
     const [first, second] = await Promise.all([withClient(url, (c) => migrate(c)), withClient(url, (c) => migrate(c))]);
     expect([first, second].sort((a, b) => b.length - a.length)).toEqual([[1, 2], []]);
     expect(await withClient(url, (c) => migrate(c))).toEqual([]);
@@ -53,7 +46,7 @@ describe('migrations', () => {
   });
 
   it('roll back a failing migration and report it', async () => {
-    const url = await createDatabase(server);
+    const url = await createDatabase(postgres());
     const broken = [...MIGRATIONS, { version: MIGRATIONS.length + 1, name: 'broken', sql: 'CREATE TABLE ok (id int); SELECT nope' }];
     await expect(withClient(url, (c) => migrate(c, broken))).rejects.toThrow(/migration 3 \(broken\) failed: column "nope" does not exist/);
     const { rows } = await withClient(url, (c) => c.query("SELECT to_regclass('ok') AS ok, max(version) AS newest FROM schema_migrations"));
@@ -63,7 +56,7 @@ describe('migrations', () => {
 
 describe('PostgreSQL store', () => {
   it('keeps threads apart, returns the newest messages oldest first, and stores events', async () => {
-    const url = await createDatabase(server);
+    const url = await createDatabase(postgres());
     const session = (await open(url)).session();
     for (const [i, text] of ['a', 'b', 'c'].entries()) await session.append({ threadId: 't', role: i === 1 ? 'assistant' : 'user', text, at: `2026-01-01T00:00:0${i}.000Z` });
     await session.append({ threadId: 'u', role: 'user', text: 'other', at: '2026-01-01T00:00:00.000Z' });
@@ -77,7 +70,7 @@ describe('PostgreSQL store', () => {
   });
 
   it('sees what another instance stored', async () => {
-    const url = await createDatabase(server);
+    const url = await createDatabase(postgres());
     const [a, b] = await Promise.all([open(url), open(url)]);
     await a.session().append({ threadId: 'moving', role: 'user', text: 'hello from a', at: new Date().toISOString() });
     expect((await b.session().history('moving', 10)).map((m) => m.text)).toEqual(['hello from a']);
@@ -86,7 +79,7 @@ describe('PostgreSQL store', () => {
 
 describe('openPostgres', () => {
   it('fails within the budget naming the server and the last error, never the password', async () => {
-    const url = new URL(server.url);
+    const url = new URL(postgres().url);
     url.port = '1';
     const started = Date.now();
     const failure = await openPostgres({ url: url.toString(), budgetMs: 600, log }).then(
@@ -98,7 +91,7 @@ describe('openPostgres', () => {
   });
 
   it('reports a wrong password without echoing either password', async () => {
-    const url = new URL(server.url);
+    const url = new URL(postgres().url);
     url.password = 'wrong-s3cret';
     const failure = await openPostgres({ url: url.toString(), budgetMs: 300, log }).catch((error: Error) => error);
     expect((failure as Error).message).toContain('password authentication failed for user "chat"');

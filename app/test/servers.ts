@@ -181,3 +181,24 @@ export async function createDatabase(server: TestServer): Promise<string> {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/**
+ * One server for a test file: started before its tests, started again after each test (a test may
+ * have stopped it), removed at the end. Returns a getter, valid inside tests.
+ */
+export function serverForFile(start: () => Promise<TestServer>): () => TestServer {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await start();
+  });
+  afterEach(async () => {
+    await server?.start();
+  });
+  afterAll(async () => {
+    await server?.destroy();
+  });
+  return () => {
+    if (server === undefined) throw new Error('the test server did not start (see beforeAll)');
+    return server;
+  };
+}
