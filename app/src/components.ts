@@ -10,6 +10,7 @@ import type { ExecutionTracker } from './execution-tracker';
 import type { LlmClient } from './llm';
 import type { SessionFactory } from './store';
 import type { ToolDispatcher } from './tools';
+import type { ThreadRelay } from './thread-relay';
 import type { AgentWebSocketBridge } from './websocket-bridge';
 import type { WebSocketManager } from './websocket-manager';
 
@@ -28,6 +29,7 @@ export interface Components {
   toolDispatcher: ToolDispatcher;
   executionTracker: ExecutionTracker;
   websocketManager: WebSocketManager;
+  threadRelay: ThreadRelay;
   agentRegistry: AgentRegistry;
   websocketBridge: AgentWebSocketBridge;
   agentSupervisor: AgentSupervisor;
@@ -43,6 +45,7 @@ export const COMPONENT_NAMES = [
   'toolDispatcher',
   'executionTracker',
   'websocketManager',
+  'threadRelay',
   'agentRegistry',
   'websocketBridge',
   'agentSupervisor',

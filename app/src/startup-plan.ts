@@ -18,6 +18,7 @@ import { build, type PhasePlan, verify } from './orchestrator';
 import { runEventSelfTest } from './self-test';
 import { openPostgres } from './pg-store';
 import { EmbeddedStore, type SessionFactory } from './store';
+import { ThreadRelay } from './thread-relay';
 import { createToolDispatcher } from './tools';
 import { AgentWebSocketBridge } from './websocket-bridge';
 import { WebSocketManager } from './websocket-manager';
@@ -78,7 +79,12 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
         build('executionTracker', [], () => new ExecutionTracker()),
         build('websocketManager', [], () => new WebSocketManager()),
         build('agentRegistry', [], () => new AgentRegistry().register(new ChatAgent())),
-        build('websocketBridge', ['websocketManager'], ({ websocketManager }) => new AgentWebSocketBridge(websocketManager)),
+        build(
+          'threadRelay',
+          ['cacheClient', 'websocketManager'],
+          ({ cacheClient, websocketManager }) => new ThreadRelay(cacheClient, websocketManager, log.child({ component: 'threadRelay' })),
+        ),
+        build('websocketBridge', ['websocketManager', 'threadRelay'], ({ websocketManager, threadRelay }) => new AgentWebSocketBridge(websocketManager, threadRelay)),
         build(
           'agentSupervisor',
           ['llmClient', 'sessionFactory', 'toolDispatcher', 'websocketBridge', 'agentRegistry', 'executionTracker'],

@@ -4,14 +4,15 @@
  * Redis, and SIGTERM with a run in flight.
  */
 import { AGENT_EVENT_TYPES } from '../src/protocol';
-import { appLauncher, type AppProcess, messages, openChat } from './support';
-import { createDatabase, PG_PASSWORD, serverForFile, startPostgres } from './servers';
+import { appLauncher, type AppProcess, closeEvent, messages, openChat, slowModel } from './support';
+import { createDatabase, PG_PASSWORD, REDIS_PASSWORD, serverForFile, startPostgres, startRedis } from './servers';
 
 jest.setTimeout(30_000);
 
 const { launch, stopAll } = appLauncher();
 afterEach(stopAll);
 const postgres = serverForFile(startPostgres);
+const redis = serverForFile(startRedis);
 
 /** A chat socket with its inbox. */
 async function connect(app: AppProcess) {
@@ -29,7 +30,21 @@ async function chat(chatSocket: Awaited<ReturnType<typeof connect>>, text: strin
 
 function secretsIn(app: AppProcess, body: unknown): string[] {
   const text = `${JSON.stringify(body)}\n${app.logs.join('\n')}`;
-  return [PG_PASSWORD, encodeURIComponent(PG_PASSWORD)].filter((secret) => text.includes(secret));
+  return [PG_PASSWORD, REDIS_PASSWORD].flatMap((secret) => [secret, encodeURIComponent(secret)]).filter((secret) => text.includes(secret));
+}
+
+/** Both dependencies, on a fresh database. */
+async function bothUrls(): Promise<Record<string, string>> {
+  return { DATABASE_URL: await createDatabase(postgres()), REDIS_URL: redis().url };
+}
+
+/** Opens a socket, resumes the thread and returns the history it got, plus the socket. */
+async function resume(app: AppProcess, threadId: string) {
+  const client = await connect(app);
+  client.ws.send(JSON.stringify({ type: 'resume', threadId }));
+  const history = await client.inbox.next();
+  expect(history).toMatchObject({ type: 'history', threadId });
+  return { ...client, history: (history.messages as { role: string; text: string }[]).map((m) => `${m.role}: ${m.text}`) };
 }
 
 describe('database phase with PostgreSQL', () => {
@@ -78,3 +93,109 @@ async function waitForLog(app: AppProcess, text: string, timeoutMs = 10_000): Pr
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+describe('cache phase with Redis', () => {
+  it('starts with both dependencies: the phase endpoint shows database and cache complete', async () => {
+    const app = await launch(await bothUrls());
+    const body = await app.waitForState('ready');
+    expect(body.completedPhases).toEqual(['init', 'dependencies', 'database', 'cache', 'services', 'websocket', 'finalize']);
+    expect(body.components).toMatchObject({ sessionFactory: true, cacheClient: true, threadRelay: true });
+    const client = await connect(app);
+    await chat(client, 'hello', 'both');
+    client.ws.close();
+    expect(secretsIn(app, body)).toEqual([]);
+  });
+
+  it('fails the cache phase with a clear reason when Redis is down', async () => {
+    await redis().stop();
+    const app = await launch({ ...(await bothUrls()), APP_CACHE_BUDGET_MS: '700' });
+    const body = await app.waitForState('failed');
+    expect(body.error).toEqual({
+      phase: 'cache',
+      message: expect.stringMatching(/^cacheClient: Redis at 127\.0\.0\.1:\d+ unreachable after \d+ attempts in \d+ ms: connect ECONNREFUSED/),
+    });
+    expect(body.completedPhases).toEqual(['init', 'dependencies', 'database']);
+    expect(secretsIn(app, body)).toEqual([]);
+  });
+
+  it('reconnects after Redis restarts while running, and loses no acknowledged message', async () => {
+    const app = await launch(await bothUrls());
+    await app.waitForState('ready');
+    const client = await connect(app);
+    await chat(client, 'before the outage', 'outage');
+    await redis().stop();
+    client.ws.send(JSON.stringify({ type: 'user_message', text: 'during the outage', threadId: 'outage' }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await redis().start();
+    const during = await client.inbox.take(6);
+    expect(during.map((m) => m.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);
+    await chat(client, 'after the outage', 'outage');
+    client.ws.close();
+    const { history, ws } = await resume(app, 'outage');
+    expect(history.filter((line) => line.startsWith('user:'))).toEqual(['user: before the outage', 'user: during the outage', 'user: after the outage']);
+    expect(history).toHaveLength(6);
+    ws.close();
+  });
+});
+
+describe('two instances on one database and one Redis', () => {
+  it('a client that moves finds its history, and events of a run on one reach a socket on the other', async () => {
+    const env = await bothUrls();
+    const [a, b] = await Promise.all([launch(env), launch(env)]);
+    await Promise.all([a.waitForState('ready'), b.waitForState('ready')]);
+
+    const onA = await connect(a);
+    await chat(onA, 'first, on a', 'moving');
+    onA.ws.close();
+
+    const onB = await resume(b, 'moving');
+    expect(onB.history).toEqual(['user: first, on a', expect.stringMatching(/^assistant: You said: "first, on a"/)]);
+    const watcherOnA = await resume(a, 'moving');
+    const reply = await chat(onB, 'second, on b', 'moving');
+    expect(reply[5]?.text).toContain('message 2 in this thread');
+
+    const relayed = await watcherOnA.inbox.take(6);
+    expect(relayed).toEqual(reply);
+    onB.ws.close();
+    watcherOnA.ws.close();
+  });
+});
+
+describe('SIGTERM with a run in flight', () => {
+  it('stores the reply of a run that finishes inside the deadline, and the acknowledged message of one that does not', async () => {
+    const [model, slowForever] = await Promise.all([slowModel(400), slowModel(10_000)]);
+    try {
+      const env = await bothUrls();
+      const [finishing, cut, survivor] = await Promise.all([
+        launch({ ...env, LLM_BASE_URL: model.url }),
+        launch({ ...env, LLM_BASE_URL: slowForever.url, APP_SHUTDOWN_DEADLINE_MS: '300' }),
+        launch(env),
+      ]);
+      await Promise.all([finishing, cut, survivor].map((app) => app.waitForState('ready')));
+      const acknowledged = async (app: AppProcess, threadId: string) => {
+        const client = await connect(app);
+        const closed = closeEvent(client.ws);
+        client.ws.send(JSON.stringify({ type: 'user_message', text: `acknowledged on ${threadId}`, threadId }));
+        expect(await client.inbox.next()).toMatchObject({ type: 'agent_started', threadId });
+        // Wrapped: an async function that returned the promise itself would wait for the close.
+        return { closed };
+      };
+      const [onFinishing, onCut] = await Promise.all([acknowledged(finishing, 'finishing'), acknowledged(cut, 'cut')]);
+      finishing.child.kill('SIGTERM');
+      cut.child.kill('SIGTERM');
+      expect((await onFinishing.closed).code).toBe(1012);
+      expect((await onCut.closed).code).toBe(1012);
+      expect(await finishing.exited).toEqual({ code: 0, signal: null });
+      expect(await cut.exited).toEqual({ code: 0, signal: null });
+
+      const moved = await resume(survivor, 'finishing');
+      expect(moved.history).toEqual(['user: acknowledged on finishing', 'assistant: slow answer']);
+      const movedCut = await resume(survivor, 'cut');
+      expect(movedCut.history).toEqual(['user: acknowledged on cut']);
+      moved.ws.close();
+      movedCut.ws.close();
+    } finally {
+      await Promise.all([model.close(), slowForever.close()]);
+    }
+  });
+});
