@@ -53,12 +53,27 @@ export async function connectWithin<T>(attempt: (timeoutMs: number) => Promise<T
       if (signal?.aborted) throw new DependencyError(`${options.name}: startup stopped while connecting (last error: ${reason})`);
       if (now() + delay >= deadline) {
         const plural = attempts === 1 ? '' : 's';
-        throw new DependencyError(`${options.name} unreachable after ${attempts} attempt${plural} in ${now() - started} ms: ${reason}`);
+        throw new DependencyError(`${options.name} not available after ${attempts} attempt${plural} in ${now() - started} ms: ${reason}`);
       }
       options.onRetry?.(attempts, reason, delay);
       await sleep(delay);
     }
   }
+}
+
+/**
+ * Rejects with `message` when `promise` has not settled within `ms`. A connection handshake that
+ * stalls (a server that accepts and never answers, TLS spoken to a plain port) would otherwise
+ * outlive the budget. A later rejection of `promise` is expected (the caller tears it down) and
+ * ignored.
+ */
+export function settleWithin<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  promise.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -9,7 +9,7 @@
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Logger } from '../../common/log';
 import type { CacheClient, MessageHandler } from './cache';
-import { connectWithin, describeError, redact, urlSecrets, urlTarget } from './dependency-retry';
+import { connectWithin, describeError, redact, settleWithin, urlSecrets, urlTarget } from './dependency-retry';
 
 // INCR and PEXPIRE in one step, so a key never lives without its expiry (works on any Redis).
 const INCREMENT_WITH_EXPIRY = `
@@ -91,10 +91,14 @@ export async function openRedis({ url, budgetMs, log, signal, createClient = (u,
       let lastError: unknown;
       const remember = (error: unknown) => (lastError = error);
       for (const client of clients) client.on('error', remember);
+      const cache = new RedisCache(...clients);
       try {
-        await Promise.all(clients.map((client) => client.connect()));
-        const cache = new RedisCache(...clients);
-        await cache.ping();
+        // connectTimeout covers only TCP; AUTH and PING can stall too.
+        await settleWithin(
+          Promise.all(clients.map((client) => client.connect())).then(() => cache.ping()),
+          timeoutMs,
+          `no answer within ${timeoutMs} ms`,
+        );
         for (const client of clients) client.off('error', remember);
         // From here on ioredis reconnects by itself; an outage shows in the log, without secrets.
         clients.forEach((client, index) => {

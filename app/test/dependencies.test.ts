@@ -66,7 +66,7 @@ describe('database phase with PostgreSQL', () => {
     const body = await app.waitForState('failed');
     expect(body.error).toEqual({
       phase: 'database',
-      message: expect.stringMatching(/^sessionFactory: PostgreSQL at 127\.0\.0\.1:\d+\/test_\w+ unreachable after \d+ attempts in \d+ ms: connect ECONNREFUSED/),
+      message: expect.stringMatching(/^sessionFactory: PostgreSQL at 127\.0\.0\.1:\d+\/test_\w+ not available after \d+ attempts in \d+ ms: connect ECONNREFUSED/),
     });
     expect(body.completedPhases).toEqual(['init', 'dependencies']);
     expect((await app.phase()).status).toBe(503);
@@ -112,7 +112,7 @@ describe('cache phase with Redis', () => {
     const body = await app.waitForState('failed');
     expect(body.error).toEqual({
       phase: 'cache',
-      message: expect.stringMatching(/^cacheClient: Redis at 127\.0\.0\.1:\d+ unreachable after \d+ attempts in \d+ ms: connect ECONNREFUSED/),
+      message: expect.stringMatching(/^cacheClient: Redis at 127\.0\.0\.1:\d+ not available after \d+ attempts in \d+ ms: connect ECONNREFUSED/),
     });
     expect(body.completedPhases).toEqual(['init', 'dependencies', 'database']);
     expect(secretsIn(app, body)).toEqual([]);

@@ -1,4 +1,4 @@
-import { backoffMs, connectWithin, describeError, redact, urlSecrets, urlTarget } from '../src/dependency-retry';
+import { backoffMs, connectWithin, describeError, redact, settleWithin, urlSecrets, urlTarget } from '../src/dependency-retry';
 
 /** A clock that only moves when the code under test sleeps or an attempt takes time. */
 function fakeClock() {
@@ -39,7 +39,7 @@ describe('connectWithin', () => {
       throw new Error('password authentication failed for postgres://chat:hunter2@db/chat');
     };
     await expect(connectWithin(attempt, { name: 'PostgreSQL at db/chat', budgetMs: 1000, secrets: ['hunter2'], ...clock })).rejects.toThrow(
-      /^PostgreSQL at db\/chat unreachable after 4 attempts in \d+ ms: password authentication failed for postgres:\/\/chat:\*\*\*@db\/chat$/,
+      /^PostgreSQL at db\/chat not available after 4 attempts in \d+ ms: password authentication failed for postgres:\/\/chat:\*\*\*@db\/chat$/,
     );
   });
 
@@ -51,6 +51,14 @@ describe('connectWithin', () => {
       connectWithin(async () => Promise.reject(new Error('refused')), { name: 'Redis at r:6379', budgetMs: 60_000, secrets: [], signal: controller.signal, ...clock }),
     ).rejects.toThrow('Redis at r:6379: startup stopped while connecting (last error: refused)');
     expect(clock.now()).toBe(0);
+  });
+
+  it('settleWithin gives up on a stalled handshake, and ignores its later failure', async () => {
+    let fail: (error: Error) => void = () => undefined;
+    const stalled = new Promise<never>((_, reject) => (fail = reject));
+    await expect(settleWithin(stalled, 20, 'no answer within 20 ms')).rejects.toThrow('no answer within 20 ms');
+    fail(new Error('torn down'));
+    expect(await settleWithin(Promise.resolve('fast'), 20, 'never')).toBe('fast');
   });
 
   it('caps the backoff at 2 s', () => {

@@ -86,7 +86,7 @@ describe('openPostgres', () => {
       () => undefined,
       (error: Error) => error,
     );
-    expect(failure?.message).toMatch(/^PostgreSQL at 127\.0\.0\.1:1\/postgres unreachable after \d+ attempts in \d+ ms: connect ECONNREFUSED 127\.0\.0\.1:1$/);
+    expect(failure?.message).toMatch(/^PostgreSQL at 127\.0\.0\.1:1\/postgres not available after \d+ attempts in \d+ ms: connect ECONNREFUSED 127\.0\.0\.1:1$/);
     expect(Date.now() - started).toBeLessThan(2000);
   });
 

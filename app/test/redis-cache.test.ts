@@ -1,4 +1,5 @@
 /** The Redis cache and its startup retries, against a real local redis-server. */
+import net from 'node:net';
 import { createLogger } from '../../common/log';
 import { EmbeddedCache } from '../src/cache';
 import { openRedis, reconnectDelayMs, type RedisCache } from '../src/redis-cache';
@@ -77,14 +78,30 @@ describe('Redis cache', () => {
     const url = new URL(redis().url);
     url.port = '1';
     const failure = await openRedis({ url: url.toString(), budgetMs: 500, log }).catch((error: Error) => error);
-    expect((failure as Error).message).toMatch(/^Redis at 127\.0\.0\.1:1 unreachable after \d+ attempts in \d+ ms: connect ECONNREFUSED 127\.0\.0\.1:1$/);
+    expect((failure as Error).message).toMatch(/^Redis at 127\.0\.0\.1:1 not available after \d+ attempts in \d+ ms: connect ECONNREFUSED 127\.0\.0\.1:1$/);
+  });
+
+  it('gives up on a server that accepts and never answers (TLS expected, a proxy hanging)', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const started = Date.now();
+      const failure = await openRedis({ url: `redis://127.0.0.1:${port}`, budgetMs: 600, log }).catch((error: Error) => error);
+      expect((failure as Error).message).toMatch(/^Redis at 127\.0\.0\.1:\d+ not available after 1 attempt in \d+ ms: no answer within \d+ ms$/);
+      expect(Date.now() - started).toBeLessThan(1500);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('reports a wrong password without echoing either password', async () => {
     const url = new URL(redis().url);
     url.password = 'wrong-s3cret';
     const failure = await openRedis({ url: url.toString(), budgetMs: 300, log }).catch((error: Error) => error);
-    expect((failure as Error).message).toMatch(/^Redis at 127\.0\.0\.1:\d+ unreachable after \d+ attempts? in \d+ ms: WRONGPASS/);
+    expect((failure as Error).message).toMatch(/^Redis at 127\.0\.0\.1:\d+ not available after \d+ attempts? in \d+ ms: WRONGPASS/);
     expect((failure as Error).message).not.toMatch(/s3cret/);
     expect((failure as Error).message).not.toContain(REDIS_PASSWORD);
   });
