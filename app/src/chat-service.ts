@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../common/log';
 import type { Components } from './components';
-import { type ErrorMessage, HISTORY_LIMIT, parseClientFrame, type ServerMessage } from './protocol';
+import { type ErrorMessage, parseClientFrame, RESUME_HISTORY_LIMIT, type ServerMessage } from './protocol';
 import { describeError } from './dependency-retry';
 
 const RATE_WINDOW_MS = 60_000;
@@ -110,7 +110,7 @@ export class ChatService {
   /** Follows the thread once other instances' events for it arrive here, then sends its history. */
   private async resume(id: string, threadId: string, send: (message: ServerMessage) => void): Promise<void> {
     await this.follow(id, threadId);
-    const history = await this.options.components.sessionFactory.session().history(threadId, HISTORY_LIMIT);
+    const history = await this.options.components.sessionFactory.session().history(threadId, RESUME_HISTORY_LIMIT);
     send({ type: 'history', threadId, messages: history.map(({ role, text, at }) => ({ role, text, at })) });
   }
 

@@ -1,7 +1,8 @@
 /**
  * The app's settings. Server settings (ports, knobs) are read before anything listens: a bad value
- * exits 2 with one line. Dependency settings (the LLM endpoint) are checked in the dependencies
- * phase, so a missing secret shows up as a failed phase on the phase endpoint.
+ * exits 2 with one line. Dependency settings (the LLM endpoint, DATABASE_URL, REDIS_URL) are
+ * checked in the dependencies phase, so a missing secret shows up as a failed phase on the phase
+ * endpoint.
  */
 import { type Env, ConfigError, readEnum, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';

@@ -29,7 +29,7 @@ const CLIENT_SCHEMAS = { user_message: userMessageSchema, resume: resumeSchema }
 const CLIENT_TYPES = Object.keys(CLIENT_SCHEMAS) as (keyof typeof CLIENT_SCHEMAS)[];
 
 /** Messages of a thread sent in a history answer, at most this many, the newest ones. */
-export const HISTORY_LIMIT = 100;
+export const RESUME_HISTORY_LIMIT = 100;
 
 /** The five events every agent run emits, in this order. */
 export const AGENT_EVENT_TYPES = ['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'] as const;

@@ -3,6 +3,7 @@
  * cache phases, outages at startup and while running, two instances sharing one database and one
  * Redis, and SIGTERM with a run in flight.
  */
+import { Client } from 'pg';
 import { AGENT_EVENT_TYPES } from '../src/protocol';
 import { appLauncher, type AppProcess, closeEvent, messages, openChat, slowModel } from './support';
 import { createDatabase, PG_PASSWORD, REDIS_PASSWORD, serverForFile, startPostgres, startRedis } from './servers';
@@ -49,7 +50,8 @@ async function resume(app: AppProcess, threadId: string) {
 
 describe('database phase with PostgreSQL', () => {
   it('connects, migrates and serves chat from the database', async () => {
-    const app = await launch({ DATABASE_URL: await createDatabase(postgres()) });
+    const url = await createDatabase(postgres());
+    const app = await launch({ DATABASE_URL: url });
     const body = await app.waitForState('ready');
     expect(body.completedPhases).toContain('database');
     expect(app.logs.some((line) => line.includes('applied migrations 1, 2'))).toBe(true);
@@ -57,6 +59,18 @@ describe('database phase with PostgreSQL', () => {
     const reply = await chat(client, 'first', 'pg-thread');
     expect(reply[5]?.text).toContain('message 1 in this thread');
     client.ws.close();
+    const stored = new Client({ connectionString: url });
+    await stored.connect();
+    try {
+      const messages = await stored.query("SELECT role, text FROM messages WHERE thread_id = 'pg-thread' ORDER BY id");
+      expect(messages.rows).toEqual([{ role: 'user', text: 'first' }, { role: 'assistant', text: reply[5]?.text }]);
+      // Written as they happen, concurrently, so their ids need not follow the emit order.
+      const events = await stored.query("SELECT type, run_id FROM events WHERE thread_id = 'pg-thread'");
+      expect(events.rows.map((row) => row.type).sort()).toEqual([...AGENT_EVENT_TYPES].sort());
+      expect(new Set(events.rows.map((row) => row.run_id))).toEqual(new Set([reply[0]?.runId]));
+    } finally {
+      await stored.end();
+    }
   });
 
   it('fails the database phase with a clear reason when PostgreSQL is down, and never opens', async () => {
