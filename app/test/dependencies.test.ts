@@ -108,6 +108,25 @@ async function waitForLog(app: AppProcess, text: string, timeoutMs = 10_000): Pr
   }
 }
 
+describe('PostgreSQL restarted while running', () => {
+  it('refuses the message it cannot store (no acknowledgement), then serves again on new connections', async () => {
+    const app = await launch({ DATABASE_URL: await createDatabase(postgres()) });
+    await app.waitForState('ready');
+    const client = await connect(app);
+    await chat(client, 'before', 'pg-outage');
+    await postgres().stop();
+    client.ws.send(JSON.stringify({ type: 'user_message', text: 'during', threadId: 'pg-outage' }));
+    expect(await client.inbox.next()).toMatchObject({ type: 'error', code: 'agent_failed', threadId: 'pg-outage' });
+    await postgres().start();
+    await chat(client, 'after', 'pg-outage');
+    client.ws.close();
+    const { history, ws } = await resume(app, 'pg-outage');
+    expect(history.filter((line) => line.startsWith('user:'))).toEqual(['user: before', 'user: after']);
+    ws.close();
+    expect(secretsIn(app, null)).toEqual([]);
+  });
+});
+
 describe('cache phase with Redis', () => {
   it('starts with both dependencies: the phase endpoint shows database and cache complete', async () => {
     const app = await launch(await bothUrls());
