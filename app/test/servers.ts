@@ -28,8 +28,11 @@ export interface TestServer {
 
 /** Newest Debian PostgreSQL bin directory, or PG_BIN. */
 function postgresBin(): string {
-  if (process.env.PG_BIN) return process.env.PG_BIN;
   const root = '/usr/lib/postgresql';
+  if (process.env.PG_BIN) {
+    if (!existsSync(path.join(process.env.PG_BIN, 'initdb'))) throw new Error(`PG_BIN=${process.env.PG_BIN} has no initdb; ${INSTALL_HINT}`);
+    return process.env.PG_BIN;
+  }
   const versions = existsSync(root) ? readdirSync(root).filter((name) => existsSync(path.join(root, name, 'bin', 'initdb'))) : [];
   const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
   if (newest === undefined) throw new Error(`PostgreSQL server binaries not found (no ${root}/*/bin/initdb, PG_BIN unset); ${INSTALL_HINT}`);
