@@ -7,7 +7,8 @@ import type { Logger } from '../../common/log';
 import type { AgentRegistry } from './agent-registry';
 import type { ExecutionTracker } from './execution-tracker';
 import type { LlmClient } from './llm';
-import type { SessionFactory } from './store';
+import type { AgentEvent } from './protocol';
+import type { ChatSession, SessionFactory } from './store';
 import type { ToolDispatcher } from './tools';
 import type { AgentWebSocketBridge } from './websocket-bridge';
 
@@ -53,7 +54,9 @@ export class AgentSupervisor {
     try {
       const session = sessionFactory.session();
       const history = await session.history(threadId, HISTORY_LIMIT);
+      // Stored before agent_started, which the client takes as the acknowledgement.
       await session.append({ threadId, role: 'user', text, at: this.now().toISOString() });
+      const events = eventRecorder(session);
       const reply = await agentRegistry.get(agentName).run({
         runId,
         threadId,
@@ -61,8 +64,12 @@ export class AgentSupervisor {
         history,
         llm: llmClient,
         tools: toolDispatcher,
-        emit: (event) => agentRegistry.emit(event),
+        emit: (event) => {
+          agentRegistry.emit(event);
+          events.record(event);
+        },
       });
+      await events.flush();
       await session.append({ threadId, role: 'assistant', text: reply, at: this.now().toISOString() });
       websocketBridge.emit({ type: 'agent_response', runId, threadId, text: reply });
       return { runId, ok: true };
@@ -74,4 +81,21 @@ export class AgentSupervisor {
       done();
     }
   }
+}
+
+/**
+ * Stores events as they are emitted without making the agent wait for each write; `flush` waits
+ * for them all and throws the first failure. Failures are held as values until then, so a write
+ * that fails while the run is still going is never an unhandled rejection.
+ */
+function eventRecorder(session: ChatSession) {
+  const writes: Promise<unknown>[] = [];
+  return {
+    record(event: AgentEvent): void {
+      writes.push(session.appendEvent(event).then(() => undefined, (error: unknown) => ({ failed: error })));
+    },
+    async flush(): Promise<void> {
+      for (const result of await Promise.all(writes)) if (result !== undefined) throw (result as { failed: unknown }).failed;
+    },
+  };
 }

@@ -1,13 +1,15 @@
 /**
  * Chat over WebSocket once the app is ready: one client sink per socket, frames parsed and
- * validated, per-client rate limit, one agent run per user message, heartbeat pings.
+ * validated, per-client rate limit, one agent run per user message, the thread's history on
+ * resume (a client that reconnected, perhaps to another instance), heartbeat pings.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../common/log';
 import type { Components } from './components';
-import { type ErrorMessage, parseClientFrame, type ServerMessage } from './protocol';
+import { type ErrorMessage, parseClientFrame, RESUME_HISTORY_LIMIT, type ServerMessage } from './protocol';
+import { describeError } from './dependency-retry';
 
 const RATE_WINDOW_MS = 60_000;
 
@@ -17,7 +19,7 @@ export const RECONNECT_CLOSE = {
 } as const;
 
 export interface ChatOptions {
-  components: Pick<Components, 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker'>;
+  components: Pick<Components, 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker' | 'sessionFactory' | 'threadRelay'>;
   rateLimitPerMinute: number;
   pingIntervalMs: number;
   log: Logger;
@@ -51,7 +53,7 @@ export class ChatService {
     ws.on('message', (data, isBinary) => void this.onFrame(id, client, data, isBinary, send));
     ws.on('error', (error) => this.options.log.warn({ connectionId: id, err: error }, 'websocket error'));
     ws.on('close', (code) => {
-      websocketManager.remove(id);
+      for (const threadId of websocketManager.remove(id)) this.options.components.threadRelay.unwatch(threadId);
       this.alive.delete(ws);
       this.options.log.debug({ connectionId: id, code }, 'websocket closed');
     });
@@ -90,12 +92,31 @@ export class ChatService {
     if (this.stopping) {
       return send({ type: 'error', code: 'shutting_down', message: 'the server is restarting; reconnect and send the message again' });
     }
-    const limited = await this.rateLimit(client);
-    if (limited !== undefined) return send(limited);
-    const { websocketManager, agentSupervisor } = this.options.components;
-    const threadId = parsed.message.threadId ?? randomUUID();
-    websocketManager.follow(id, threadId);
-    await agentSupervisor.handle({ threadId, text: parsed.message.text });
+    const message = parsed.message;
+    try {
+      if (message.type === 'resume') return await this.resume(id, message.threadId, send);
+      const limited = await this.rateLimit(client);
+      if (limited !== undefined) return send(limited);
+      const threadId = message.threadId ?? randomUUID();
+      // This instance delivers its own run's events directly; the subscription is for other instances' runs.
+      this.follow(id, threadId).catch((error: unknown) => this.options.log.warn({ connectionId: id, threadId }, `following thread failed: ${describeError(error)}`));
+      await this.options.components.agentSupervisor.handle({ threadId, text: message.text });
+    } catch (error) {
+      this.options.log.warn({ connectionId: id, err: error }, `cannot serve ${message.type}: ${describeError(error)}`);
+      send({ type: 'error', code: 'unavailable', message: 'the server could not reach its database or cache; try again' });
+    }
+  }
+
+  /** Follows the thread once other instances' events for it arrive here, then sends its history. */
+  private async resume(id: string, threadId: string, send: (message: ServerMessage) => void): Promise<void> {
+    await this.follow(id, threadId);
+    const history = await this.options.components.sessionFactory.session().history(threadId, RESUME_HISTORY_LIMIT);
+    send({ type: 'history', threadId, messages: history.map(({ role, text, at }) => ({ role, text, at })) });
+  }
+
+  private follow(id: string, threadId: string): Promise<void> {
+    this.options.components.websocketManager.follow(id, threadId);
+    return this.options.components.threadRelay.watch(threadId);
   }
 
   private async rateLimit(client: string): Promise<ErrorMessage | undefined> {

@@ -5,17 +5,20 @@
 import type { AgentRegistry } from './agent-registry';
 import type { AgentSupervisor } from './agent-supervisor';
 import type { CacheClient } from './cache';
-import type { LlmConfig } from './config';
+import type { CacheConfig, DatabaseConfig, LlmConfig } from './config';
 import type { ExecutionTracker } from './execution-tracker';
 import type { LlmClient } from './llm';
 import type { SessionFactory } from './store';
 import type { ToolDispatcher } from './tools';
+import type { ThreadRelay } from './thread-relay';
 import type { AgentWebSocketBridge } from './websocket-bridge';
 import type { WebSocketManager } from './websocket-manager';
 
 /** Settings of the external dependencies, validated in the dependencies phase. */
 export interface DependencySettings {
   llm: LlmConfig;
+  database: DatabaseConfig;
+  cache: CacheConfig;
 }
 
 export interface Components {
@@ -26,6 +29,7 @@ export interface Components {
   toolDispatcher: ToolDispatcher;
   executionTracker: ExecutionTracker;
   websocketManager: WebSocketManager;
+  threadRelay: ThreadRelay;
   agentRegistry: AgentRegistry;
   websocketBridge: AgentWebSocketBridge;
   agentSupervisor: AgentSupervisor;
@@ -41,6 +45,7 @@ export const COMPONENT_NAMES = [
   'toolDispatcher',
   'executionTracker',
   'websocketManager',
+  'threadRelay',
   'agentRegistry',
   'websocketBridge',
   'agentSupervisor',

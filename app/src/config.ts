@@ -1,7 +1,8 @@
 /**
  * The app's settings. Server settings (ports, knobs) are read before anything listens: a bad value
- * exits 2 with one line. Dependency settings (the LLM endpoint) are checked in the dependencies
- * phase, so a missing secret shows up as a failed phase on the phase endpoint.
+ * exits 2 with one line. Dependency settings (the LLM endpoint, DATABASE_URL, REDIS_URL) are
+ * checked in the dependencies phase, so a missing secret shows up as a failed phase on the phase
+ * endpoint.
  */
 import { type Env, ConfigError, readEnum, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
@@ -18,6 +19,9 @@ export interface ServerConfig {
   wsMaxMessageBytes: number;
   wsPingIntervalMs: number;
   rateLimitPerMinute: number;
+  /** How long the database and cache phases keep retrying their connections before they fail. */
+  databaseBudgetMs: number;
+  cacheBudgetMs: number;
   /** Rehearsal knobs: extra delay per phase, the phase that fails, the phase that crashes the process. */
   phaseDelayMs: PhaseDelays;
   failPhase: PhaseName | undefined;
@@ -55,6 +59,10 @@ export function readPhaseDelays(env: Env): PhaseDelays {
   return delays;
 }
 
+/** Leaves room for the other phases inside Cloud Run's 240 s startup window. */
+const DEFAULT_BUDGET_MS = 30_000;
+const BUDGET_RANGE = { min: 100, max: 230_000 };
+
 export type LlmConfig = { kind: 'builtin' } | { kind: 'openai-compatible'; baseUrl: URL; apiKey: string | undefined; model: string; timeoutMs: number };
 
 export function readServerConfig(env: Env): ServerConfig {
@@ -68,6 +76,8 @@ export function readServerConfig(env: Env): ServerConfig {
     wsMaxMessageBytes: readInt(env, V.wsMaxMessageBytes, 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
     wsPingIntervalMs: readInt(env, V.wsPingIntervalMs, 30_000, { min: 100, max: 600_000 }),
     rateLimitPerMinute: readInt(env, V.rateLimitPerMinute, 60, { min: 1, max: 1_000_000 }),
+    databaseBudgetMs: readInt(env, V.databaseBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
+    cacheBudgetMs: readInt(env, V.cacheBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     phaseDelayMs: readPhaseDelays(env),
     failPhase: readOptionalEnum(env, V.failPhase, PHASES),
     crashPhase: readOptionalEnum(env, V.crashPhase, PHASES),
@@ -96,4 +106,37 @@ export function readLlmConfig(env: Env, environment: AppEnvironment): LlmConfig 
     model: readString(env, V.llmModel, 'gpt-4o-mini'),
     timeoutMs: readInt(env, V.llmTimeoutMs, 30_000, { min: 100, max: 600_000 }),
   };
+}
+
+export type DatabaseConfig = { kind: 'embedded' } | { kind: 'postgres'; url: string };
+export type CacheConfig = { kind: 'embedded' } | { kind: 'redis'; url: string };
+
+/** DATABASE_URL selects PostgreSQL; without it the in-process store (refused in staging and production). */
+export function readDatabaseConfig(env: Env, environment: AppEnvironment): DatabaseConfig {
+  const url = readSecretUrl(env, V.databaseUrl, ['postgres:', 'postgresql:'], environment);
+  return url === undefined ? { kind: 'embedded' } : { kind: 'postgres', url };
+}
+
+/** REDIS_URL selects Redis; without it in-process counters and delivery (refused in staging and production). */
+export function readCacheConfig(env: Env, environment: AppEnvironment): CacheConfig {
+  const url = readSecretUrl(env, V.redisUrl, ['redis:', 'rediss:'], environment);
+  return url === undefined ? { kind: 'embedded' } : { kind: 'redis', url };
+}
+
+/** A connection URL that may hold a password: errors name the setting, never echo the value. */
+function readSecretUrl(env: Env, name: string, protocols: readonly string[], environment: AppEnvironment): string | undefined {
+  const value = readOptionalString(env, name);
+  if (value === undefined) {
+    if (NEEDS_REAL_DEPENDENCIES.includes(environment)) throw new ConfigError(name, `is required when ${V.environment}=${environment}`);
+    return undefined;
+  }
+  const expected = protocols.map((protocol) => `${protocol}//`).join(' or ');
+  let protocol: string;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    throw new ConfigError(name, `must be a URL starting with ${expected} (value not shown: it may hold a password)`);
+  }
+  if (!protocols.includes(protocol)) throw new ConfigError(name, `must start with ${expected}, got ${protocol}//`);
+  return value;
 }

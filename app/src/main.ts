@@ -16,6 +16,8 @@ import { createStartupPlan } from './startup-plan';
 
 /** Time allowed for close handshakes after the drain, inside Cloud Run's ~10 s SIGTERM grace. */
 const CLOSE_WAIT_MS = 500;
+/** Time allowed for closing the database pool and the Redis connections, after the handshakes. */
+const DEPENDENCY_CLOSE_MS = 1000;
 
 async function main(): Promise<void> {
   const config = exitOnConfigError('app', () => readServerConfig(process.env));
@@ -41,7 +43,12 @@ async function main(): Promise<void> {
       server.close();
       server.closeAllConnections();
     }
-    await Promise.allSettled([components?.sessionFactory.close(), components?.cacheClient.close()]);
+    // After the drain, so runs in flight could still store their replies; capped, so an unreachable
+    // database cannot hold the process past Cloud Run's grace period.
+    await Promise.race([
+      Promise.allSettled([components?.sessionFactory.close(), components?.cacheClient.close()]),
+      new Promise((resolve) => setTimeout(resolve, DEPENDENCY_CLOSE_MS).unref()),
+    ]);
     log.info({ ...result }, 'stopped');
     process.exit(0);
   };
@@ -58,7 +65,7 @@ async function main(): Promise<void> {
   log.info({ port: config.port, phaseEndpoint: `${config.phaseHost}:${config.phasePort}`, environment: config.environment }, 'listening');
 
   try {
-    components = await runStartup(createStartupPlan({ env: process.env, config, log }), {
+    components = await runStartup(createStartupPlan({ env: process.env, config, log, signal: startup.signal }), {
       state,
       phaseDelayMs: config.phaseDelayMs,
       failPhase: config.failPhase,

@@ -1,7 +1,7 @@
 /**
  * The chat protocol on /ws: JSON text frames. docs/protocol.md is the prose version.
- * Client -> server: user_message. Server -> client: the five agent events in order, then
- * agent_response; or error.
+ * Client -> server: user_message, resume. Server -> client: the five agent events in order, then
+ * agent_response; history (the answer to resume); or error.
  */
 import { z } from 'zod';
 
@@ -15,6 +15,21 @@ export const userMessageSchema = z.object({
   threadId: threadIdSchema.optional(),
 });
 export type UserMessage = z.infer<typeof userMessageSchema>;
+
+/** Sent after (re)connecting, possibly to another instance: follow the thread and get its history. */
+export const resumeSchema = z.object({
+  type: z.literal('resume'),
+  threadId: threadIdSchema,
+});
+export type Resume = z.infer<typeof resumeSchema>;
+
+export type ClientMessage = UserMessage | Resume;
+
+const CLIENT_SCHEMAS = { user_message: userMessageSchema, resume: resumeSchema } as const;
+const CLIENT_TYPES = Object.keys(CLIENT_SCHEMAS) as (keyof typeof CLIENT_SCHEMAS)[];
+
+/** Messages of a thread sent in a history answer, at most this many, the newest ones. */
+export const RESUME_HISTORY_LIMIT = 100;
 
 /** The five events every agent run emits, in this order. */
 export const AGENT_EVENT_TYPES = ['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'] as const;
@@ -34,7 +49,14 @@ export type AgentEvent =
 
 export type AgentResponse = RunIds & { type: 'agent_response'; text: string };
 
-export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down'] as const;
+export interface History {
+  type: 'history';
+  threadId: string;
+  /** Oldest first. A user message without a following assistant reply got no answer: resend it. */
+  messages: { role: 'user' | 'assistant'; text: string; at: string }[];
+}
+
+export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable'] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface ErrorMessage {
@@ -46,9 +68,9 @@ export interface ErrorMessage {
   retryAfterMs?: number;
 }
 
-export type ServerMessage = AgentEvent | AgentResponse | ErrorMessage;
+export type ServerMessage = AgentEvent | AgentResponse | History | ErrorMessage;
 
-export type ParsedClientMessage = { ok: true; message: UserMessage } | { ok: false; error: ErrorMessage };
+export type ParsedClientMessage = { ok: true; message: ClientMessage } | { ok: false; error: ErrorMessage };
 
 /** Turns one text frame into a user message or the error to send back; never throws. */
 export function parseClientFrame(frame: string): ParsedClientMessage {
@@ -59,13 +81,14 @@ export function parseClientFrame(frame: string): ParsedClientMessage {
     return { ok: false, error: { type: 'error', code: 'invalid_json', message: 'frame is not valid JSON' } };
   }
   const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
-  if (type !== 'user_message') {
+  if (!CLIENT_TYPES.includes(type as keyof typeof CLIENT_SCHEMAS)) {
+    const expected = CLIENT_TYPES.map((name) => JSON.stringify(name)).join(' or ');
     return {
       ok: false,
-      error: { type: 'error', code: 'unknown_type', message: `unknown message type ${JSON.stringify(type ?? null)}; expected "user_message"` },
+      error: { type: 'error', code: 'unknown_type', message: `unknown message type ${JSON.stringify(type ?? null)}; expected ${expected}` },
     };
   }
-  const parsed = userMessageSchema.safeParse(value);
+  const parsed = CLIENT_SCHEMAS[type as keyof typeof CLIENT_SCHEMAS].safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.join('.') || 'message';

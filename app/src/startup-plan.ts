@@ -7,15 +7,18 @@ import type { Env } from '../../common/env';
 import { AgentRegistry } from './agent-registry';
 import { AgentSupervisor } from './agent-supervisor';
 import type { Logger } from '../../common/log';
-import { EmbeddedCache } from './cache';
+import { type CacheClient, EmbeddedCache } from './cache';
+import { openRedis } from './redis-cache';
 import { ChatAgent } from './chat-agent';
 import type { ServerConfig } from './config';
-import { readLlmConfig } from './config';
+import { type CacheConfig, type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig } from './config';
 import { ExecutionTracker } from './execution-tracker';
 import { createLlmClient } from './llm';
 import { build, type PhasePlan, verify } from './orchestrator';
 import { runEventSelfTest } from './self-test';
-import { EmbeddedStore } from './store';
+import { openPostgres } from './pg-store';
+import { EmbeddedStore, type SessionFactory } from './store';
+import { ThreadRelay } from './thread-relay';
 import { createToolDispatcher } from './tools';
 import { AgentWebSocketBridge } from './websocket-bridge';
 import { WebSocketManager } from './websocket-manager';
@@ -25,11 +28,13 @@ export interface PlanInputs {
   config: ServerConfig;
   log: Logger;
   fetch?: typeof fetch;
+  /** Aborted on SIGTERM: dependency retries stop waiting. */
+  signal?: AbortSignal;
 }
 
 const MIN_NODE_MAJOR = 20;
 
-export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch }: PlanInputs): PhasePlan[] {
+export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, signal }: PlanInputs): PhasePlan[] {
   return [
     {
       phase: 'init',
@@ -43,28 +48,28 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch }: 
     {
       phase: 'dependencies',
       steps: [
-        build('settings', [], () => ({ llm: readLlmConfig(env, config.environment) })),
+        build('settings', [], () => ({
+          llm: readLlmConfig(env, config.environment),
+          database: readDatabaseConfig(env, config.environment),
+          cache: readCacheConfig(env, config.environment),
+        })),
         build('llmClient', ['settings'], ({ settings }) => createLlmClient(settings.llm, fetchFn)),
       ],
     },
     {
       phase: 'database',
       steps: [
-        build('sessionFactory', [], async () => {
-          const store = new EmbeddedStore();
-          await store.ping();
-          return store;
-        }),
+        build('sessionFactory', ['settings'], ({ settings }) =>
+          openSessionFactory(settings.database, { budgetMs: config.databaseBudgetMs, log: log.child({ component: 'database' }), signal }),
+        ),
       ],
     },
     {
       phase: 'cache',
       steps: [
-        build('cacheClient', [], async () => {
-          const cache = new EmbeddedCache();
-          await cache.ping();
-          return cache;
-        }),
+        build('cacheClient', ['settings'], ({ settings }) =>
+          openCache(settings.cache, { budgetMs: config.cacheBudgetMs, log: log.child({ component: 'cache' }), signal }),
+        ),
       ],
     },
     {
@@ -74,7 +79,12 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch }: 
         build('executionTracker', [], () => new ExecutionTracker()),
         build('websocketManager', [], () => new WebSocketManager()),
         build('agentRegistry', [], () => new AgentRegistry().register(new ChatAgent())),
-        build('websocketBridge', ['websocketManager'], ({ websocketManager }) => new AgentWebSocketBridge(websocketManager)),
+        build(
+          'threadRelay',
+          ['cacheClient', 'websocketManager'],
+          ({ cacheClient, websocketManager }) => new ThreadRelay(cacheClient, websocketManager, log.child({ component: 'threadRelay' })),
+        ),
+        build('websocketBridge', ['websocketManager', 'threadRelay'], ({ websocketManager, threadRelay }) => new AgentWebSocketBridge(websocketManager, threadRelay)),
         build(
           'agentSupervisor',
           ['llmClient', 'sessionFactory', 'toolDispatcher', 'websocketBridge', 'agentRegistry', 'executionTracker'],
@@ -105,4 +115,24 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch }: 
       steps: [verify('eventSelfTest', ['agentRegistry', 'websocketManager'], ({ agentRegistry, websocketManager }) => runEventSelfTest(agentRegistry, websocketManager))],
     },
   ];
+}
+
+interface OpenOptions {
+  budgetMs: number;
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+async function openSessionFactory(database: DatabaseConfig, options: OpenOptions): Promise<SessionFactory> {
+  if (database.kind === 'postgres') return openPostgres({ url: database.url, ...options });
+  const store = new EmbeddedStore();
+  await store.ping();
+  return store;
+}
+
+async function openCache(cache: CacheConfig, options: OpenOptions): Promise<CacheClient> {
+  if (cache.kind === 'redis') return openRedis({ url: cache.url, ...options });
+  const embedded = new EmbeddedCache();
+  await embedded.ping();
+  return embedded;
 }

@@ -1,7 +1,8 @@
 /**
- * Chat history storage behind a session factory. The embedded store keeps threads in memory; a
- * PostgreSQL-backed factory implements the same interface.
+ * Chat history storage behind a session factory. The embedded store keeps threads in memory; the
+ * PostgreSQL store (pg-store.ts) implements the same interface.
  */
+import type { AgentEvent } from './protocol';
 
 export interface StoredMessage {
   threadId: string;
@@ -12,6 +13,8 @@ export interface StoredMessage {
 
 export interface ChatSession {
   append(message: StoredMessage): Promise<void>;
+  /** Records an agent event of a run whose user message was appended. */
+  appendEvent(event: AgentEvent): Promise<void>;
   /** The newest `limit` messages of a thread, oldest first. */
   history(threadId: string, limit: number): Promise<StoredMessage[]>;
 }
@@ -34,6 +37,8 @@ export class EmbeddedStore implements SessionFactory {
         thread.push({ ...message });
         this.threads.set(message.threadId, thread);
       },
+      // Events are kept where they outlive the process (PostgreSQL); in memory nothing reads them.
+      appendEvent: async () => {},
       history: async (threadId, limit) => (this.threads.get(threadId) ?? []).slice(-limit).map((message) => ({ ...message })),
     };
   }

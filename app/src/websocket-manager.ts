@@ -21,14 +21,20 @@ export class WebSocketManager {
     this.sinks.set(sink.id, sink);
   }
 
-  remove(sinkId: string): void {
+  /** Forgets a connection; returns the threads that no connection follows any more. */
+  remove(sinkId: string): string[] {
     this.sinks.delete(sinkId);
+    const orphaned: string[] = [];
     for (const threadId of this.followed.get(sinkId) ?? []) {
       const followers = this.followers.get(threadId);
       followers?.delete(sinkId);
-      if (followers?.size === 0) this.followers.delete(threadId);
+      if (followers?.size === 0) {
+        this.followers.delete(threadId);
+        orphaned.push(threadId);
+      }
     }
     this.followed.delete(sinkId);
+    return orphaned;
   }
 
   follow(sinkId: string, threadId: string): void {

@@ -2,30 +2,15 @@
  * The real app process over real sockets: refusal before ready, chat after, failure reporting,
  * configuration errors and shutdown.
  */
-import http from 'node:http';
 import { phaseBodySchema } from '../../common/phase-contract';
 import { AGENT_EVENT_TYPES } from '../src/protocol';
 import { spawnSync } from 'node:child_process';
-import { APP_MAIN, type AppProcess, closeEvent, messages, sleep, startApp, tryUpgrade } from './support';
+import { APP_MAIN, appLauncher, closeEvent, messages, openChat, sleep, slowModel, tryUpgrade } from './support';
 
 jest.setTimeout(30_000);
 
-const running: AppProcess[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((app) => app.stop()));
-});
-
-async function launch(env: Record<string, string> = {}): Promise<AppProcess> {
-  const app = await startApp(env);
-  running.push(app);
-  return app;
-}
-
-async function openChat(app: AppProcess) {
-  const result = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
-  if (result.kind !== 'open') throw new Error(`expected the upgrade to open, got ${JSON.stringify(result)}`);
-  return result.ws;
-}
+const { launch, stopAll } = appLauncher();
+afterEach(stopAll);
 
 describe('app process', () => {
   it('refuses WebSocket upgrades with 503 and Retry-After until ready, then serves chat', async () => {
@@ -167,36 +152,6 @@ describe('app process', () => {
     expect(lines[0]).toContain('PORT must be an integer');
   });
 });
-
-/** An OpenAI-compatible endpoint on loopback that answers slowly, so a run is in flight on SIGTERM. */
-async function slowModel(delayMs: number, modelsStatus = 200) {
-  const requests: { path: string; auth: string | undefined }[] = [];
-  const timers = new Set<NodeJS.Timeout>();
-  const server = http.createServer((req, res) => {
-    requests.push({ path: req.url ?? '', auth: req.headers.authorization });
-    if (req.url === '/v1/models') {
-      res.writeHead(modelsStatus, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [] }));
-      return;
-    }
-    req.resume();
-    req.on('end', () => {
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'slow answer' } }] }));
-      }, delayMs);
-      timers.add(timer);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  const close = () => {
-    for (const timer of timers) clearTimeout(timer);
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(resolve));
-  };
-  return { url: `http://127.0.0.1:${port}/v1`, requests, close };
-}
 
 describe('app with an OpenAI-compatible model', () => {
   it('uses the endpoint with the key, and on SIGTERM finishes the run, closes with 1012 and exits 0', async () => {

@@ -30,16 +30,30 @@ afterAll(async () => {
   await app?.stop();
 });
 
-it('connects, sends a message and shows the five agent events and the reply', async () => {
+/** Opens the chat page, sends `text` and waits for the reply; returns the page. */
+async function chatFromPage(text: string) {
   const page = await browser.newPage();
   await page.goto(`http://127.0.0.1:${app.port}/`);
   await page.getByText('Connected').waitFor();
-  await page.getByLabel('Message').fill('hello from the browser');
+  await page.getByLabel('Message').fill(text);
   await page.getByRole('button', { name: 'Send' }).click();
-  const reply = page.locator('#log li.reply');
-  await reply.waitFor();
-  expect(await reply.textContent()).toContain('hello from the browser');
+  await page.locator('#log li.reply').waitFor();
+  return page;
+}
+
+it('connects, sends a message and shows the five agent events and the reply', async () => {
+  const page = await chatFromPage('hello from the browser');
+  expect(await page.locator('#log li.reply').textContent()).toContain('hello from the browser');
   const events = await page.locator('#log li.event').allTextContents();
   expect(events.map((text) => text.split(/[ :(]/)[0])).toEqual([...AGENT_EVENT_TYPES]);
+  await page.close();
+});
+
+it('shows the thread again after a reload: the page resumes it and renders the history', async () => {
+  const page = await chatFromPage('remember me');
+  await page.reload();
+  await page.getByText('Connected (thread').waitFor();
+  await page.locator('#log li.reply').waitFor();
+  expect(await page.locator('#log li').allTextContents()).toEqual(['remember me', expect.stringContaining('You said: "remember me"')]);
   await page.close();
 });

@@ -14,10 +14,16 @@ describe('client frames', () => {
     ['{"type":"user_message"}', 'invalid_message'],
     ['{"type":"user_message","text":"   "}', 'invalid_message'],
     ['{"type":"user_message","text":"hi","threadId":"bad id!"}', 'invalid_message'],
+    ['{"type":"resume"}', 'invalid_message'],
   ])('%s is answered with %s', (frame, code) => {
     const parsed = parseClientFrame(frame);
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.error.code).toBe(code);
+  });
+
+  it('accepts a resume with a thread id, and names both types when the type is unknown', () => {
+    expect(parseClientFrame('{"type":"resume","threadId":"t-1"}')).toEqual({ ok: true, message: { type: 'resume', threadId: 't-1' } });
+    expect(parseClientFrame('{"type":"hello"}')).toMatchObject({ error: { message: 'unknown message type "hello"; expected "user_message" or "resume"' } });
   });
 
   it('accepts a user message, trimming the text', () => {
@@ -71,7 +77,9 @@ describe('websocket manager', () => {
     manager.follow('b', 't2');
     expect(manager.deliver('t1', { type: 'agent_response', runId: 'r', threadId: 't1', text: '' })).toBe(1);
     expect(got).toEqual({ a: ['agent_response'], b: [] });
-    manager.remove('a');
+    manager.follow('b', 't1');
+    expect(manager.remove('a')).toEqual([]);
+    expect(manager.remove('b')).toEqual(['t2', 't1']);
     expect(manager.deliver('t1', { type: 'agent_response', runId: 'r', threadId: 't1', text: '' })).toBe(0);
     expect(() => manager.follow('a', 't1')).toThrow('not registered');
   });

@@ -1,4 +1,4 @@
-import { readLlmConfig, readPhaseDelays, readServerConfig } from '../src/config';
+import { readCacheConfig, readDatabaseConfig, readLlmConfig, readPhaseDelays, readServerConfig } from '../src/config';
 
 describe('app configuration', () => {
   it('has defaults that run anywhere', () => {
@@ -29,5 +29,26 @@ describe('app configuration', () => {
     expect(() => readLlmConfig({ LLM_BASE_URL: 'https://llm.example/v1' }, 'staging')).toThrow('LLM_API_KEY is required when APP_ENV=staging');
     expect(() => readLlmConfig({ LLM_API_KEY: 'k' }, 'development')).toThrow('LLM_BASE_URL is required when LLM_API_KEY is set');
     expect(readLlmConfig({ LLM_BASE_URL: 'http://127.0.0.1:1/v1' }, 'development')).toMatchObject({ kind: 'openai-compatible', apiKey: undefined });
+  });
+
+  it('selects PostgreSQL and Redis by URL, the embedded ones without, and refuses the embedded ones in staging and production', () => {
+    expect(readDatabaseConfig({}, 'development')).toEqual({ kind: 'embedded' });
+    expect(readCacheConfig({}, 'test')).toEqual({ kind: 'embedded' });
+    expect(readDatabaseConfig({ DATABASE_URL: 'postgresql://u:p@db/chat' }, 'production')).toEqual({ kind: 'postgres', url: 'postgresql://u:p@db/chat' });
+    expect(readCacheConfig({ REDIS_URL: 'rediss://:p@cache:6378' }, 'staging')).toEqual({ kind: 'redis', url: 'rediss://:p@cache:6378' });
+    expect(() => readDatabaseConfig({}, 'production')).toThrow('DATABASE_URL is required when APP_ENV=production');
+    expect(() => readCacheConfig({}, 'staging')).toThrow('REDIS_URL is required when APP_ENV=staging');
+  });
+
+  it('rejects a malformed connection URL without echoing it', () => {
+    expect(() => readDatabaseConfig({ DATABASE_URL: 'mysql://u:hunter2@db/chat' }, 'development')).toThrow('DATABASE_URL must start with postgres:// or postgresql://, got mysql://');
+    expect(() => readCacheConfig({ REDIS_URL: 'hunter2 not a url' }, 'development')).toThrow(/^REDIS_URL must be a URL starting with redis:\/\/ or rediss:\/\/ \(value not shown/);
+    expect(() => readCacheConfig({ REDIS_URL: 'hunter2 not a url' }, 'development')).not.toThrow(/hunter2/);
+  });
+
+  it('reads the dependency budgets', () => {
+    expect(readServerConfig({})).toMatchObject({ databaseBudgetMs: 30_000, cacheBudgetMs: 30_000 });
+    expect(readServerConfig({ APP_DATABASE_BUDGET_MS: '5000', APP_CACHE_BUDGET_MS: '700' })).toMatchObject({ databaseBudgetMs: 5000, cacheBudgetMs: 700 });
+    expect(() => readServerConfig({ APP_CACHE_BUDGET_MS: '0' })).toThrow('APP_CACHE_BUDGET_MS must be an integer from 100 to 230000');
   });
 });

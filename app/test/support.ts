@@ -1,5 +1,6 @@
 /** Helpers for tests that run the real app process and talk to it over real sockets. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { WebSocket } from 'ws';
@@ -62,9 +63,30 @@ export async function startApp(env: Record<string, string> = {}): Promise<AppPro
       await exited;
     },
   };
-  // A process that exits during startup (a rehearsed crash) may never be seen listening.
-  await Promise.race([waitForListening(phasePort), exited]);
+  // A process that exits during startup (a rehearsed crash) may never be seen listening. Both
+  // ports: the public one opens just after the phase one, and a test may connect to it at once.
+  await Promise.race([Promise.all([waitForListening(phasePort), waitForListening(port)]), exited]);
   return app;
+}
+
+/** Starts app processes and stops every one of them in `stopAll` (call it in afterEach). */
+export function appLauncher() {
+  const running: AppProcess[] = [];
+  return {
+    async launch(env: Record<string, string> = {}): Promise<AppProcess> {
+      const app = await startApp(env);
+      running.push(app);
+      return app;
+    },
+    stopAll: () => Promise.all(running.splice(0).map((app) => app.stop())),
+  };
+}
+
+/** Opens a chat socket on a ready app; fails the test when the upgrade is refused. */
+export async function openChat(app: Pick<AppProcess, 'port'>): Promise<WebSocket> {
+  const result = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+  if (result.kind !== 'open') throw new Error(`expected the upgrade to open, got ${JSON.stringify(result)}`);
+  return result.ws;
 }
 
 async function waitForListening(port: number, timeoutMs = 10_000): Promise<void> {
@@ -137,4 +159,34 @@ export function messages(ws: WebSocket) {
 
 export function closeEvent(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+}
+
+/** An OpenAI-compatible endpoint on loopback that answers slowly, so a run is in flight on SIGTERM. */
+export async function slowModel(delayMs: number, modelsStatus = 200) {
+  const requests: { path: string; auth: string | undefined }[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const server = http.createServer((req, res) => {
+    requests.push({ path: req.url ?? '', auth: req.headers.authorization });
+    if (req.url === '/v1/models') {
+      res.writeHead(modelsStatus, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [] }));
+      return;
+    }
+    req.resume();
+    req.on('end', () => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'slow answer' } }] }));
+      }, delayMs);
+      timers.add(timer);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const close = () => {
+    for (const timer of timers) clearTimeout(timer);
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  };
+  return { url: `http://127.0.0.1:${port}/v1`, requests, close };
 }

@@ -1,0 +1,96 @@
+/**
+ * Versioned schema migrations for the PostgreSQL store. Each runs once, in its own transaction,
+ * and is recorded in schema_migrations. Instances of a new revision start together, so the whole
+ * run holds a session-level advisory lock: the second instance waits, then finds nothing to do.
+ * Never edit a migration that has shipped; add the next version.
+ */
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'threads and messages',
+    sql: `
+      CREATE TABLE threads (
+        id text PRIMARY KEY,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE messages (
+        id bigserial PRIMARY KEY,
+        thread_id text NOT NULL REFERENCES threads (id) ON DELETE CASCADE,
+        role text NOT NULL CHECK (role IN ('user', 'assistant')),
+        text text NOT NULL,
+        run_id text,
+        at timestamptz NOT NULL
+      );
+      CREATE INDEX messages_thread_id_id ON messages (thread_id, id);`,
+  },
+  {
+    version: 2,
+    name: 'agent events',
+    sql: `
+      CREATE TABLE events (
+        id bigserial PRIMARY KEY,
+        thread_id text NOT NULL REFERENCES threads (id) ON DELETE CASCADE,
+        run_id text NOT NULL,
+        type text NOT NULL,
+        payload jsonb NOT NULL,
+        at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX events_thread_id_id ON events (thread_id, id);`,
+  },
+];
+
+/** Arbitrary, but fixed for this app: every instance must lock the same key. */
+export const MIGRATION_LOCK_KEY = 7_000_001;
+
+export interface Queryable {
+  query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+/** The migrations still to apply, in order; throws when the list itself is out of order. */
+export function pendingMigrations(migrations: readonly Migration[], applied: ReadonlySet<number>): Migration[] {
+  migrations.forEach((migration, index) => {
+    if (migration.version !== index + 1) throw new Error(`migration versions must run 1, 2, 3...; found ${migration.version} at position ${index + 1}`);
+  });
+  return migrations.filter((migration) => !applied.has(migration.version));
+}
+
+/** Applies what is pending on one connection and returns the versions it applied. */
+export async function migrate(client: Queryable, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+  try {
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const applied: number[] = [];
+    for (const migration of pendingMigrations(migrations, new Set(rows.map((row) => row.version)))) {
+      await applyOne(client, migration);
+      applied.push(migration.version);
+    }
+    return applied;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+  }
+}
+
+async function applyOne(client: Queryable, migration: Migration): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query(migration.sql);
+    await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw new Error(`migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Chat history in PostgreSQL (Cloud SQL in production), so a client that reconnects to another
+ * instance finds its thread. The database phase opens it with `openPostgres`: connect, migrate,
+ * ping, retried with backoff inside the phase's budget.
+ */
+import { Pool, type PoolConfig } from 'pg';
+import type { Logger } from '../../common/log';
+import { connectWithin, describeError, redact, urlSecrets, urlTarget } from './dependency-retry';
+import { migrate } from './migrations';
+import type { AgentEvent } from './protocol';
+import type { ChatSession, SessionFactory, StoredMessage } from './store';
+
+/** Connections per instance: Cloud SQL's limit is shared by every instance of every revision. */
+const POOL_SIZE = 5;
+
+interface MessageRow {
+  thread_id: string;
+  role: StoredMessage['role'];
+  text: string;
+  at: Date;
+}
+
+// One statement, so a message never lands without its thread.
+const APPEND_MESSAGE = `
+  WITH thread AS (
+    INSERT INTO threads (id) VALUES ($1)
+    ON CONFLICT (id) DO UPDATE SET updated_at = now()
+    RETURNING id
+  )
+  INSERT INTO messages (thread_id, role, text, at) SELECT id, $2, $3, $4 FROM thread`;
+
+const APPEND_EVENT = 'INSERT INTO events (thread_id, run_id, type, payload) VALUES ($1, $2, $3, $4)';
+
+const HISTORY = `
+  SELECT thread_id, role, text, at FROM (
+    SELECT id, thread_id, role, text, at FROM messages WHERE thread_id = $1 ORDER BY id DESC LIMIT $2
+  ) newest ORDER BY id`;
+
+export class PgStore implements SessionFactory {
+  readonly kind = 'postgres';
+
+  constructor(private readonly pool: Pool) {}
+
+  session(): ChatSession {
+    return {
+      append: async ({ threadId, role, text, at }) => {
+        await this.pool.query(APPEND_MESSAGE, [threadId, role, text, at]);
+      },
+      appendEvent: async (event: AgentEvent) => {
+        await this.pool.query(APPEND_EVENT, [event.threadId, event.runId, event.type, JSON.stringify(event)]);
+      },
+      history: async (threadId, limit) => {
+        const { rows } = await this.pool.query<MessageRow>(HISTORY, [threadId, limit]);
+        return rows.map((row) => ({ threadId: row.thread_id, role: row.role, text: row.text, at: row.at.toISOString() }));
+      },
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  /** Waits for checked-out clients (in-flight queries) to be released, then closes every connection. */
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+export interface OpenPostgresOptions {
+  url: string;
+  budgetMs: number;
+  log: Logger;
+  signal?: AbortSignal;
+  createPool?: (config: PoolConfig) => Pool;
+}
+
+/** The name a failure or a log line uses for the database: where it is, never the password. */
+export function postgresName(url: string): string {
+  return `PostgreSQL at ${urlTarget(url)}`;
+}
+
+export async function openPostgres({ url, budgetMs, log, signal, createPool = (config) => new Pool(config) }: OpenPostgresOptions): Promise<PgStore> {
+  const name = postgresName(url);
+  const secrets = urlSecrets(url);
+  return connectWithin(
+    async (timeoutMs) => {
+      const pool = createPool({ connectionString: url, connectionTimeoutMillis: timeoutMs, max: POOL_SIZE });
+      // An idle connection that the server drops (restart, failover) is reported here; without a
+      // listener the process would crash. The pool replaces it on the next query.
+      pool.on('error', (error) => log.warn({ dependency: name }, `${name}: idle connection lost: ${redact(describeError(error), secrets)}`));
+      try {
+        const client = await pool.connect();
+        try {
+          const applied = await migrate(client);
+          if (applied.length > 0) log.info({ dependency: name, applied }, `${name}: applied migrations ${applied.join(', ')}`);
+        } finally {
+          client.release();
+        }
+        const store = new PgStore(pool);
+        await store.ping();
+        return store;
+      } catch (error) {
+        await pool.end().catch(() => undefined);
+        throw error;
+      }
+    },
+    {
+      name,
+      budgetMs,
+      secrets,
+      signal,
+      onRetry: (attempt, reason, delayMs) => log.warn({ dependency: name, attempt, delayMs }, `${name}: attempt ${attempt} failed, retrying: ${reason}`),
+    },
+  );
+}

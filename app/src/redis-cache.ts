@@ -1,0 +1,123 @@
+/**
+ * The cache on Redis (Memorystore in production): rate-limit counters every instance shares, and
+ * publish/subscribe so a thread's events reach whichever instance holds its socket. Two
+ * connections, because a subscribed Redis connection accepts no other commands. The cache phase
+ * opens it with `openRedis`: connect both, ping, retried with backoff inside the phase's budget.
+ * Once running, ioredis reconnects by itself, queues commands while it does (up to
+ * MAX_RETRIES_PER_REQUEST reconnection attempts) and subscribes again.
+ */
+import Redis, { type RedisOptions } from 'ioredis';
+import type { Logger } from '../../common/log';
+import type { CacheClient, MessageHandler } from './cache';
+import { connectWithin, describeError, redact, settleWithin, urlSecrets, urlTarget } from './dependency-retry';
+
+// INCR and PEXPIRE in one step, so a key never lives without its expiry (works on any Redis).
+const INCREMENT_WITH_EXPIRY = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return count`;
+
+/** Reconnection attempts a queued command waits through before it fails (about 30 s). */
+const MAX_RETRIES_PER_REQUEST = 20;
+
+/** Delay before reconnection attempt `times` once running: 100 ms more each time, at most 2 s. */
+export function reconnectDelayMs(times: number): number {
+  return Math.min(times * 100, 2000);
+}
+
+export class RedisCache implements CacheClient {
+  readonly kind = 'redis';
+
+  constructor(
+    private readonly commands: Redis,
+    private readonly subscriber: Redis,
+  ) {}
+
+  async increment(key: string, ttlMs: number): Promise<number> {
+    return Number(await this.commands.eval(INCREMENT_WITH_EXPIRY, 1, key, ttlMs));
+  }
+
+  async publish(channel: string, payload: string): Promise<void> {
+    await this.commands.publish(channel, payload);
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    await this.subscriber.subscribe(channel);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    await this.subscriber.unsubscribe(channel);
+  }
+
+  onMessage(handler: MessageHandler): void {
+    this.subscriber.on('message', handler);
+  }
+
+  async ping(): Promise<void> {
+    await Promise.all([this.commands.ping(), this.subscriber.ping()]);
+  }
+
+  /** QUIT lets replies to commands already sent arrive before the connection closes. */
+  async close(): Promise<void> {
+    await Promise.allSettled([this.commands.quit(), this.subscriber.quit()]);
+  }
+}
+
+export interface OpenRedisOptions {
+  url: string;
+  budgetMs: number;
+  log: Logger;
+  signal?: AbortSignal;
+  createClient?: (url: string, options: RedisOptions) => Redis;
+}
+
+export function redisName(url: string): string {
+  return `Redis at ${urlTarget(url)}`;
+}
+
+export async function openRedis({ url, budgetMs, log, signal, createClient = (u, o) => new Redis(u, o) }: OpenRedisOptions): Promise<RedisCache> {
+  const name = redisName(url);
+  const secrets = urlSecrets(url);
+  return connectWithin(
+    async (timeoutMs) => {
+      const options: RedisOptions = {
+        lazyConnect: true,
+        connectTimeout: timeoutMs,
+        maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST,
+        retryStrategy: reconnectDelayMs,
+      };
+      const clients = [createClient(url, options), createClient(url, options)] as const;
+      // connect() rejects with a bare "Connection is closed."; the reason arrives as an error event.
+      let lastError: unknown;
+      const remember = (error: unknown) => (lastError = error);
+      for (const client of clients) client.on('error', remember);
+      const cache = new RedisCache(...clients);
+      try {
+        // connectTimeout covers only TCP; AUTH and PING can stall too.
+        await settleWithin(
+          Promise.all(clients.map((client) => client.connect())).then(() => cache.ping()),
+          timeoutMs,
+          `no answer within ${timeoutMs} ms`,
+        );
+        for (const client of clients) client.off('error', remember);
+        // From here on ioredis reconnects by itself; an outage shows in the log, without secrets.
+        clients.forEach((client, index) => {
+          const connection = index === 0 ? 'commands' : 'subscriber';
+          client.on('error', (error) => log.warn({ dependency: name, connection }, `${name}: ${connection} connection: ${redact(describeError(error), secrets)}`));
+          client.on('ready', () => log.info({ dependency: name, connection }, `${name}: ${connection} connection ready`));
+        });
+        return cache;
+      } catch (error) {
+        for (const client of clients) client.disconnect();
+        throw lastError ?? error;
+      }
+    },
+    {
+      name,
+      budgetMs,
+      secrets,
+      signal,
+      onRetry: (attempt, reason, delayMs) => log.warn({ dependency: name, attempt, delayMs }, `${name}: attempt ${attempt} failed, retrying: ${reason}`),
+    },
+  );
+}

@@ -1,0 +1,234 @@
+/**
+ * The real app process with real PostgreSQL and Redis servers: startup through the database and
+ * cache phases, outages at startup and while running, two instances sharing one database and one
+ * Redis, and SIGTERM with a run in flight.
+ */
+import { Client } from 'pg';
+import { AGENT_EVENT_TYPES } from '../src/protocol';
+import { appLauncher, type AppProcess, closeEvent, messages, openChat, slowModel } from './support';
+import { createDatabase, PG_PASSWORD, REDIS_PASSWORD, serverForFile, startPostgres, startRedis } from './servers';
+
+jest.setTimeout(30_000);
+
+const { launch, stopAll } = appLauncher();
+afterEach(stopAll);
+const postgres = serverForFile(startPostgres);
+const redis = serverForFile(startRedis);
+
+/** A chat socket with its inbox. */
+async function connect(app: AppProcess) {
+  const ws = await openChat(app);
+  return { ws, inbox: messages(ws) };
+}
+
+/** Sends a user message and returns the events and reply it produced. */
+async function chat(chatSocket: Awaited<ReturnType<typeof connect>>, text: string, threadId: string) {
+  chatSocket.ws.send(JSON.stringify({ type: 'user_message', text, threadId }));
+  const received = await chatSocket.inbox.take(6);
+  expect(received.map((m) => m.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);
+  return received;
+}
+
+function secretsIn(app: AppProcess, body: unknown): string[] {
+  const text = `${JSON.stringify(body)}\n${app.logs.join('\n')}`;
+  return [PG_PASSWORD, REDIS_PASSWORD].flatMap((secret) => [secret, encodeURIComponent(secret)]).filter((secret) => text.includes(secret));
+}
+
+/** Both dependencies, on a fresh database. */
+async function bothUrls(): Promise<Record<string, string>> {
+  return { DATABASE_URL: await createDatabase(postgres()), REDIS_URL: redis().url };
+}
+
+/** Opens a socket, resumes the thread and returns the history it got, plus the socket. */
+async function resume(app: AppProcess, threadId: string) {
+  const client = await connect(app);
+  client.ws.send(JSON.stringify({ type: 'resume', threadId }));
+  const history = await client.inbox.next();
+  expect(history).toMatchObject({ type: 'history', threadId });
+  return { ...client, history: (history.messages as { role: string; text: string }[]).map((m) => `${m.role}: ${m.text}`) };
+}
+
+describe('database phase with PostgreSQL', () => {
+  it('connects, migrates and serves chat from the database', async () => {
+    const url = await createDatabase(postgres());
+    const app = await launch({ DATABASE_URL: url });
+    const body = await app.waitForState('ready');
+    expect(body.completedPhases).toContain('database');
+    expect(app.logs.some((line) => line.includes('applied migrations 1, 2'))).toBe(true);
+    const client = await connect(app);
+    const reply = await chat(client, 'first', 'pg-thread');
+    expect(reply[5]?.text).toContain('message 1 in this thread');
+    client.ws.close();
+    const stored = new Client({ connectionString: url });
+    await stored.connect();
+    try {
+      const messages = await stored.query("SELECT role, text FROM messages WHERE thread_id = 'pg-thread' ORDER BY id");
+      expect(messages.rows).toEqual([{ role: 'user', text: 'first' }, { role: 'assistant', text: reply[5]?.text }]);
+      // Written as they happen, concurrently, so their ids need not follow the emit order.
+      const events = await stored.query("SELECT type, run_id FROM events WHERE thread_id = 'pg-thread'");
+      expect(events.rows.map((row) => row.type).sort()).toEqual([...AGENT_EVENT_TYPES].sort());
+      expect(new Set(events.rows.map((row) => row.run_id))).toEqual(new Set([reply[0]?.runId]));
+    } finally {
+      await stored.end();
+    }
+  });
+
+  it('fails the database phase with a clear reason when PostgreSQL is down, and never opens', async () => {
+    const url = await createDatabase(postgres());
+    await postgres().stop();
+    const app = await launch({ DATABASE_URL: url, APP_DATABASE_BUDGET_MS: '700' });
+    const body = await app.waitForState('failed');
+    expect(body.error).toEqual({
+      phase: 'database',
+      message: expect.stringMatching(/^sessionFactory: PostgreSQL at 127\.0\.0\.1:\d+\/test_\w+ not available after \d+ attempts in \d+ ms: connect ECONNREFUSED/),
+    });
+    expect(body.completedPhases).toEqual(['init', 'dependencies']);
+    expect((await app.phase()).status).toBe(503);
+    expect(secretsIn(app, body)).toEqual([]);
+  });
+
+  it('completes startup when PostgreSQL comes back within the budget', async () => {
+    const url = await createDatabase(postgres());
+    await postgres().stop();
+    const app = await launch({ DATABASE_URL: url, APP_DATABASE_BUDGET_MS: '15000' });
+    await waitForLog(app, 'attempt 2 failed, retrying');
+    expect((await app.phase()).body).toMatchObject({ state: 'starting', phase: 'database' });
+    await postgres().start();
+    const body = await app.waitForState('ready', 10_000);
+    expect(body.completedPhases).toContain('database');
+    expect(secretsIn(app, body)).toEqual([]);
+  });
+});
+
+async function waitForLog(app: AppProcess, text: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!app.logs.some((line) => line.includes(text))) {
+    if (Date.now() > deadline) throw new Error(`no log line with ${JSON.stringify(text)} within ${timeoutMs} ms; logs:\n${app.logs.join('\n')}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('PostgreSQL restarted while running', () => {
+  it('refuses the message it cannot store (no acknowledgement), then serves again on new connections', async () => {
+    const app = await launch({ DATABASE_URL: await createDatabase(postgres()) });
+    await app.waitForState('ready');
+    const client = await connect(app);
+    await chat(client, 'before', 'pg-outage');
+    await postgres().stop();
+    client.ws.send(JSON.stringify({ type: 'user_message', text: 'during', threadId: 'pg-outage' }));
+    expect(await client.inbox.next()).toMatchObject({ type: 'error', code: 'agent_failed', threadId: 'pg-outage' });
+    await postgres().start();
+    await chat(client, 'after', 'pg-outage');
+    client.ws.close();
+    const { history, ws } = await resume(app, 'pg-outage');
+    expect(history.filter((line) => line.startsWith('user:'))).toEqual(['user: before', 'user: after']);
+    ws.close();
+    expect(secretsIn(app, null)).toEqual([]);
+  });
+});
+
+describe('cache phase with Redis', () => {
+  it('starts with both dependencies: the phase endpoint shows database and cache complete', async () => {
+    const app = await launch(await bothUrls());
+    const body = await app.waitForState('ready');
+    expect(body.completedPhases).toEqual(['init', 'dependencies', 'database', 'cache', 'services', 'websocket', 'finalize']);
+    expect(body.components).toMatchObject({ sessionFactory: true, cacheClient: true, threadRelay: true });
+    const client = await connect(app);
+    await chat(client, 'hello', 'both');
+    client.ws.close();
+    expect(secretsIn(app, body)).toEqual([]);
+  });
+
+  it('fails the cache phase with a clear reason when Redis is down', async () => {
+    await redis().stop();
+    const app = await launch({ ...(await bothUrls()), APP_CACHE_BUDGET_MS: '700' });
+    const body = await app.waitForState('failed');
+    expect(body.error).toEqual({
+      phase: 'cache',
+      message: expect.stringMatching(/^cacheClient: Redis at 127\.0\.0\.1:\d+ not available after \d+ attempts in \d+ ms: connect ECONNREFUSED/),
+    });
+    expect(body.completedPhases).toEqual(['init', 'dependencies', 'database']);
+    expect(secretsIn(app, body)).toEqual([]);
+  });
+
+  it('reconnects after Redis restarts while running, and loses no acknowledged message', async () => {
+    const app = await launch(await bothUrls());
+    await app.waitForState('ready');
+    const client = await connect(app);
+    await chat(client, 'before the outage', 'outage');
+    await redis().stop();
+    client.ws.send(JSON.stringify({ type: 'user_message', text: 'during the outage', threadId: 'outage' }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await redis().start();
+    const during = await client.inbox.take(6);
+    expect(during.map((m) => m.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);
+    await chat(client, 'after the outage', 'outage');
+    client.ws.close();
+    const { history, ws } = await resume(app, 'outage');
+    expect(history.filter((line) => line.startsWith('user:'))).toEqual(['user: before the outage', 'user: during the outage', 'user: after the outage']);
+    expect(history).toHaveLength(6);
+    ws.close();
+  });
+});
+
+describe('two instances on one database and one Redis', () => {
+  it('a client that moves finds its history, and events of a run on one reach a socket on the other', async () => {
+    const env = await bothUrls();
+    const [a, b] = await Promise.all([launch(env), launch(env)]);
+    await Promise.all([a.waitForState('ready'), b.waitForState('ready')]);
+
+    const onA = await connect(a);
+    await chat(onA, 'first, on a', 'moving');
+    onA.ws.close();
+
+    const onB = await resume(b, 'moving');
+    expect(onB.history).toEqual(['user: first, on a', expect.stringMatching(/^assistant: You said: "first, on a"/)]);
+    const watcherOnA = await resume(a, 'moving');
+    const reply = await chat(onB, 'second, on b', 'moving');
+    expect(reply[5]?.text).toContain('message 2 in this thread');
+
+    const relayed = await watcherOnA.inbox.take(6);
+    expect(relayed).toEqual(reply);
+    onB.ws.close();
+    watcherOnA.ws.close();
+  });
+});
+
+describe('SIGTERM with a run in flight', () => {
+  it('stores the reply of a run that finishes inside the deadline, and the acknowledged message of one that does not', async () => {
+    const [model, slowForever] = await Promise.all([slowModel(400), slowModel(10_000)]);
+    try {
+      const env = await bothUrls();
+      const [finishing, cut, survivor] = await Promise.all([
+        launch({ ...env, LLM_BASE_URL: model.url }),
+        launch({ ...env, LLM_BASE_URL: slowForever.url, APP_SHUTDOWN_DEADLINE_MS: '300' }),
+        launch(env),
+      ]);
+      await Promise.all([finishing, cut, survivor].map((app) => app.waitForState('ready')));
+      const acknowledged = async (app: AppProcess, threadId: string) => {
+        const client = await connect(app);
+        const closed = closeEvent(client.ws);
+        client.ws.send(JSON.stringify({ type: 'user_message', text: `acknowledged on ${threadId}`, threadId }));
+        expect(await client.inbox.next()).toMatchObject({ type: 'agent_started', threadId });
+        // Wrapped: an async function that returned the promise itself would wait for the close.
+        return { closed };
+      };
+      const [onFinishing, onCut] = await Promise.all([acknowledged(finishing, 'finishing'), acknowledged(cut, 'cut')]);
+      finishing.child.kill('SIGTERM');
+      cut.child.kill('SIGTERM');
+      expect((await onFinishing.closed).code).toBe(1012);
+      expect((await onCut.closed).code).toBe(1012);
+      expect(await finishing.exited).toEqual({ code: 0, signal: null });
+      expect(await cut.exited).toEqual({ code: 0, signal: null });
+
+      const moved = await resume(survivor, 'finishing');
+      expect(moved.history).toEqual(['user: acknowledged on finishing', 'assistant: slow answer']);
+      const movedCut = await resume(survivor, 'cut');
+      expect(movedCut.history).toEqual(['user: acknowledged on cut']);
+      moved.ws.close();
+      movedCut.ws.close();
+    } finally {
+      await Promise.all([model.close(), slowForever.close()]);
+    }
+  });
+});

@@ -1,0 +1,101 @@
+/** The PostgreSQL store, its migrations and its startup retries, against a real local server. */
+import { Client } from 'pg';
+import { createLogger } from '../../common/log';
+import { MIGRATIONS, migrate, pendingMigrations } from '../src/migrations';
+import { openPostgres, type PgStore } from '../src/pg-store';
+import { createDatabase, PG_PASSWORD, serverForFile, startPostgres } from './servers';
+
+jest.setTimeout(30_000);
+
+const log = createLogger('test', 'silent');
+const postgres = serverForFile(startPostgres);
+const opened: PgStore[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((store) => store.close()));
+});
+
+async function open(url: string, budgetMs = 5000): Promise<PgStore> {
+  const store = await openPostgres({ url, budgetMs, log });
+  opened.push(store);
+  return store;
+}
+
+async function withClient<T>(url: string, use: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+describe('migrations', () => {
+  it('are numbered 1, 2, 3... and only the missing ones are pending', () => {
+    expect(pendingMigrations(MIGRATIONS, new Set([1])).map((m) => m.version)).toEqual([2]);
+    expect(() => pendingMigrations([{ version: 2, name: 'x', sql: '' }], new Set())).toThrow('found 2 at position 1');
+  });
+
+  it('apply once when two instances start at the same time, and not again later', async () => {
+    const url = await createDatabase(postgres());
+    const [first, second] = await Promise.all([withClient(url, (c) => migrate(c)), withClient(url, (c) => migrate(c))]);
+    expect([first, second].sort((a, b) => b.length - a.length)).toEqual([[1, 2], []]);
+    expect(await withClient(url, (c) => migrate(c))).toEqual([]);
+    const { rows } = await withClient(url, (c) => c.query('SELECT version, name FROM schema_migrations ORDER BY version'));
+    expect(rows).toEqual(MIGRATIONS.map(({ version, name }) => ({ version, name })));
+  });
+
+  it('roll back a failing migration and report it', async () => {
+    const url = await createDatabase(postgres());
+    const broken = [...MIGRATIONS, { version: MIGRATIONS.length + 1, name: 'broken', sql: 'CREATE TABLE ok (id int); SELECT nope' }];
+    await expect(withClient(url, (c) => migrate(c, broken))).rejects.toThrow(/migration 3 \(broken\) failed: column "nope" does not exist/);
+    const { rows } = await withClient(url, (c) => c.query("SELECT to_regclass('ok') AS ok, max(version) AS newest FROM schema_migrations"));
+    expect(rows[0]).toEqual({ ok: null, newest: 2 });
+  });
+});
+
+describe('PostgreSQL store', () => {
+  it('keeps threads apart, returns the newest messages oldest first, and stores events', async () => {
+    const url = await createDatabase(postgres());
+    const session = (await open(url)).session();
+    for (const [i, text] of ['a', 'b', 'c'].entries()) await session.append({ threadId: 't', role: i === 1 ? 'assistant' : 'user', text, at: `2026-01-01T00:00:0${i}.000Z` });
+    await session.append({ threadId: 'u', role: 'user', text: 'other', at: '2026-01-01T00:00:00.000Z' });
+    expect(await session.history('t', 2)).toEqual([
+      { threadId: 't', role: 'assistant', text: 'b', at: '2026-01-01T00:00:01.000Z' },
+      { threadId: 't', role: 'user', text: 'c', at: '2026-01-01T00:00:02.000Z' },
+    ]);
+    await session.appendEvent({ type: 'agent_started', runId: 'r1', threadId: 't', agent: 'chat' });
+    const { rows } = await withClient(url, (c) => c.query('SELECT thread_id, run_id, type, payload FROM events'));
+    expect(rows).toEqual([{ thread_id: 't', run_id: 'r1', type: 'agent_started', payload: { type: 'agent_started', runId: 'r1', threadId: 't', agent: 'chat' } }]);
+  });
+
+  it('sees what another instance stored', async () => {
+    const url = await createDatabase(postgres());
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    await a.session().append({ threadId: 'moving', role: 'user', text: 'hello from a', at: new Date().toISOString() });
+    expect((await b.session().history('moving', 10)).map((m) => m.text)).toEqual(['hello from a']);
+  });
+});
+
+describe('openPostgres', () => {
+  it('fails within the budget naming the server and the last error, never the password', async () => {
+    const url = new URL(postgres().url);
+    url.port = '1';
+    const started = Date.now();
+    const failure = await openPostgres({ url: url.toString(), budgetMs: 600, log }).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    expect(failure?.message).toMatch(/^PostgreSQL at 127\.0\.0\.1:1\/postgres not available after \d+ attempts in \d+ ms: connect ECONNREFUSED 127\.0\.0\.1:1$/);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('reports a wrong password without echoing either password', async () => {
+    const url = new URL(postgres().url);
+    url.password = 'wrong-s3cret';
+    const failure = await openPostgres({ url: url.toString(), budgetMs: 300, log }).catch((error: Error) => error);
+    expect((failure as Error).message).toContain('password authentication failed for user "chat"');
+    expect((failure as Error).message).not.toMatch(/wrong-s3cret|s3cret/);
+    expect((failure as Error).message).not.toContain(PG_PASSWORD);
+  });
+});

@@ -1,0 +1,125 @@
+/** The Redis cache and its startup retries, against a real local redis-server. */
+import net from 'node:net';
+import { createLogger } from '../../common/log';
+import { EmbeddedCache } from '../src/cache';
+import { openRedis, reconnectDelayMs, type RedisCache } from '../src/redis-cache';
+import { REDIS_PASSWORD, serverForFile, startRedis } from './servers';
+
+jest.setTimeout(20_000);
+
+const log = createLogger('test', 'silent');
+const redis = serverForFile(startRedis);
+const opened: RedisCache[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((cache) => cache.close()));
+});
+
+async function open(budgetMs = 3000): Promise<RedisCache> {
+  const cache = await openRedis({ url: redis().url, budgetMs, log });
+  opened.push(cache);
+  return cache;
+}
+
+/** Collects what a cache's subscriptions receive. */
+function received(cache: { onMessage: EmbeddedCache['onMessage'] }): [string, string][] {
+  const got: [string, string][] = [];
+  cache.onMessage((channel, payload) => got.push([channel, payload]));
+  return got;
+}
+
+const until = async (check: () => boolean, timeoutMs = 5000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+describe('Redis cache', () => {
+  it('shares counters between instances, and they expire', async () => {
+    const [a, b] = await Promise.all([open(), open()]);
+    const key = `count-${Date.now()}`;
+    expect(await a.increment(key, 150)).toBe(1);
+    expect(await b.increment(key, 150)).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await a.increment(key, 150)).toBe(1);
+  });
+
+  it('delivers a publication to subscribers in other instances, and stops after unsubscribe', async () => {
+    const [publisher, subscriber] = await Promise.all([open(), open()]);
+    const got = received(subscriber);
+    await subscriber.subscribe('thread:a');
+    await publisher.publish('thread:a', 'one');
+    await publisher.publish('thread:b', 'not subscribed');
+    await until(() => got.length === 1);
+    await subscriber.unsubscribe('thread:a');
+    await publisher.publish('thread:a', 'two');
+    await publisher.ping();
+    expect(got).toEqual([['thread:a', 'one']]);
+  });
+
+  it('reconnects and subscribes again after Redis restarts; a command sent during the outage completes', async () => {
+    const [publisher, subscriber] = await Promise.all([open(), open()]);
+    const got = received(subscriber);
+    await subscriber.subscribe('thread:r');
+    await redis().stop();
+    const during = publisher.increment(`outage-${Date.now()}`, 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await redis().start();
+    expect(await during).toBe(1);
+    await until(() => {
+      void publisher.publish('thread:r', 'after restart');
+      return got.length > 0;
+    });
+    expect(got[0]).toEqual(['thread:r', 'after restart']);
+  });
+
+  it('fails within the budget naming Redis and the last error, never the password', async () => {
+    const url = new URL(redis().url);
+    url.port = '1';
+    const failure = await openRedis({ url: url.toString(), budgetMs: 500, log }).catch((error: Error) => error);
+    expect((failure as Error).message).toMatch(/^Redis at 127\.0\.0\.1:1 not available after \d+ attempts in \d+ ms: connect ECONNREFUSED 127\.0\.0\.1:1$/);
+  });
+
+  it('gives up on a server that accepts and never answers (TLS expected, a proxy hanging)', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const started = Date.now();
+      const failure = await openRedis({ url: `redis://127.0.0.1:${port}`, budgetMs: 600, log }).catch((error: Error) => error);
+      expect((failure as Error).message).toMatch(/^Redis at 127\.0\.0\.1:\d+ not available after 1 attempt in \d+ ms: no answer within \d+ ms$/);
+      expect(Date.now() - started).toBeLessThan(1500);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('reports a wrong password without echoing either password', async () => {
+    const url = new URL(redis().url);
+    url.password = 'wrong-s3cret';
+    const failure = await openRedis({ url: url.toString(), budgetMs: 300, log }).catch((error: Error) => error);
+    expect((failure as Error).message).toMatch(/^Redis at 127\.0\.0\.1:\d+ not available after \d+ attempts? in \d+ ms: WRONGPASS/);
+    expect((failure as Error).message).not.toMatch(/s3cret/);
+    expect((failure as Error).message).not.toContain(REDIS_PASSWORD);
+  });
+
+  it('backs off reconnections up to 2 s', () => {
+    expect([1, 5, 20, 100].map(reconnectDelayMs)).toEqual([100, 500, 2000, 2000]);
+  });
+});
+
+describe('embedded cache pub/sub', () => {
+  it('delivers only on subscribed channels', async () => {
+    const cache = new EmbeddedCache();
+    const got = received(cache);
+    await cache.publish('x', 'before');
+    await cache.subscribe('x');
+    await cache.publish('x', 'during');
+    await cache.unsubscribe('x');
+    await cache.publish('x', 'after');
+    expect(got).toEqual([['x', 'during']]);
+  });
+});
