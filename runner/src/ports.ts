@@ -19,9 +19,9 @@ function listens(port: number): Promise<boolean> {
 }
 
 /** A port nothing listens on right now, not handed out before by this process. */
-export async function freePort(random: () => number = Math.random): Promise<number> {
+export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt += 1) {
-    const port = RANGE.min + Math.floor(random() * (RANGE.max - RANGE.min + 1));
+    const port = RANGE.min + Math.floor(Math.random() * (RANGE.max - RANGE.min + 1));
     if (taken.has(port)) continue;
     if (await listens(port)) {
       taken.add(port);
