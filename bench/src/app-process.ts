@@ -1,0 +1,40 @@
+/** The real app, started for a benchmark on free loopback ports, and the bench's view of its startup. */
+import type { PhaseBody } from '../../common/phase-contract';
+import { APP_ENV_VARS, PHASE_PATH } from '../../common/revision';
+import { freePort } from '../../runner/src/ports';
+import { APP_MAIN, type NodeProcess, httpGet, startNode, waitListening } from './processes';
+
+export interface BenchApp {
+  proc: NodeProcess;
+  port: number;
+  phaseUrl: string;
+}
+
+export async function startApp(env: Record<string, string> = {}): Promise<BenchApp> {
+  const port = await freePort();
+  const phasePort = await freePort();
+  const proc = startNode(APP_MAIN, { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), [APP_ENV_VARS.logLevel]: 'warn', ...env });
+  return { proc, port, phaseUrl: `http://127.0.0.1:${phasePort}${PHASE_PATH}` };
+}
+
+/** performance.now() times at which the app listened on its public port and became ready. */
+export interface ObservedStartup {
+  listenAt: number;
+  readyAt: number;
+}
+
+/**
+ * Watches the app start the way the gate does, with the phase endpoint's long-poll, so the bench
+ * sees `ready` within one loopback round trip of the app reaching it.
+ */
+export async function observeStartup(app: BenchApp, timeoutMs = 30_000): Promise<ObservedStartup> {
+  const listenAt = await waitListening(app.port, app.proc, timeoutMs);
+  const deadline = performance.now() + timeoutMs;
+  let body = JSON.parse((await httpGet(app.phaseUrl)).body) as PhaseBody;
+  while (body.state === 'starting') {
+    if (performance.now() > deadline) throw new Error(`app not ready within ${timeoutMs} ms (phase ${body.phase}):\n${app.proc.output()}`);
+    body = JSON.parse((await httpGet(`${app.phaseUrl}?afterSeq=${body.seq}&waitMs=5000`, 10_000)).body) as PhaseBody;
+  }
+  if (body.state !== 'ready') throw new Error(`app reached state ${body.state}, not ready:\n${app.proc.output()}`);
+  return { listenAt, readyAt: performance.now() };
+}

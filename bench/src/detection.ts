@@ -1,0 +1,89 @@
+/**
+ * Comparison 1: how long after the app is ready does each detector notice? The gate with
+ * long-poll, the gate polling only, and wait-on polling /phase every 250 ms. Every trial is a fresh
+ * app startup; the variants take turns so drift in the machine's load hits all of them alike.
+ */
+import waitOn from 'wait-on';
+import { APP_ENV_VARS, GATE_ENV_VARS, GATE_PATHS } from '../../common/revision';
+import { freePort } from '../../runner/src/ports';
+import { observeStartup, startApp } from './app-process';
+import { GATE_MAIN, type NodeProcess, startNode, waitFor200 } from './processes';
+
+export const DETECTION_VARIANTS = ['longPoll', 'polling', 'waitOn'] as const;
+export type DetectionVariant = (typeof DETECTION_VARIANTS)[number];
+
+/** Both pollers check every 250 ms (the gate's default and wait-on's), so only long-poll differs. */
+export const POLL_INTERVAL_MS = 250;
+
+/** GATE_LONG_POLL_MS=0 turns the gate's long-poll off (sidecar/src/config.ts). */
+const GATE_LONG_POLL_VAR = 'GATE_LONG_POLL_MS';
+
+/** One startup, times in ms from the app's exec. */
+export interface DetectionTrial {
+  variant: DetectionVariant;
+  listenMs: number;
+  readyMs: number;
+  detectedMs: number;
+}
+
+export const latencyMs = (trial: DetectionTrial) => trial.detectedMs - trial.readyMs;
+
+/** Each round starts with a different variant, so none always runs first on a cold machine. */
+export function rotate<T>(items: readonly T[], by: number): T[] {
+  const shift = by % items.length;
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}
+
+/**
+ * The app spends a random 300-550 ms in finalize, so `ready` lands at a random point of the
+ * pollers' 250 ms cycle, as it would in production, and after every detector is already watching.
+ */
+function finalizeDelayMs(): number {
+  return 300 + Math.round(Math.random() * POLL_INTERVAL_MS);
+}
+
+export async function runDetection(startupsPerVariant: number, onTrial: (trial: DetectionTrial) => void = () => {}): Promise<DetectionTrial[]> {
+  const trials: DetectionTrial[] = [];
+  for (let round = 0; round < startupsPerVariant; round += 1) {
+    for (const variant of rotate(DETECTION_VARIANTS, round)) {
+      const trial = await runTrial(variant);
+      trials.push(trial);
+      onTrial(trial);
+    }
+  }
+  return trials;
+}
+
+async function runTrial(variant: DetectionVariant): Promise<DetectionTrial> {
+  const app = await startApp({ [APP_ENV_VARS.phaseDelayMs]: `finalize=${finalizeDelayMs()}` });
+  let gate: NodeProcess | undefined;
+  try {
+    let detected: Promise<number>;
+    if (variant === 'waitOn') {
+      detected = waitOn({
+        resources: [`http-get://${app.phaseUrl.slice('http://'.length)}`],
+        interval: POLL_INTERVAL_MS,
+        timeout: 30_000,
+        // Loopback only: a proxy from the environment must not sit between wait-on and the app.
+        proxy: false,
+      }).then(() => performance.now());
+    } else {
+      const gatePort = await freePort();
+      gate = startNode(GATE_MAIN, {
+        [GATE_ENV_VARS.port]: String(gatePort),
+        [GATE_ENV_VARS.targetUrl]: app.phaseUrl,
+        [GATE_ENV_VARS.logLevel]: 'warn',
+        ...(variant === 'polling' ? { [GATE_LONG_POLL_VAR]: '0' } : {}),
+      });
+      // Watched from the gate's exec, not from the app's ready: a 200 before ready would show as
+      // a negative latency, so "the gate never opens early" is measured, not assumed.
+      detected = waitFor200(`http://127.0.0.1:${gatePort}${GATE_PATHS.startup}`, gate, 30_000);
+    }
+    const { listenAt, readyAt } = await observeStartup(app);
+    const detectedAt = await detected;
+    const since = (at: number) => at - app.proc.spawnedAt;
+    return { variant, listenMs: since(listenAt), readyMs: since(readyAt), detectedMs: since(detectedAt) };
+  } finally {
+    await Promise.all([app.proc.stop(), gate?.stop()]);
+  }
+}

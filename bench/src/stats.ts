@@ -1,0 +1,42 @@
+/** Summary statistics for latency samples. Pure functions: the benchmarks and their tests share them. */
+
+export interface Summary {
+  count: number;
+  p50: number;
+  p99: number;
+  min: number;
+  max: number;
+}
+
+/**
+ * The nearest-rank percentile (the smallest sample with at least p% of samples at or below it):
+ * it always returns a measured value, and with 50 samples p99 is the worst one, which is the
+ * honest reading of a tail from a small run.
+ */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) throw new RangeError('percentile of no samples');
+  if (!(p > 0 && p <= 100)) throw new RangeError(`percentile must be in (0, 100], got ${p}`);
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.ceil((p / 100) * sorted.length) - 1]!;
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  return {
+    count: samples.length,
+    p50: percentile(samples, 50),
+    p99: percentile(samples, 99),
+    min: Math.min(...samples),
+    max: Math.max(...samples),
+  };
+}
+
+export function mean(samples: readonly number[]): number {
+  if (samples.length === 0) throw new RangeError('mean of no samples');
+  return samples.reduce((sum, x) => sum + x, 0) / samples.length;
+}
+
+/** Rounds for display and JSON: sub-millisecond detail matters below 10 ms, not above. */
+export function round(value: number, digits = 2): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
