@@ -17,15 +17,17 @@ export async function startApp(env: Record<string, string> = {}): Promise<BenchA
   return { proc, port, phaseUrl: `http://127.0.0.1:${phasePort}${PHASE_PATH}` };
 }
 
-/** performance.now() times at which the app listened on its public port and became ready. */
+/** Times on the bench's performance.now() clock at which the app listened on its public port and became ready. */
 export interface ObservedStartup {
   listenAt: number;
   readyAt: number;
 }
 
 /**
- * Watches the app start the way the gate does, with the phase endpoint's long-poll, so the bench
- * sees `ready` within one loopback round trip of the app reaching it.
+ * Waits for the app the way the gate does, with the phase endpoint's long-poll. The ready time is
+ * the app's own `updatedAt` on the ready body, not the moment the bench saw it: on a busy machine
+ * the bench's view lags by a few milliseconds, which would flatter every detector. `updatedAt` is
+ * truncated to the millisecond, so latencies measured from it read up to 1 ms high, never low.
  */
 export async function observeStartup(app: BenchApp, timeoutMs = 30_000): Promise<ObservedStartup> {
   const listenAt = await waitListening(app.port, app.proc, timeoutMs);
@@ -36,5 +38,5 @@ export async function observeStartup(app: BenchApp, timeoutMs = 30_000): Promise
     body = JSON.parse((await httpGet(`${app.phaseUrl}?afterSeq=${body.seq}&waitMs=5000`, 10_000)).body) as PhaseBody;
   }
   if (body.state !== 'ready') throw new Error(`app reached state ${body.state}, not ready:\n${app.proc.output()}`);
-  return { listenAt, readyAt: performance.now() };
+  return { listenAt, readyAt: Date.parse(body.updatedAt) - performance.timeOrigin };
 }

@@ -8,6 +8,7 @@ import { APP_ENV_VARS, GATE_ENV_VARS, GATE_PATHS } from '../../common/revision';
 import { freePort } from '../../runner/src/ports';
 import { observeStartup, startApp } from './app-process';
 import { GATE_MAIN, type NodeProcess, startNode, waitFor200 } from './processes';
+import { rotate } from './stats';
 
 export const DETECTION_VARIANTS = ['longPoll', 'polling', 'waitOn'] as const;
 export type DetectionVariant = (typeof DETECTION_VARIANTS)[number];
@@ -27,12 +28,6 @@ export interface DetectionTrial {
 }
 
 export const latencyMs = (trial: DetectionTrial) => trial.detectedMs - trial.readyMs;
-
-/** Each round starts with a different variant, so none always runs first on a cold machine. */
-export function rotate<T>(items: readonly T[], by: number): T[] {
-  const shift = by % items.length;
-  return [...items.slice(shift), ...items.slice(0, shift)];
-}
 
 /**
  * The app spends a random 300-550 ms in finalize, so `ready` lands at a random point of the

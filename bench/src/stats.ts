@@ -40,3 +40,12 @@ export function round(value: number, digits = 2): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
 }
+
+/**
+ * The run order of compared variants in round `by`: each round starts with a different one, so
+ * none always runs first on a cold machine or last on a warm one.
+ */
+export function rotate<T>(items: readonly T[], by: number): T[] {
+  const shift = by % items.length;
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}

@@ -1,4 +1,4 @@
-import { mean, percentile, round, summarize } from '../src/stats';
+import { mean, percentile, rotate, round, summarize } from '../src/stats';
 
 describe('percentile (nearest rank)', () => {
   const hundred = Array.from({ length: 100 }, (_, i) => 100 - i);
@@ -45,4 +45,10 @@ test('mean and round', () => {
   expect(() => mean([])).toThrow(RangeError);
   expect(round(1.23456)).toBe(1.23);
   expect(round(1234.5, 0)).toBe(1235);
+});
+
+test('rotate starts each round with the next variant', () => {
+  expect(rotate(['a', 'b', 'c'], 0)).toEqual(['a', 'b', 'c']);
+  expect(rotate(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a']);
+  expect(rotate(['a', 'b', 'c'], 5)).toEqual(['c', 'a', 'b']);
 });
