@@ -58,5 +58,13 @@ export const GATE_ENV_VARS = {
   port: 'GATE_PORT',
   targetUrl: 'GATE_TARGET_URL',
   require: 'GATE_REQUIRE',
+  backoffMinMs: 'GATE_BACKOFF_MIN_MS',
+  backoffMaxMs: 'GATE_BACKOFF_MAX_MS',
+  backoffFactor: 'GATE_BACKOFF_FACTOR',
+  checkTimeoutMs: 'GATE_CHECK_TIMEOUT_MS',
+  longPollMs: 'GATE_LONG_POLL_MS',
+  pollIntervalMs: 'GATE_POLL_INTERVAL_MS',
+  maxBodyBytes: 'GATE_MAX_BODY_BYTES',
+  failedLingerMs: 'GATE_FAILED_LINGER_MS',
   logLevel: 'LOG_LEVEL',
 } as const;

@@ -1,0 +1,203 @@
+/**
+ * Checking the target: one check is one GET of the phase endpoint that either yields a body that
+ * validates against contract 1 or fails with a kind (its `result` label). The loop runs checks
+ * forever: p-retry backoff with jitter between failed checks, long-poll while the target honours
+ * it, a fixed poll interval when it answers at once.
+ */
+import pRetry from 'p-retry';
+import { type PhaseBody, phaseBodySchema, phaseStatusCode } from '../../common/phase-contract';
+import type { CheckTimings } from './config';
+import type { CheckFailure, CheckOutcome } from './decision';
+
+/** Every `result` label of startup_gate_checks_total, so each series exists from the first scrape. */
+export const CHECK_RESULTS = ['ok', 'refused', 'timeout', 'reset', 'network', 'http_status', 'not_json', 'invalid', 'too_large'] as const;
+export type CheckResult = (typeof CHECK_RESULTS)[number];
+
+export class CheckError extends Error implements CheckFailure {
+  constructor(
+    readonly result: Exclude<CheckResult, 'ok'>,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CheckError';
+  }
+}
+
+export interface LongPoll {
+  afterSeq: number;
+  waitMs: number;
+}
+
+export interface CheckDeps {
+  fetch: typeof fetch;
+  /** Monotonic milliseconds. */
+  now: () => number;
+  /** Resolves after ms, or early when the signal aborts. */
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** One GET of the target; resolves with a trusted body or rejects with a CheckError. */
+export async function checkOnce(url: URL, longPoll: LongPoll | null, timings: CheckTimings, deps: CheckDeps, stop: AbortSignal): Promise<PhaseBody> {
+  const target = new URL(url);
+  if (longPoll !== null) {
+    target.searchParams.set('afterSeq', String(longPoll.afterSeq));
+    target.searchParams.set('waitMs', String(longPoll.waitMs));
+  }
+  // The timeout covers connect, headers and body; a long-poll may legitimately be held for waitMs.
+  const timeout = AbortSignal.timeout(timings.checkTimeoutMs + (longPoll?.waitMs ?? 0));
+  try {
+    const response = await deps.fetch(target, { signal: AbortSignal.any([stop, timeout]), headers: { accept: 'application/json' } });
+    if (response.status !== 200 && response.status !== 503) {
+      await response.body?.cancel();
+      throw new CheckError('http_status', `target answered HTTP ${response.status}; contract 1 allows 200 and 503`);
+    }
+    const text = await readCapped(response, timings.maxBodyBytes);
+    return parseBody(response.status, text);
+  } catch (error) {
+    if (stop.aborted) throw error;
+    throw classify(error, timeout);
+  }
+}
+
+/** Reads the body as text, refusing (and cancelling) it as soon as it passes the cap. */
+async function readCapped(response: Response, maxBytes: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? 0);
+  if (declared > maxBytes) {
+    await response.body?.cancel();
+    throw new CheckError('too_large', `body of ${declared} bytes exceeds the ${maxBytes}-byte cap`);
+  }
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw new CheckError('too_large', `body exceeds the ${maxBytes}-byte cap`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseBody(status: number, text: string): PhaseBody {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new CheckError('not_json', `body is not JSON: ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  const parsed = phaseBodySchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CheckError('invalid', `body does not match contract 1: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+  }
+  // A status that contradicts the body means the target does not implement the contract.
+  if (phaseStatusCode(parsed.data.state) !== status) {
+    throw new CheckError('invalid', `HTTP ${status} contradicts state ${parsed.data.state}`);
+  }
+  return parsed.data;
+}
+
+/** Maps what fetch throws (undici errors carry a code on `cause`) to a result label. */
+export function classify(error: unknown, timeout: AbortSignal): CheckError {
+  if (error instanceof CheckError) return error;
+  const err = error as Error & { cause?: { code?: string; message?: string } };
+  if (timeout.aborted || err.name === 'TimeoutError') return new CheckError('timeout', 'no complete answer within the check timeout');
+  const code = err.cause?.code ?? '';
+  const detail = `${err.message}${err.cause?.message ? `: ${err.cause.message}` : ''}`;
+  if (code === 'ECONNREFUSED') return new CheckError('refused', `connection refused (${detail})`);
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || err.message === 'terminated') return new CheckError('reset', `connection reset (${detail})`);
+  return new CheckError('network', detail);
+}
+
+/**
+ * How long to wait before the next check after a trusted body. No wait when something changed or
+ * the target held the request (it honours long-poll, so the next request parks there); the poll
+ * interval when it answered at once with nothing new, so a plain endpoint is not hammered.
+ */
+export function delayAfter(sent: LongPoll | null, body: PhaseBody, elapsedMs: number, timings: CheckTimings): number {
+  if (sent === null) return timings.longPollMs > 0 ? 0 : timings.pollIntervalMs;
+  return body.seq > sent.afterSeq || honoursLongPoll(sent, body, elapsedMs) ? 0 : timings.pollIntervalMs;
+}
+
+/** An answer with nothing new that still took half the wait means the target held the request. */
+export function honoursLongPoll(sent: LongPoll, body: PhaseBody, elapsedMs: number): boolean | undefined {
+  if (body.seq > sent.afterSeq) return undefined;
+  return elapsedMs >= sent.waitMs / 2;
+}
+
+export interface CheckEvents {
+  /** Every finished check, trusted or not, with its duration. */
+  onCheck(outcome: CheckOutcome, durationMs: number): void;
+  /** Whether the target honours long-poll, each time what the gate learns changes. */
+  onLongPoll(honoured: boolean): void;
+}
+
+/** Runs checks until `stop` aborts. Rejects only on a bug; resolves when stopped. */
+export async function runCheckLoop(url: URL, timings: CheckTimings, deps: CheckDeps, events: CheckEvents, stop: AbortSignal): Promise<void> {
+  let lastSeq: number | null = null;
+  let honoured: boolean | undefined;
+  while (!stop.aborted) {
+    const sent: LongPoll | null = timings.longPollMs > 0 && lastSeq !== null ? { afterSeq: lastSeq, waitMs: timings.longPollMs } : null;
+    let elapsedMs = 0;
+    const attempt = async () => {
+      const startedAt = deps.now();
+      let body: PhaseBody;
+      try {
+        body = await checkOnce(url, sent, timings, deps, stop);
+      } catch (error) {
+        if (!stop.aborted) {
+          const { result, message } = error as CheckError;
+          events.onCheck({ ok: false, failure: { result, message } }, deps.now() - startedAt);
+        }
+        throw error;
+      }
+      elapsedMs = deps.now() - startedAt;
+      events.onCheck({ ok: true, body }, elapsedMs);
+      return body;
+    };
+    let body: PhaseBody;
+    try {
+      body = await pRetry(attempt, {
+        retries: Number.POSITIVE_INFINITY,
+        factor: timings.backoffFactor,
+        minTimeout: timings.backoffMinMs,
+        maxTimeout: timings.backoffMaxMs,
+        randomize: true,
+        signal: stop,
+        // Only failed checks are retried; anything else is a bug and ends the loop (/live fails).
+        shouldRetry: ({ error }) => error instanceof CheckError,
+      });
+    } catch (error) {
+      if (stop.aborted) return;
+      throw error;
+    }
+    if (sent !== null) {
+      const learned = honoursLongPoll(sent, body, elapsedMs);
+      if (learned !== undefined && learned !== honoured) events.onLongPoll((honoured = learned));
+    }
+    lastSeq = body.seq;
+    const delay = delayAfter(sent, body, elapsedMs, timings);
+    if (delay > 0) await deps.sleep(delay, stop);
+  }
+}
+
+/** The real clock and network. */
+export const realCheckDeps: CheckDeps = {
+  fetch: (input, init) => fetch(input, init),
+  now: () => performance.now(),
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    }),
+};

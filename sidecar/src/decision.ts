@@ -1,0 +1,97 @@
+/**
+ * The gate's decisions as pure functions of what it has seen: no I/O, no clock, so each state has
+ * a one-line test and the property tests can run thousands of sequences.
+ */
+import type { PhaseBody, PhaseError, StartupState } from '../../common/phase-contract';
+import type { CheckResult } from './checker';
+
+/** Why the gate is (not) open; `ready` is the only reason that opens it. */
+export type Reason = 'no_observation' | StartupState | 'missing_components';
+
+export interface Decision {
+  open: boolean;
+  reason: Reason;
+  /** Required components the app does not report as true (absent counts as missing). */
+  missing: string[];
+}
+
+/** Contract 2: open iff the app reports `ready` and every required component is true. */
+export function decide(observation: PhaseBody | undefined, required: readonly string[]): Decision {
+  if (observation === undefined) return { open: false, reason: 'no_observation', missing: [...required] };
+  const missing = required.filter((name) => observation.components[name] !== true);
+  if (observation.state !== 'ready') return { open: false, reason: observation.state, missing };
+  if (missing.length > 0) return { open: false, reason: 'missing_components', missing };
+  return { open: true, reason: 'ready', missing };
+}
+
+/** The app's reason for a failed startup; a body without one still names the phase it stopped in. */
+export function appError(observation: PhaseBody): PhaseError {
+  return observation.error ?? { phase: observation.phase, message: 'no error message given' };
+}
+
+/** A check that did not produce a trusted body, by kind (the `result` label of the checks counter). */
+export interface CheckFailure {
+  result: Exclude<CheckResult, 'ok'>;
+  message: string;
+}
+
+/** Everything the gate knows, updated by one check at a time. */
+export interface GateState {
+  /** The last body that validated against contract 1; failed checks leave it as it was. */
+  observation: PhaseBody | undefined;
+  /** The last failed check, kept after later successes so /startup can say what went wrong. */
+  lastCheckError: CheckFailure | null;
+  /** Whether the most recent check produced a trusted body. */
+  lastCheckOk: boolean;
+  /** Latched: once set, /startup answers 200 for the rest of the process. */
+  openedAtMs: number | null;
+  stopping: boolean;
+}
+
+export const INITIAL_STATE: GateState = { observation: undefined, lastCheckError: null, lastCheckOk: false, openedAtMs: null, stopping: false };
+
+export type CheckOutcome = { ok: true; body: PhaseBody } | { ok: false; failure: CheckFailure };
+
+export function afterCheck(state: GateState, outcome: CheckOutcome, nowMs: number, required: readonly string[]): GateState {
+  if (!outcome.ok) return { ...state, lastCheckOk: false, lastCheckError: outcome.failure };
+  const opens = state.openedAtMs === null && decide(outcome.body, required).open;
+  return { ...state, observation: outcome.body, lastCheckOk: true, openedAtMs: opens ? nowMs : state.openedAtMs };
+}
+
+/**
+ * /ready: the condition holds now. A failed latest check means the gate cannot tell, so it says
+ * no; Cloud Run's readiness probe has its own failure threshold to ride out a blip.
+ */
+export function isReady(state: GateState, required: readonly string[]): boolean {
+  return !state.stopping && state.lastCheckOk && decide(state.observation, required).open;
+}
+
+/** The JSON reason /startup answers with while closed (contract 2). */
+export interface StartupReason {
+  state: StartupState | null;
+  phase: string | null;
+  reason: Reason;
+  missing: string[];
+  error: PhaseError | null;
+  lastCheckError: CheckFailure | null;
+}
+
+export function startupReason(state: GateState, required: readonly string[]): StartupReason {
+  const { reason, missing } = decide(state.observation, required);
+  return {
+    state: state.observation?.state ?? null,
+    phase: state.observation?.phase ?? null,
+    reason,
+    missing,
+    error: state.observation?.error ?? null,
+    lastCheckError: state.lastCheckError,
+  };
+}
+
+/**
+ * /live: the check loop has made progress recently. The target being down is not the gate's
+ * fault (restarting the gate would not help), so only a stalled or crashed loop fails it.
+ */
+export function isLive(nowMs: number, lastProgressMs: number, maxSilenceMs: number, loopCrashed: boolean): boolean {
+  return !loopCrashed && nowMs - lastProgressMs <= maxSilenceMs;
+}

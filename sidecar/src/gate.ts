@@ -1,0 +1,133 @@
+/**
+ * The gate's state over time: takes each check's outcome, keeps the decision state, the metrics
+ * and the logs in step, and reports a failed app once. Logs say what changed, never every check.
+ */
+import type { Logger } from '../../common/log';
+import type { PhaseError } from '../../common/phase-contract';
+import type { CheckTimings } from './config';
+import { type CheckOutcome, type GateState, INITIAL_STATE, type Reason, type StartupReason, afterCheck, appError, decide, isLive, isReady, startupReason } from './decision';
+import type { GateMetrics } from './metrics';
+
+export interface LogEvent {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+/** What is worth a log line between two states; the failure of the app always comes last. */
+export function describeChanges(before: GateState, after: GateState, required: readonly string[], startedAtMs: number, wallNowMs: number): LogEvent[] {
+  const events: LogEvent[] = [];
+  const failure = after.lastCheckOk ? null : after.lastCheckError;
+  const sameFailureAgain = !before.lastCheckOk && before.lastCheckError?.result === failure?.result;
+  if (failure !== null && !sameFailureAgain) {
+    events.push({ level: 'warn', message: `check failed (${failure.result}): ${failure.message}`, fields: { result: failure.result } });
+  }
+  if (after.lastCheckOk && !before.lastCheckOk && before.lastCheckError !== null) {
+    events.push({ level: 'info', message: 'check succeeded again', fields: { previous: before.lastCheckError.result } });
+  }
+  const was = before.observation;
+  const now = after.observation;
+  if (now !== undefined && (was?.state !== now.state || was.phase !== now.phase)) {
+    events.push({ level: 'info', message: `app ${now.state} in phase ${now.phase}`, fields: { state: now.state, phase: now.phase, seq: now.seq } });
+  }
+  if (before.openedAtMs === null && after.openedAtMs !== null) {
+    events.push({
+      level: 'info',
+      message: 'gate open',
+      fields: {
+        timeToOpenMs: Math.round(after.openedAtMs - startedAtMs),
+        // Both containers of an instance share one clock, so this is the delay from ready to open.
+        sinceAppUpdateMs: now === undefined ? null : wallNowMs - Date.parse(now.updatedAt),
+      },
+    });
+  }
+  const readyBefore = isReady(before, required);
+  const readyAfter = isReady(after, required);
+  if (after.openedAtMs !== null && before.openedAtMs !== null && readyBefore !== readyAfter) {
+    events.push({ level: readyAfter ? 'info' : 'warn', message: readyAfter ? 'ready again' : 'no longer ready', fields: { state: now?.state ?? null } });
+  }
+  if (now?.state === 'failed' && was?.state !== 'failed') {
+    const error = appError(now);
+    events.push({ level: 'error', message: `app startup failed in phase ${error.phase}: ${error.message}`, fields: { phase: error.phase, appError: error.message } });
+  }
+  return events;
+}
+
+/** How long the check loop may go without finishing a check before /live fails. */
+export function maxSilenceMs(timings: CheckTimings): number {
+  return timings.checkTimeoutMs + timings.longPollMs + Math.max(timings.backoffMaxMs, timings.pollIntervalMs) + 1000;
+}
+
+export interface GateOptions {
+  required: readonly string[];
+  timings: CheckTimings;
+  log: Logger;
+  metrics: GateMetrics;
+  /** Monotonic milliseconds. */
+  now: () => number;
+  /** Called once, after the error line is logged, when the app reports `failed`. */
+  onAppFailed: (error: PhaseError) => void;
+}
+
+export class Gate {
+  private state: GateState = INITIAL_STATE;
+  private readonly startedAtMs: number;
+  private lastProgressMs: number;
+  private loopCrashed = false;
+
+  constructor(private readonly options: GateOptions) {
+    this.startedAtMs = this.lastProgressMs = options.now();
+    options.metrics.update(this.state, this.startedAtMs);
+  }
+
+  get current(): GateState {
+    return this.state;
+  }
+
+  recordCheck(outcome: CheckOutcome, durationMs: number): void {
+    const { metrics, now, required, log } = this.options;
+    const before = this.state;
+    this.lastProgressMs = now();
+    this.state = afterCheck(before, outcome, this.lastProgressMs, required);
+    metrics.recordCheck(outcome.ok ? 'ok' : outcome.failure.result, durationMs);
+    metrics.update(this.state, this.startedAtMs);
+    for (const event of describeChanges(before, this.state, required, this.startedAtMs, Date.now())) log[event.level](event.fields, event.message);
+    const app = this.state.observation;
+    if (app?.state === 'failed' && before.observation?.state !== 'failed') this.options.onAppFailed(appError(app));
+  }
+
+  recordLongPoll(honoured: boolean): void {
+    const { log, timings } = this.options;
+    if (honoured) log.info({ waitMs: timings.longPollMs }, 'target honours long-poll');
+    else log.info({ pollIntervalMs: timings.pollIntervalMs }, `target ignores long-poll; polling every ${timings.pollIntervalMs} ms`);
+  }
+
+  loopFailed(error: unknown): void {
+    this.loopCrashed = true;
+    this.options.log.error({ err: error }, 'check loop crashed');
+  }
+
+  /** SIGTERM: /ready answers 503 from now on. */
+  beginShutdown(): void {
+    this.state = { ...this.state, stopping: true };
+    this.options.metrics.update(this.state, this.startedAtMs);
+  }
+
+  startup(): { open: true; openedAfterMs: number } | { open: false; reason: StartupReason } {
+    if (this.state.openedAtMs !== null) return { open: true, openedAfterMs: Math.round(this.state.openedAtMs - this.startedAtMs) };
+    return { open: false, reason: startupReason(this.state, this.options.required) };
+  }
+
+  ready(): boolean {
+    return isReady(this.state, this.options.required);
+  }
+
+  /** Why /ready answers 503: shutting down, the latest check failed, or the app is not ready. */
+  readyReason(): { stopping: boolean; lastCheckOk: boolean; reason: Reason } {
+    return { stopping: this.state.stopping, lastCheckOk: this.state.lastCheckOk, reason: decide(this.state.observation, this.options.required).reason };
+  }
+
+  live(): boolean {
+    return isLive(this.options.now(), this.lastProgressMs, maxSilenceMs(this.options.timings), this.loopCrashed);
+  }
+}

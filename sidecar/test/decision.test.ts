@@ -1,0 +1,95 @@
+import { type CheckOutcome, INITIAL_STATE, type GateState, afterCheck, decide, isLive, isReady, startupReason } from '../src/decision';
+import { describeChanges } from '../src/gate';
+import { READY_BODY, REQUIRED, phaseBody } from './support';
+
+const failedBody = phaseBody({ state: 'failed', phase: 'database', error: { phase: 'database', message: 'connection refused' }, seq: 5 });
+
+describe('decide: one case per state', () => {
+  it.each([
+    ['no observation yet', undefined, { open: false, reason: 'no_observation', missing: REQUIRED }],
+    ['starting', phaseBody({ phase: 'services' }), { open: false, reason: 'starting', missing: REQUIRED }],
+    ['failed', failedBody, { open: false, reason: 'failed', missing: REQUIRED }],
+    ['stopping, even with every component', phaseBody({ state: 'stopping', components: READY_BODY.components }), { open: false, reason: 'stopping', missing: [] }],
+    ['ready without the bridge', phaseBody({ state: 'ready', components: { agentSupervisor: true, websocketBridge: false } }), { open: false, reason: 'missing_components', missing: ['websocketBridge'] }],
+    ['ready with a required component absent', phaseBody({ state: 'ready', components: { agentSupervisor: true } }), { open: false, reason: 'missing_components', missing: ['websocketBridge'] }],
+    ['ready with every required component', READY_BODY, { open: true, reason: 'ready', missing: [] }],
+  ])('%s', (_name, observation, expected) => {
+    expect(decide(observation, REQUIRED)).toEqual(expected);
+  });
+
+  it('requires only what it is told to require', () => {
+    expect(decide(phaseBody({ state: 'ready', components: { db: true } }), ['db']).open).toBe(true);
+    expect(decide(phaseBody({ state: 'ready', components: {} }), []).open).toBe(true);
+  });
+});
+
+const ok = (body = READY_BODY): CheckOutcome => ({ ok: true, body });
+const bad: CheckOutcome = { ok: false, failure: { result: 'refused', message: 'connection refused' } };
+const run = (outcomes: CheckOutcome[], from: GateState = INITIAL_STATE) => outcomes.reduce((state, outcome, i) => afterCheck(state, outcome, i + 1, REQUIRED), from);
+
+describe('afterCheck, isReady and startupReason', () => {
+  it('opens on the first ready body and stays open (latched) when the app falls back', () => {
+    const opened = run([ok(phaseBody()), ok()]);
+    expect(opened.openedAtMs).toBe(2);
+    const later = run([ok(phaseBody({ seq: 10 })), bad], opened);
+    expect(later.openedAtMs).toBe(2);
+    expect(isReady(later, REQUIRED)).toBe(false);
+  });
+
+  it('keeps the last valid observation through failed checks, and the last error through successes', () => {
+    const state = run([ok(phaseBody({ phase: 'cache' })), bad, ok(phaseBody({ phase: 'services' }))]);
+    expect(state.observation?.phase).toBe('services');
+    expect(state.lastCheckError?.result).toBe('refused');
+    expect(startupReason(state, REQUIRED)).toEqual({
+      state: 'starting',
+      phase: 'services',
+      reason: 'starting',
+      missing: REQUIRED,
+      error: null,
+      lastCheckError: { result: 'refused', message: 'connection refused' },
+    });
+  });
+
+  it('names the app error when it failed', () => {
+    expect(startupReason(run([ok(failedBody)]), REQUIRED)).toMatchObject({ state: 'failed', phase: 'database', error: { phase: 'database', message: 'connection refused' } });
+  });
+
+  it('is ready only while the latest check is trusted and not shutting down', () => {
+    const open = run([ok()]);
+    expect(isReady(open, REQUIRED)).toBe(true);
+    expect(isReady(run([bad], open), REQUIRED)).toBe(false);
+    expect(isReady({ ...open, stopping: true }, REQUIRED)).toBe(false);
+  });
+
+  it('is live unless the loop crashed or went silent too long', () => {
+    expect(isLive(1000, 500, 600, false)).toBe(true);
+    expect(isLive(1200, 500, 600, false)).toBe(false);
+    expect(isLive(1000, 1000, 600, true)).toBe(false);
+  });
+});
+
+describe('describeChanges: one line per change, not per check', () => {
+  const messages = (before: GateState, after: GateState) => describeChanges(before, after, REQUIRED, 0, 0).map((e) => `${e.level}: ${e.message}`);
+
+  it('logs a failure kind once, and the recovery once', () => {
+    const failing = run([bad]);
+    expect(messages(INITIAL_STATE, failing)).toEqual(['warn: check failed (refused): connection refused']);
+    expect(messages(failing, run([bad], failing))).toEqual([]);
+    const timeout = run([{ ok: false, failure: { result: 'timeout', message: 'slow' } }], failing);
+    expect(messages(failing, timeout)).toEqual(['warn: check failed (timeout): slow']);
+  });
+
+  it('logs phase changes, the opening, and nothing for an unchanged body', () => {
+    const starting = run([ok(phaseBody())]);
+    expect(messages(INITIAL_STATE, starting)).toEqual(['info: app starting in phase init']);
+    expect(messages(starting, run([ok(phaseBody({ seq: 2 }))], starting))).toEqual([]);
+    expect(messages(starting, run([ok()], starting))).toEqual(['info: app ready in phase finalize', 'info: gate open']);
+  });
+
+  it('ends with one ERROR line naming the failed phase and the message', () => {
+    const failed = run([ok(failedBody)], run([bad]));
+    const lines = messages(run([bad]), failed);
+    expect(lines.at(-1)).toBe('error: app startup failed in phase database: connection refused');
+    expect(messages(failed, run([ok(failedBody)], failed))).toEqual([]);
+  });
+});

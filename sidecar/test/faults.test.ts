@@ -1,0 +1,156 @@
+/**
+ * Each fault a target can produce, from a real HTTP server on loopback, through the real fetch,
+ * check loop and gate: counted under its own result label, kept as the last error, never opening.
+ */
+import type http from 'node:http';
+import { freePort } from '../../runner/src/ports';
+import { READY_BODY, type Target, phaseBody, sendJson, sleep, startGate, startTarget, waitFor } from './support';
+
+const TEN_MB = 10 * 1024 * 1024;
+const readyJson = JSON.stringify(READY_BODY);
+
+/** Handlers that misbehave; several would open the gate if it trusted them (they say ready). */
+const FAULTS: [string, string, http.RequestListener][] = [
+  ['HTTP 500', 'http_status', (_req, res) => res.writeHead(500).end(readyJson)],
+  ['garbage', 'not_json', (_req, res) => res.writeHead(200).end('<html>ready</html>')],
+  ['wrong shape', 'invalid', (_req, res) => res.writeHead(200).end(JSON.stringify({ state: 'ready', components: READY_BODY.components }))],
+  ['a status that contradicts the body', 'invalid', (_req, res) => res.writeHead(200).end(JSON.stringify(phaseBody()))],
+  ['a declared 10 MB body', 'too_large', (_req, res) => res.writeHead(200, { 'content-length': TEN_MB }).end(Buffer.alloc(TEN_MB, 32))],
+  [
+    'a streamed 10 MB body without a length',
+    'too_large',
+    (_req, res) => {
+      res.writeHead(200);
+      res.write(readyJson.slice(0, -1));
+      res.end(Buffer.alloc(TEN_MB, 32));
+    },
+  ],
+  ['no answer within the timeout', 'timeout', () => {}],
+  [
+    'a slow body past the timeout',
+    'timeout',
+    (_req, res) => {
+      res.writeHead(200, { 'content-length': readyJson.length });
+      res.write(readyJson.slice(0, 10));
+    },
+  ],
+  [
+    'a reset mid-body',
+    'reset',
+    (_req, res) => {
+      res.writeHead(200, { 'content-length': readyJson.length });
+      res.write(readyJson.slice(0, 10), () => res.destroy());
+    },
+  ],
+  ['a reset before the headers', 'reset', (req) => req.socket.destroy()],
+];
+
+describe('faults, one result label each', () => {
+  let target: Target | undefined;
+  afterEach(async () => target?.close());
+
+  it.each(FAULTS)('%s counts as %s and never opens', async (_name, result, handler) => {
+    target = await startTarget(handler);
+    const gate = await startGate(target.url);
+    try {
+      await waitFor(`two ${result} checks`, async () => (await gate.counter(result)) >= 2);
+      expect(await gate.counter('ok')).toBe(0);
+      expect(gate.gate.current.openedAtMs).toBeNull();
+      const startup = await fetch(`${gate.base}/startup`);
+      expect(startup.status).toBe(503);
+      expect(((await startup.json()) as { lastCheckError: { result: string } }).lastCheckError.result).toBe(result);
+      expect((await fetch(`${gate.base}/ready`)).status).toBe(503);
+      // The same fault again is not logged again.
+      expect(gate.logs.filter((l) => l.result === result)).toHaveLength(1);
+    } finally {
+      await gate.stop();
+    }
+  });
+
+  it('refused: nothing listens; backoff keeps the checks few', async () => {
+    const port = await freePort();
+    const gate = await startGate(new URL(`http://127.0.0.1:${port}/phase`), { backoffMinMs: 20, backoffMaxMs: 100 });
+    try {
+      await sleep(500);
+      const refused = await gate.counter('refused');
+      // 20, 40, 80, then 100 ms (each x1..2 jitter, capped): no more than ~9 in 500 ms.
+      expect(refused).toBeGreaterThanOrEqual(3);
+      expect(refused).toBeLessThanOrEqual(10);
+      expect((await fetch(`${gate.base}/startup`)).status).toBe(503);
+      expect((await fetch(`${gate.base}/live`)).status).toBe(200);
+    } finally {
+      await gate.stop();
+    }
+  });
+});
+
+describe('targets that behave differently', () => {
+  let target: Target | undefined;
+  afterEach(async () => target?.close());
+
+  it('flapping between ready and starting: /startup stays open, /ready follows', async () => {
+    let n = 0;
+    target = await startTarget((_req, res) => sendJson(res, (n += 1) % 2 === 0 ? { ...READY_BODY, seq: n } : phaseBody({ seq: n })));
+    const gate = await startGate(target.url, { pollIntervalMs: 10 });
+    try {
+      await waitFor('open', () => gate.gate.current.openedAtMs !== null);
+      const seen = new Set<string>();
+      await waitFor('/ready both ways', async () => {
+        expect((await fetch(`${gate.base}/startup`)).status).toBe(200);
+        seen.add(String((await fetch(`${gate.base}/ready`)).status));
+        return seen.size === 2;
+      });
+    } finally {
+      await gate.stop();
+    }
+  });
+
+  it('without long-poll: detects it, polls at the interval (no busy loop), opens within one interval', async () => {
+    let body = phaseBody({ seq: 3 });
+    target = await startTarget((_req, res) => sendJson(res, body));
+    const gate = await startGate(target.url, { pollIntervalMs: 50 });
+    try {
+      await sleep(500);
+      // 500 ms / 50 ms: about 10 checks, where a busy loop would make thousands.
+      expect(await gate.counter('ok')).toBeLessThanOrEqual(12);
+      expect(gate.logs.map((l) => l.message)).toContain('target ignores long-poll; polling every 50 ms');
+      body = { ...READY_BODY, seq: 4 };
+      const flipped = performance.now();
+      await waitFor('open', () => gate.gate.current.openedAtMs !== null);
+      expect(performance.now() - flipped).toBeLessThan(50 + 30);
+    } finally {
+      await gate.stop();
+    }
+  });
+
+  it('with long-poll: one parked request, opens within milliseconds of the change', async () => {
+    let body = phaseBody({ seq: 3 });
+    const parked = new Set<() => void>();
+    target = await startTarget((req, res) => {
+      const query = new URL(req.url ?? '/', 'http://x').searchParams;
+      const afterSeq = Number(query.get('afterSeq') ?? -1);
+      if (!query.has('afterSeq') || body.seq > afterSeq) return sendJson(res, body);
+      const answer = () => {
+        parked.delete(answer);
+        clearTimeout(timer);
+        if (!res.destroyed) sendJson(res, body);
+      };
+      const timer = setTimeout(answer, Number(query.get('waitMs')));
+      parked.add(answer);
+    });
+    const gate = await startGate(target.url, { longPollMs: 300, pollIntervalMs: 1000 });
+    try {
+      await sleep(400);
+      // The first plain check, one long-poll held 300 ms, a second one parked.
+      expect(await gate.counter('ok')).toBeLessThanOrEqual(3);
+      expect(gate.logs.map((l) => l.message)).toContain('target honours long-poll');
+      body = { ...READY_BODY, seq: 4 };
+      const flipped = performance.now();
+      for (const answer of [...parked]) answer();
+      await waitFor('open', () => gate.gate.current.openedAtMs !== null);
+      expect(performance.now() - flipped).toBeLessThan(20);
+    } finally {
+      await gate.stop();
+    }
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * The compiled gate as its own process, in front of the real app (also compiled), as the two
+ * containers of one Cloud Run instance run: startup through every phase, a failed app, SIGTERM,
+ * bad configuration.
+ */
+import { APP_MAIN, type AppProcess, startApp } from '../../app/test/support';
+import { APP_ENV_VARS, GATE_ENV_VARS as V, GATE_PATHS } from '../../common/revision';
+import { FrontDoor } from '../../runner/src/front-door';
+import { freePort } from '../../runner/src/ports';
+import { type LocalRevision, RevisionRunner } from '../../runner/src/revision-runner';
+import { GATE_MAIN, type GateProcess, sleep, spawnGate, waitFor } from './support';
+
+interface StartupAnswer {
+  status: number;
+  body: { state?: string | null; phase?: string | null; error?: { phase: string; message: string } | null };
+}
+
+async function startupOf(gate: GateProcess): Promise<StartupAnswer | undefined> {
+  try {
+    const response = await fetch(`${gate.base}/startup`);
+    return { status: response.status, body: (await response.json()) as StartupAnswer['body'] };
+  } catch {
+    return undefined; // not listening yet, or gone
+  }
+}
+
+async function gateInFrontOf(app: AppProcess, env: Record<string, string> = {}): Promise<GateProcess> {
+  return spawnGate({ [V.targetUrl]: `http://127.0.0.1:${app.phasePort}/phase`, ...env }, await freePort());
+}
+
+const logTime = (line: Record<string, unknown> | undefined) => Date.parse(String(line?.time));
+
+describe('the gate in front of the app', () => {
+  const running: { stop(): Promise<void> }[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((p) => p.stop()));
+  });
+
+  it('answers 503 through every phase and opens within milliseconds of ready (long-poll)', async () => {
+    const app = await startApp({ APP_PHASE_DELAY_MS: '120' });
+    const gate = await gateInFrontOf(app);
+    running.push(app, gate);
+    const answers: StartupAnswer[] = [];
+    await waitFor(
+      '/startup 200',
+      async () => {
+        const answer = await startupOf(gate);
+        if (answer) answers.push(answer);
+        return answer?.status === 200;
+      },
+      10_000,
+    );
+    const closed = answers.slice(0, -1);
+    expect(closed.every((a) => a.status === 503)).toBe(true);
+    expect(new Set(closed.map((a) => a.body.phase)).size).toBeGreaterThanOrEqual(5);
+    const opened = gate.logs.find((l) => l.message === 'gate open');
+    const ready = app.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.message === 'ready');
+    expect(opened?.sinceAppUpdateMs).toBeLessThan(50);
+    expect(logTime(opened) - logTime(ready)).toBeLessThan(50);
+  });
+
+  it('opens within one poll interval when long-poll is off', async () => {
+    const app = await startApp({ APP_PHASE_DELAY_MS: '50' });
+    const gate = await gateInFrontOf(app, { [V.longPollMs]: '0', [V.pollIntervalMs]: '100' });
+    running.push(app, gate);
+    await waitFor('gate open', () => gate.logs.some((l) => l.message === 'gate open'), 10_000);
+    expect(gate.logs.find((l) => l.message === 'gate open')?.sinceAppUpdateMs).toBeLessThan(100 + 50);
+  });
+
+  it('exits 1 when the app fails, after answering with its phase; the ERROR line is the last line', async () => {
+    const app = await startApp({ APP_FAIL_PHASE: 'database' });
+    const gate = await gateInFrontOf(app);
+    running.push(app, gate);
+    let failed: StartupAnswer | undefined;
+    await waitFor('/startup naming the failure', async () => {
+      failed = await startupOf(gate);
+      return failed?.body.state === 'failed';
+    });
+    expect(failed?.status).toBe(503);
+    expect(failed?.body.phase).toBe('database');
+    expect(failed?.body.error?.phase).toBe('database');
+    const { code } = await gate.exited;
+    expect(code).toBe(1);
+    const last = JSON.parse(gate.lines.at(-1) ?? '{}') as Record<string, unknown>;
+    expect(last.severity).toBe('ERROR');
+    expect(last.message).toMatch(/^app startup failed in phase database: /);
+    expect(gate.logs.filter((l) => l.severity === 'ERROR')).toHaveLength(1);
+  });
+
+  it('exits 0 within 1 s of SIGTERM, open or not', async () => {
+    const app = await startApp();
+    const open = await gateInFrontOf(app);
+    // Nothing listens here: this one is in backoff when the signal comes.
+    const waiting = spawnGate({ [V.targetUrl]: `http://127.0.0.1:${await freePort()}/phase`, [V.backoffMaxMs]: '5000' }, await freePort());
+    running.push(app, open, waiting);
+    await waitFor('gate open', async () => (await startupOf(open))?.status === 200, 10_000);
+    await waitFor('second gate listening', async () => (await startupOf(waiting))?.status === 503);
+    await sleep(200);
+    for (const gate of [open, waiting]) {
+      const sent = performance.now();
+      gate.child.kill('SIGTERM');
+      expect((await gate.exited).code).toBe(0);
+      expect(performance.now() - sent).toBeLessThan(1000);
+    }
+  });
+});
+
+describe('bad configuration', () => {
+  it.each([
+    [V.port, 'abc'],
+    [V.targetUrl, 'ftp://example.com/phase'],
+    [V.require, 'agentSupervisor,,websocketBridge'],
+    [V.longPollMs, '-1'],
+    [V.backoffFactor, 'fast'],
+    [V.maxBodyBytes, '10'],
+    [V.logLevel, 'loud'],
+  ])('%s=%s exits 2 with one line naming it', async (name, value) => {
+    const gate = spawnGate({ [name]: value });
+    expect((await gate.exited).code).toBe(2);
+    expect(gate.lines).toHaveLength(1);
+    expect(gate.logs[0]?.message).toMatch(new RegExp(`^invalid configuration: ${name} `));
+  });
+
+  it('names the maximum when the backoff maximum is below the minimum', async () => {
+    const gate = spawnGate({ [V.backoffMinMs]: '500', [V.backoffMaxMs]: '100' });
+    expect((await gate.exited).code).toBe(2);
+    expect(gate.logs[0]?.setting).toBe(V.backoffMaxMs);
+  });
+});
+
+describe('the gate under the local runner (app + gate containers, dependsOn, probes)', () => {
+  async function runRevision(appEnv: Record<string, string>) {
+    const [port, phasePort, gatePort] = [await freePort(), await freePort(), await freePort()];
+    const schedule = { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 10 };
+    const revision: LocalRevision = {
+      stack: 'test',
+      containers: [
+        {
+          name: 'app',
+          command: [process.execPath, APP_MAIN],
+          env: { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), ...appEnv },
+          ingressPort: port,
+          // TCP, so the app's own probe passes whatever it reports (its /healthz answers 503 once
+          // failed, which would keep the gate from ever starting: see docs/gate.md).
+          startupProbe: { ...schedule, tcpSocket: { port } },
+          dependsOn: [],
+        },
+        {
+          name: 'gate',
+          command: [process.execPath, GATE_MAIN],
+          env: { [V.port]: String(gatePort), [V.targetUrl]: `http://127.0.0.1:${phasePort}/phase` },
+          startupProbe: { ...schedule, httpGet: { path: GATE_PATHS.startup, port: gatePort } },
+          dependsOn: ['app'],
+        },
+      ],
+    };
+    const frontDoor = new FrontDoor({ targetPort: port, holdTimeoutMs: 5000 });
+    const runner = new RevisionRunner(revision, frontDoor, () => {});
+    try {
+      return await runner.start();
+    } finally {
+      await runner.stop();
+      await frontDoor.close();
+    }
+  }
+
+  it('serves once the gate opens', async () => {
+    expect(await runRevision({ APP_PHASE_DELAY_MS: '50' })).toMatchObject({ ok: true });
+  });
+
+  it('fails the revision at once, naming the phase, when the app reports failed', async () => {
+    const result = await runRevision({ APP_FAIL_PHASE: 'database' });
+    expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/^container gate exited during startup \(code 1\): app startup failed in phase database: /) });
+    expect(result.ok === false && result.atMs).toBeLessThan(3000);
+  });
+});

@@ -1,0 +1,92 @@
+/** Contract 2's endpoints over HTTP, from an in-process gate whose checks the test feeds by hand. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import { createLogger } from '../../common/log';
+import { readGateConfig } from '../src/config';
+import { Gate } from '../src/gate';
+import { GateMetrics } from '../src/metrics';
+import { createGateServer } from '../src/server';
+import { READY_BODY, REQUIRED, TEST_TIMINGS, phaseBody } from './support';
+
+describe('gate endpoints', () => {
+  let server: http.Server;
+  let base: string;
+  let gate: Gate;
+  let nowMs: number;
+
+  beforeEach(async () => {
+    nowMs = 0;
+    const registry = new Registry();
+    gate = new Gate({
+      required: REQUIRED,
+      timings: TEST_TIMINGS,
+      log: createLogger('gate', 'silent'),
+      metrics: new GateMetrics(registry, REQUIRED, 0),
+      now: () => nowMs,
+      onAppFailed: () => {},
+    });
+    server = createGateServer(gate, registry);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterEach(() => new Promise((resolve) => server.close(resolve)));
+
+  const get = async (path: string, method = 'GET') => {
+    const response = await fetch(`${base}${path}`, { method });
+    const text = await response.text();
+    return { status: response.status, type: response.headers.get('content-type'), body: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : text };
+  };
+
+  it('/startup: 503 with the reason until open, then 200 for good', async () => {
+    expect(await get('/startup')).toMatchObject({ status: 503, body: { state: null, reason: 'no_observation', missing: REQUIRED, lastCheckError: null } });
+    gate.recordCheck({ ok: true, body: phaseBody({ phase: 'services', components: { agentSupervisor: true, websocketBridge: false } }) }, 1);
+    expect(await get('/startup')).toMatchObject({ status: 503, body: { state: 'starting', phase: 'services', missing: ['websocketBridge'], error: null } });
+    nowMs = 1500;
+    gate.recordCheck({ ok: true, body: READY_BODY }, 1);
+    expect(await get('/startup')).toEqual({ status: 200, type: 'application/json', body: { state: 'open', openedAfterMs: 1500 } });
+    gate.recordCheck({ ok: false, failure: { result: 'refused', message: 'gone' } }, 1);
+    expect((await get('/startup')).status).toBe(200);
+    expect(await get('/ready')).toMatchObject({ status: 503, body: { ready: false, lastCheckOk: false } });
+  });
+
+  it('/ready: 200 while the condition holds, 503 at once when shutting down', async () => {
+    gate.recordCheck({ ok: true, body: READY_BODY }, 1);
+    expect((await get('/ready')).status).toBe(200);
+    gate.beginShutdown();
+    expect(await get('/ready')).toMatchObject({ status: 503, body: { stopping: true } });
+    expect((await get('/startup')).status).toBe(200);
+  });
+
+  it('/live: 200 while checks finish, 503 when the loop stalls or crashes', async () => {
+    expect((await get('/live')).status).toBe(200);
+    nowMs = 60_000;
+    expect((await get('/live')).status).toBe(503);
+    gate.recordCheck({ ok: true, body: READY_BODY }, 1);
+    expect((await get('/live')).status).toBe(200);
+    gate.loopFailed(new Error('bug'));
+    expect((await get('/live')).status).toBe(503);
+  });
+
+  it('/metrics: the Prometheus text format', async () => {
+    gate.recordCheck({ ok: true, body: READY_BODY }, 1);
+    const metrics = await get('/metrics');
+    expect(metrics.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(metrics.body).toContain('startup_gate_open 1');
+    expect(metrics.body).toContain('startup_gate_checks_total{result="ok"} 1');
+  });
+
+  it('answers 404 elsewhere and 405 to other methods', async () => {
+    expect((await get('/phase')).status).toBe(404);
+    expect((await get('/startup', 'POST')).status).toBe(405);
+    expect((await get('/startup', 'HEAD')).status).toBe(503);
+  });
+});
+
+describe('configuration defaults', () => {
+  it('matches contract 2', () => {
+    const config = readGateConfig({});
+    expect(config).toMatchObject({ port: 9091, require: REQUIRED, longPollMs: 10_000, failedLingerMs: 1000 });
+    expect(config.targetUrl.href).toBe('http://127.0.0.1:8081/phase');
+  });
+});
