@@ -29,13 +29,15 @@ export interface ObservedStartup {
  * the bench's view lags by a few milliseconds, which would flatter every detector. `updatedAt` is
  * truncated to the millisecond, so latencies measured from it read up to 1 ms high, never low.
  */
-export async function observeStartup(app: BenchApp, timeoutMs = 30_000): Promise<ObservedStartup> {
+export async function observeStartup(app: BenchApp, onBody: (body: PhaseBody) => void = () => {}, timeoutMs = 30_000): Promise<ObservedStartup> {
   const listenAt = await waitListening(app.port, app.proc, timeoutMs);
   const deadline = performance.now() + timeoutMs;
   let body = JSON.parse((await httpGet(app.phaseUrl)).body) as PhaseBody;
+  onBody(body);
   while (body.state === 'starting') {
     if (performance.now() > deadline) throw new Error(`app not ready within ${timeoutMs} ms (phase ${body.phase}):\n${app.proc.output()}`);
     body = JSON.parse((await httpGet(`${app.phaseUrl}?afterSeq=${body.seq}&waitMs=5000`, 10_000)).body) as PhaseBody;
+    onBody(body);
   }
   if (body.state !== 'ready') throw new Error(`app reached state ${body.state}, not ready:\n${app.proc.output()}`);
   return { listenAt, readyAt: Date.parse(body.updatedAt) - performance.timeOrigin };
