@@ -45,11 +45,14 @@ function parseArgs(argv: readonly string[]): { plan: keyof typeof PLANS; only: r
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
+/** Printed at the start and the end: other work on the machine inflates every latency here. */
+const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+
 async function main(): Promise<number> {
   const { plan: planName, only } = parseArgs(process.argv.slice(2));
   const plan = PLANS[planName];
   const started = performance.now();
-  say(`bench (${planName}): node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  say(`bench (${planName}): node ${process.version}, ${os.cpus().length} CPUs, load average ${loadAverage()}`);
   const gateBuilt = existsSync(GATE_MAIN);
   if (!gateBuilt) say(`the gate is not built (${GATE_MAIN}): skipping every figure that needs it`);
 
@@ -86,7 +89,7 @@ async function main(): Promise<number> {
   mkdirSync(path.dirname(OUT_FILE), { recursive: true });
   writeFileSync(OUT_FILE, `${JSON.stringify(json, null, 2)}\n`);
   process.stdout.write(`${formatReport(results, json)}\n\n`);
-  say(`wrote ${path.relative(process.cwd(), OUT_FILE)} in ${round((performance.now() - started) / 1000, 0)} s (${planName} plan)`);
+  say(`wrote ${path.relative(process.cwd(), OUT_FILE)} in ${round((performance.now() - started) / 1000, 0)} s (${planName} plan), load average now ${loadAverage()}`);
   return failures === 0 && gateBuilt ? 0 : 1;
 }
 
