@@ -137,14 +137,22 @@ export interface CheckEvents {
   onLongPoll(honoured: boolean): void;
 }
 
+/** A trusted body, the long-poll query that fetched it (null: a plain GET), and how long it took. */
+interface Checked {
+  sent: LongPoll | null;
+  body: PhaseBody;
+  elapsedMs: number;
+}
+
 /** Runs checks until `stop` aborts. Rejects only on a bug; resolves when stopped. */
 export async function runCheckLoop(url: URL, timings: CheckTimings, deps: CheckDeps, events: CheckEvents, stop: AbortSignal): Promise<void> {
   let lastSeq: number | null = null;
   let honoured: boolean | undefined;
   while (!stop.aborted) {
-    const sent: LongPoll | null = timings.longPollMs > 0 && lastSeq !== null ? { afterSeq: lastSeq, waitMs: timings.longPollMs } : null;
-    let elapsedMs = 0;
-    const attempt = async () => {
+    const longPoll: LongPoll | null = timings.longPollMs > 0 && lastSeq !== null ? { afterSeq: lastSeq, waitMs: timings.longPollMs } : null;
+    const attempt = async (attemptNumber: number): Promise<Checked> => {
+      // A retry asks plainly: the target may have restarted with a lower seq, and should answer now.
+      const sent = attemptNumber === 1 ? longPoll : null;
       const startedAt = deps.now();
       let body: PhaseBody;
       try {
@@ -156,13 +164,13 @@ export async function runCheckLoop(url: URL, timings: CheckTimings, deps: CheckD
         }
         throw error;
       }
-      elapsedMs = deps.now() - startedAt;
+      const elapsedMs = deps.now() - startedAt;
       events.onCheck({ ok: true, body }, elapsedMs);
-      return body;
+      return { sent, body, elapsedMs };
     };
-    let body: PhaseBody;
+    let checked: Checked;
     try {
-      body = await pRetry(attempt, {
+      checked = await pRetry(attempt, {
         retries: Number.POSITIVE_INFINITY,
         factor: timings.backoffFactor,
         minTimeout: timings.backoffMinMs,
@@ -176,6 +184,7 @@ export async function runCheckLoop(url: URL, timings: CheckTimings, deps: CheckD
       if (stop.aborted) return;
       throw error;
     }
+    const { sent, body, elapsedMs } = checked;
     if (sent !== null) {
       const learned = honoursLongPoll(sent, body, elapsedMs);
       if (learned !== undefined && learned !== honoured) events.onLongPoll((honoured = learned));

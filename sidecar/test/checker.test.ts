@@ -1,0 +1,53 @@
+/** The check loop's requests and waits, with an injected fetch and sleep. */
+import { type CheckDeps, delayAfter, runCheckLoop } from '../src/checker';
+import { TEST_TIMINGS, phaseBody } from './support';
+
+describe('check loop requests', () => {
+  it('long-polls after the first answer, asks plainly after a failure, falls back to the poll interval', async () => {
+    const stop = new AbortController();
+    const script: (() => Response)[] = [
+      () => new Response(JSON.stringify(phaseBody({ seq: 3 })), { status: 503 }),
+      () => {
+        throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
+      },
+      // The target restarted: its seq starts again, and it ignores long-poll.
+      () => new Response(JSON.stringify(phaseBody({ seq: 1 })), { status: 503 }),
+      () => new Response(JSON.stringify(phaseBody({ seq: 1 })), { status: 503 }),
+    ];
+    const queries: string[] = [];
+    const sleeps: number[] = [];
+    const longPoll: boolean[] = [];
+    const deps: CheckDeps = {
+      now: () => 0,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+      },
+      fetch: async (input) => {
+        queries.push(new URL(String(input)).search);
+        const next = script.shift();
+        if (next === undefined) {
+          stop.abort();
+          throw new Error('script finished');
+        }
+        return next();
+      },
+    };
+    await runCheckLoop(new URL('http://target.invalid/phase'), TEST_TIMINGS, deps, { onCheck: () => {}, onLongPoll: (h) => longPoll.push(h) }, stop.signal);
+    expect(queries).toEqual(['', '?afterSeq=3&waitMs=2000', '', '?afterSeq=1&waitMs=2000', '?afterSeq=1&waitMs=2000']);
+    expect(sleeps).toEqual([TEST_TIMINGS.pollIntervalMs]);
+    expect(longPoll).toEqual([false]);
+  });
+
+  it.each([
+    ['first plain check, long-poll on: at once', null, 1, 0, 0],
+    ['news: at once', { afterSeq: 1, waitMs: 1000 }, 2, 5, 0],
+    ['held for the wait: at once (long-poll honoured)', { afterSeq: 1, waitMs: 1000 }, 1, 1000, 0],
+    ['nothing new at once: the poll interval', { afterSeq: 1, waitMs: 1000 }, 1, 3, TEST_TIMINGS.pollIntervalMs],
+  ])('delayAfter: %s', (_name, sent, seq, elapsedMs, expected) => {
+    expect(delayAfter(sent, phaseBody({ seq }), elapsedMs, TEST_TIMINGS)).toBe(expected);
+  });
+
+  it('delayAfter: long-poll off polls at the interval', () => {
+    expect(delayAfter(null, phaseBody(), 1, { ...TEST_TIMINGS, longPollMs: 0 })).toBe(TEST_TIMINGS.pollIntervalMs);
+  });
+});
