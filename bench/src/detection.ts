@@ -7,7 +7,7 @@ import waitOn from 'wait-on';
 import { APP_ENV_VARS, GATE_ENV_VARS, GATE_PATHS } from '../../common/revision';
 import { freePort } from '../../runner/src/ports';
 import { observeStartup, startApp } from './app-process';
-import { GATE_MAIN, type NodeProcess, startNode, waitFor200 } from './processes';
+import { GATE_MAIN, type NodeProcess, sleep, startNode, waitFor200 } from './processes';
 import { rotate } from './stats';
 
 export const DETECTION_VARIANTS = ['longPoll', 'polling', 'waitOn'] as const;
@@ -34,6 +34,9 @@ function finalizeDelayMs(): number {
   return 300 + Math.round(Math.random() * POLL_INTERVAL_MS);
 }
 
+/** How long before the app is due to be ready the bench starts asking the gate's /startup. */
+const READY_MARGIN_MS = 50;
+
 export async function runDetection(startupsPerVariant: number, onTrial: (trial: DetectionTrial) => void = () => {}): Promise<DetectionTrial[]> {
   const trials: DetectionTrial[] = [];
   for (let round = 0; round < startupsPerVariant; round += 1) {
@@ -47,10 +50,11 @@ export async function runDetection(startupsPerVariant: number, onTrial: (trial: 
 }
 
 async function runTrial(variant: DetectionVariant): Promise<DetectionTrial> {
-  const app = await startApp({ [APP_ENV_VARS.phaseDelayMs]: `finalize=${finalizeDelayMs()}` });
+  const finalizeMs = finalizeDelayMs();
+  const app = await startApp({ [APP_ENV_VARS.phaseDelayMs]: `finalize=${finalizeMs}` });
   let gate: NodeProcess | undefined;
-  let finalizeBegun = () => {};
-  const inFinalize = new Promise<void>((resolve) => (finalizeBegun = resolve));
+  let finalizeBegun = (_at: number) => {};
+  const inFinalize = new Promise<number>((resolve) => (finalizeBegun = resolve));
   try {
     let detected: Promise<number>;
     if (variant === 'waitOn') {
@@ -72,16 +76,20 @@ async function runTrial(variant: DetectionVariant): Promise<DetectionTrial> {
         ...(variant === 'polling' ? { [GATE_ENV_VARS.longPollMs]: '0' } : {}),
       });
       gate = gateProc;
-      // The bench asks /startup every millisecond from the start of finalize, 300 ms or more before
-      // ready, not from ready: /startup is latched, so a gate that opened early answers 200 at once
-      // and shows as a negative latency. Asking only from finalize keeps the bench's own load off
-      // the machine for most of the startup.
-      detected = inFinalize.then(() => waitFor200(startupUrl, gateProc, 30_000));
+      // The bench asks /startup every millisecond from READY_MARGIN_MS before the app is due to be
+      // ready (it knows the finalize delay), so its own requests do not load the gate while the
+      // gate waits. /startup is latched: a gate that had opened early answers 200 at once and
+      // shows as a negative latency; if the bench sees finalize late, it starts late and the
+      // latency reads high, never low.
+      detected = inFinalize.then(async (finalizeAt) => {
+        await sleep(finalizeAt + finalizeMs - READY_MARGIN_MS - performance.now());
+        return waitFor200(startupUrl, gateProc, 30_000);
+      });
     }
     // If the startup fails, nobody awaits the detector; its later rejection must not end the bench.
     detected.catch(() => {});
     const { listenAt, readyAt } = await observeStartup(app, (body) => {
-      if (body.phase === 'finalize' || body.state !== 'starting') finalizeBegun();
+      if (body.phase === 'finalize' || body.state !== 'starting') finalizeBegun(performance.now());
     });
     const detectedAt = await detected;
     const since = (at: number) => at - app.proc.spawnedAt;
