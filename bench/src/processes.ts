@@ -19,7 +19,7 @@ export interface NodeProcess {
   spawnedAt: number;
   /** The last lines it wrote, for error messages. */
   output(): string;
-  exited: Promise<void>;
+  /** Kills it (SIGKILL: nothing it would flush matters to a benchmark) and waits for the exit. */
   stop(): Promise<void>;
 }
 
@@ -45,7 +45,6 @@ export function startNode(script: string, env: Record<string, string>): NodeProc
     pid: child.pid,
     spawnedAt,
     output: () => tail,
-    exited,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;

@@ -6,7 +6,7 @@ import { type DetectionTrial, DETECTION_VARIANTS, latencyMs } from './detection'
 import type { Endpoint, EndpointResult } from './endpoints';
 import type { Subject, SubjectFootprint } from './footprint';
 import { percentile, round } from './stats';
-import type { Configuration, ConfigurationResult } from './time-to-traffic';
+import { type Configuration, type ConfigurationResult, CONFIGURATIONS } from './time-to-traffic';
 import type { WebSocketResult } from './websockets';
 
 /** What each comparison measured; a comparison that could not run is absent. */
@@ -129,16 +129,15 @@ export function formatReport(results: Results, json: LatestJson): string {
     );
   }
   if (ttt) {
-    const configurations = ['ours', 'oldConfig', 'tcpDefault'] as const;
     parts.push(
       '2. Time to traffic under Cloud Run probe semantics (virtual clock, the long-poll startups above)',
       formatTable(
         ['', 'ours (gate probe 1 s)', 'old config (delay 45 s)', 'Cloud Run TCP default'],
         [
-          ['traffic p50 ms', ...configurations.map((c) => show(pct(ttt[c].trafficAtMs, 50)))],
-          ['traffic p99 ms', ...configurations.map((c) => show(pct(ttt[c].trafficAtMs, 99)))],
-          ['early routed share', ...configurations.map((c) => show(round(ttt[c].earlyRoutedShare, 4)))],
-          ['failed startups', ...configurations.map((c) => String(ttt[c].failed))],
+          ['traffic p50 ms', ...CONFIGURATIONS.map((c) => show(pct(ttt[c].trafficAtMs, 50)))],
+          ['traffic p99 ms', ...CONFIGURATIONS.map((c) => show(pct(ttt[c].trafficAtMs, 99)))],
+          ['early routed share', ...CONFIGURATIONS.map((c) => show(round(ttt[c].earlyRoutedShare, 4)))],
+          ['failed startups', ...CONFIGURATIONS.map((c) => String(ttt[c].failed))],
         ],
       ),
     );

@@ -1,12 +1,4 @@
-/** Summary statistics for latency samples. Pure functions: the benchmarks and their tests share them. */
-
-export interface Summary {
-  count: number;
-  p50: number;
-  p99: number;
-  min: number;
-  max: number;
-}
+/** Statistics and run-order helpers for the benchmarks: pure functions, tested in bench/test. */
 
 /**
  * The nearest-rank percentile (the smallest sample with at least p% of samples at or below it):
@@ -18,16 +10,6 @@ export function percentile(samples: readonly number[], p: number): number {
   if (!(p > 0 && p <= 100)) throw new RangeError(`percentile must be in (0, 100], got ${p}`);
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.ceil((p / 100) * sorted.length) - 1]!;
-}
-
-export function summarize(samples: readonly number[]): Summary {
-  return {
-    count: samples.length,
-    p50: percentile(samples, 50),
-    p99: percentile(samples, 99),
-    min: Math.min(...samples),
-    max: Math.max(...samples),
-  };
 }
 
 export function mean(samples: readonly number[]): number {

@@ -1,4 +1,4 @@
-import { mean, percentile, rotate, round, summarize } from '../src/stats';
+import { mean, percentile, rotate, round } from '../src/stats';
 
 describe('percentile (nearest rank)', () => {
   const hundred = Array.from({ length: 100 }, (_, i) => 100 - i);
@@ -34,10 +34,6 @@ describe('percentile (nearest rank)', () => {
     percentile(samples, 50);
     expect(samples).toEqual([3, 1, 2]);
   });
-});
-
-test('summarize gives count, p50, p99, min and max', () => {
-  expect(summarize([5, 1, 4, 2, 3])).toEqual({ count: 5, p50: 3, p99: 5, min: 1, max: 5 });
 });
 
 test('mean and round', () => {
