@@ -37,16 +37,37 @@ function finalizeDelayMs(): number {
 /** How long before the app is due to be ready the bench starts asking the gate's /startup. */
 const READY_MARGIN_MS = 50;
 
-export async function runDetection(startupsPerVariant: number, onTrial: (trial: DetectionTrial) => void = () => {}): Promise<DetectionTrial[]> {
+/**
+ * A trial can fail for reasons outside the gate (another process on the machine takes a port
+ * between freePort and listen): it is retried, and reported, up to this many times in a row.
+ */
+const RETRIES = 2;
+
+export async function runDetection(
+  startupsPerVariant: number,
+  onTrial: (trial: DetectionTrial) => void,
+  onRetry: (variant: DetectionVariant, error: Error) => void,
+): Promise<DetectionTrial[]> {
   const trials: DetectionTrial[] = [];
   for (let round = 0; round < startupsPerVariant; round += 1) {
     for (const variant of rotate(DETECTION_VARIANTS, round)) {
-      const trial = await runTrial(variant);
+      const trial = await withRetries(() => runTrial(variant), (error) => onRetry(variant, error));
       trials.push(trial);
       onTrial(trial);
     }
   }
   return trials;
+}
+
+async function withRetries<T>(run: () => Promise<T>, onRetry: (error: Error) => void): Promise<T> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await run();
+    } catch (error) {
+      if (attempt >= RETRIES) throw error;
+      onRetry(error as Error);
+    }
+  }
 }
 
 async function runTrial(variant: DetectionVariant): Promise<DetectionTrial> {

@@ -74,7 +74,11 @@ async function main(): Promise<number> {
   };
 
   results.detection = await section('detection', true, () =>
-    runDetection(plan.startupsPerVariant, (t: DetectionTrial) => say(`  ${t.variant.padEnd(8)} ready ${round(t.readyMs, 0)} ms, detected +${round(latencyMs(t))} ms`)),
+    runDetection(
+      plan.startupsPerVariant,
+      (t: DetectionTrial) => say(`  ${t.variant.padEnd(8)} ready ${round(t.readyMs, 0)} ms, detected +${round(latencyMs(t))} ms`),
+      (variant, error) => say(`  ${variant} startup failed, retrying: ${error.message}`),
+    ),
   );
   const longPollStartups = results.detection?.filter((t) => t.variant === 'longPoll');
   if (longPollStartups) {
