@@ -22,6 +22,8 @@ export interface DetectionTrial {
   listenMs: number;
   readyMs: number;
   detectedMs: number;
+  /** The gate's log of a slow long-poll detection, to see where the time went. */
+  slowGateLog?: string;
 }
 
 export const latencyMs = (trial: DetectionTrial) => trial.detectedMs - trial.readyMs;
@@ -33,6 +35,9 @@ export const latencyMs = (trial: DetectionTrial) => trial.detectedMs - trial.rea
 function finalizeDelayMs(): number {
   return 300 + Math.round(Math.random() * POLL_INTERVAL_MS);
 }
+
+/** A long-poll detection slower than this keeps the gate's log for the report. */
+const SLOW_LONG_POLL_MS = 50;
 
 /** How long before the app is due to be ready the bench starts asking the gate's /startup. */
 const READY_MARGIN_MS = 50;
@@ -92,7 +97,8 @@ async function runTrial(variant: DetectionVariant): Promise<DetectionTrial> {
       const gateProc = startNode(GATE_MAIN, {
         [GATE_ENV_VARS.port]: String(gatePort),
         [GATE_ENV_VARS.targetUrl]: app.phaseUrl,
-        [GATE_ENV_VARS.logLevel]: 'warn',
+        // info: a handful of lines per startup (checks failing and recovering, phases, open).
+        [GATE_ENV_VARS.logLevel]: 'info',
         // 0 turns the gate's long-poll off; it then polls every GATE_POLL_INTERVAL_MS (250 by default).
         ...(variant === 'polling' ? { [GATE_ENV_VARS.longPollMs]: '0' } : {}),
       });
@@ -114,7 +120,9 @@ async function runTrial(variant: DetectionVariant): Promise<DetectionTrial> {
     });
     const detectedAt = await detected;
     const since = (at: number) => at - app.proc.spawnedAt;
-    return { variant, listenMs: since(listenAt), readyMs: since(readyAt), detectedMs: since(detectedAt) };
+    const trial: DetectionTrial = { variant, listenMs: since(listenAt), readyMs: since(readyAt), detectedMs: since(detectedAt) };
+    if (variant === 'longPoll' && latencyMs(trial) > SLOW_LONG_POLL_MS && gate) trial.slowGateLog = gate.output();
+    return trial;
   } finally {
     await Promise.all([app.proc.stop(), gate?.stop()]);
   }

@@ -76,7 +76,10 @@ async function main(): Promise<number> {
   results.detection = await section('detection', true, () =>
     runDetection(
       plan.startupsPerVariant,
-      (t: DetectionTrial) => say(`  ${t.variant.padEnd(8)} ready ${round(t.readyMs, 0)} ms, detected +${round(latencyMs(t))} ms`),
+      (t: DetectionTrial) => {
+        say(`  ${t.variant.padEnd(8)} ready ${round(t.readyMs, 0)} ms, detected +${round(latencyMs(t))} ms`);
+        if (t.slowGateLog) say(`  slow long-poll detection; the gate's log:\n${t.slowGateLog.trim().replace(/^/gm, '    ')}`);
+      },
       (variant, error) => say(`  ${variant} startup failed, retrying: ${error.message}`),
     ),
   );
