@@ -35,11 +35,15 @@ const PLANS = {
 const SECTIONS = ['detection', 'footprint', 'endpoints', 'ws'] as const;
 type Section = (typeof SECTIONS)[number];
 
+class UsageError extends Error {}
+
 function parseArgs(argv: readonly string[]): { plan: keyof typeof PLANS; only: readonly Section[] } {
   const onlyAt = argv.indexOf('--only');
+  const stray = argv.filter((arg, i) => arg !== '--quick' && (onlyAt === -1 || (i !== onlyAt && i !== onlyAt + 1)));
+  if (stray.length > 0) throw new UsageError(`unknown arguments ${stray.join(' ')}; use --quick and --only ${SECTIONS.join(',')}`);
   const only = onlyAt === -1 ? SECTIONS : (argv[onlyAt + 1] ?? '').split(',');
   const unknown = only.filter((s) => !(SECTIONS as readonly string[]).includes(s));
-  if (unknown.length > 0) throw new Error(`--only takes ${SECTIONS.join(',')}; unknown: ${unknown.join(',')}`);
+  if (unknown.length > 0) throw new UsageError(`--only takes ${SECTIONS.join(',')}; unknown: ${unknown.join(',') || '(nothing)'}`);
   return { plan: argv.includes('--quick') ? 'quick' : 'full', only: only as Section[] };
 }
 
@@ -111,6 +115,6 @@ main()
   })
   .catch((error: unknown) => {
     killAll();
-    say(String((error as Error).stack ?? error));
-    process.exit(1);
+    say(error instanceof UsageError ? error.message : String((error as Error).stack ?? error));
+    process.exit(error instanceof UsageError ? 2 : 1);
   });
