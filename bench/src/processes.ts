@@ -1,0 +1,123 @@
+/**
+ * The real processes a benchmark starts: spawned with a clean environment, measured through
+ * /proc, and always killed, also when the benchmark throws or is interrupted.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+
+export const APP_MAIN = path.resolve(__dirname, '../../app/src/main.js');
+export const GATE_MAIN = path.resolve(__dirname, '../../sidecar/src/main.js');
+export const BARE_SERVER_MAIN = path.resolve(__dirname, 'bare-server.js');
+
+export interface NodeProcess {
+  child: ChildProcess;
+  pid: number;
+  /** performance.now() just before spawn: the exec time for exec-to-listening. */
+  spawnedAt: number;
+  /** The last lines it wrote, for error messages. */
+  output(): string;
+  /** Kills it (SIGKILL: nothing it would flush matters to a benchmark) and waits for the exit. */
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Kills whatever a benchmark left running; main calls it on exit and on SIGINT. */
+export function killAll(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
+export function startNode(script: string, env: Record<string, string>): NodeProcess {
+  const spawnedAt = performance.now();
+  // Only PATH is inherited: a developer's GATE_* or APP_* variables must not change the figures.
+  const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not start ${script}`);
+  running.add(child);
+  let tail = '';
+  for (const stream of [child.stdout, child.stderr]) stream?.setEncoding('utf8').on('data', (chunk: string) => (tail = (tail + chunk).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => running.delete(child));
+  return {
+    child,
+    pid: child.pid,
+    spawnedAt,
+    output: () => tail,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function connects(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Resolves with performance.now() at the first accepted TCP connection; tries every millisecond. */
+export async function waitListening(port: number, proc: NodeProcess, timeoutMs = 10_000): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (proc.child.exitCode !== null) throw new Error(`process exited before listening on ${port}:\n${proc.output()}`);
+    if (await connects(port)) return performance.now();
+    await sleep(1);
+  }
+  throw new Error(`nothing listened on ${port} within ${timeoutMs} ms:\n${proc.output()}`);
+}
+
+/** One keep-alive agent for the bench's own polling, so each check is one request, not a handshake. */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+export function httpGet(url: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+/** Resolves with performance.now() when `url` first answers 200, checking every millisecond. */
+export async function waitFor200(url: string, proc: NodeProcess, timeoutMs = 10_000): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (proc.child.exitCode !== null) throw new Error(`process exited before ${url} answered 200:\n${proc.output()}`);
+    const status = await httpGet(url).then((r) => r.status, () => 0);
+    if (status === 200) return performance.now();
+    await sleep(1);
+  }
+  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms:\n${proc.output()}`);
+}
+
+/** Resident set size in MiB, from /proc (Linux only, like Cloud Run's gen2 environment). */
+export function rssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  if (line === undefined) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(line.split(/\s+/)[1]) / 1024;
+}
+
+/** User plus system CPU seconds the process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which may contain spaces, start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+/** USER_HZ: 100 on every Linux build Node supports. */
+const CLOCK_TICKS_PER_SECOND = 100;

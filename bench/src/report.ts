@@ -1,0 +1,194 @@
+/**
+ * From measurements to what `npm run bench` shows: bench/out/latest.json with exactly the keys
+ * issue 6 names, the side-by-side tables, and each aim met or not. Pure functions of the results.
+ */
+import { type DetectionTrial, DETECTION_VARIANTS, latencyMs } from './detection';
+import type { Endpoint, EndpointResult } from './endpoints';
+import type { Subject, SubjectFootprint } from './footprint';
+import { percentile, round } from './stats';
+import { type Configuration, type ConfigurationResult, CONFIGURATIONS } from './time-to-traffic';
+import type { WebSocketResult } from './websockets';
+
+/** What each comparison measured; a comparison that could not run is absent. */
+export interface Results {
+  detection?: DetectionTrial[];
+  timeToTraffic?: Record<Configuration, ConfigurationResult>;
+  footprint?: { subjects: Record<Subject, SubjectFootprint>; windowMs: number };
+  endpoints?: Record<Endpoint, EndpointResult>;
+  ws?: WebSocketResult;
+}
+
+type Figure = number | null;
+
+export interface LatestJson {
+  detection: Record<(typeof DETECTION_VARIANTS)[number], { p50Ms: Figure; p99Ms: Figure }>;
+  timeToTraffic: { ours: { p50Ms: Figure; earlyRoutedShare: Figure }; oldConfig: { p50Ms: Figure }; tcpDefault: { earlyRoutedShare: Figure } };
+  footprint: { gate: { rssMb: Figure; cpuSeconds30s: Figure; listenMs: Figure }; bareNode: { rssMb: Figure; listenMs: Figure } };
+  endpoints: Record<Endpoint, { rps: Figure; p99Ms: Figure }>;
+  ws: { clients: Figure; eventP50Ms: Figure; eventP99Ms: Figure; kbPerConnection: Figure; refuseP99Ms: Figure };
+}
+
+/** The JSON's footprint window: CPU over a shorter (--quick) window is scaled to it. */
+export const CPU_WINDOW_MS = 30_000;
+
+const pct = (samples: readonly number[] | undefined, p: number): Figure => (samples && samples.length > 0 ? round(percentile(samples, p)) : null);
+
+export function latenciesOf(trials: readonly DetectionTrial[], variant: DetectionTrial['variant']): number[] {
+  return trials.filter((t) => t.variant === variant).map(latencyMs);
+}
+
+export function buildJson(results: Results): LatestJson {
+  const { detection, timeToTraffic: ttt, footprint, endpoints, ws } = results;
+  const detectionOf = (variant: DetectionTrial['variant']) => {
+    const samples = detection && latenciesOf(detection, variant);
+    return { p50Ms: pct(samples, 50), p99Ms: pct(samples, 99) };
+  };
+  const share = (configuration: Configuration) => (ttt ? round(ttt[configuration].earlyRoutedShare, 4) : null);
+  const subject = (name: Subject) => footprint?.subjects[name];
+  const endpoint = (name: Endpoint) => ({ rps: endpoints ? round(endpoints[name].rps, 0) : null, p99Ms: endpoints ? endpoints[name].p99Ms : null });
+  return {
+    detection: { longPoll: detectionOf('longPoll'), polling: detectionOf('polling'), waitOn: detectionOf('waitOn') },
+    timeToTraffic: {
+      ours: { p50Ms: pct(ttt?.ours.trafficAtMs, 50), earlyRoutedShare: share('ours') },
+      oldConfig: { p50Ms: pct(ttt?.oldConfig.trafficAtMs, 50) },
+      tcpDefault: { earlyRoutedShare: share('tcpDefault') },
+    },
+    footprint: {
+      gate: {
+        rssMb: subject('gate') ? round(subject('gate')!.rssAfterWindowMb, 1) : null,
+        cpuSeconds30s: footprint ? round((footprint.subjects.gate.cpuSecondsInWindow * CPU_WINDOW_MS) / footprint.windowMs) : null,
+        listenMs: pct(subject('gate')?.listenMs, 50),
+      },
+      bareNode: { rssMb: subject('bareNode') ? round(subject('bareNode')!.rssAfterWindowMb, 1) : null, listenMs: pct(subject('bareNode')?.listenMs, 50) },
+    },
+    endpoints: { startup: endpoint('startup'), metrics: endpoint('metrics') },
+    ws: {
+      clients: ws ? ws.clients : null,
+      eventP50Ms: pct(ws?.eventLatenciesMs, 50),
+      eventP99Ms: pct(ws?.eventLatenciesMs, 99),
+      kbPerConnection: ws ? round(ws.kbPerConnection, 1) : null,
+      refuseP99Ms: pct(ws?.refuseMs, 99),
+    },
+  };
+}
+
+export interface AimCheck {
+  aim: string;
+  value: string;
+  /** null when a figure it needs was not measured. */
+  met: boolean | null;
+}
+
+/** Issue 6's aims, each read from the JSON alone, so the table and latest.json cannot disagree. */
+export function checkAims(json: LatestJson): AimCheck[] {
+  const { detection: d, timeToTraffic: t, footprint: f, endpoints: e, ws } = json;
+  const check = (aim: string, figures: Figure[], value: (...x: number[]) => string, met: (...x: number[]) => boolean): AimCheck =>
+    figures.some((x) => x === null) ? { aim, value: 'not measured', met: null } : { aim, value: value(...(figures as number[])), met: met(...(figures as number[])) };
+  return [
+    check('long-poll detection p99 under 10 ms', [d.longPoll.p99Ms], (p99) => `${p99} ms`, (p99) => p99 < 10),
+    check('long-poll at least 20x faster than wait-on at p50', [d.waitOn.p50Ms, d.longPoll.p50Ms], (w, l) => `${round(w / l, 1)}x`, (w, l) => w >= 20 * l),
+    check('zero early routing for ours', [t.ours.earlyRoutedShare], (s) => `${s}`, (s) => s === 0),
+    check('gate RSS within 1.3x the bare Node floor', [f.gate.rssMb, f.bareNode.rssMb], (g, b) => `${round(g / b)}x (${g} / ${b} MB)`, (g, b) => g <= 1.3 * b),
+    check('/startup above 5,000 requests per second', [e.startup.rps], (rps) => `${rps} rps`, (rps) => rps > 5000),
+    check(
+      '1000 WebSocket clients with event p99 under 50 ms',
+      [ws.clients, ws.eventP99Ms],
+      (clients, p99) => `${clients} clients, p99 ${p99} ms`,
+      (clients, p99) => clients >= 1000 && p99 < 50,
+    ),
+  ];
+}
+
+/** A plain-text table: the first column left-aligned, the figures right-aligned. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const show = (x: Figure | undefined, unit = '') => (x === null || x === undefined ? 'n/a' : `${x}${unit}`);
+
+/** The side-by-side tables, one per comparison that ran, then the aims. */
+export function formatReport(results: Results, json: LatestJson): string {
+  const parts: string[] = [];
+  const { detection, timeToTraffic: ttt, footprint, endpoints, ws } = results;
+  if (detection) {
+    const count = (variant: DetectionTrial['variant']) => latenciesOf(detection, variant).length;
+    const early = (variant: DetectionTrial['variant']) => (variant === 'waitOn' ? '-' : String(latenciesOf(detection, variant).filter((ms) => ms < 0).length));
+    parts.push(
+      '1. Detection latency: app ready -> detector reports it (ms)',
+      formatTable(
+        ['', 'gate long-poll', 'gate polling 250 ms', 'wait-on 250 ms'],
+        [
+          ['p50', ...DETECTION_VARIANTS.map((v) => show(json.detection[v].p50Ms))],
+          ['p99', ...DETECTION_VARIANTS.map((v) => show(json.detection[v].p99Ms))],
+          ['startups', ...DETECTION_VARIANTS.map((v) => String(count(v)))],
+          ['opened before ready', ...DETECTION_VARIANTS.map(early)],
+        ],
+      ),
+    );
+  }
+  if (ttt) {
+    parts.push(
+      '2. Time to traffic under Cloud Run probe semantics (virtual clock, the long-poll startups above)',
+      formatTable(
+        ['', 'ours (gate probe 1 s)', 'old config (delay 45 s)', 'Cloud Run TCP default'],
+        [
+          ['traffic p50 ms', ...CONFIGURATIONS.map((c) => show(pct(ttt[c].trafficAtMs, 50)))],
+          ['traffic p99 ms', ...CONFIGURATIONS.map((c) => show(pct(ttt[c].trafficAtMs, 99)))],
+          ['early routed share', ...CONFIGURATIONS.map((c) => show(round(ttt[c].earlyRoutedShare, 4)))],
+          ['failed startups', ...CONFIGURATIONS.map((c) => String(ttt[c].failed))],
+        ],
+      ),
+    );
+  }
+  if (footprint) {
+    const { gate, bareNode } = footprint.subjects;
+    const seconds = round(footprint.windowMs / 1000, 0);
+    const ratio = (a: number, b: number) => `${round(a / b)}x`;
+    parts.push(
+      `3. Footprint (gate against a bare Node HTTP server, same ${seconds} s window, probed once a second)`,
+      formatTable(
+        ['', 'gate', 'bare Node', 'gate / bare'],
+        [
+          ['exec to listening p50 ms', show(json.footprint.gate.listenMs), show(json.footprint.bareNode.listenMs), ratio(pct(gate.listenMs, 50)!, pct(bareNode.listenMs, 50)!)],
+          ['RSS after start MB', show(round(gate.rssAfterStartMb, 1)), show(round(bareNode.rssAfterStartMb, 1)), ratio(gate.rssAfterStartMb, bareNode.rssAfterStartMb)],
+          [`RSS after ${seconds} s MB`, show(round(gate.rssAfterWindowMb, 1)), show(round(bareNode.rssAfterWindowMb, 1)), ratio(gate.rssAfterWindowMb, bareNode.rssAfterWindowMb)],
+          [`CPU s in ${seconds} s`, show(round(gate.cpuSecondsInWindow)), show(round(bareNode.cpuSecondsInWindow)), '-'],
+        ],
+      ),
+    );
+  }
+  if (endpoints) {
+    parts.push(
+      '4. Gate endpoints under fixed load (autocannon, 10 connections, loopback)',
+      formatTable(
+        ['', '/startup', '/metrics'],
+        [
+          ['requests/s', show(json.endpoints.startup.rps), show(json.endpoints.metrics.rps)],
+          ['p99 ms', show(json.endpoints.startup.p99Ms), show(json.endpoints.metrics.p99Ms)],
+          ['non-2xx / errors', `${endpoints.startup.non2xx} / ${endpoints.startup.errors}`, `${endpoints.metrics.non2xx} / ${endpoints.metrics.errors}`],
+        ],
+      ),
+    );
+  }
+  if (ws) {
+    parts.push(
+      '5. App WebSockets at Cloud Run maximum concurrency',
+      formatTable(
+        ['', 'value'],
+        [
+          ['clients connected', String(ws.clients)],
+          ['messages completed / sent', `${ws.messagesCompleted} / ${ws.messagesSent}`],
+          ['agent event p50 / p99 ms', `${show(json.ws.eventP50Ms)} / ${show(json.ws.eventP99Ms)}`],
+          ['KB per idle connection', show(json.ws.kbPerConnection)],
+          ['refused upgrade before ready p50 / p99 ms', `${show(pct(ws.refuseMs, 50))} / ${show(json.ws.refuseP99Ms)}`],
+          ['upgrades accepted before ready', String(ws.acceptedBeforeReady)],
+        ],
+      ),
+    );
+  }
+  const aims = checkAims(json).map((a) => [a.aim, a.value, a.met === null ? 'not measured' : a.met ? 'met' : 'NOT MET']);
+  parts.push('Aims (issue 6)', formatTable(['aim', 'measured', ''], aims));
+  return parts.join('\n\n');
+}

@@ -1,0 +1,85 @@
+import type { DetectionTrial } from '../src/detection';
+import { buildJson, checkAims, formatTable, type LatestJson, type Results } from '../src/report';
+
+/** Every leaf path of an object, dotted, as issue 6 names the keys. */
+function leafPaths(value: unknown, prefix = ''): string[] {
+  if (value === null || typeof value !== 'object') return [prefix];
+  return Object.entries(value).flatMap(([key, child]) => leafPaths(child, prefix ? `${prefix}.${key}` : key));
+}
+
+const ISSUE_KEYS = [
+  'detection.longPoll.p50Ms', 'detection.longPoll.p99Ms', 'detection.polling.p50Ms', 'detection.polling.p99Ms', 'detection.waitOn.p50Ms', 'detection.waitOn.p99Ms',
+  'timeToTraffic.ours.p50Ms', 'timeToTraffic.ours.earlyRoutedShare', 'timeToTraffic.oldConfig.p50Ms', 'timeToTraffic.tcpDefault.earlyRoutedShare',
+  'footprint.gate.rssMb', 'footprint.gate.cpuSeconds30s', 'footprint.gate.listenMs', 'footprint.bareNode.rssMb', 'footprint.bareNode.listenMs',
+  'endpoints.startup.rps', 'endpoints.startup.p99Ms', 'endpoints.metrics.rps', 'endpoints.metrics.p99Ms',
+  'ws.clients', 'ws.eventP50Ms', 'ws.eventP99Ms', 'ws.kbPerConnection', 'ws.refuseP99Ms',
+].sort();
+
+const trial = (variant: DetectionTrial['variant'], latency: number): DetectionTrial => ({ variant, listenMs: 200, readyMs: 600, detectedMs: 600 + latency });
+
+const results: Results = {
+  detection: [trial('longPoll', 2), trial('longPoll', 4), trial('polling', 120), trial('waitOn', 130), trial('waitOn', 90)],
+  timeToTraffic: {
+    ours: { trafficAtMs: [1000], failed: 0, earlyRoutedShare: 0 },
+    oldConfig: { trafficAtMs: [45_000], failed: 0, earlyRoutedShare: 0 },
+    tcpDefault: { trafficAtMs: [200], failed: 0, earlyRoutedShare: 1 },
+  },
+  footprint: {
+    windowMs: 10_000,
+    subjects: {
+      gate: { listenMs: [40, 50], rssAfterStartMb: 50, rssAfterWindowMb: 52, cpuSecondsInWindow: 0.1 },
+      bareNode: { listenMs: [30], rssAfterStartMb: 40, rssAfterWindowMb: 41, cpuSecondsInWindow: 0 },
+    },
+  },
+  endpoints: { startup: { rps: 9000.4, p99Ms: 3, non2xx: 0, errors: 0 }, metrics: { rps: 4000, p99Ms: 6, non2xx: 0, errors: 0 } },
+  ws: { clients: 1000, eventLatenciesMs: [1, 2, 30], messagesSent: 10, messagesCompleted: 10, kbPerConnection: 11.26, refuseMs: [1, 2], acceptedBeforeReady: 0 },
+};
+
+test('latest.json has exactly the keys issue 6 names', () => {
+  expect(leafPaths(buildJson(results)).sort()).toEqual(ISSUE_KEYS);
+  expect(leafPaths(buildJson({})).sort()).toEqual(ISSUE_KEYS);
+});
+
+test('figures come from the measurements; CPU is scaled to the 30 s window', () => {
+  const json = buildJson(results);
+  expect(json.detection.longPoll).toEqual({ p50Ms: 2, p99Ms: 4 });
+  expect(json.detection.waitOn.p50Ms).toBe(90);
+  expect(json.timeToTraffic).toEqual({ ours: { p50Ms: 1000, earlyRoutedShare: 0 }, oldConfig: { p50Ms: 45_000 }, tcpDefault: { earlyRoutedShare: 1 } });
+  expect(json.footprint.gate).toEqual({ rssMb: 52, cpuSeconds30s: 0.3, listenMs: 40 });
+  expect(json.endpoints.startup).toEqual({ rps: 9000, p99Ms: 3 });
+  expect(json.ws).toEqual({ clients: 1000, eventP50Ms: 2, eventP99Ms: 30, kbPerConnection: 11.3, refuseP99Ms: 2 });
+});
+
+test('a comparison that did not run leaves nulls', () => {
+  expect(buildJson({}).detection.longPoll).toEqual({ p50Ms: null, p99Ms: null });
+});
+
+describe('aims', () => {
+  test('are read from the JSON, met or not', () => {
+    const met = Object.fromEntries(checkAims(buildJson(results)).map((a) => [a.aim, a.met]));
+    expect(met).toEqual({
+      'long-poll detection p99 under 10 ms': true,
+      'long-poll at least 20x faster than wait-on at p50': true,
+      'zero early routing for ours': true,
+      'gate RSS within 1.3x the bare Node floor': true,
+      '/startup above 5,000 requests per second': true,
+      '1000 WebSocket clients with event p99 under 50 ms': true,
+    });
+  });
+
+  test('fail on figures outside them and are not measured without figures', () => {
+    const json: LatestJson = buildJson(results);
+    json.detection.longPoll.p99Ms = 10;
+    json.footprint.gate.rssMb = 60;
+    const byAim = Object.fromEntries(checkAims(json).map((a) => [a.aim, a]));
+    expect(byAim['long-poll detection p99 under 10 ms']!.met).toBe(false);
+    expect(byAim['gate RSS within 1.3x the bare Node floor']).toEqual({ aim: 'gate RSS within 1.3x the bare Node floor', value: '1.46x (60 / 41 MB)', met: false });
+    expect(checkAims(buildJson({})).every((a) => a.met === null && a.value === 'not measured')).toBe(true);
+  });
+});
+
+test('formatTable pads the label column left and the figures right', () => {
+  expect(formatTable(['', 'a', 'bb'], [['p50', '1', '22'], ['count', '10', '3']])).toBe(
+    ['        a  bb', '-----  --  --', 'p50     1  22', 'count  10   3'].join('\n'),
+  );
+});
