@@ -76,6 +76,15 @@ async function main(): Promise<void> {
         process.exit(1);
       },
       onPhaseComplete: (phase, durationMs) => log.info({ phase, durationMs }, `phase ${phase} complete`),
+      serve: (built) => {
+        chat = new ChatService({
+          components: built,
+          rateLimitPerMinute: config.rateLimitPerMinute,
+          pingIntervalMs: config.wsPingIntervalMs,
+          log: log.child({ component: 'chat' }),
+        });
+        publicServer.enableChat(chat);
+      },
     });
   } catch (error) {
     if (!(error instanceof StartupError)) throw error;
@@ -83,14 +92,6 @@ async function main(): Promise<void> {
     return;
   }
   if (stopping) return;
-  chat = new ChatService({
-    components,
-    rateLimitPerMinute: config.rateLimitPerMinute,
-    pingIntervalMs: config.wsPingIntervalMs,
-    log: log.child({ component: 'chat' }),
-  });
-  publicServer.enableChat(chat);
-  state.markReady();
   log.info({ startupMs: Math.round(performance.now() - startedAt), sinceExecMs: Math.round(process.uptime() * 1000), durationsMs: state.snapshot().phaseDurationsMs }, 'ready');
 }
 

@@ -60,6 +60,12 @@ export interface StartupOptions {
   sleep?: (ms: number) => Promise<void>;
   onPhaseStart?: (phase: PhaseName) => void;
   onPhaseComplete?: (phase: PhaseName, durationMs: number) => void;
+  /**
+   * Starts serving the built components. Called once every phase passed, before the state turns
+   * ready: the last phase's completion and `ready` are published as one change, so a long-poll
+   * client learns both from one answer, and nobody sees `ready` before chat is served.
+   */
+  serve: (components: Components) => void;
   /** Aborting stops startup before the next step (shutdown during startup). */
   signal?: AbortSignal;
 }
@@ -75,8 +81,8 @@ export function assertPlanOrder(plan: readonly PhasePlan[]): void {
 }
 
 /**
- * Runs the plan. Resolves with every component once all phases pass; the caller marks the state
- * ready once it serves them. On the first failure marks the state failed and rejects with a
+ * Runs the plan. Once all phases pass, hands the components to `serve`, marks the state ready and
+ * resolves with them. On the first failure marks the state failed and rejects with a
  * StartupError.
  */
 export async function runStartup(plan: readonly PhasePlan[], options: StartupOptions): Promise<Components> {
@@ -102,7 +108,12 @@ export async function runStartup(plan: readonly PhasePlan[], options: StartupOpt
       throw failure;
     }
     const durationMs = Math.round(monotonicMs() - started);
-    state.completePhase(phase, durationMs);
+    if (phase === PHASES[PHASES.length - 1]) {
+      options.serve(built as Components);
+      state.completeStartup(phase, durationMs);
+    } else {
+      state.completePhase(phase, durationMs);
+    }
     options.onPhaseComplete?.(phase, durationMs);
   }
   return built as Components;

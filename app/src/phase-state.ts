@@ -74,8 +74,11 @@ export class PhaseState {
     });
   }
 
-  markReady(): void {
+  /** The last phase completed and the app serves: one change, one answer to long-poll clients. */
+  completeStartup(phase: PhaseName, durationMs: number): void {
     this.change(() => {
+      this.completed.push(phase);
+      this.durations[phase] = durationMs;
       this.state = 'ready';
     });
   }

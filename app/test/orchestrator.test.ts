@@ -20,23 +20,33 @@ function recordingPlan(ran: string[]): PhasePlan[] {
   }));
 }
 
+/** For startups that must fail: serving anything is a bug. */
+const unexpected = () => {
+  throw new Error('serve called for a startup that should fail');
+};
+
 describe('startup orchestrator', () => {
   it('runs the seven phases in order and builds every component', async () => {
     const ran: string[] = [];
+    const served: unknown[] = [];
     const state = new PhaseState(COMPONENT_NAMES);
-    const components = await runStartup(recordingPlan(ran), { state });
+    const seqBefore = state.snapshot().seq;
+    const components = await runStartup(recordingPlan(ran), { state, serve: (built) => served.push(built) });
     expect(ran).toEqual([...PHASES]);
     expect(Object.keys(components).sort()).toEqual([...COMPONENT_NAMES].sort());
     const body = state.snapshot();
     expect(body.completedPhases).toEqual([...PHASES]);
     expect(Object.values(body.components).every(Boolean)).toBe(true);
-    expect(body.state).toBe('starting');
+    // Served before ready, and the last phase's completion and ready are one change.
+    expect(served).toEqual([components]);
+    expect(body.state).toBe('ready');
+    expect(body.seq - seqBefore).toBe(PHASES.length * 2 + COMPONENT_NAMES.length);
   });
 
   it.each(PHASES.map((phase) => [phase]))('fails fast at %s and runs no later phase', async (failPhase) => {
     const ran: string[] = [];
     const state = new PhaseState(COMPONENT_NAMES);
-    const failure = runStartup(recordingPlan(ran), { state, failPhase });
+    const failure = runStartup(recordingPlan(ran), { state, failPhase, serve: unexpected });
     await expect(failure).rejects.toThrow(StartupError);
     const index = PHASES.indexOf(failPhase);
     // The failing phase's own steps never run either: the knob fails before them.
@@ -53,7 +63,7 @@ describe('startup orchestrator', () => {
       entry.phase === 'cache' ? { ...entry, steps: [verify('connect', [], () => Promise.reject(new Error('ECONNREFUSED 127.0.0.1:6379')))] } : entry,
     );
     const state = new PhaseState(COMPONENT_NAMES);
-    await expect(runStartup(broken, { state })).rejects.toThrow('connect: ECONNREFUSED 127.0.0.1:6379');
+    await expect(runStartup(broken, { state, serve: unexpected })).rejects.toThrow('connect: ECONNREFUSED 127.0.0.1:6379');
     expect(state.snapshot().error).toEqual({ phase: 'cache', message: 'connect: ECONNREFUSED 127.0.0.1:6379' });
     expect(state.snapshot().components.toolDispatcher).toBe(false);
   });
@@ -64,7 +74,7 @@ describe('startup orchestrator', () => {
       steps: entry.steps.filter((step) => step.provides !== 'toolDispatcher' && step.provides !== 'llmClient'),
     }));
     const state = new PhaseState(COMPONENT_NAMES);
-    await expect(runStartup(withoutTools, { state })).rejects.toThrow(StartupError);
+    await expect(runStartup(withoutTools, { state, serve: unexpected })).rejects.toThrow(StartupError);
     expect(state.snapshot().error).toEqual({
       phase: 'services',
       message: 'agentSupervisor: missing dependencies llmClient, toolDispatcher (no earlier step built them)',
@@ -75,7 +85,7 @@ describe('startup orchestrator', () => {
   it('fails the finalize self-test when the registry was never wired to the bridge', async () => {
     const unwired = plan().map((entry) => (entry.phase === 'websocket' ? { ...entry, steps: [] } : entry));
     const state = new PhaseState(COMPONENT_NAMES);
-    await expect(runStartup(unwired, { state })).rejects.toThrow('AgentRegistry is not connected to the AgentWebSocketBridge');
+    await expect(runStartup(unwired, { state, serve: unexpected })).rejects.toThrow('AgentRegistry is not connected to the AgentWebSocketBridge');
     expect(state.snapshot().error?.phase).toBe('finalize');
   });
 
@@ -84,18 +94,18 @@ describe('startup orchestrator', () => {
       entry.phase === 'database' ? { ...entry, steps: [{ ...entry.steps[0]!, run: async () => null }] } : entry,
     );
     const state = new PhaseState(COMPONENT_NAMES);
-    await expect(runStartup(hollow, { state })).rejects.toThrow('sessionFactory: step built nothing');
+    await expect(runStartup(hollow, { state, serve: unexpected })).rejects.toThrow('sessionFactory: step built nothing');
 
     // Everything from the cache phase on is skipped: every later step needs what the cache phase builds.
     const noCache = plan().map((entry) => (['cache', 'services', 'websocket', 'finalize'].includes(entry.phase) ? { ...entry, steps: [] } : entry));
-    await expect(runStartup(noCache, { state: new PhaseState(COMPONENT_NAMES) })).rejects.toThrow('startup plan never built cacheClient');
+    await expect(runStartup(noCache, { state: new PhaseState(COMPONENT_NAMES), serve: unexpected })).rejects.toThrow('startup plan never built cacheClient');
   });
 
   it('refuses a plan with phases missing or out of order', async () => {
     const swapped = plan();
     [swapped[2], swapped[3]] = [swapped[3]!, swapped[2]!];
-    await expect(runStartup(swapped, { state: new PhaseState(COMPONENT_NAMES) })).rejects.toThrow(/must run init, dependencies, database/);
-    await expect(runStartup(plan().slice(1), { state: new PhaseState(COMPONENT_NAMES) })).rejects.toThrow(/got dependencies/);
+    await expect(runStartup(swapped, { state: new PhaseState(COMPONENT_NAMES), serve: unexpected })).rejects.toThrow(/must run init, dependencies, database/);
+    await expect(runStartup(plan().slice(1), { state: new PhaseState(COMPONENT_NAMES), serve: unexpected })).rejects.toThrow(/got dependencies/);
   });
 
   it('records each phase duration from the injected clock, including the rehearsal delay', async () => {
@@ -105,7 +115,7 @@ describe('startup orchestrator', () => {
     };
     const durations: Partial<Record<PhaseName, number>> = {};
     const state = new PhaseState(COMPONENT_NAMES);
-    await runStartup(plan(), { state, phaseDelayMs: Object.fromEntries(PHASES.map((phase) => [phase, 250])), sleep, monotonicMs: () => now, onPhaseComplete: (phase, ms) => (durations[phase] = ms) });
+    await runStartup(plan(), { state, serve: () => {}, phaseDelayMs: Object.fromEntries(PHASES.map((phase) => [phase, 250])), sleep, monotonicMs: () => now, onPhaseComplete: (phase, ms) => (durations[phase] = ms) });
     const expected = Object.fromEntries(PHASES.map((phase) => [phase, 250]));
     expect(durations).toEqual(expected);
     expect(state.snapshot().phaseDurationsMs).toEqual(expected);
@@ -117,7 +127,7 @@ describe('startup orchestrator', () => {
       entry.phase === 'database' ? { ...entry, steps: [verify('abort', [], () => controller.abort()), ...entry.steps] } : entry,
     );
     const state = new PhaseState(COMPONENT_NAMES);
-    await expect(runStartup(stopping, { state, signal: controller.signal })).rejects.toThrow('shutting down');
+    await expect(runStartup(stopping, { state, signal: controller.signal, serve: unexpected })).rejects.toThrow('shutting down');
     expect(state.snapshot().components.sessionFactory).toBe(false);
   });
 });

@@ -32,7 +32,7 @@ describe('phase endpoint', () => {
     expect(starting.status).toBe(503);
     expect(starting.body).toMatchObject({ contract: 1, state: 'starting', phase: 'init', completedPhases: [], error: null });
     expect(starting.body.components).toMatchObject({ agentSupervisor: false, websocketBridge: false });
-    state.markReady();
+    state.completeStartup('finalize', 1);
     const ready = await get('/phase');
     expect(ready.status).toBe(200);
     expect(ready.body.seq).toBeGreaterThan(starting.body.seq);
@@ -59,7 +59,7 @@ describe('phase endpoint', () => {
     const { seq } = (await get('/phase')).body;
     const started = performance.now();
     const pending = get(`/phase?afterSeq=${seq}&waitMs=10000`);
-    setTimeout(() => state.markReady(), 50);
+    setTimeout(() => state.completeStartup('finalize', 1), 50);
     const answer = await pending;
     const elapsed = performance.now() - started;
     expect(answer.status).toBe(200);
