@@ -109,7 +109,7 @@ export const APP_SECRETS = [
 ] as const satisfies readonly { env: string; secret: keyof RevisionArgs }[];
 
 /** Rotation adds a version to the secret; instances started after it read the new one. */
-export const SECRET_VERSION = 'latest';
+const SECRET_VERSION = 'latest';
 
 /**
  * Direct VPC egress sends only private ranges (Cloud SQL, Memorystore) through the subnet; the
