@@ -6,6 +6,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
 import { MAX_STARTUP_WINDOW_SECONDS } from '../common/probes';
+import type { DependencyArgs } from './revision-template';
 
 /** The project name in Pulumi.yaml: the namespace of this program's own config keys. */
 export const PROJECT = 'cloud-run-startup-gate';
@@ -14,7 +15,7 @@ export const PROJECT = 'cloud-run-startup-gate';
 export const STACKS = ['staging', 'production'] as const;
 export type StackName = (typeof STACKS)[number];
 
-export interface StackConfig {
+export interface StackConfig extends DependencyArgs {
   stack: StackName;
   project: string;
   region: string;
@@ -48,16 +49,33 @@ const PINNED_IMAGE = /^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)+(:(?!latest$)[A-Za-
 /** Google Cloud label keys and values (lowercase letters, digits, _ and -; keys start with a letter). */
 const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
 const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
+/** A Compute Engine resource name (RFC 1035). */
+const RESOURCE_NAME = '[a-z]([-a-z0-9]{0,61}[a-z0-9])?';
+const PROJECT_ID = '[a-z][a-z0-9-]{4,28}[a-z0-9]';
+const REGION = '[a-z]+-[a-z]+[0-9]';
+/** A network by name (this project) or by path (a Shared VPC host project). */
+const NETWORK = new RegExp(`^(projects/${PROJECT_ID}/global/networks/)?${RESOURCE_NAME}$`);
+/** A subnet by name (this project, the service's region) or by path; the path's region is checked against gcp:region. */
+const SUBNETWORK = new RegExp(`^(projects/${PROJECT_ID}/regions/${REGION}/subnetworks/)?${RESOURCE_NAME}$`);
+/**
+ * The database and cache phases run one after the other inside the startup window; this much of
+ * the window stays for process start, the other phases and the gate's last one-second probe.
+ */
+export const STARTUP_HEADROOM_SECONDS = 10;
+/** The app accepts a dependency budget of at most 230 s (APP_DATABASE_BUDGET_MS, APP_CACHE_BUDGET_MS). */
+const MAX_DEPENDENCY_BUDGET_SECONDS = 230;
 
 const wholeNumber = (min: number, max: number) =>
   z.string().regex(/^[0-9]+$/, 'must be a whole number').transform(Number).pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 const flag = z.enum(['true', 'false'], { message: 'must be true or false' }).transform((value) => value === 'true');
 const text = z.string().min(1, 'must not be empty');
+const secretId = z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'must be a Secret Manager secret id');
+const dependencyBudget = wholeNumber(1, MAX_DEPENDENCY_BUDGET_SECONDS);
 
 /** One entry per config key: its full name (namespace:key) and how to parse its string value. */
 const KEYS = {
-  project: ['gcp:project', z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id')],
-  region: ['gcp:region', z.string().regex(/^[a-z]+-[a-z]+[0-9]$/, 'must be a Cloud Run region such as europe-west1')],
+  project: ['gcp:project', z.string().regex(new RegExp(`^${PROJECT_ID}$`), 'must be a Google Cloud project id')],
+  region: ['gcp:region', z.string().regex(new RegExp(`^${REGION}$`), 'must be a Cloud Run region such as europe-west1')],
   appImage: [`${PROJECT}:appImage`, z.string().regex(DIGEST_IMAGE, 'must be an image by digest (REGISTRY/PATH@sha256:<64 hex>)')],
   gateImage: [`${PROJECT}:gateImage`, z.string().regex(DIGEST_IMAGE, 'must be an image by digest (REGISTRY/PATH@sha256:<64 hex>)')],
   collectorImage: [`${PROJECT}:collectorImage`, z.string().regex(PINNED_IMAGE, 'must be an image with a version tag (not latest) or a digest')],
@@ -67,7 +85,13 @@ const KEYS = {
   minInstances: [`${PROJECT}:minInstances`, wholeNumber(0, 1000)],
   maxInstances: [`${PROJECT}:maxInstances`, wholeNumber(1, 1000)],
   concurrency: [`${PROJECT}:concurrency`, wholeNumber(1, 1000)],
-  llmApiKeySecret: [`${PROJECT}:llmApiKeySecret`, z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'must be a Secret Manager secret id')],
+  llmApiKeySecret: [`${PROJECT}:llmApiKeySecret`, secretId],
+  databaseUrlSecret: [`${PROJECT}:databaseUrlSecret`, secretId],
+  redisUrlSecret: [`${PROJECT}:redisUrlSecret`, secretId],
+  databaseBudgetSeconds: [`${PROJECT}:databaseBudgetSeconds`, dependencyBudget],
+  cacheBudgetSeconds: [`${PROJECT}:cacheBudgetSeconds`, dependencyBudget],
+  network: [`${PROJECT}:network`, z.string().regex(NETWORK, 'must be a VPC network name or projects/PROJECT/global/networks/NAME')],
+  subnetwork: [`${PROJECT}:subnetwork`, z.string().regex(SUBNETWORK, 'must be a subnet name or projects/PROJECT/regions/REGION/subnetworks/NAME')],
   llmBaseUrl: [`${PROJECT}:llmBaseUrl`, z.url({ protocol: /^https$/, message: 'must be an https URL' })],
   llmModel: [`${PROJECT}:llmModel`, text],
   deletionProtection: [`${PROJECT}:deletionProtection`, flag],
@@ -116,10 +140,32 @@ export function parseStackConfig(stack: string, lookup: (key: ConfigKey) => stri
     parsed[field] = result.data;
   }
   const config = parsed as unknown as StackConfig;
-  if (config.minInstances > config.maxInstances) {
-    throw new ConfigError(`${KEYS.minInstances[0]} (${config.minInstances}) must not exceed ${KEYS.maxInstances[0]} (${config.maxInstances})`);
-  }
+  const problem = crossKeyProblem(config);
+  if (problem) throw new ConfigError(problem);
   return config;
+}
+
+/** Rules that span keys, each message naming every key involved; undefined when the config is consistent. */
+function crossKeyProblem(config: StackConfig): string | undefined {
+  if (config.minInstances > config.maxInstances) {
+    return `${KEYS.minInstances[0]} (${config.minInstances}) must not exceed ${KEYS.maxInstances[0]} (${config.maxInstances})`;
+  }
+  const dependencies = config.databaseBudgetSeconds + config.cacheBudgetSeconds;
+  if (dependencies + STARTUP_HEADROOM_SECONDS > config.startupBudgetSeconds) {
+    return (
+      `${KEYS.databaseBudgetSeconds[0]} (${config.databaseBudgetSeconds}) + ${KEYS.cacheBudgetSeconds[0]} (${config.cacheBudgetSeconds}) ` +
+      `+ ${STARTUP_HEADROOM_SECONDS} s for the other phases must fit within ${KEYS.startupBudgetSeconds[0]} (${config.startupBudgetSeconds}): ` +
+      'the phases run one after the other inside the startup window'
+    );
+  }
+  if (config.databaseUrlSecret === config.redisUrlSecret) {
+    return `${KEYS.databaseUrlSecret[0]} and ${KEYS.redisUrlSecret[0]} must name different secrets, both are ${JSON.stringify(config.databaseUrlSecret)}`;
+  }
+  const subnetRegion = /\/regions\/([^/]+)\//.exec(config.subnetwork)?.[1];
+  if (subnetRegion !== undefined && subnetRegion !== config.region) {
+    return `${KEYS.subnetwork[0]} must be in ${KEYS.region[0]} (${config.region}) for Direct VPC egress, got a subnet in ${subnetRegion}`;
+  }
+  return undefined;
 }
 
 /** The current stack's settings, from Pulumi's config. */

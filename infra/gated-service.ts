@@ -6,7 +6,7 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { runMonitoringYaml } from './collector';
-import { revisionTemplate, type RevisionArgs } from './revision-template';
+import { APP_SECRETS, revisionTemplate, type RevisionArgs } from './revision-template';
 
 export const COMPONENT_TYPE = 'cloud-run-startup-gate:index:GatedService';
 
@@ -25,6 +25,9 @@ export interface GatedServiceArgs extends Omit<RevisionArgs, 'serviceAccount' | 
   /** Refuses `pulumi destroy` and replacements of the service until turned off. */
   deletionProtection: boolean;
 }
+
+/** An env name as a resource name part: LLM_API_KEY → llm-api-key (the name its grant always had). */
+const secretKey = (env: string) => env.toLowerCase().replaceAll('_', '-');
 
 export class GatedService extends pulumi.ComponentResource {
   public readonly service: gcp.cloudrunv2.Service;
@@ -62,7 +65,7 @@ export class GatedService extends pulumi.ComponentResource {
     // Access on each secret, never project-wide: the account reads exactly its own secrets.
     const accessors = [
       { key: 'collector-config', secretId: collectorConfig.secretId },
-      { key: 'llm-api-key', secretId: pulumi.output(args.llmApiKeySecret) },
+      ...APP_SECRETS.map(({ env, secret }) => ({ key: secretKey(env), secretId: pulumi.output(args[secret]) })),
     ].map(({ key, secretId }) =>
       new gcp.secretmanager.SecretIamMember(`${name}-${key}-accessor`, { project, secretId, role: ROLES.secretAccessor, member }, parent),
     );

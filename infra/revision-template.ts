@@ -42,7 +42,20 @@ export const CONTAINER_LIMITS = {
   collector: { cpu: '1', memory: '512Mi' },
 } as const;
 
-export interface RevisionArgs {
+/** How the app reaches PostgreSQL and Redis; the stack config holds the same fields. */
+export interface DependencyArgs {
+  /** Secret Manager secret ids holding DATABASE_URL and REDIS_URL (they carry passwords). */
+  databaseUrlSecret: string;
+  redisUrlSecret: string;
+  /** How long the database and cache phases retry, one after the other inside the startup budget. */
+  databaseBudgetSeconds: number;
+  cacheBudgetSeconds: number;
+  /** Direct VPC egress: the VPC network and the subnet (in the service's region) instances take addresses from. */
+  network: string;
+  subnetwork: string;
+}
+
+export interface RevisionArgs extends DependencyArgs {
   /** The app's environment (APP_ENV): the stack name. */
   environment: string;
   appImage: string;
@@ -85,6 +98,30 @@ function resources(limits: { cpu: string; memory: string }) {
 
 const plain = (name: string, value: string | number) => ({ name, value: String(value) });
 
+/**
+ * The app's settings that are secrets, each from the Secret Manager secret its RevisionArgs field
+ * names. The URLs carry passwords; the component grants access to exactly these secrets.
+ */
+export const APP_SECRETS = [
+  { env: APP_ENV_VARS.llmApiKey, secret: 'llmApiKeySecret' },
+  { env: APP_ENV_VARS.databaseUrl, secret: 'databaseUrlSecret' },
+  { env: APP_ENV_VARS.redisUrl, secret: 'redisUrlSecret' },
+] as const satisfies readonly { env: string; secret: keyof RevisionArgs }[];
+
+/** Rotation adds a version to the secret; instances started after it read the new one. */
+const SECRET_VERSION = 'latest';
+
+/**
+ * Direct VPC egress sends only private ranges (Cloud SQL, Memorystore) through the subnet; the
+ * public LLM API goes out directly, so the network needs no Cloud NAT.
+ */
+export const VPC_EGRESS = 'PRIVATE_RANGES_ONLY';
+
+const secretEnv = (args: RevisionArgs) => ({ env, secret }: (typeof APP_SECRETS)[number]) => ({
+  name: env,
+  valueSource: { secretKeyRef: { secret: args[secret], version: SECRET_VERSION } },
+});
+
 /** The ingress container: the only one with a port. Cloud Run sets PORT from containerPort itself. */
 export function appContainer(args: RevisionArgs): Container {
   const probes = revisionProbes(args.startupBudgetSeconds).app;
@@ -97,7 +134,9 @@ export function appContainer(args: RevisionArgs): Container {
       plain(APP_ENV_VARS.phasePort, PHASE_PORT),
       plain(APP_ENV_VARS.llmBaseUrl, args.llmBaseUrl),
       plain(APP_ENV_VARS.llmModel, args.llmModel),
-      { name: APP_ENV_VARS.llmApiKey, valueSource: { secretKeyRef: { secret: args.llmApiKeySecret, version: 'latest' } } },
+      plain(APP_ENV_VARS.databaseBudgetMs, args.databaseBudgetSeconds * 1000),
+      plain(APP_ENV_VARS.cacheBudgetMs, args.cacheBudgetSeconds * 1000),
+      ...APP_SECRETS.map(secretEnv(args)),
     ],
     resources: resources(CONTAINER_LIMITS.app),
     startupProbe: probe(probes.startup),
@@ -148,6 +187,8 @@ export function revisionTemplate(args: RevisionArgs): Template {
     maxInstanceRequestConcurrency: args.concurrency,
     scaling: { minInstanceCount: args.minInstances, maxInstanceCount: args.maxInstances },
     labels: args.labels,
+    // Cloud SQL and Memorystore answer on private IPs only.
+    vpcAccess: { networkInterfaces: [{ network: args.network, subnetwork: args.subnetwork }], egress: VPC_EGRESS },
     containers: [appContainer(args), gateContainer(args), collectorContainer(args)],
     volumes: [
       {

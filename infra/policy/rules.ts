@@ -4,8 +4,8 @@
  * empty when the resource complies. Field names are @pulumi/gcp's.
  */
 import { startupProbeProblems, STARTUP_PROBE_PERIOD_SECONDS, type ProbeSpec } from '../../common/probes';
-import { APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from '../../common/revision';
-import { CONTAINER_NAMES, EXECUTION_ENVIRONMENT, REQUEST_TIMEOUT } from '../revision-template';
+import { APP_ENV_VARS, APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { CONTAINER_NAMES, EXECUTION_ENVIRONMENT, REQUEST_TIMEOUT, VPC_EGRESS } from '../revision-template';
 
 export const TYPES = {
   service: 'gcp:cloudrunv2/service:Service',
@@ -48,6 +48,7 @@ interface Template {
   executionEnvironment?: string;
   maxInstanceRequestConcurrency?: number;
   scaling?: { minInstanceCount?: number; maxInstanceCount?: number };
+  vpcAccess?: { connector?: string; egress?: string; networkInterfaces?: { network?: string; subnetwork?: string }[] };
 }
 
 const template = (props: Record<string, unknown>) => (props.template ?? {}) as Template;
@@ -69,6 +70,12 @@ export const PROJECT_ROLES_ALLOWED = ['roles/monitoring.metricWriter'] as const;
 /** The stacks whose service may be invoked by anyone. */
 export const PUBLIC_STACKS = ['production'] as const;
 const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'];
+/**
+ * The app's secrets. Stated here rather than taken from the program's list, so dropping one from
+ * the program fails the policy: without its URLs the app's dependencies phase fails in staging
+ * and production, and the URLs carry passwords.
+ */
+export const APP_SECRET_ENVS = [APP_ENV_VARS.llmApiKey, APP_ENV_VARS.databaseUrl, APP_ENV_VARS.redisUrl] as const;
 
 function probeAt(probe: Probe | undefined, path: string, port: number): string | undefined {
   if (probe?.httpGet?.path !== path || probe.httpGet.port !== port) return `must be an HTTP GET of ${path} on port ${port}`;
@@ -209,6 +216,43 @@ export const RULES: readonly Rule[] = [
           .filter((env) => CREDENTIAL_NAME.test(env.name) && (env.value !== undefined || !env.valueSource?.secretKeyRef?.secret))
           .map((env) => `${container.name}'s ${env.name} must come from Secret Manager (valueSource.secretKeyRef)`),
       );
+    },
+  },
+  {
+    name: 'app-secrets-from-secret-manager',
+    description: `The app gets ${APP_SECRET_ENVS.join(', ')} from Secret Manager (valueSource.secretKeyRef with a secret), once each; no container sets them as plain values.`,
+    types: [TYPES.service],
+    check(props) {
+      const app = named(props, CONTAINER_NAMES.app);
+      if (!app) return [`the service has no "${CONTAINER_NAMES.app}" container`];
+      const problems = APP_SECRET_ENVS.flatMap((name) => {
+        const envs = (app.envs ?? []).filter((env) => env.name === name);
+        if (envs.length !== 1) return [`the app must set ${name} exactly once, found ${envs.length}`];
+        return envs[0]!.valueSource?.secretKeyRef?.secret ? [] : [`the app's ${name} must come from Secret Manager (valueSource.secretKeyRef)`];
+      });
+      for (const container of containers(props)) {
+        for (const env of container.envs ?? []) {
+          if ((APP_SECRET_ENVS as readonly string[]).includes(env.name) && env.value !== undefined) problems.push(`${container.name}'s ${env.name} must not have a plain value`);
+        }
+      }
+      return problems;
+    },
+  },
+  {
+    name: 'direct-vpc-egress',
+    description: `Direct VPC egress on one network interface with a network and a subnet, egress ${VPC_EGRESS}, no connector: Cloud SQL and Memorystore on private IPs, the LLM API straight out.`,
+    types: [TYPES.service],
+    check(props) {
+      const access = template(props).vpcAccess;
+      if (!access) return ['template.vpcAccess is missing: the app cannot reach Cloud SQL and Memorystore on their private IPs'];
+      const problems: string[] = [];
+      const interfaces = access.networkInterfaces ?? [];
+      if (interfaces.length !== 1 || !interfaces[0]!.network || !interfaces[0]!.subnetwork) {
+        problems.push('template.vpcAccess.networkInterfaces must be one interface naming its network and subnetwork');
+      }
+      if (access.connector !== undefined) problems.push('template.vpcAccess.connector must not be set: Direct VPC egress needs no Serverless VPC Access connector');
+      if (access.egress !== VPC_EGRESS) problems.push(`template.vpcAccess.egress must be ${VPC_EGRESS}, so public traffic (the LLM API) does not need Cloud NAT, got ${access.egress ?? 'unset'}`);
+      return problems;
     },
   },
   {

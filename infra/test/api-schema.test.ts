@@ -203,6 +203,15 @@ describe('the Cloud Run Admin API v2 schema', () => {
         'service.template.timeout: 1h is not a duration like 3600s',
       ]);
     });
+    it('a misspelt or unknown Direct VPC egress setting', () => {
+      const broken = service();
+      broken.template.vpcAccess.egress = 'PRIVATE_RANGES';
+      broken.template.vpcAccess.networkInterfaces[0].subnet = 'chat-run-egress';
+      expect(schemaProblems(schemas, broken, 'GoogleCloudRunV2Service', 'service')).toEqual([
+        'service.template.vpcAccess.egress: PRIVATE_RANGES is not one of VPC_EGRESS_UNSPECIFIED, ALL_TRAFFIC, PRIVATE_RANGES_ONLY',
+        'service.template.vpcAccess.networkInterfaces[0].subnet: GoogleCloudRunV2NetworkInterface has no field subnet',
+      ]);
+    });
     it('a startup window beyond 240 s and fractional CPU', () => {
       const broken = service();
       broken.template.containers[1].startupProbe.failureThreshold = 241;

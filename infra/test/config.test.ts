@@ -1,4 +1,4 @@
-import { CONFIG_KEYS, ConfigError, parseStackConfig, type ConfigKey } from '../config';
+import { CONFIG_KEYS, ConfigError, parseStackConfig, STARTUP_HEADROOM_SECONDS, type ConfigKey } from '../config';
 import { stackConfig } from '../mocks';
 
 const staging = stackConfig('staging');
@@ -48,6 +48,15 @@ describe('parseStackConfig', () => {
     ['cloud-run-startup-gate:maxInstances', '0'],
     ['cloud-run-startup-gate:concurrency', '1001'],
     ['cloud-run-startup-gate:llmApiKeySecret', 'projects/p/secrets/llm-api-key'],
+    ['cloud-run-startup-gate:databaseUrlSecret', 'database url'],
+    ['cloud-run-startup-gate:redisUrlSecret', ''],
+    ['cloud-run-startup-gate:databaseBudgetSeconds', '0'],
+    ['cloud-run-startup-gate:databaseBudgetSeconds', '231'],
+    ['cloud-run-startup-gate:cacheBudgetSeconds', '2.5'],
+    ['cloud-run-startup-gate:network', 'Chat_VPC'],
+    ['cloud-run-startup-gate:network', 'projects/host-project/networks/chat-vpc'],
+    ['cloud-run-startup-gate:subnetwork', 'chat-run-'],
+    ['cloud-run-startup-gate:subnetwork', 'projects/host-project/global/subnetworks/chat-run'],
     ['cloud-run-startup-gate:llmBaseUrl', 'http://api.openai.com/v1'],
     ['cloud-run-startup-gate:llmModel', ''],
     ['cloud-run-startup-gate:deletionProtection', 'on'],
@@ -72,6 +81,52 @@ describe('parseStackConfig', () => {
   it('rejects more minimum than maximum instances, naming both keys', () => {
     expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:minInstances': '5' }))).toThrow(
       'cloud-run-startup-gate:minInstances (5) must not exceed cloud-run-startup-gate:maxInstances (3)',
+    );
+  });
+
+  it('reads the dependency secrets, budgets and the network', () => {
+    expect(parseStackConfig('staging', lookup({}))).toMatchObject({
+      databaseUrlSecret: 'database-url',
+      redisUrlSecret: 'redis-url',
+      databaseBudgetSeconds: 30,
+      cacheBudgetSeconds: 20,
+      network: 'chat-vpc',
+      subnetwork: 'chat-run-egress',
+    });
+  });
+
+  it('accepts a Shared VPC network and subnet by path in the stack region', () => {
+    const config = parseStackConfig('staging', lookup({
+      'cloud-run-startup-gate:network': 'projects/chat-host-net/global/networks/shared-vpc',
+      'cloud-run-startup-gate:subnetwork': 'projects/chat-host-net/regions/europe-west1/subnetworks/chat-run',
+    }));
+    expect(config).toMatchObject({ network: 'projects/chat-host-net/global/networks/shared-vpc', subnetwork: 'projects/chat-host-net/regions/europe-west1/subnetworks/chat-run' });
+  });
+
+  it('rejects a subnet outside the stack region, naming both keys', () => {
+    expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:subnetwork': 'projects/chat-host-net/regions/us-central1/subnetworks/chat-run' }))).toThrow(
+      'cloud-run-startup-gate:subnetwork must be in gcp:region (europe-west1) for Direct VPC egress, got a subnet in us-central1',
+    );
+  });
+
+  it('accepts dependency budgets that fill the startup window up to the headroom', () => {
+    const config = parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:databaseBudgetSeconds': String(90 - STARTUP_HEADROOM_SECONDS - 20) }));
+    expect(config.databaseBudgetSeconds + config.cacheBudgetSeconds + STARTUP_HEADROOM_SECONDS).toBe(config.startupBudgetSeconds);
+  });
+
+  it.each([
+    ['the database budget', { 'cloud-run-startup-gate:databaseBudgetSeconds': '61' }],
+    ['the cache budget', { 'cloud-run-startup-gate:cacheBudgetSeconds': '51' }],
+    ['a shorter startup window', { 'cloud-run-startup-gate:startupBudgetSeconds': '59' }],
+  ])('rejects dependency budgets beyond the startup window (%s), naming the three keys', (_what, overrides) => {
+    expect(() => parseStackConfig('staging', lookup(overrides))).toThrow(
+      /^cloud-run-startup-gate:databaseBudgetSeconds \(\d+\) \+ cloud-run-startup-gate:cacheBudgetSeconds \(\d+\) \+ 10 s for the other phases must fit within cloud-run-startup-gate:startupBudgetSeconds \(\d+\)/,
+    );
+  });
+
+  it('rejects one secret for both URLs', () => {
+    expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:redisUrlSecret': 'database-url' }))).toThrow(
+      'cloud-run-startup-gate:databaseUrlSecret and cloud-run-startup-gate:redisUrlSecret must name different secrets, both are "database-url"',
     );
   });
 

@@ -82,6 +82,21 @@ describe('the policy pack over gRPC', () => {
     expect(diagnostics[0]!.getMessage()).toContain('app depends on the gate');
   });
 
+  it('rejects a plain DATABASE_URL and all traffic through the VPC as mandatory violations', async () => {
+    const service = renderedResources('staging').find((resource) => resource.type === TYPES.service)!;
+    const inputs = structuredClone(service.inputs) as { template: { vpcAccess: { egress: string }; containers: { name: string; envs?: { name: string; value?: string; valueSource?: unknown }[] }[] } };
+    const app = inputs.template.containers.find((container) => container.name === 'app')!;
+    app.envs = app.envs!.map((env) => (env.name === 'DATABASE_URL' ? { name: env.name, value: 'postgres://chat:pw@10.0.0.3/chat' } : env));
+    inputs.template.vpcAccess.egress = 'ALL_TRAFFIC';
+    const diagnostics = await analyze('staging', TYPES.service, 'chat', inputs);
+    expect(diagnostics.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel()])).toEqual([
+      ['app-secrets-from-secret-manager', EnforcementLevel.MANDATORY],
+      ['app-secrets-from-secret-manager', EnforcementLevel.MANDATORY],
+      ['direct-vpc-egress', EnforcementLevel.MANDATORY],
+    ]);
+    expect(diagnostics.map((diagnostic) => diagnostic.getMessage()).join('\n')).not.toContain('pw@');
+  });
+
   it('rejects a public invoker in staging', async () => {
     const diagnostics = await analyze('staging', TYPES.serviceInvoker, 'chat-public-invoker', { role: 'roles/run.invoker', member: 'allUsers', name: 'chat' });
     expect(diagnostics.map((diagnostic) => diagnostic.getPolicyname())).toEqual(['public-invoker-only-in-public-stacks']);

@@ -21,6 +21,7 @@ function service(stack = 'production'): Props {
   return structuredClone(rendered(stack).find((resource) => resource.type === TYPES.service)!.inputs);
 }
 const container = (props: Props, name: string) => (props.template.containers as Props[]).find((candidate) => candidate.name === name)!;
+const envOf = (props: Props, name: string) => (container(props, 'app').envs as Props[]).find((env) => env.name === name)!;
 const check = (rule: string, props: Props, stack = 'production') => RULES.find((candidate) => candidate.name === rule)!.check(props, { stack });
 
 describe('the rendered stacks', () => {
@@ -68,6 +69,18 @@ const failing: [string, string, (props: Props) => void, string][] = [
   ['pinned-images', 'the collector untagged', (p) => (container(p, 'collector').image = 'us-docker.pkg.dev/x/y/sidecar'), 'collector must pin its image'],
   ['credentials-from-secret-manager', 'the API key as a plain value', (p) => (container(p, 'app').envs = [{ name: 'LLM_API_KEY', value: 'sk-123' }]), "app's LLM_API_KEY"],
   ['credentials-from-secret-manager', 'a plain value beside the reference', (p) => (container(p, 'app').envs.find((e: Props) => e.name === 'LLM_API_KEY').value = 'sk-123'), "app's LLM_API_KEY"],
+  ['app-secrets-from-secret-manager', 'DATABASE_URL as a plain value', (p) => (envOf(p, 'DATABASE_URL').value = 'postgres://chat:pw@10.0.0.3/chat'), "app's DATABASE_URL must not have a plain value"],
+  ['app-secrets-from-secret-manager', 'REDIS_URL without its secret reference', (p) => Object.assign(envOf(p, 'REDIS_URL'), { valueSource: undefined, value: 'redis://10.0.0.4' }), "app's REDIS_URL must come from Secret Manager"],
+  ['app-secrets-from-secret-manager', 'a reference naming no secret', (p) => (envOf(p, 'LLM_API_KEY').valueSource.secretKeyRef.secret = ''), "app's LLM_API_KEY must come from Secret Manager"],
+  ['app-secrets-from-secret-manager', 'REDIS_URL missing', (p) => (container(p, 'app').envs = container(p, 'app').envs.filter((e: Props) => e.name !== 'REDIS_URL')), 'must set REDIS_URL exactly once, found 0'],
+  ['app-secrets-from-secret-manager', 'DATABASE_URL twice', (p) => container(p, 'app').envs.push({ name: 'DATABASE_URL', valueSource: { secretKeyRef: { secret: 'other', version: 'latest' } } }), 'must set DATABASE_URL exactly once, found 2'],
+  ['app-secrets-from-secret-manager', 'a sidecar with a plain DATABASE_URL', (p) => (container(p, 'collector').envs = [{ name: 'DATABASE_URL', value: 'postgres://x' }]), "collector's DATABASE_URL must not have a plain value"],
+  ['direct-vpc-egress', 'no VPC access', (p) => delete p.template.vpcAccess, 'template.vpcAccess is missing'],
+  ['direct-vpc-egress', 'all traffic through the VPC', (p) => (p.template.vpcAccess.egress = 'ALL_TRAFFIC'), 'egress must be PRIVATE_RANGES_ONLY'],
+  ['direct-vpc-egress', 'egress left to the default', (p) => delete p.template.vpcAccess.egress, 'got unset'],
+  ['direct-vpc-egress', 'a network without a subnet', (p) => delete p.template.vpcAccess.networkInterfaces[0].subnetwork, 'one interface naming its network and subnetwork'],
+  ['direct-vpc-egress', 'no network interface', (p) => (p.template.vpcAccess.networkInterfaces = []), 'one interface naming its network and subnetwork'],
+  ['direct-vpc-egress', 'a connector as well', (p) => (p.template.vpcAccess.connector = 'projects/p/locations/europe-west1/connectors/c'), 'connector must not be set'],
   ['preview-features-launch-stage', 'a readiness probe at GA', (p) => (container(p, 'gate').readinessProbe = { httpGet: { path: '/ready', port: 9091 } }), 'set launchStage BETA'],
   ['production-deletion-protection', 'production unprotected', (p) => (p.deletionProtection = false), 'deletionProtection true'],
 ];

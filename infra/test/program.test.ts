@@ -4,7 +4,7 @@
  */
 import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupProbeProblems, type ProbeSpec } from '../../common/probes';
 import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
-import { parseStackConfig, STACKS, type StackConfig } from '../config';
+import { parseStackConfig, STACKS, STARTUP_HEADROOM_SECONDS, type StackConfig } from '../config';
 import { runMonitoring, runMonitoringYaml } from '../collector';
 import { stackConfig } from '../mocks';
 import { TYPES, violations } from '../policy/rules';
@@ -51,7 +51,9 @@ describe.each(STACKS)('stack %s', (stackName) => {
         'gcp:projects/iAMMember:IAMMember chat-metric-writer',
         'gcp:secretmanager/secret:Secret chat-collector-config',
         'gcp:secretmanager/secretIamMember:SecretIamMember chat-collector-config-accessor',
+        'gcp:secretmanager/secretIamMember:SecretIamMember chat-database-url-accessor',
         'gcp:secretmanager/secretIamMember:SecretIamMember chat-llm-api-key-accessor',
+        'gcp:secretmanager/secretIamMember:SecretIamMember chat-redis-url-accessor',
         'gcp:secretmanager/secretVersion:SecretVersion chat-collector-config',
         'gcp:serviceaccount/account:Account chat-sa',
         ...(config.publicAccess ? ['gcp:cloudrunv2/serviceIamMember:ServiceIamMember chat-public-invoker'] : []),
@@ -85,6 +87,24 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(envs.LLM_API_KEY).toEqual({ name: 'LLM_API_KEY', valueSource: { secretKeyRef: { secret: 'llm-api-key', version: 'latest' } } });
     // Cloud Run reserves PORT and sets it from containerPort.
     expect(envs.PORT).toBeUndefined();
+  });
+
+  it('gives the app DATABASE_URL and REDIS_URL from their secrets, and the dependency budgets in ms', () => {
+    const envs = Object.fromEntries(byName.app!.envs!.map((env) => [env.name, env]));
+    expect(envs.DATABASE_URL).toEqual({ name: 'DATABASE_URL', valueSource: { secretKeyRef: { secret: config.databaseUrlSecret, version: 'latest' } } });
+    expect(envs.REDIS_URL).toEqual({ name: 'REDIS_URL', valueSource: { secretKeyRef: { secret: config.redisUrlSecret, version: 'latest' } } });
+    expect(config).toMatchObject({ databaseUrlSecret: 'database-url', redisUrlSecret: 'redis-url' });
+    expect(envs.APP_DATABASE_BUDGET_MS).toEqual({ name: 'APP_DATABASE_BUDGET_MS', value: String(config.databaseBudgetSeconds * 1000) });
+    expect(envs.APP_CACHE_BUDGET_MS).toEqual({ name: 'APP_CACHE_BUDGET_MS', value: String(config.cacheBudgetSeconds * 1000) });
+    // The phases run one after the other, inside the startup window.
+    expect(config.databaseBudgetSeconds + config.cacheBudgetSeconds).toBeLessThanOrEqual(config.startupBudgetSeconds - STARTUP_HEADROOM_SECONDS);
+    const names = byName.app!.envs!.map((env) => env.name);
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('reaches private IPs through Direct VPC egress on the configured network and subnet, private ranges only', () => {
+    expect(template.vpcAccess).toEqual({ egress: 'PRIVATE_RANGES_ONLY', networkInterfaces: [{ network: config.network, subnetwork: config.subnetwork }] });
+    expect(config).toMatchObject({ network: 'chat-vpc', subnetwork: 'chat-run-egress' });
   });
 
   it('points the gate at the phase endpoint and the required components', () => {
@@ -169,9 +189,12 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(stack.all(TYPES.projectIamMember).map(({ inputs }) => inputs)).toEqual([{ project: config.project, role: 'roles/monitoring.metricWriter', member: member() }]);
   });
 
-  it('grants secret access on exactly its two secrets, never project-wide', () => {
+  it('grants secret access on exactly the secrets it reads, never project-wide', () => {
     const grants = stack.all(SECRET_IAM_MEMBER).map(({ inputs }) => inputs);
-    expect(grants.map((grant) => grant.secretId).sort()).toEqual(['chat-collector-config', 'llm-api-key']);
+    const referenced = template.containers.flatMap((container) => (container.envs ?? []).flatMap((env) => (env.valueSource ? [env.valueSource.secretKeyRef!.secret] : [])));
+    const mounted = template.volumes.flatMap((volume) => (volume.secret ? [volume.secret.secret] : []));
+    expect(grants.map((grant) => grant.secretId).sort()).toEqual([...referenced, ...mounted].sort());
+    expect(grants.map((grant) => grant.secretId).sort()).toEqual(['chat-collector-config', 'database-url', 'llm-api-key', 'redis-url']);
     for (const grant of grants) expect(grant).toMatchObject({ role: 'roles/secretmanager.secretAccessor', member: member(), project: config.project });
   });
 
@@ -186,5 +209,7 @@ describe('the two stacks', () => {
     const [staging, production] = STACKS.map((stack) => parseStackConfig(stack, (key) => stackConfig(stack)[key]));
     expect(staging).toMatchObject({ startupBudgetSeconds: 90, gateReadinessProbe: true, publicAccess: false, minInstances: 0, maxInstances: 3, concurrency: 100, deletionProtection: false });
     expect(production).toMatchObject({ startupBudgetSeconds: 120, gateReadinessProbe: false, publicAccess: true, minInstances: 1, maxInstances: 20, concurrency: 250, deletionProtection: true });
+    expect(staging).toMatchObject({ databaseBudgetSeconds: 30, cacheBudgetSeconds: 20 });
+    expect(production).toMatchObject({ databaseBudgetSeconds: 60, cacheBudgetSeconds: 30 });
   });
 });
