@@ -16,7 +16,7 @@ export function localImages(ports: ReadonlyMap<number, number>, appEnv: Readonly
   return {
     app: {
       command: [process.execPath, path.join(DIST, 'app/src/main.js')],
-      // No Secret Manager here: the built-in model stands in for the LLM endpoint.
+      // No Secret Manager here: the built-in model, store and cache stand in for the LLM endpoint, PostgreSQL and Redis.
       omitEnv: [APP_ENV_VARS.llmBaseUrl, APP_ENV_VARS.llmModel],
       env: {
         [APP_ENV_VARS.environment]: 'development',

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   if (!options.json) {
     out(`Local revision of stack ${options.stack} (infra/rendered/${options.stack}.yaml), scenario ${options.scenario}: ${scenario.description}`);
     out(`Containers: ${revision.containers.map((c) => c.name).join(', ')}${skipped.length ? `; not run locally: ${skipped.join(', ')}` : ''}. Front door: ${url}`);
-    out('Local stand-ins: APP_ENV=development and the built-in model replace the LLM endpoint and its Secret Manager key.');
+    out('Local stand-ins: APP_ENV=development, the built-in model and the in-process store and cache replace the LLM endpoint, PostgreSQL and Redis, whose settings come from Secret Manager.');
   }
   record({ kind: 'front-door', url });
 
