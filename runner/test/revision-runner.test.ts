@@ -89,6 +89,27 @@ describe('revision runner', () => {
     });
   });
 
+  it('restarts a container whose liveness probe fails; traffic flows again once it passes its startup probe', async () => {
+    const { runner, frontDoor, doorPort, events } = await setup({});
+    cleanup.push(() => runner.stop(), () => frontDoor.close());
+    expect((await runner.start()).ok).toBe(true);
+    const first = events.find((e) => e.kind === 'container-started');
+    const pid = first?.kind === 'container-started' ? first.pid! : 0;
+    // A hung process: it keeps its port but answers nothing, so each liveness attempt times out.
+    process.kill(pid, 'SIGSTOP');
+    const restarted = () => events.filter((e) => e.kind === 'traffic').length === 2;
+    // 3 failed attempts 1 s apart, then SIGTERM (pending while stopped) and SIGKILL after 10 s.
+    for (let waited = 0; !restarted() && waited < 20_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    const restart = events.find((e) => e.kind === 'restart');
+    expect(restart).toMatchObject({ container: 'app', reason: 'liveness probe failed 3 times in a row (last: timed out)' });
+    expect(events.find((e) => e.kind === 'container-exited')).toMatchObject({ container: 'app', signal: 'SIGKILL' });
+    expect(events.filter((e) => e.kind === 'container-started')).toHaveLength(2);
+    expect(restarted()).toBe(true);
+    // The new process serves through the same front door.
+    const response = await fetch(`http://127.0.0.1:${doorPort}/healthz`);
+    expect(response.status).toBe(200);
+  });
+
   it('orders containers by dependsOn and rejects cycles and probe-less dependencies', () => {
     const base = { command: [], env: {}, dependsOn: [] as string[] };
     const probe = { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 1, httpGet: { path: '/', port: 1 } };
