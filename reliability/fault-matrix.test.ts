@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { WebSocket } from 'ws';
-import { type AppProcess, closeEvent, messages, startApp } from '../app/test/support';
+import { type AppProcess, closeEvent, messages, slowModel, startApp } from '../app/test/support';
 import { PHASES } from '../common/phase-contract';
 import { revisionProbes } from '../common/probes';
 import { APP_ENV_VARS, GATE_ENV_VARS, GATE_PATHS, GATE_PORT } from '../common/revision';
@@ -171,39 +171,48 @@ it('a gate restarted while the app serves opens again at once, and chat goes on'
   ws.close();
 });
 
-it('SIGTERM in the middle of agent runs: every acknowledged run finishes or its client is told to resend', async () => {
-  const app = await startApp();
-  running.push(app);
-  await app.waitForState('ready');
-  const gate = await gateFor(phaseUrl(app));
-  running.push(gate);
-  await waitFor('the gate to open', async () => (await startup(gate.base)).status === 200, 5000);
+describe.each([
+  ['finish within the shutdown deadline', 300, '8000'],
+  ['outlast the shutdown deadline', 5000, '200'],
+])('SIGTERM in the middle of agent runs that %s', (_, modelDelayMs, deadlineMs) => {
+  it('no 1011; every acknowledged run gets its reply or a close that says to resend; the gate leaves rotation', async () => {
+    // A model endpoint that takes its time, so the runs are in flight when SIGTERM comes.
+    const model = await slowModel(modelDelayMs);
+    running.push({ stop: async () => void (await model.close()) });
+    const app = await startApp({ [APP_ENV_VARS.llmBaseUrl]: model.url, [APP_ENV_VARS.shutdownDeadlineMs]: deadlineMs });
+    running.push(app);
+    await app.waitForState('ready');
+    const gate = await gateFor(phaseUrl(app));
+    running.push(gate);
+    await waitFor('the gate to open', async () => (await startup(gate.base)).status === 200, 5000);
 
-  const clients = await Promise.all(
-    Array.from({ length: 20 }, async (_, i) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws`, { headers: { 'x-forwarded-for': `10.1.0.${i}` } });
-      await new Promise((resolve) => ws.once('open', resolve));
-      const seen: string[] = [];
-      ws.on('message', (data) => seen.push((JSON.parse(String(data)) as { type: string }).type));
-      return { ws, seen, closed: closeEvent(ws) };
-    }),
-  );
-  for (const { ws } of clients) ws.send(JSON.stringify({ type: 'user_message', text: 'a run cut by SIGTERM' }));
-  await waitFor('a run to start', () => clients.some((c) => c.seen.includes('agent_started')), 5000);
-  app.child.kill('SIGTERM');
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws`, { headers: { 'x-forwarded-for': `10.1.0.${i}` } });
+        await new Promise((resolve) => ws.once('open', resolve));
+        const seen: string[] = [];
+        ws.on('message', (data) => seen.push((JSON.parse(String(data)) as { type: string }).type));
+        return { ws, seen, closed: closeEvent(ws) };
+      }),
+    );
+    for (const { ws } of clients) ws.send(JSON.stringify({ type: 'user_message', text: 'a run cut by SIGTERM' }));
+    await waitFor('every run to start', () => clients.every((c) => c.seen.includes('tool_completed')), 5000);
+    app.child.kill('SIGTERM');
 
-  const closes = await Promise.all(clients.map((c) => c.closed));
-  for (const [i, { seen }] of clients.entries()) {
-    const close = closes[i]!;
-    expect(close.code).not.toBe(1011);
-    if (seen.includes('agent_started') && !seen.includes('agent_response')) {
-      expect(close).toMatchObject({ code: 1012, reason: expect.stringContaining('resend') });
+    const closes = await Promise.all(clients.map((c) => c.closed));
+    const finished = clients.filter((c) => c.seen.includes('agent_response')).length;
+    for (const [i, { seen }] of clients.entries()) {
+      expect(seen[0]).toBe('agent_started');
+      if (seen.includes('agent_response')) continue;
+      expect(closes[i]).toEqual({ code: 1012, reason: expect.stringContaining('resend') });
     }
-  }
-  expect((await app.exited).code).toBe(0);
-  // The gate stays open (latched) but leaves rotation: /ready answers 503 once the app stops.
-  await waitFor('/ready to answer 503', async () => (await fetch(`${gate.base}${GATE_PATHS.ready}`)).status === 503, 5000);
-  expect((await startup(gate.base)).status).toBe(200);
+    expect(finished).toBe(modelDelayMs < Number(deadlineMs) ? clients.length : 0);
+    expect(closes.filter((close) => close.code === 1011)).toEqual([]);
+    expect((await app.exited).code).toBe(0);
+    // The gate stays open (latched) but leaves rotation: /ready answers 503 once the app stops.
+    await waitFor('/ready to answer 503', async () => (await fetch(`${gate.base}${GATE_PATHS.ready}`)).status === 503, 5000);
+    expect((await startup(gate.base)).status).toBe(200);
+  });
 });
 
 describe.each([
