@@ -1,18 +1,19 @@
-/** The check loop's requests and waits, with an injected fetch and sleep. */
-import { type CheckDeps, delayAfter, runCheckLoop } from '../src/checker';
+/** The check loop's requests and waits, with an injected GET and sleep. */
+import { type CheckDeps, delayAfter, type HttpAnswer, runCheckLoop } from '../src/checker';
 import { TEST_TIMINGS, phaseBody } from './support';
 
 describe('check loop requests', () => {
   it('long-polls after the first answer, asks plainly after a failure, falls back to the poll interval', async () => {
     const stop = new AbortController();
-    const script: (() => Response)[] = [
-      () => new Response(JSON.stringify(phaseBody({ seq: 3 })), { status: 503 }),
+    const answer = (seq: number): HttpAnswer => ({ status: 503, text: JSON.stringify(phaseBody({ seq })) });
+    const script: (() => HttpAnswer)[] = [
+      () => answer(3),
       () => {
-        throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8081'), { code: 'ECONNREFUSED' });
       },
       // The target restarted: its seq starts again, and it ignores long-poll.
-      () => new Response(JSON.stringify(phaseBody({ seq: 1 })), { status: 503 }),
-      () => new Response(JSON.stringify(phaseBody({ seq: 1 })), { status: 503 }),
+      () => answer(1),
+      () => answer(1),
     ];
     const queries: string[] = [];
     const sleeps: number[] = [];
@@ -22,8 +23,8 @@ describe('check loop requests', () => {
       sleep: async (ms) => {
         sleeps.push(ms);
       },
-      fetch: async (input) => {
-        queries.push(new URL(String(input)).search);
+      get: async (url) => {
+        queries.push(url.search);
         const next = script.shift();
         if (next === undefined) {
           stop.abort();

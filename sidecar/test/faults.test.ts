@@ -1,5 +1,5 @@
 /**
- * Each fault a target can produce, from a real HTTP server on loopback, through the real fetch,
+ * Each fault a target can produce, from a real HTTP server on loopback, through the real GET (node:http),
  * check loop and gate: counted under its own result label, kept as the last error, never opening.
  */
 import type http from 'node:http';

@@ -1,6 +1,6 @@
 /**
  * Random sequences of target behaviours run through the real check loop and gate, with an injected
- * fetch. The oracle below is written out again on purpose, not taken from decide().
+ * GET. The oracle below is written out again on purpose, not taken from decide().
  */
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
@@ -54,16 +54,16 @@ async function play(script: Behaviour[]): Promise<void> {
   const deps: CheckDeps = {
     now: () => performance.now(),
     sleep: async () => {},
-    fetch: async () => {
+    get: async () => {
       const step = script[next++];
       if (step === undefined) {
         stop.abort();
         throw new Error('script finished');
       }
-      if (step.kind === 'error') throw new TypeError('fetch failed', { cause: { code: step.code } });
-      if (step.kind === 'raw') return new Response(step.text, { status: step.status });
+      if (step.kind === 'error') throw Object.assign(new Error(`socket error ${step.code}`), { code: step.code });
+      if (step.kind === 'raw') return { status: step.status, text: step.text };
       await new Promise((resolve) => setTimeout(resolve, step.delayMs));
-      return new Response(JSON.stringify(step.body), { status: step.body.state === 'ready' ? 200 : 503 });
+      return { status: step.body.state === 'ready' ? 200 : 503, text: JSON.stringify(step.body) };
     },
   };
   const gate = new Gate({
