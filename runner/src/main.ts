@@ -74,7 +74,12 @@ async function main(): Promise<void> {
     onExpired: (kind, url) => record({ kind: 'request-expired', request: `${kind === 'upgrade' ? 'WebSocket' : 'HTTP'} ${url}` }),
   });
   frontDoor.server.listen(options.port, '127.0.0.1');
-  await once(frontDoor.server, 'listening');
+  try {
+    await once(frontDoor.server, 'listening');
+  } catch (error) {
+    process.stderr.write(`--port ${options.port} cannot be used for the front door: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
   const url = `http://localhost:${(frontDoor.server.address() as { port: number }).port}`;
 
   if (!options.json) {
@@ -112,4 +117,7 @@ async function main(): Promise<void> {
   if (exiting) process.exit(result.ok ? 0 : 1);
 }
 
-void main();
+main().catch((error: unknown) => {
+  process.stderr.write(`npm start failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,9 +1,10 @@
 /**
  * `npm start -- --exit-after-ready` for each stack and each scenario, with the real app and gate
  * and the probe settings of infra/rendered/STACK.yaml: the exit code, the reason, and a probe
- * timeline that keeps to the configured settings.
+ * timeline that keeps to the configured settings; and bad flags or a taken port, in one line.
  */
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { renderedContainers, toProbeSpec } from '../src/local-revision';
 import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from '../src/scenarios';
@@ -93,3 +94,39 @@ it('scenario finalize-hangs fails each stack when its startup window runs out', 
     expectProbeTimeline(lines, stack);
   });
 }, 200_000);
+
+describe('bad input', () => {
+  function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [RUNNER, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.once('exit', (code) => resolve({ code, stderr }));
+    });
+  }
+
+  it.each([
+    [['--stack', 'moon'], '--stack must be one of staging, production, got "moon"'],
+    [['--scenario', 'nope'], '--scenario must be one of'],
+    [['--port', '70000'], '--port must be 0..65535'],
+    [['--hold-timeout-ms', '0'], '--hold-timeout-ms must be a positive integer'],
+  ])('%j exits 2 naming the flag, then the usage', async (args, message) => {
+    const { code, stderr } = await run(args);
+    expect(code).toBe(2);
+    expect(stderr.split('\n')[0]).toContain(message);
+    expect(stderr).toContain('usage: npm start --');
+  });
+
+  it('exits 2 with one line when the front door port is taken, before starting any container', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      const { code, stderr } = await run(['--port', String(port)]);
+      expect(code).toBe(2);
+      expect(stderr.trim().split('\n')).toEqual([expect.stringContaining(`--port ${port} cannot be used for the front door: listen EADDRINUSE`)]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
