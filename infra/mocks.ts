@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
+import { REPO_ROOT } from '../common/paths';
 import { PROJECT } from './config';
 
 export interface RecordedResource {
@@ -15,16 +16,8 @@ export interface RecordedResource {
   inputs: Record<string, unknown>;
 }
 
-/** The repository root: the directory of Pulumi.yaml, from the sources or from dist/. */
-export function repoRoot(from = __dirname): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'Pulumi.yaml'))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no Pulumi.yaml above ${from}`);
-  }
-}
-
 /** A stack's config as Pulumi hands it to a program: every value a string, objects as JSON. */
-export function stackConfig(stack: string, root = repoRoot()): Record<string, string> {
+export function stackConfig(stack: string, root = REPO_ROOT): Record<string, string> {
   const file = path.join(root, `Pulumi.${stack}.yaml`);
   const document = parse(fs.readFileSync(file, 'utf8')) as { config?: Record<string, unknown> };
   return Object.fromEntries(

@@ -9,7 +9,8 @@ import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { stringify } from 'yaml';
 import { STACKS } from './config';
-import { recordStack, repoRoot, stackConfig, type RecordedResource } from './mocks';
+import { REPO_ROOT, renderedStackPath } from '../common/paths';
+import { recordStack, stackConfig, type RecordedResource } from './mocks';
 import { deployStack } from './program';
 
 export const SECRET_PLACEHOLDER = '[secret]';
@@ -37,21 +38,17 @@ export function renderDocument(stack: string, resources: readonly RecordedResour
   return header + stringify(body, { lineWidth: 0 });
 }
 
-export async function renderStack(stack: string, root = repoRoot()): Promise<string> {
+export async function renderStack(stack: string, root = REPO_ROOT): Promise<string> {
   const { resources } = await recordStack(stack, stackConfig(stack, root), deployStack);
   return renderDocument(stack, resources);
 }
 
-export function renderedPath(stack: string, root = repoRoot()): string {
-  return path.join(root, 'infra', 'rendered', `${stack}.yaml`);
-}
-
 /** Writes (or with `check`, compares) every stack's file; returns the stale files' paths. */
 export async function render(options: { check: boolean; root?: string }): Promise<string[]> {
-  const root = options.root ?? repoRoot();
+  const root = options.root ?? REPO_ROOT;
   const stale: string[] = [];
   for (const stack of STACKS) {
-    const file = renderedPath(stack, root);
+    const file = renderedStackPath(stack, root);
     const text = await renderStack(stack, root);
     const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
     if (current === text) continue;

@@ -7,15 +7,13 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import express from 'express';
 import { WebSocketServer } from 'ws';
+import { REPO_ROOT } from '../../common/paths';
 import { APP_PATHS } from '../../common/revision';
 import type { ChatService } from './chat-service';
 import type { PhaseState } from './phase-state';
 
-// Compiled code runs from dist/app/src, the sources from app/src; the page lives in app/public.
-const APP_DIR = path.resolve(__dirname, __dirname.split(path.sep).includes('dist') ? '../../../app' : '..');
-
 /** The chat page: plain HTML and JavaScript, no build step. */
-export const CHAT_PAGE = path.join(APP_DIR, 'public', 'index.html');
+export const CHAT_PAGE = path.join(REPO_ROOT, 'app', 'public', 'index.html');
 
 /** Seconds a refused client should wait before it tries again. */
 export const RETRY_AFTER_SECONDS = 1;

@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import { MAX_STARTUP_WINDOW_SECONDS } from '../../common/probes';
 import { STACKS } from '../config';
 import { TYPES } from '../policy/rules';
-import { renderedPath } from '../render';
+import { renderedStackPath } from '../../common/paths';
 
 interface Property {
   type?: string;
@@ -155,7 +155,7 @@ function limitProblems(service: Service): string[] {
 }
 
 function renderedServices(stack: string): Service[] {
-  const document = parse(fs.readFileSync(renderedPath(stack), 'utf8')) as { resources: { type: string; inputs: Service }[] };
+  const document = parse(fs.readFileSync(renderedStackPath(stack), 'utf8')) as { resources: { type: string; inputs: Service }[] };
   return document.resources.filter((resource) => resource.type === TYPES.service).map((resource) => resource.inputs);
 }
 

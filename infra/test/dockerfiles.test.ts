@@ -4,9 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../mocks';
+import { REPO_ROOT } from '../../common/paths';
 
-const ROOT = repoRoot();
+const ROOT = REPO_ROOT;
 
 interface Instruction {
   keyword: string;

@@ -2,10 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CONFIG_KEYS } from '../config';
-import { repoRoot } from '../mocks';
+import { REPO_ROOT } from '../../common/paths';
 import { RULES } from '../policy/rules';
 
-const deploy = fs.readFileSync(path.join(repoRoot(), 'docs', 'deploy.md'), 'utf8');
+const deploy = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
 
 /** The first column of the table that follows a heading, without its backticks. */
 function firstColumn(heading: string): string[] {

@@ -11,12 +11,11 @@ import { AnalyzeRequest, AnalyzerResourceOptions, EnforcementLevel, type Analyze
 import { Struct } from 'google-protobuf/google/protobuf/struct_pb';
 import { parse } from 'yaml';
 import { PROJECT, STACKS } from '../config';
-import { repoRoot } from '../mocks';
+import { REPO_ROOT, renderedStackPath } from '../../common/paths';
 import { POLICY_PACK_NAME } from '../policy/policies';
 import { TYPES } from '../policy/rules';
-import { renderedPath } from '../render';
 
-const PACK = path.join(repoRoot(), 'dist', 'infra', 'policy', 'index.js');
+const PACK = path.join(REPO_ROOT, 'dist', 'infra', 'policy', 'index.js');
 
 let pack: ChildProcess;
 let client: AnalyzerClient;
@@ -50,7 +49,7 @@ function analyze(stack: string, type: string, name: string, inputs: Record<strin
 }
 
 function renderedResources(stack: string): { type: string; name: string; inputs: Record<string, unknown> }[] {
-  return (parse(fs.readFileSync(renderedPath(stack), 'utf8')) as { resources: { type: string; name: string; inputs: Record<string, unknown> }[] }).resources;
+  return (parse(fs.readFileSync(renderedStackPath(stack), 'utf8')) as { resources: { type: string; name: string; inputs: Record<string, unknown> }[] }).resources;
 }
 
 beforeAll(async () => {

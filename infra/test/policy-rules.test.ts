@@ -4,7 +4,7 @@ import { parse } from 'yaml';
 import { STACKS } from '../config';
 import { POLICIES } from '../policy/policies';
 import { RULES, stackOfUrn, TYPES, violations } from '../policy/rules';
-import { renderedPath } from '../render';
+import { renderedStackPath } from '../../common/paths';
 
 interface Rendered {
   type: string;
@@ -14,7 +14,7 @@ interface Rendered {
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- mutated freely below
 
 function rendered(stack: string): Rendered[] {
-  return (parse(fs.readFileSync(renderedPath(stack), 'utf8')) as { resources: Rendered[] }).resources;
+  return (parse(fs.readFileSync(renderedStackPath(stack), 'utf8')) as { resources: Rendered[] }).resources;
 }
 /** A fresh copy of a stack's rendered service, to break one invariant at a time. */
 function service(stack = 'production'): Props {

@@ -5,17 +5,17 @@ import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
 import { renderedContainers } from '../../runner/src/local-revision';
 import { STACKS } from '../config';
-import { repoRoot } from '../mocks';
-import { normalize, render, renderDocument, renderedPath, renderStack, SECRET_PLACEHOLDER } from '../render';
+import { REPO_ROOT, renderedStackPath } from '../../common/paths';
+import { normalize, render, renderDocument, renderStack, SECRET_PLACEHOLDER } from '../render';
 
-const ROOT = repoRoot();
+const ROOT = REPO_ROOT;
 
 /** A scratch repository root with the project and stack files, and the committed rendered files. */
 function scratchRoot(): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'render-'));
   for (const file of ['Pulumi.yaml', ...STACKS.map((stack) => `Pulumi.${stack}.yaml`)]) fs.copyFileSync(path.join(ROOT, file), path.join(root, file));
   fs.mkdirSync(path.join(root, 'infra', 'rendered'), { recursive: true });
-  for (const stack of STACKS) fs.copyFileSync(renderedPath(stack, ROOT), renderedPath(stack, root));
+  for (const stack of STACKS) fs.copyFileSync(renderedStackPath(stack, ROOT), renderedStackPath(stack, root));
   return root;
 }
 
@@ -45,7 +45,7 @@ describe.each(STACKS)('rendered %s', (stack) => {
   it('is deterministic and equal to the committed file', async () => {
     const first = await renderStack(stack);
     expect(await renderStack(stack)).toBe(first);
-    expect(fs.readFileSync(renderedPath(stack), 'utf8')).toBe(first);
+    expect(fs.readFileSync(renderedStackPath(stack), 'utf8')).toBe(first);
   });
 
   it('holds no secret value: the collector config is a placeholder', async () => {
@@ -55,7 +55,7 @@ describe.each(STACKS)('rendered %s', (stack) => {
   });
 
   it('is what the local runner reads: app, gate and collector with Pulumi field names', () => {
-    const containers = renderedContainers(stack, path.join(ROOT, 'infra', 'rendered'));
+    const containers = renderedContainers(stack, ROOT);
     expect(containers.map((container) => container.name)).toEqual(['app', 'gate', 'collector']);
     expect(containers[0]!.ports?.containerPort).toBe(8080);
     expect(containers[1]!.startupProbe?.httpGet).toEqual({ path: '/startup', port: 9091 });
@@ -70,7 +70,7 @@ describe('render', () => {
 
   it('--check names a stale file and leaves it alone; a plain render rewrites it', async () => {
     const root = scratchRoot();
-    const staging = renderedPath('staging', root);
+    const staging = renderedStackPath('staging', root);
     fs.writeFileSync(staging, 'resources: []\n');
     expect(await render({ check: true, root })).toEqual([path.join('infra', 'rendered', 'staging.yaml')]);
     expect(fs.readFileSync(staging, 'utf8')).toBe('resources: []\n');
@@ -80,7 +80,7 @@ describe('render', () => {
 
   it('--check names a missing file', async () => {
     const root = scratchRoot();
-    fs.rmSync(renderedPath('production', root));
+    fs.rmSync(renderedStackPath('production', root));
     expect(await render({ check: true, root })).toEqual([path.join('infra', 'rendered', 'production.yaml')]);
   });
 

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { repoRoot } from '../mocks';
+import { REPO_ROOT } from '../../common/paths';
 
 interface Step {
   id?: string;
@@ -24,7 +24,7 @@ interface Workflow {
   jobs: Record<string, Job>;
 }
 
-const DIR = path.join(repoRoot(), '.github', 'workflows');
+const DIR = path.join(REPO_ROOT, '.github', 'workflows');
 const workflow = (file: string) => parse(fs.readFileSync(path.join(DIR, file), 'utf8')) as Workflow;
 const runs = (job: Job) => job.steps.map((step) => step.run ?? '').join('\n');
 const uses = (job: Job, action: string) => job.steps.filter((step) => step.uses?.startsWith(`${action}@`));

@@ -4,18 +4,17 @@
  * suite restarts.
  */
 import path from 'node:path';
+import { DIST_DIR } from '../../common/paths';
 import { APP_ENV_VARS, APP_PORT, GATE_ENV_VARS, GATE_PORT, PHASE_HOST, PHASE_PATH, PHASE_PORT } from '../../common/revision';
 import { freePort } from './ports';
 import { type LocalImage, type LocalRevisionResult, renderedContainers, toLocalRevision } from './local-revision';
 
-/** The compiled entry points, whether this module runs compiled (dist/runner/src) or from source under jest. */
-const DIST = __dirname.split(path.sep).includes('dist') ? path.resolve(__dirname, '../..') : path.resolve(__dirname, '../../dist');
 
 export function localImages(ports: ReadonlyMap<number, number>, appEnv: Readonly<Record<string, string>>): Record<string, LocalImage> {
   const local = (port: number) => String(ports.get(port));
   return {
     app: {
-      command: [process.execPath, path.join(DIST, 'app/src/main.js')],
+      command: [process.execPath, path.join(DIST_DIR, 'app/src/main.js')],
       // No Secret Manager here: the built-in model, store and cache stand in for the LLM endpoint, PostgreSQL and Redis.
       omitEnv: [APP_ENV_VARS.llmBaseUrl, APP_ENV_VARS.llmModel],
       env: {
@@ -26,7 +25,7 @@ export function localImages(ports: ReadonlyMap<number, number>, appEnv: Readonly
       },
     },
     gate: {
-      command: [process.execPath, path.join(DIST, 'sidecar/src/main.js')],
+      command: [process.execPath, path.join(DIST_DIR, 'sidecar/src/main.js')],
       env: {
         [GATE_ENV_VARS.port]: local(GATE_PORT),
         [GATE_ENV_VARS.targetUrl]: `http://${PHASE_HOST}:${local(PHASE_PORT)}${PHASE_PATH}`,

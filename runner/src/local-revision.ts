@@ -4,8 +4,8 @@
  * local ports the runner picked, and values that come from Secret Manager are left out.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { parse } from 'yaml';
+import { REPO_ROOT, renderedStackPath } from '../../common/paths';
 import { CLOUD_RUN_PROBE_DEFAULTS, type ProbeSpec } from '../../common/probes';
 import type { LocalContainer, LocalRevision } from './revision-runner';
 
@@ -38,11 +38,10 @@ export interface LocalImage {
   omitEnv?: readonly string[];
 }
 
-const RENDERED_DIR = path.resolve(__dirname, __dirname.split(path.sep).includes('dist') ? '../../../infra/rendered' : '../../infra/rendered');
 export const SERVICE_TYPE = 'gcp:cloudrunv2/service:Service';
 
-export function renderedContainers(stack: string, dir = RENDERED_DIR): CloudRunContainer[] {
-  const file = path.join(dir, `${stack}.yaml`);
+export function renderedContainers(stack: string, root = REPO_ROOT): CloudRunContainer[] {
+  const file = renderedStackPath(stack, root);
   const document = parse(fs.readFileSync(file, 'utf8')) as { resources?: { type: string; name: string; inputs: { template?: { containers?: CloudRunContainer[] } } }[] };
   const services = (document.resources ?? []).filter((resource) => resource.type === SERVICE_TYPE);
   if (services.length !== 1) throw new Error(`${file} must hold exactly one ${SERVICE_TYPE}, found ${services.length}`);

@@ -1,0 +1,16 @@
+import path from 'node:path';
+
+/**
+ * The repository root (an image's working directory), whether this module runs compiled from
+ * dist/common or from source under jest: files that are not compiled (the chat page, the rendered
+ * stacks) and the compiled entry points are found from here.
+ */
+export const REPO_ROOT = path.resolve(__dirname, path.basename(path.dirname(__dirname)) === 'dist' ? '../..' : '..');
+
+/** Where `tsc -p .` writes the compiled JavaScript. */
+export const DIST_DIR = path.join(REPO_ROOT, 'dist');
+
+/** A stack's rendered resources (`npm run render`), which the local runner runs. */
+export function renderedStackPath(stack: string, root = REPO_ROOT): string {
+  return path.join(root, 'infra', 'rendered', `${stack}.yaml`);
+}
