@@ -3,6 +3,7 @@
  * after Retry-After, keep one message in flight, and after a close resend any message that has
  * no agent_response. They count what happened to every acknowledged message.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 
 export interface ClientTally {
@@ -41,8 +42,6 @@ export interface ClientOptions {
   /** Pause between a reply and the next message. */
   thinkMs: number;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs one client until `stopped()`; resolves once its last connection closed. */
 export async function runClient(options: ClientOptions): Promise<void> {

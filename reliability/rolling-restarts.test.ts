@@ -5,6 +5,7 @@
  * close that tells the client to resend it.
  */
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_ENV_VARS, APP_PORT } from '../common/revision';
 import { FrontDoor } from '../runner/src/front-door';
 import { localRevisionOf } from '../runner/src/local-images';
@@ -16,8 +17,6 @@ const CLIENTS = 200;
 const CYCLES = 10;
 /** How long each revision serves before the next restart. */
 const SERVE_MS = 1500;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 it(`${CLIENTS} clients across ${CYCLES} restarts of the revision: no 1011, nothing acknowledged is lost`, async () => {
   const { revision, ports } = await localRevisionOf('staging', { [APP_ENV_VARS.rateLimitPerMinute]: '1000000' });

@@ -1,10 +1,10 @@
 /** Helpers for tests that run the real app process and talk to it over real sockets. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
-import { freePort } from '../../runner/src/ports';
+import { connects, freePort } from '../../runner/src/ports';
 import type { PhaseBody } from '../../common/phase-contract';
 
 export const APP_MAIN = path.resolve(__dirname, '../../dist/app/src/main.js');
@@ -92,20 +92,13 @@ export async function openChat(app: Pick<AppProcess, 'port'>): Promise<WebSocket
 async function waitForListening(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await connects(port)) return;
     await sleep(10);
   }
   throw new Error(`nothing listened on ${port} within ${timeoutMs} ms`);
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export { sleep };
 
 export type UpgradeResult =
   | { kind: 'open'; ws: WebSocket }

@@ -5,8 +5,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connects } from '../../runner/src/ports';
 
 export const APP_MAIN = path.resolve(__dirname, '../../app/src/main.js');
 export const GATE_MAIN = path.resolve(__dirname, '../../sidecar/src/main.js');
@@ -52,17 +53,7 @@ export function startNode(script: string, env: Record<string, string>): NodeProc
   };
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
+export { sleep };
 
 /** Resolves with performance.now() at the first accepted TCP connection; tries every millisecond. */
 export async function waitListening(port: number, proc: NodeProcess, timeoutMs = 10_000): Promise<number> {

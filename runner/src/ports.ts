@@ -18,6 +18,17 @@ function listens(port: number): Promise<boolean> {
   });
 }
 
+/** Whether a TCP connection to host:port opens now (something listens there). */
+export function connects(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, host, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 /** A port nothing listens on right now, not handed out before by this process. */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt += 1) {

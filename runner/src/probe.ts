@@ -10,8 +10,8 @@
  * (failureThreshold x periodSeconds) is at most 240 s; liveness probes start once the startup
  * probe passed and restart the container after failureThreshold consecutive failures.
  */
-import net from 'node:net';
 import { httpStatusPasses, type ProbeSpec } from '../../common/probes';
+import { connects } from './ports';
 
 export interface ProbeResult {
   ok: boolean;
@@ -138,14 +138,7 @@ export function probeAttempt(spec: ProbeSpec, host = '127.0.0.1'): Attempt {
 async function tcpConnectsWithin(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const connected = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, host, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (connected) return { ok: true, detail: 'connected' };
+    if (await connects(port, host)) return { ok: true, detail: 'connected' };
     if (performance.now() >= deadline) return { ok: false, detail: 'connection refused' };
     await realClock.sleep(Math.min(20, Math.max(0, deadline - performance.now())));
   }

@@ -3,8 +3,8 @@
  * early clients, and the failure reasons. A probe on the app's own phase endpoint stands in for
  * the gate here, so these tests need nothing but the app.
  */
-import path from 'node:path';
 import { WebSocket } from 'ws';
+import { APP_MAIN } from '../../app/test/support';
 import { APP_ENV_VARS } from '../../common/revision';
 import { FrontDoor } from '../src/front-door';
 import { freePort } from '../src/ports';
@@ -12,8 +12,6 @@ import { type LocalRevision, RevisionRunner, startOrder } from '../src/revision-
 import type { Stamped, TimelineEvent } from '../src/timeline';
 
 jest.setTimeout(30_000);
-
-const APP_MAIN = path.resolve(__dirname, '../../dist/app/src/main.js');
 
 async function setup(appEnv: Record<string, string>, failureThreshold = 10) {
   const [port, phasePort] = [await freePort(), await freePort()];

@@ -1,4 +1,5 @@
 /** Helpers for the gate's tests: valid bodies, local targets, an in-process gate, a spawned gate. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,7 +18,7 @@ import { createGateServer } from '../src/server';
 export const GATE_MAIN = path.resolve(__dirname, '../../dist/sidecar/src/main.js');
 export const REQUIRED = [...DEFAULT_REQUIRED_COMPONENTS];
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export { sleep };
 
 /** A body that validates against contract 1; overrides pick the state and components. */
 export function phaseBody(overrides: Partial<PhaseBody> = {}): PhaseBody {
