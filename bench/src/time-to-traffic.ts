@@ -3,12 +3,18 @@
  * probe model (Cloud Run's semantics) runs each configuration on a virtual clock against the
  * same timelines, so the figures need no waiting and the configurations see identical startups.
  */
-import { defaultTcpStartupProbe, type ProbeSpec, revisionProbes } from '../../common/probes';
-import { APP_PATHS, APP_PORT } from '../../common/revision';
+import { defaultTcpStartupProbe, type ProbeSpec } from '../../common/probes';
+import { APP_PATHS, APP_PORT, GATE_PORT } from '../../common/revision';
+import { renderedContainers, toProbeSpec } from '../../runner/src/local-revision';
 import { type Attempt, runStartupProbe, VirtualClock } from '../../runner/src/probe';
 
-/** Production's startup budget (infra's setting): the gate's startup window is 120 s. */
-export const PRODUCTION_STARTUP_BUDGET_SECONDS = 120;
+/** Production's startup probes as infra deploys them (infra/rendered/production.yaml), read once. */
+const PRODUCTION_STARTUP_PROBES = (() => {
+  const containers = renderedContainers('production');
+  const samePorts = new Map([APP_PORT, GATE_PORT].map((port) => [port, port]));
+  const startupProbe = (name: string) => toProbeSpec(containers.find((container) => container.name === name)?.startupProbe, samePorts)!;
+  return { app: startupProbe('app'), gate: startupProbe('gate') };
+})();
 
 /**
  * The old service's probe (background/incident-503-health-task-cloud-run-config.md): HTTP on the
@@ -37,13 +43,11 @@ export type Configuration = (typeof CONFIGURATIONS)[number];
 /** Each probe of a configuration, with the time its target starts to pass it. */
 export function probesFor(configuration: Configuration, timeline: StartupTimeline): { spec: ProbeSpec; passesFromMs: number }[] {
   switch (configuration) {
-    case 'ours': {
-      const probes = revisionProbes(PRODUCTION_STARTUP_BUDGET_SECONDS);
+    case 'ours':
       return [
-        { spec: probes.app.startup, passesFromMs: timeline.listenMs },
-        { spec: probes.gate.startup, passesFromMs: timeline.gateOpenMs },
+        { spec: PRODUCTION_STARTUP_PROBES.app, passesFromMs: timeline.listenMs },
+        { spec: PRODUCTION_STARTUP_PROBES.gate, passesFromMs: timeline.gateOpenMs },
       ];
-    }
     case 'oldConfig':
       return [{ spec: OLD_STARTUP_PROBE, passesFromMs: timeline.listenMs }];
     case 'tcpDefault':
