@@ -72,7 +72,7 @@ export class OpenAiCompatibleClient implements LlmClient {
     try {
       response = await this.fetchFn(url, { ...init, headers, signal: AbortSignal.timeout(this.config.timeoutMs) });
     } catch (error) {
-      throw new Error(`${init.method} ${url} failed: ${describe(error)}`);
+      throw new Error(`${init.method} ${url} failed: ${describe(error)}`, { cause: error });
     }
     if (!response.ok) {
       await response.body?.cancel();

@@ -91,6 +91,6 @@ async function applyOne(client: Queryable, migration: Migration): Promise<void> 
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK');
-    throw new Error(`migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`);
+    throw new Error(`migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -35,6 +35,16 @@ describe('.github/workflows', () => {
     for (const file of fs.readdirSync(DIR)) expect(workflow(file).permissions).toEqual({ contents: 'read' });
   });
 
+  it('every job sets up the Node.js major the tests run on (the `node` devDependency)', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    const major = Number(pkg.devDependencies.node!.split('.')[0]);
+    for (const file of fs.readdirSync(DIR)) {
+      for (const job of Object.values(workflow(file).jobs)) {
+        for (const step of uses(job, 'actions/setup-node')) expect(step.with?.['node-version']).toBe(major);
+      }
+    }
+  });
+
   it('every workflow runs the full test suite through .ci/run before anything deploys', () => {
     for (const file of fs.readdirSync(DIR)) expect(runs(workflow(file).jobs.test!)).toContain('.ci/run');
   });

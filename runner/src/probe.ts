@@ -33,7 +33,8 @@ export interface Clock {
 export const realClock: Clock = {
   now: () => performance.now(),
   // Unref'd: a probe loop waiting for its next period must not keep a stopped runner's process alive.
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()),
+  // A period already past comes out slightly negative, which Node warns about: wait 0 instead.
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref()),
 };
 
 /** A clock whose sleeps return at once and move time forward: for modelling startups. */
