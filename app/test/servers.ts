@@ -10,8 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { freePort } from '../../runner/src/ports';
+import { waitFor } from '../../testkit/wait-for';
 
-const INSTALL_HINT = 'install them with: apt-get install -y postgresql redis-server (.ci/run does this in CI)';
+const INSTALL_HINT = 'npm test installs them (scripts/test-prerequisites.sh), or: apt-get install -y postgresql redis-server';
 /** Passwords with characters that need URL encoding, so redaction of encoded forms is exercised. */
 export const PG_PASSWORD = 'pg-s3cret/pw';
 export const REDIS_PASSWORD = 'redis-s3cret@pw';
@@ -103,14 +104,6 @@ function serverProcess(name: string, command: string, args: string[], options: S
   return { start, stop };
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`${what} not ready within ${timeoutMs} ms`);
-}
 
 /** Sends one RESP command and resolves with the first reply line. */
 function redisCommand(port: number, words: string[]): Promise<string> {
