@@ -9,5 +9,5 @@ module.exports = {
   },
   // p-retry and its dependency are ESM-only; let ts-jest turn them into CommonJS.
   transformIgnorePatterns: ['/node_modules/(?!(p-retry|is-network-error)/)'],
-  testTimeout: 20000,
+  testTimeout: 60_000,
 };

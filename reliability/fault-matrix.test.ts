@@ -14,7 +14,9 @@ import { FrontDoor } from '../runner/src/front-door';
 import { localRevisionOf } from '../runner/src/local-images';
 import { freePort } from '../runner/src/ports';
 import { RevisionRunner } from '../runner/src/revision-runner';
-import { type GateProcess, sleep, spawnGate, startTarget, waitFor } from '../sidecar/test/support';
+import { type GateProcess, spawnGate, startTarget } from '../sidecar/test/support';
+import { waitFor } from '../testkit/wait-for';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface StartupBody {
   state?: string;
@@ -64,7 +66,7 @@ const errors = (gate: GateProcess) => gate.logs.filter((log) => log.severity ===
 
 async function gateFor(targetUrl: string, env: Record<string, string> = {}): Promise<GateProcess> {
   const gate = spawnGate({ [GATE_ENV_VARS.targetUrl]: targetUrl, ...env }, await freePort());
-  await waitFor('the gate to listen', async () => (await fetch(`${gate.base}${GATE_PATHS.live}`).catch(() => undefined)) !== undefined, 5000);
+  await waitFor('the gate to listen', async () => (await fetch(`${gate.base}${GATE_PATHS.live}`).catch(() => undefined)) !== undefined);
   return gate;
 }
 
@@ -79,7 +81,7 @@ describe.each(PHASES)('the app fails in phase %s', (phase) => {
     running.push(gate);
     const watch = watchStartup(gate.base);
 
-    await waitFor('the gate to see the failure', () => errors(gate).length > 0, 10_000);
+    await waitFor('the gate to see the failure', () => errors(gate).length > 0);
     const { status, body } = await startup(gate.base);
     expect(status).toBe(503);
     expect(body.reason).toBe('failed');
@@ -105,10 +107,10 @@ it('an app that crashes mid-startup: the gate stays closed and reports refused c
   const watch = watchStartup(gate.base);
 
   // The app crashes as the services phase begins; the gate has seen it starting before that.
-  await waitFor('the gate to see the cache phase', async () => (await metric(gate.base, 'startup_gate_app_phase{phase="cache"}')) === 1, 5000);
+  await waitFor('the gate to see the cache phase', async () => (await metric(gate.base, 'startup_gate_app_phase{phase="cache"}')) === 1);
   expect((await app.exited).code).toBe(1);
   expect(app.logs.some((line) => line.includes('APP_CRASH_PHASE=services'))).toBe(true);
-  await waitFor('a refused check', async () => ((await metric(gate.base, 'startup_gate_checks_total{result="refused"}')) ?? 0) > 0, 5000);
+  await waitFor('a refused check', async () => ((await metric(gate.base, 'startup_gate_checks_total{result="refused"}')) ?? 0) > 0);
   const { status, body } = await startup(gate.base);
   expect(status).toBe(503);
   expect(body).toMatchObject({ state: 'starting', reason: 'starting' });
@@ -156,13 +158,13 @@ it('a gate restarted while the app serves opens again at once, and chat goes on'
   const port = await freePort();
   const first = spawnGate({ [GATE_ENV_VARS.targetUrl]: phaseUrl(app) }, port);
   running.push(first);
-  await waitFor('the first gate to open', async () => (await startup(first.base).catch(() => undefined))?.status === 200, 5000);
+  await waitFor('the first gate to open', async () => (await startup(first.base).catch(() => undefined))?.status === 200);
   first.child.kill('SIGTERM');
   expect((await first.exited).code).toBe(0);
 
   const second = spawnGate({ [GATE_ENV_VARS.targetUrl]: phaseUrl(app) }, port);
   running.push(second);
-  await waitFor('the second gate to open', async () => (await startup(second.base).catch(() => undefined))?.status === 200, 5000);
+  await waitFor('the second gate to open', async () => (await startup(second.base).catch(() => undefined))?.status === 200);
   expect(await metric(second.base, 'startup_gate_open')).toBe(1);
   expect(second.logs.some((log) => log.message === 'gate open')).toBe(true);
 
@@ -184,7 +186,7 @@ describe.each([
     await app.waitForState('ready');
     const gate = await gateFor(phaseUrl(app));
     running.push(gate);
-    await waitFor('the gate to open', async () => (await startup(gate.base)).status === 200, 5000);
+    await waitFor('the gate to open', async () => (await startup(gate.base)).status === 200);
 
     const clients = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
@@ -196,7 +198,7 @@ describe.each([
       }),
     );
     for (const { ws } of clients) ws.send(JSON.stringify({ type: 'user_message', text: 'a run cut by SIGTERM' }));
-    await waitFor('every run to start', () => clients.every((c) => c.seen.includes('tool_completed')), 5000);
+    await waitFor('every run to start', () => clients.every((c) => c.seen.includes('tool_completed')));
     app.child.kill('SIGTERM');
 
     const closes = await Promise.all(clients.map((c) => c.closed));
@@ -210,7 +212,7 @@ describe.each([
     expect(closes.filter((close) => close.code === 1011)).toEqual([]);
     expect((await app.exited).code).toBe(0);
     // The gate stays open (latched) but leaves rotation: /ready answers 503 once the app stops.
-    await waitFor('/ready to answer 503', async () => (await fetch(`${gate.base}${GATE_PATHS.ready}`)).status === 503, 5000);
+    await waitFor('/ready to answer 503', async () => (await fetch(`${gate.base}${GATE_PATHS.ready}`)).status === 503);
     expect((await startup(gate.base)).status).toBe(200);
   });
 });
@@ -228,7 +230,7 @@ describe.each([
     running.push(gate);
     const watch = watchStartup(gate.base);
 
-    await waitFor(`checks counted as ${result}`, async () => ((await metric(gate.base, `startup_gate_checks_total{result="${result}"}`)) ?? 0) >= 3, 5000);
+    await waitFor(`checks counted as ${result}`, async () => ((await metric(gate.base, `startup_gate_checks_total{result="${result}"}`)) ?? 0) >= 3);
     const { status, body } = await startup(gate.base);
     expect(status).toBe(503);
     expect(body).toMatchObject({ reason: 'no_observation', lastCheckError: { result } });

@@ -5,9 +5,8 @@
 import { phaseBodySchema } from '../../common/phase-contract';
 import { AGENT_EVENT_TYPES } from '../src/protocol';
 import { spawnSync } from 'node:child_process';
-import { APP_MAIN, appLauncher, closeEvent, messages, openChat, sleep, slowModel, tryUpgrade } from './support';
-
-jest.setTimeout(30_000);
+import { setTimeout as sleep } from 'node:timers/promises';
+import { APP_MAIN, appLauncher, closeEvent, messages, openChat, slowModel, tryUpgrade } from './support';
 
 const { launch, stopAll } = appLauncher();
 afterEach(stopAll);
@@ -85,7 +84,7 @@ describe('app process', () => {
   });
 
   it('serves the phase endpoint only on the phase port, with contract bodies and a growing seq', async () => {
-    const app = await launch({ APP_PHASE_DELAY_MS: '30' });
+    const app = await launch({ APP_PHASE_DELAY_MS: '100' });
     const seqs: number[] = [];
     for (;;) {
       const { status, body } = await app.phase();
@@ -112,8 +111,8 @@ describe('app process', () => {
     expect(body.error).toEqual({ phase: 'services', message: 'rehearsed failure (APP_FAIL_PHASE=services)' });
     expect(body.completedPhases).toEqual(['init', 'dependencies', 'database', 'cache']);
     expect(body.components).toMatchObject({ agentSupervisor: false, websocketBridge: false, llmClient: true });
-    await sleep(200);
-    const later = await app.phase();
+    // A long-poll past the failure's seq: the app holds it and answers with nothing new.
+    const later = await app.phase(`?afterSeq=${body.seq}&waitMs=200`);
     expect(later.status).toBe(503);
     expect(later.body.state).toBe('failed');
     expect(later.body.seq).toBe(body.seq);
@@ -166,10 +165,8 @@ describe('app with an OpenAI-compatible model', () => {
       ws.send(JSON.stringify({ type: 'user_message', text: 'take your time', threadId: 'slow' }));
       const first = await inbox.take(4);
       expect(first.map((m) => m.type)).toEqual(AGENT_EVENT_TYPES.slice(0, 4));
-      const signalledAt = Date.now();
       app.child.kill('SIGTERM');
-      await sleep(50);
-      expect((await app.phase()).body.state).toBe('stopping');
+      await app.waitForState('stopping');
       const refused = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
       expect(refused).toMatchObject({ kind: 'refused', status: 503 });
       const rest = await inbox.take(2);
@@ -179,7 +176,6 @@ describe('app with an OpenAI-compatible model', () => {
       expect(close.code).toBe(1012);
       expect(close.reason).toMatch(/reconnect/);
       expect(await app.exited).toEqual({ code: 0, signal: null });
-      expect(Date.now() - signalledAt).toBeLessThan(9000);
     } finally {
       await model.close();
     }

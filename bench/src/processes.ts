@@ -8,6 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connects } from '../../runner/src/ports';
+import { waitFor } from '../../testkit/wait-for';
 
 export const APP_MAIN = path.resolve(__dirname, '../../app/src/main.js');
 export const GATE_MAIN = path.resolve(__dirname, '../../sidecar/src/main.js');
@@ -55,15 +56,22 @@ export function startNode(script: string, env: Record<string, string>): NodeProc
 
 export { sleep };
 
-/** Resolves with performance.now() at the first accepted TCP connection; tries every millisecond. */
-export async function waitListening(port: number, proc: NodeProcess, timeoutMs = 10_000): Promise<number> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (proc.child.exitCode !== null) throw new Error(`process exited before listening on ${port}:\n${proc.output()}`);
-    if (await connects(port)) return performance.now();
-    await sleep(1);
-  }
-  throw new Error(`nothing listened on ${port} within ${timeoutMs} ms:\n${proc.output()}`);
+/** Resolves with performance.now() once `ready` first holds, checking every millisecond; fails if the process exits first. */
+async function firstTime(what: string, proc: NodeProcess, ready: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  let at = 0;
+  const check = async () => {
+    if (proc.child.exitCode !== null) throw new Error(`process exited before ${what}:\n${proc.output()}`);
+    if (!(await ready())) return false;
+    at = performance.now();
+    return true;
+  };
+  await waitFor(what, check, { timeoutMs, intervalMs: 1, detail: proc.output });
+  return at;
+}
+
+/** Resolves with performance.now() at the first accepted TCP connection. */
+export function waitListening(port: number, proc: NodeProcess, timeoutMs = 10_000): Promise<number> {
+  return firstTime(`a listener on ${port}`, proc, () => connects(port), timeoutMs);
 }
 
 /** One keep-alive agent for the bench's own polling, so each check is one request, not a handshake. */
@@ -82,16 +90,9 @@ export function httpGet(url: string, timeoutMs = 5000): Promise<{ status: number
   });
 }
 
-/** Resolves with performance.now() when `url` first answers 200, checking every millisecond. */
-export async function waitFor200(url: string, proc: NodeProcess, timeoutMs = 10_000): Promise<number> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (proc.child.exitCode !== null) throw new Error(`process exited before ${url} answered 200:\n${proc.output()}`);
-    const status = await httpGet(url).then((r) => r.status, () => 0);
-    if (status === 200) return performance.now();
-    await sleep(1);
-  }
-  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms:\n${proc.output()}`);
+/** Resolves with performance.now() when `url` first answers 200. */
+export function waitFor200(url: string, proc: NodeProcess, timeoutMs = 10_000): Promise<number> {
+  return firstTime(`${url} to answer 200`, proc, async () => (await httpGet(url).then((r) => r.status, () => 0)) === 200, timeoutMs);
 }
 
 /** Resident set size in MiB, from /proc (Linux only, like Cloud Run's gen2 environment). */

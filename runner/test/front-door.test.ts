@@ -1,13 +1,17 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
+import { waitFor } from '../../testkit/wait-for';
 import { FrontDoor } from '../src/front-door';
 
 let backend: http.Server;
 let wss: WebSocketServer;
 let door: FrontDoor;
 let doorPort: number;
+let backendPort: number;
 const events: string[] = [];
+/** Long enough that a held request never expires on a busy machine before the test opens the door. */
+const HOLD_MS = 30_000;
 
 async function listen(server: http.Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -19,15 +23,19 @@ beforeEach(async () => {
   backend = http.createServer((req, res) => res.writeHead(200, { 'x-backend': 'yes' }).end(`hello ${req.url}`));
   wss = new WebSocketServer({ server: backend });
   wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${String(data)}`)));
-  const backendPort = await listen(backend);
-  door = new FrontDoor({
+  backendPort = await listen(backend);
+  door = makeDoor(HOLD_MS);
+  doorPort = await listen(door.server);
+});
+
+function makeDoor(holdTimeoutMs: number): FrontDoor {
+  return new FrontDoor({
     targetPort: backendPort,
-    holdTimeoutMs: 300,
+    holdTimeoutMs,
     onHeld: (kind, url) => events.push(`held ${kind} ${url}`),
     onExpired: (kind, url) => events.push(`expired ${kind} ${url}`),
   });
-  doorPort = await listen(door.server);
-});
+}
 
 afterEach(async () => {
   await door.close();
@@ -50,8 +58,7 @@ describe('front door', () => {
   it('holds requests until the instance serves, then forwards them', async () => {
     const pending = fetch(`http://127.0.0.1:${doorPort}/early`);
     const socket = openSocket();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(door.heldCount).toBe(2);
+    await waitFor('both requests held', () => door.heldCount === 2);
     door.open();
     const response = await pending;
     expect(await response.text()).toBe('hello /early');
@@ -65,6 +72,9 @@ describe('front door', () => {
   });
 
   it('answers 503 with Retry-After when the hold times out', async () => {
+    await door.close();
+    door = makeDoor(300);
+    doorPort = await listen(door.server);
     const response = await fetch(`http://127.0.0.1:${doorPort}/late`);
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('1');
@@ -81,8 +91,7 @@ describe('front door', () => {
     door.dropTunnels();
     expect(await closed).toBe(1006);
     const pending = fetch(`http://127.0.0.1:${doorPort}/again`);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    expect(door.heldCount).toBe(1);
+    await waitFor('the request held', () => door.heldCount === 1);
     door.open();
     expect((await pending).status).toBe(200);
   });

@@ -6,7 +6,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { AGENT_EVENT_TYPES } from '../../app/src/protocol';
-import { messages, sleep, tryUpgrade } from '../../app/test/support';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { messages, tryUpgrade } from '../../app/test/support';
 
 const RUNNER = path.resolve(__dirname, '../../dist/runner/src/main.js');
 const CLIENTS = 40;

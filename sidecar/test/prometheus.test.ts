@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { GATE_ENV_VARS as V } from '../../common/revision';
 import { freePort } from '../../runner/src/ports';
-import { READY_BODY, type Target, phaseBody, sendJson, spawnGate, startGate, startTarget, waitFor } from './support';
+import { waitFor } from '../../testkit/wait-for';
+import { READY_BODY, type Target, phaseBody, sendJson, spawnGate, startGate, startTarget } from './support';
 
 const ALERTS = path.resolve(__dirname, '../alerts');
 
@@ -118,11 +119,11 @@ describe('a real Prometheus server scraping the gate', () => {
     const api = `http://127.0.0.1:${promPort}`;
 
     const sees = (value: string) => async () => (await query(api, 'startup_gate_open{job="gate"}')) === value;
-    await waitFor('Prometheus to scrape startup_gate_open 0', sees('0'), 15_000).catch((error: Error) => {
+    await waitFor('Prometheus to scrape startup_gate_open 0', sees('0'), { timeoutMs: 40_000 }).catch((error: Error) => {
       throw new Error(`${error.message}\nprometheus said:\n${logs.join('')}`);
     });
     body = READY_BODY;
-    await waitFor('Prometheus to scrape startup_gate_open 1', sees('1'), 5000);
+    await waitFor('Prometheus to scrape startup_gate_open 1', sees('1'));
     expect(Number(await query(api, 'startup_gate_time_to_open_seconds{job="gate"}'))).toBeGreaterThan(0);
-  }, 30_000);
+  }, 90_000);
 });

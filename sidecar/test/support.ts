@@ -1,5 +1,4 @@
 /** Helpers for the gate's tests: valid bodies, local targets, an in-process gate, a spawned gate. */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,7 +17,6 @@ import { createGateServer } from '../src/server';
 export const GATE_MAIN = path.resolve(__dirname, '../../dist/sidecar/src/main.js');
 export const REQUIRED = [...DEFAULT_REQUIRED_COMPONENTS];
 
-export { sleep };
 
 /** A body that validates against contract 1; overrides pick the state and components. */
 export function phaseBody(overrides: Partial<PhaseBody> = {}): PhaseBody {
@@ -120,15 +118,6 @@ export async function startGate(url: URL, timings: Partial<CheckTimings> = {}, r
   };
 }
 
-/** Polls `condition` every few ms until it holds; fails with `what` after the timeout. */
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await sleep(5);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 export interface GateProcess {
   child: ChildProcess;
