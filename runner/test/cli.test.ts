@@ -19,6 +19,7 @@ interface Line {
   probe?: string;
   ok?: boolean;
   attempt?: number;
+  durationMs?: number;
   reason?: string;
   trafficAtMs?: number;
 }
@@ -47,9 +48,10 @@ function expectProbeTimeline(lines: Line[], stack: string): void {
   expect(attempts.length).toBeLessThanOrEqual(probe.failureThreshold);
   expect(attempts.map((a) => a.attempt)).toEqual(attempts.map((_, i) => i + 1));
   for (let i = 1; i < attempts.length; i += 1) {
-    const gap = attempts[i]!.atMs - attempts[i - 1]!.atMs;
-    // Never sooner than the period; later only when the machine is busy.
-    expect(gap).toBeGreaterThan(probe.periodSeconds * 1000 - 100);
+    // Attempts start one period apart (each event is stamped when its attempt ends); a busy
+    // machine makes them later, never sooner.
+    const startOf = (attempt: Line) => attempt.atMs - (attempt.durationMs ?? 0);
+    expect(startOf(attempts[i]!) - startOf(attempts[i - 1]!)).toBeGreaterThan(probe.periodSeconds * 1000 - 100);
   }
 }
 

@@ -63,7 +63,9 @@ describe('revision runner', () => {
     expect(probes.length).toBeGreaterThanOrEqual(2);
     expect(probes.slice(0, -1).every((p) => p.kind === 'probe' && !p.ok)).toBe(true);
     expect(probes.at(-1)).toMatchObject({ ok: true, detail: 'HTTP 200' });
-    for (let i = 1; i < probes.length; i += 1) expect(probes[i]!.atMs - probes[i - 1]!.atMs).toBeGreaterThan(900);
+    // Attempts start a period apart; each event is stamped when its attempt ends.
+    const startOf = (probe: Stamped) => probe.atMs - (probe.kind === 'probe' ? probe.durationMs : 0);
+    for (let i = 1; i < probes.length; i += 1) expect(startOf(probes[i]!) - startOf(probes[i - 1]!)).toBeGreaterThan(900);
     const traffic = events.find((e) => e.kind === 'traffic');
     expect(events.filter((e) => e.kind === 'phase')).toHaveLength(7);
     // The early client was held, never refused, and got through only once traffic flowed.
