@@ -2,6 +2,7 @@
  * The alert policies: one per alerting rule of sidecar/alerts, with the rule's PromQL, duration,
  * labels and annotations, in both stacks under Pulumi's mocks; channels where the stack has them.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,6 +58,14 @@ describe('reading the rules', () => {
     expect(ruleFiles.length).toBeGreaterThan(0);
     expect(loadAlertRules().map((r) => r.alert)).toEqual(promRules.map((r) => r.alert));
     expect(promRules.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('finds them from the compiled program whatever the working directory (Pulumi runs dist/infra/index.js)', () => {
+    const compiled = path.join(REPO_ROOT, 'dist', 'infra', 'alert-rules.js');
+    if (!fs.existsSync(compiled)) throw new Error(`${compiled} is missing: run \`tsc -p .\` first`);
+    const script = `process.stdout.write(JSON.stringify(require(${JSON.stringify(compiled)}).loadAlertRules().map((r) => r.alert)))`;
+    const output = execFileSync(process.execPath, ['-e', script], { cwd: os.tmpdir(), encoding: 'utf8' });
+    expect(JSON.parse(output)).toEqual(promRules.map((r) => r.alert));
   });
 
   it('skips recording rules and keeps the group interval', () => {
