@@ -159,6 +159,9 @@ export function alertPolicyArgs(rule: AlertingRule, options: AlertPolicyOptions)
           labels: rule.labels,
           ruleGroup: rule.group,
           alertRule: rule.alert,
+          // The first `pulumi up` creates the policies before any instance has been scraped, when
+          // the gate's metrics do not exist yet in Cloud Monitoring.
+          disableMetricValidation: true,
         },
       },
     ],

@@ -118,7 +118,7 @@ describe('alertPolicyArgs', () => {
     expect(args.conditions).toEqual([
       {
         displayName: 'SomethingBroke',
-        conditionPrometheusQueryLanguage: { query: 'up == 0', duration: '120s', evaluationInterval: '30s', labels: { severity: 'critical', team: 'chat' }, ruleGroup: 'g', alertRule: 'SomethingBroke' },
+        conditionPrometheusQueryLanguage: { query: 'up == 0', duration: '120s', evaluationInterval: '30s', labels: { severity: 'critical', team: 'chat' }, ruleGroup: 'g', alertRule: 'SomethingBroke', disableMetricValidation: true },
       },
     ]);
     expect(args).toMatchObject({ displayName: 'g/SomethingBroke', combiner: 'OR', severity: 'CRITICAL', project: 'chat-gate-prod', userLabels: { app: 'chat', severity: 'critical' } });
@@ -179,6 +179,7 @@ describe.each(STACKS)('stack %s', (stackName) => {
             labels: promRule.labels,
             ruleGroup: promRule.group,
             alertRule: promRule.alert,
+            disableMetricValidation: true,
           },
         },
       ]);
