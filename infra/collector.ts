@@ -10,6 +10,28 @@ import { GATE_PATHS, GATE_PORT } from '../common/revision';
 /** How often the gate is scraped: its gauges change at most once per startup, so 30 s is ample. */
 export const SCRAPE_INTERVAL = '30s';
 
+/**
+ * The labels Managed Prometheus puts on every series: the prometheus_target monitored resource's.
+ * On Cloud Run, run-gmp-sidecar sets job to the RunMonitoring config's name, cluster to
+ * `__run__`, namespace to the service name and instance to `<instance id>:<port>`.
+ */
+export const PROMETHEUS_TARGET_LABELS = ['project_id', 'location', 'cluster', 'namespace', 'job', 'instance'] as const;
+
+/**
+ * The metric label run-gmp-sidecar adds for each `targetLabels.metadata` entry (the only allowed
+ * entries; see confgenerator/config.go in GoogleCloudPlatform/run-gmp-sidecar).
+ */
+export const METADATA_LABELS = { instance: 'instanceId', revision: 'revision_name', service: 'service_name', configuration: 'configuration_name' } as const;
+export type TargetMetadata = keyof typeof METADATA_LABELS;
+
+/** The metadata this config asks for: per-instance series, and the revision for per-revision charts. */
+const TARGET_METADATA: TargetMetadata[] = ['instance', 'revision'];
+
+/** Every label the collector attaches to the gate's series with the config below, beside the gate's own. */
+export function collectorLabels(metadata: readonly TargetMetadata[] = TARGET_METADATA): string[] {
+  return [...PROMETHEUS_TARGET_LABELS, ...metadata.map((entry) => METADATA_LABELS[entry])];
+}
+
 /** The RunMonitoring config as data; `name` identifies the scrape job in Cloud Monitoring. */
 export function runMonitoring(name: string) {
   return {
@@ -19,7 +41,7 @@ export function runMonitoring(name: string) {
     spec: {
       endpoints: [{ port: GATE_PORT, path: GATE_PATHS.metrics, interval: SCRAPE_INTERVAL }],
       // Per-instance series: a gate that never opens shows on its own instance and revision.
-      targetLabels: { metadata: ['instance', 'revision'] },
+      targetLabels: { metadata: TARGET_METADATA },
     },
   };
 }

@@ -40,6 +40,11 @@ export interface StackConfig extends DependencyArgs {
   llmModel: string;
   deletionProtection: boolean;
   labels: Record<string, string>;
+  /**
+   * Existing Cloud Monitoring notification channels every alert policy notifies, as resource
+   * names (projects/PROJECT/notificationChannels/ID); the config may give bare IDs.
+   */
+  notificationChannels: string[];
 }
 
 /** Image references that name one immutable build. */
@@ -65,12 +70,27 @@ export const STARTUP_HEADROOM_SECONDS = 10;
 /** The app accepts a dependency budget of at most 230 s (APP_DATABASE_BUDGET_MS, APP_CACHE_BUDGET_MS). */
 const MAX_DEPENDENCY_BUDGET_SECONDS = 230;
 
+/** A notification channel by resource name or by its numeric ID in the stack's project. */
+const CHANNEL = new RegExp(`^(projects/${PROJECT_ID}/notificationChannels/)?[0-9]+$`);
+/** The stacks whose alert policies must notify someone. */
+export const ALERTING_STACKS: readonly StackName[] = ['production'];
+
 const wholeNumber = (min: number, max: number) =>
   z.string().regex(/^[0-9]+$/, 'must be a whole number').transform(Number).pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 const flag = z.enum(['true', 'false'], { message: 'must be true or false' }).transform((value) => value === 'true');
 const text = z.string().min(1, 'must not be empty');
 const secretId = z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'must be a Secret Manager secret id');
 const dependencyBudget = wholeNumber(1, MAX_DEPENDENCY_BUDGET_SECONDS);
+/** Pulumi hands a list over as JSON text. */
+const jsonValue = (message: string) =>
+  z.string().transform((value, ctx) => {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    }
+  });
 
 /** One entry per config key: its full name (namespace:key) and how to parse its string value. */
 const KEYS = {
@@ -95,18 +115,15 @@ const KEYS = {
   llmBaseUrl: [`${PROJECT}:llmBaseUrl`, z.url({ protocol: /^https$/, message: 'must be an https URL' })],
   llmModel: [`${PROJECT}:llmModel`, text],
   deletionProtection: [`${PROJECT}:deletionProtection`, flag],
+  notificationChannels: [
+    `${PROJECT}:notificationChannels`,
+    jsonValue('must be a list of notification channels')
+      .pipe(z.array(z.string().regex(CHANNEL, 'must list channels as projects/PROJECT/notificationChannels/ID or as numeric IDs'), { message: 'must be a list of notification channels' }))
+      .refine((channels) => new Set(channels).size === channels.length, 'must not list a channel twice'),
+  ],
   labels: [
     `${PROJECT}:labels`,
-    z
-      .string()
-      .transform((value, ctx) => {
-        try {
-          return JSON.parse(value) as unknown;
-        } catch {
-          ctx.addIssue({ code: 'custom', message: 'must be a map of labels' });
-          return z.NEVER;
-        }
-      })
+    jsonValue('must be a map of labels')
       .pipe(
         z.record(
           z.string().regex(LABEL_KEY, 'label keys must be lowercase letters, digits, _ or -, starting with a letter'),
@@ -140,6 +157,8 @@ export function parseStackConfig(stack: string, lookup: (key: ConfigKey) => stri
     parsed[field] = result.data;
   }
   const config = parsed as unknown as StackConfig;
+  // A bare ID names a channel in the stack's project; the API wants the resource name.
+  config.notificationChannels = config.notificationChannels.map((channel) => (channel.includes('/') ? channel : `projects/${config.project}/notificationChannels/${channel}`));
   const problem = crossKeyProblem(config);
   if (problem) throw new ConfigError(problem);
   return config;
@@ -160,6 +179,13 @@ function crossKeyProblem(config: StackConfig): string | undefined {
   }
   if (config.databaseUrlSecret === config.redisUrlSecret) {
     return `${KEYS.databaseUrlSecret[0]} and ${KEYS.redisUrlSecret[0]} must name different secrets, both are ${JSON.stringify(config.databaseUrlSecret)}`;
+  }
+  if (ALERTING_STACKS.includes(config.stack) && config.notificationChannels.length === 0) {
+    return `${KEYS.notificationChannels[0]} must list at least one notification channel in ${config.stack}: its alerts must reach someone`;
+  }
+  const foreign = config.notificationChannels.find((channel) => channel.split('/')[1] !== config.project);
+  if (foreign !== undefined) {
+    return `${KEYS.notificationChannels[0]} must name channels in ${KEYS.project[0]} (${config.project}), got ${foreign}`;
   }
   const subnetRegion = /\/regions\/([^/]+)\//.exec(config.subnetwork)?.[1];
   if (subnetRegion !== undefined && subnetRegion !== config.region) {

@@ -5,7 +5,9 @@
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
+import { alertPolicyArgs, kebab, type AlertingRule } from './alert-rules';
 import { runMonitoringYaml } from './collector';
+import { dashboardJson, startupDashboard } from './dashboard';
 import { APP_SECRETS, revisionTemplate, type RevisionArgs } from './revision-template';
 
 export const COMPONENT_TYPE = 'cloud-run-startup-gate:index:GatedService';
@@ -24,6 +26,10 @@ export interface GatedServiceArgs extends Omit<RevisionArgs, 'serviceAccount' | 
   publicAccess: boolean;
   /** Refuses `pulumi destroy` and replacements of the service until turned off. */
   deletionProtection: boolean;
+  /** The gate's alerting rules; each becomes a Cloud Monitoring alert policy. */
+  alertRules: readonly AlertingRule[];
+  /** Channels every alert policy notifies (resource names). */
+  notificationChannels: readonly string[];
 }
 
 /** An env name as a resource name part: LLM_API_KEY → llm-api-key (the name its grant always had). */
@@ -33,6 +39,8 @@ export class GatedService extends pulumi.ComponentResource {
   public readonly service: gcp.cloudrunv2.Service;
   public readonly serviceAccount: gcp.serviceaccount.Account;
   public readonly url: pulumi.Output<string>;
+  public readonly alertPolicies: gcp.monitoring.AlertPolicy[];
+  public readonly dashboard: gcp.monitoring.Dashboard;
 
   /** `name` is the Cloud Run service name; the service account is `NAME-sa`. */
   constructor(name: string, args: GatedServiceArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -100,6 +108,17 @@ export class GatedService extends pulumi.ComponentResource {
         member: 'allUsers',
       }, parent);
     }
+
+    // Nothing evaluates Prometheus rules beside Cloud Run: Cloud Monitoring does, from the same rules.
+    this.alertPolicies = args.alertRules.map(
+      (rule) =>
+        new gcp.monitoring.AlertPolicy(`${name}-alert-${kebab(rule.alert)}`, alertPolicyArgs(rule, { project, notificationChannels: args.notificationChannels, userLabels: labels }), parent),
+    );
+    // The collector's scrape job is named after the service (runMonitoring(name)).
+    this.dashboard = new gcp.monitoring.Dashboard(`${name}-startup-dashboard`, {
+      project,
+      dashboardJson: dashboardJson(startupDashboard({ service: name, job: name, stack: args.environment, labels })),
+    }, parent);
 
     this.url = this.service.uri;
     this.registerOutputs({ url: this.url, serviceAccount: this.serviceAccount.email });

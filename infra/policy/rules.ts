@@ -5,6 +5,8 @@
  */
 import { startupProbeProblems, STARTUP_PROBE_PERIOD_SECONDS, type ProbeSpec } from '../../common/probes';
 import { APP_ENV_VARS, APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { loadAlertRules, type AlertingRule } from '../alert-rules';
+import { ALERTING_STACKS } from '../config';
 import { CONTAINER_NAMES, EXECUTION_ENVIRONMENT, REQUEST_TIMEOUT, VPC_EGRESS } from '../revision-template';
 
 export const TYPES = {
@@ -12,6 +14,7 @@ export const TYPES = {
   serviceInvoker: 'gcp:cloudrunv2/serviceIamMember:ServiceIamMember',
   projectIamMember: 'gcp:projects/iAMMember:IAMMember',
   projectIamBinding: 'gcp:projects/iAMBinding:IAMBinding',
+  alertPolicy: 'gcp:monitoring/alertPolicy:AlertPolicy',
 } as const;
 
 /** What a rule knows besides the properties: the stack, read from the resource's URN. */
@@ -291,6 +294,60 @@ export const RULES: readonly Rule[] = [
       const role = String(props.role ?? '');
       return (PROJECT_ROLES_ALLOWED as readonly string[]).includes(role) ? [] : [`${role} must not be granted project-wide: grant it on the resource`];
     },
+  },
+  {
+    name: 'production-alert-channels',
+    description: `In ${ALERTING_STACKS.join(', ')}, every alert policy notifies at least one notification channel.`,
+    types: [TYPES.alertPolicy],
+    check(props, { stack }) {
+      const channels = (props.notificationChannels ?? []) as unknown[];
+      if (!(ALERTING_STACKS as readonly string[]).includes(stack) || channels.length > 0) return [];
+      return [`alert policy ${String(props.displayName ?? '')} notifies no channel in ${stack}: its incidents would reach no one`];
+    },
+  },
+];
+
+/** A resource as a stack rule sees it. */
+export interface StackResource {
+  type: string;
+  props: Record<string, unknown>;
+}
+
+/** A rule over the whole stack: for what must exist, which no single resource can tell. */
+export interface StackRule {
+  name: string;
+  description: string;
+  check(resources: readonly StackResource[], context: RuleContext): string[];
+}
+
+interface PromqlCondition {
+  conditionPrometheusQueryLanguage?: { query?: string; alertRule?: string };
+}
+
+/**
+ * The alerting rules the stack lacks as alert policies: for each rule, a policy whose PromQL
+ * condition names the rule (alertRule) and evaluates its expression. Pure; `rules` is what
+ * sidecar/alerts holds.
+ */
+export function missingGateAlerts(resources: readonly StackResource[], rules: readonly AlertingRule[]): string[] {
+  const hasGate = resources.some((resource) => resource.type === TYPES.service && named(resource.props, CONTAINER_NAMES.gate) !== undefined);
+  if (!hasGate) return [];
+  const conditions = resources
+    .filter((resource) => resource.type === TYPES.alertPolicy)
+    .flatMap((resource) => ((resource.props.conditions ?? []) as PromqlCondition[]).map((condition) => condition.conditionPrometheusQueryLanguage ?? {}));
+  return rules.flatMap((rule) => {
+    const condition = conditions.find((candidate) => candidate.alertRule === rule.alert);
+    if (!condition) return [`the gate has no alert policy for ${rule.alert} (${rule.file}): nothing evaluates that rule on Cloud Run`];
+    if (condition.query?.trim() !== rule.expr) return [`the alert policy for ${rule.alert} does not evaluate the rule's expression from ${rule.file}`];
+    return [];
+  });
+}
+
+export const STACK_RULES: readonly StackRule[] = [
+  {
+    name: 'gate-alert-policies',
+    description: 'A stack that runs the gate has a Cloud Monitoring alert policy for every alerting rule in sidecar/alerts, with the same PromQL expression.',
+    check: (resources) => missingGateAlerts(resources, loadAlertRules()),
   },
 ];
 

@@ -63,6 +63,11 @@ describe('parseStackConfig', () => {
     ['cloud-run-startup-gate:labels', '{"App":"chat"}'],
     ['cloud-run-startup-gate:labels', '{"app":"Chat Service"}'],
     ['cloud-run-startup-gate:labels', 'app=chat'],
+    ['cloud-run-startup-gate:notificationChannels', 'projects/chat-gate-staging/notificationChannels/1'],
+    ['cloud-run-startup-gate:notificationChannels', '["on-call@example.com"]'],
+    ['cloud-run-startup-gate:notificationChannels', '["projects/chat-gate-staging/alertPolicies/1"]'],
+    ['cloud-run-startup-gate:notificationChannels', '{"channel":"1"}'],
+    ['cloud-run-startup-gate:notificationChannels', '["1","1"]'],
   ];
   it.each(bad)('rejects %s = %j, naming the key and the value', (key, value) => {
     const message = (() => {
@@ -127,6 +132,29 @@ describe('parseStackConfig', () => {
   it('rejects one secret for both URLs', () => {
     expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:redisUrlSecret': 'database-url' }))).toThrow(
       'cloud-run-startup-gate:databaseUrlSecret and cloud-run-startup-gate:redisUrlSecret must name different secrets, both are "database-url"',
+    );
+  });
+
+  const channels = (value: unknown[]) => ({ 'cloud-run-startup-gate:notificationChannels': JSON.stringify(value) });
+  it('reads notification channels by resource name or by ID in the stack project; staging may have none', () => {
+    expect(parseStackConfig('staging', lookup({})).notificationChannels).toEqual([]);
+    expect(parseStackConfig('staging', lookup(channels(['123', 'projects/chat-gate-staging/notificationChannels/456']))).notificationChannels).toEqual([
+      'projects/chat-gate-staging/notificationChannels/123',
+      'projects/chat-gate-staging/notificationChannels/456',
+    ]);
+    expect(parseStackConfig('production', (key) => stackConfig('production')[key]).notificationChannels).toEqual(['projects/chat-gate-prod/notificationChannels/4817365902184736512']);
+  });
+
+  it('requires at least one notification channel in production', () => {
+    const production = stackConfig('production');
+    expect(() => parseStackConfig('production', (key) => ({ ...production, ...channels([]) } as Record<string, string>)[key])).toThrow(
+      'cloud-run-startup-gate:notificationChannels must list at least one notification channel in production: its alerts must reach someone',
+    );
+  });
+
+  it('rejects a channel of another project, naming both keys', () => {
+    expect(() => parseStackConfig('staging', lookup(channels(['projects/chat-gate-prod/notificationChannels/1'])))).toThrow(
+      'cloud-run-startup-gate:notificationChannels must name channels in gcp:project (chat-gate-staging), got projects/chat-gate-prod/notificationChannels/1',
     );
   });
 

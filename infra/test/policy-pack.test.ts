@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { AnalyzerClient } from '@pulumi/pulumi/proto/analyzer_grpc_pb';
-import { AnalyzeRequest, AnalyzerResourceOptions, EnforcementLevel, type AnalyzeDiagnostic } from '@pulumi/pulumi/proto/analyzer_pb';
+import { AnalyzeRequest, AnalyzeStackRequest, AnalyzerResource, AnalyzerResourceOptions, EnforcementLevel, type AnalyzeDiagnostic } from '@pulumi/pulumi/proto/analyzer_pb';
 import { Struct } from 'google-protobuf/google/protobuf/struct_pb';
 import { parse } from 'yaml';
 import { PROJECT, STACKS } from '../config';
@@ -45,6 +45,23 @@ function analyze(stack: string, type: string, name: string, inputs: Record<strin
     .setOptions(new AnalyzerResourceOptions());
   return new Promise((resolve, reject) => {
     client.analyze(request, (error, response) => (error ? reject(error) : resolve(response!.getDiagnosticsList())));
+  });
+}
+
+/** The whole stack at once, as the engine sends it after a preview: stack policies see every resource. */
+function analyzeStack(stack: string, resources: { type: string; name: string; inputs: Record<string, unknown> }[]): Promise<AnalyzeDiagnostic[]> {
+  const request = new AnalyzeStackRequest().setResourcesList(
+    resources.map(({ type, name, inputs }) =>
+      new AnalyzerResource()
+        .setType(type)
+        .setName(name)
+        .setUrn(`urn:pulumi:${stack}::${PROJECT}::${type}::${name}`)
+        .setProperties(Struct.fromJavaScript(inputs as Record<string, never>))
+        .setOptions(new AnalyzerResourceOptions()),
+    ),
+  );
+  return new Promise((resolve, reject) => {
+    client.analyzeStack(request, (error, response) => (error ? reject(error) : resolve(response!.getDiagnosticsList())));
   });
 }
 
@@ -99,5 +116,21 @@ describe('the policy pack over gRPC', () => {
   it('rejects a public invoker in staging', async () => {
     const diagnostics = await analyze('staging', TYPES.serviceInvoker, 'chat-public-invoker', { role: 'roles/run.invoker', member: 'allUsers', name: 'chat' });
     expect(diagnostics.map((diagnostic) => diagnostic.getPolicyname())).toEqual(['public-invoker-only-in-public-stacks']);
+  });
+
+  it.each(STACKS)('finds no stack violation in %s', async (stack) => {
+    const diagnostics = await analyzeStack(stack, renderedResources(stack));
+    expect(diagnostics.map((diagnostic) => diagnostic.getMessage())).toEqual([]);
+  });
+
+  it('rejects a stack whose gate has no alert policies, and a production policy without channels', async () => {
+    const resources = renderedResources('production');
+    const withoutAlerts = await analyzeStack('production', resources.filter((resource) => resource.type !== TYPES.alertPolicy));
+    expect(new Set(withoutAlerts.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel()].join(' ')))).toEqual(new Set([`gate-alert-policies ${EnforcementLevel.MANDATORY}`]));
+    expect(withoutAlerts.length).toBe(resources.filter((resource) => resource.type === TYPES.alertPolicy).length);
+
+    const policy = structuredClone(resources.find((resource) => resource.type === TYPES.alertPolicy)!);
+    const diagnostics = await analyze('production', policy.type, policy.name, { ...policy.inputs, notificationChannels: [] });
+    expect(diagnostics.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel()])).toEqual([['production-alert-channels', EnforcementLevel.MANDATORY]]);
   });
 });

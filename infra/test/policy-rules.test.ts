@@ -2,8 +2,9 @@
 import fs from 'node:fs';
 import { parse } from 'yaml';
 import { STACKS } from '../config';
-import { POLICIES } from '../policy/policies';
-import { RULES, stackOfUrn, TYPES, violations } from '../policy/rules';
+import { loadAlertRules } from '../alert-rules';
+import { POLICIES, RESOURCE_POLICIES } from '../policy/policies';
+import { missingGateAlerts, RULES, STACK_RULES, stackOfUrn, TYPES, violations, type StackResource } from '../policy/rules';
 import { renderedStackPath } from '../../common/paths';
 
 interface Rendered {
@@ -27,10 +28,12 @@ const check = (rule: string, props: Props, stack = 'production') => RULES.find((
 describe('the rendered stacks', () => {
   it.each(STACKS)('%s passes every rule', (stack) => {
     for (const resource of rendered(stack)) expect(violations(resource.type, resource.inputs, { stack })).toEqual([]);
+    const resources = rendered(stack).map(({ type, inputs }) => ({ type, props: inputs }));
+    for (const rule of STACK_RULES) expect(rule.check(resources, { stack })).toEqual([]);
   });
 
   it('has one mandatory policy per rule, with a description', () => {
-    expect(POLICIES.map((policy) => policy.name)).toEqual(RULES.map((rule) => rule.name));
+    expect(POLICIES.map((policy) => policy.name)).toEqual([...RULES, ...STACK_RULES].map((rule) => rule.name));
     for (const policy of POLICIES) {
       expect(policy.enforcementLevel).toBe('mandatory');
       expect(policy.description.length).toBeGreaterThan(20);
@@ -127,10 +130,60 @@ describe('the policies', () => {
   it('report through reportViolation only for their resource types', () => {
     const reported: string[] = [];
     const args = { type: TYPES.projectIamMember, props: { role: 'roles/editor' }, urn: 'urn:pulumi:staging::p::t::n' };
-    for (const policy of POLICIES) {
+    for (const policy of RESOURCE_POLICIES) {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the validator needs only these fields
       void (policy.validateResource as (a: any, r: (m: string) => void) => void)(args, (message) => reported.push(`${policy.name}: ${message}`));
     }
     expect(reported).toEqual(['least-privilege-project-roles: roles/editor must not be granted project-wide: grant it on the resource']);
+  });
+});
+
+describe('production-alert-channels', () => {
+  const policy = () => structuredClone(rendered('production').find((resource) => resource.type === TYPES.alertPolicy)!.inputs) as Props;
+  it('passes a production policy with a channel and a staging policy without', () => {
+    expect(check('production-alert-channels', policy())).toEqual([]);
+    expect(check('production-alert-channels', { ...policy(), notificationChannels: [] }, 'staging')).toEqual([]);
+  });
+
+  it.each([
+    ['an empty list', (p: Props) => (p.notificationChannels = [])],
+    ['no list', (p: Props) => delete p.notificationChannels],
+  ])('refuses a production policy with %s of channels', (_what, change) => {
+    const props = policy();
+    change(props);
+    expect(violations(TYPES.alertPolicy, props, { stack: 'production' })).toEqual([
+      { rule: 'production-alert-channels', message: `alert policy ${props.displayName} notifies no channel in production: its incidents would reach no one` },
+    ]);
+  });
+});
+
+describe('gate-alert-policies', () => {
+  const stackResources = (stack = 'staging'): StackResource[] => rendered(stack).map(({ type, inputs }) => ({ type, props: structuredClone(inputs) }));
+  const rules = loadAlertRules();
+
+  it('finds a policy for every rule of sidecar/alerts in the rendered stacks', () => {
+    expect(rules.length).toBeGreaterThan(0);
+    for (const stack of STACKS) expect(missingGateAlerts(stackResources(stack), rules)).toEqual([]);
+  });
+
+  it('is a mandatory violation for a stack whose gate has no alert policies', () => {
+    const resources = stackResources().filter((resource) => resource.type !== TYPES.alertPolicy);
+    const problems = STACK_RULES.find((rule) => rule.name === 'gate-alert-policies')!.check(resources, { stack: 'staging' });
+    expect(problems).toEqual(rules.map((rule) => `the gate has no alert policy for ${rule.alert} (${rule.file}): nothing evaluates that rule on Cloud Run`));
+  });
+
+  it('names a dropped rule and a changed expression', () => {
+    const [first, second] = rules;
+    const resources = stackResources().filter((resource) => (resource.props.conditions as Props[] | undefined)?.[0]?.conditionPrometheusQueryLanguage?.alertRule !== first!.alert);
+    const other = resources.find((resource) => (resource.props.conditions as Props[] | undefined)?.[0]?.conditionPrometheusQueryLanguage?.alertRule === second!.alert)!;
+    (other.props.conditions as Props[])[0]!.conditionPrometheusQueryLanguage.query = 'vector(1)';
+    expect(missingGateAlerts(resources, rules)).toEqual([
+      `the gate has no alert policy for ${first!.alert} (${first!.file}): nothing evaluates that rule on Cloud Run`,
+      `the alert policy for ${second!.alert} does not evaluate the rule's expression from ${second!.file}`,
+    ]);
+  });
+
+  it('asks nothing of a stack without the gate', () => {
+    expect(missingGateAlerts([{ type: TYPES.service, props: { template: { containers: [{ name: 'app' }] } } }], rules)).toEqual([]);
   });
 });

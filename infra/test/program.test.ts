@@ -42,7 +42,7 @@ describe.each(STACKS)('stack %s', (stackName) => {
     byName = Object.fromEntries(template.containers.map((container) => [container.name, container]));
   });
 
-  it('creates the service, its account, IAM and the collector config, and nothing else', () => {
+  it('creates the service, its account, IAM, the collector config, an alert policy per rule and the dashboard, and nothing else', () => {
     const names = stack.resources.map(({ type, name }) => `${type} ${name}`).sort();
     expect(names).toEqual(
       [
@@ -56,6 +56,11 @@ describe.each(STACKS)('stack %s', (stackName) => {
         'gcp:secretmanager/secretIamMember:SecretIamMember chat-redis-url-accessor',
         'gcp:secretmanager/secretVersion:SecretVersion chat-collector-config',
         'gcp:serviceaccount/account:Account chat-sa',
+        'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-app-failed',
+        'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-checks-failing',
+        'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-not-open',
+        'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-not-ready-after-open',
+        'gcp:monitoring/dashboard:Dashboard chat-startup-dashboard',
         ...(config.publicAccess ? ['gcp:cloudrunv2/serviceIamMember:ServiceIamMember chat-public-invoker'] : []),
       ].sort(),
     );
