@@ -11,7 +11,6 @@ import { stringify } from 'yaml';
 import { STACKS } from './config';
 import { REPO_ROOT, renderedStackPath } from '../common/paths';
 import { recordStack, stackConfig, type RecordedResource } from './mocks';
-import { deployStack } from './program';
 
 export const SECRET_PLACEHOLDER = '[secret]';
 
@@ -39,7 +38,7 @@ export function renderDocument(stack: string, resources: readonly RecordedResour
 }
 
 export async function renderStack(stack: string, root = REPO_ROOT): Promise<string> {
-  const { resources } = await recordStack(stack, stackConfig(stack, root), deployStack);
+  const resources = await recordStack(stack, stackConfig(stack, root));
   return renderDocument(stack, resources);
 }
 

@@ -2,11 +2,15 @@
  * The program under Pulumi's mocks, for both stacks: every invariant of the deployment checked on
  * the inputs the engine would receive.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DIST_DIR } from '../../common/paths';
 import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupProbeProblems, type ProbeSpec } from '../../common/probes';
 import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { parseStackConfig, STACKS, STARTUP_HEADROOM_SECONDS, type StackConfig } from '../config';
 import { runMonitoring, runMonitoringYaml } from '../collector';
-import { stackConfig } from '../mocks';
+import { programEntry, stackConfig } from '../mocks';
 import { TYPES, violations } from '../policy/rules';
 import { normalize } from '../render';
 import { runStack, type RecordedStack } from './stack-support';
@@ -211,5 +215,24 @@ describe('the two stacks', () => {
     expect(production).toMatchObject({ startupBudgetSeconds: 120, gateReadinessProbe: false, publicAccess: true, minInstances: 1, maxInstances: 20, concurrency: 250, deletionProtection: true });
     expect(staging).toMatchObject({ databaseBudgetSeconds: 30, cacheBudgetSeconds: 20 });
     expect(production).toMatchObject({ databaseBudgetSeconds: 60, cacheBudgetSeconds: 30 });
+  });
+});
+
+describe('the program as the Node.js language host loads it', () => {
+  it('is package.json "main" of the project folder, compiled JavaScript run without ts-node', () => {
+    expect(programEntry()).toBe(path.join(DIST_DIR, 'infra', 'index.js'));
+  });
+
+  it('refuses a Pulumi.yaml that would have the host compile TypeScript', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'project-'));
+    fs.writeFileSync(path.join(root, 'Pulumi.yaml'), 'name: x\nruntime: nodejs\n');
+    expect(() => programEntry(root)).toThrow('options.typescript false');
+  });
+
+  it('fails naming the build when "main" does not resolve', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'project-'));
+    fs.writeFileSync(path.join(root, 'Pulumi.yaml'), 'name: x\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n');
+    fs.writeFileSync(path.join(root, 'package.json'), '{"main": "dist/infra/index.js"}');
+    expect(() => programEntry(root)).toThrow('npm run build');
   });
 });
