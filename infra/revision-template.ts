@@ -61,7 +61,7 @@ export interface RevisionArgs extends DependencyArgs {
   appImage: string;
   gateImage: string;
   collectorImage: string;
-  /** The longest the app may take to become ready; the gate's startup window, at most 240 s. */
+  /** The longest the app may take to become ready, 1..480 s: beyond 240 s the gate's probe starts after an initial delay. */
   startupBudgetSeconds: number;
   /** Adds the gate's readiness probe (Cloud Run Preview). */
   gateReadinessProbe: boolean;

@@ -3,7 +3,14 @@
  * its unit tests and the program's tests share one definition. Each returns its violations,
  * empty when the resource complies. Field names are @pulumi/gcp's.
  */
-import { startupProbeProblems, STARTUP_PROBE_PERIOD_SECONDS, type ProbeSpec } from '../../common/probes';
+import {
+  MIN_DEPENDENCY_BUDGET_SECONDS,
+  startupCoverSeconds,
+  startupProbeProblems,
+  STARTUP_HEADROOM_SECONDS,
+  STARTUP_PROBE_PERIOD_SECONDS,
+  type ProbeSpec,
+} from '../../common/probes';
 import { APP_ENV_VARS, APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { CONTAINER_NAMES, EXECUTION_ENVIRONMENT, REQUEST_TIMEOUT, VPC_EGRESS } from '../revision-template';
 
@@ -85,7 +92,7 @@ function probeAt(probe: Probe | undefined, path: string, port: number): string |
 export const RULES: readonly Rule[] = [
   {
     name: 'gate-startup-probe',
-    description: "The gate's startup probe holds traffic back until the app is ready: HTTP /startup on the gate port, one attempt a second, within Cloud Run's 240 s window.",
+    description: "The gate's startup probe holds traffic back until the app is ready: HTTP /startup on the gate port, one attempt a second, within Cloud Run's limits (window at most 240 s, initial delay at most 240 s).",
     types: [TYPES.service],
     check(props) {
       const gate = named(props, CONTAINER_NAMES.gate);
@@ -100,6 +107,30 @@ export const RULES: readonly Rule[] = [
       }
       const spec = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, ...probe } as ProbeSpec;
       problems.push(...startupProbeProblems(spec).map((problem) => `the gate's startup probe: ${problem}`));
+      return problems;
+    },
+  },
+  {
+    name: 'dependency-budgets-fit-startup-window',
+    description: `The app's database and cache budgets are each at least ${MIN_DEPENDENCY_BUDGET_SECONDS} s (Direct VPC egress can take a minute to connect) and, one after the other plus ${STARTUP_HEADROOM_SECONDS} s, end before the gate's startup probe gives up.`,
+    types: [TYPES.service],
+    check(props) {
+      const app = named(props, CONTAINER_NAMES.app);
+      const probe = named(props, CONTAINER_NAMES.gate)?.startupProbe;
+      if (!app || !probe) return [];
+      const problems: string[] = [];
+      const budgets = [APP_ENV_VARS.databaseBudgetMs, APP_ENV_VARS.cacheBudgetMs].map((name) => {
+        const value = Number((app.envs ?? []).find((env) => env.name === name)?.value);
+        if (!Number.isInteger(value) || value < MIN_DEPENDENCY_BUDGET_SECONDS * 1000) {
+          problems.push(`the app's ${name} must be at least ${MIN_DEPENDENCY_BUDGET_SECONDS * 1000}: Direct VPC egress can take a minute or more to connect at instance start`);
+        }
+        return Number.isFinite(value) ? value / 1000 : 0;
+      });
+      const cover = startupCoverSeconds({ initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, ...probe } as ProbeSpec);
+      const needed = budgets[0]! + budgets[1]! + STARTUP_HEADROOM_SECONDS;
+      if (needed > cover) {
+        problems.push(`the app's dependency budgets (${budgets.join(' s + ')} s) plus ${STARTUP_HEADROOM_SECONDS} s need ${needed} s, but the gate's startup probe gives up after ${cover} s`);
+      }
       return problems;
     },
   },

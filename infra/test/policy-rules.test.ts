@@ -5,6 +5,7 @@ import { STACKS } from '../config';
 import { POLICIES } from '../policy/policies';
 import { RULES, stackOfUrn, TYPES, violations } from '../policy/rules';
 import { renderedStackPath } from '../../common/paths';
+import { revisionProbes } from '../../common/probes';
 
 interface Rendered {
   type: string;
@@ -46,6 +47,10 @@ const failing: [string, string, (props: Props) => void, string][] = [
   ['gate-startup-probe', 'a 10 s period', (p) => Object.assign(container(p, 'gate').startupProbe, { periodSeconds: 10, failureThreshold: 12 }), 'every 1 s'],
   ['gate-startup-probe', 'a window beyond 240 s', (p) => (container(p, 'gate').startupProbe.failureThreshold = 241), 'at most 240 s'],
   ['gate-startup-probe', 'a timeout longer than the period', (p) => (container(p, 'gate').startupProbe.timeoutSeconds = 2), 'timeoutSeconds must be 1..periodSeconds'],
+  ['gate-startup-probe', 'an initial delay beyond 240 s', (p) => (container(p, 'gate').startupProbe.initialDelaySeconds = 241), 'initialDelaySeconds must be 0..240'],
+  ['dependency-budgets-fit-startup-window', 'a 30 s database budget', (p) => (envOf(p, 'APP_DATABASE_BUDGET_MS').value = '30000'), 'APP_DATABASE_BUDGET_MS must be at least 60000'],
+  ['dependency-budgets-fit-startup-window', 'no cache budget', (p) => (container(p, 'app').envs = container(p, 'app').envs.filter((e: Props) => e.name !== 'APP_CACHE_BUDGET_MS')), 'APP_CACHE_BUDGET_MS must be at least 60000'],
+  ['dependency-budgets-fit-startup-window', 'a window shorter than the budgets', (p) => (container(p, 'gate').startupProbe.failureThreshold = 100), 'need 160 s, but the gate\'s startup probe gives up after 100 s'],
   ['no-startup-deadlock', 'the app depending on the gate', (p) => (container(p, 'app').dependsOns = ['gate']), 'app depends on the gate'],
   ['no-startup-deadlock', 'the collector depending on the gate', (p) => (container(p, 'collector').dependsOns = ['gate']), 'collector depends on the gate'],
   ['no-startup-deadlock', 'a dependency without a startup probe', (p) => (container(p, 'gate').dependsOns = ['collector']), 'collector, which has no startup probe'],
@@ -94,6 +99,21 @@ describe.each(failing)('%s fails on %s', (rule, _what, change, message) => {
     change(props);
     expect(check(rule, props).join('\n')).toContain(message);
     expect(violations(TYPES.service, props, { stack: 'production' }).map((violation) => violation.rule)).toContain(rule);
+  });
+});
+
+describe('a startup budget beyond 240 s', () => {
+  it('passes every rule with 400 s: a 160 s initial delay, then 240 one-second attempts, budgets inside', () => {
+    const props = service();
+    container(props, 'gate').startupProbe = { ...revisionProbes(400).gate.startup };
+    envOf(props, 'APP_DATABASE_BUDGET_MS').value = '230000';
+    envOf(props, 'APP_CACHE_BUDGET_MS').value = '160000';
+    expect(container(props, 'gate').startupProbe).toMatchObject({ initialDelaySeconds: 160, periodSeconds: 1, failureThreshold: 240 });
+    expect(violations(TYPES.service, props, { stack: 'production' })).toEqual([]);
+    envOf(props, 'APP_CACHE_BUDGET_MS').value = '161000';
+    expect(check('dependency-budgets-fit-startup-window', props)).toEqual([
+      "the app's dependency budgets (230 s + 161 s) plus 10 s need 401 s, but the gate's startup probe gives up after 400 s",
+    ]);
   });
 });
 

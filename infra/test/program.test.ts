@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DIST_DIR } from '../../common/paths';
-import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupProbeProblems, type ProbeSpec } from '../../common/probes';
+import { MAX_STARTUP_WINDOW_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, revisionProbes, startupProbeProblems, STARTUP_HEADROOM_SECONDS, type ProbeSpec } from '../../common/probes';
 import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
-import { parseStackConfig, STACKS, STARTUP_HEADROOM_SECONDS, type StackConfig } from '../config';
+import { parseStackConfig, STACKS, type StackConfig } from '../config';
 import { runMonitoring, runMonitoringYaml } from '../collector';
 import { programEntry, stackConfig } from '../mocks';
 import { TYPES, violations } from '../policy/rules';
@@ -100,6 +100,8 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(config).toMatchObject({ databaseUrlSecret: 'database-url', redisUrlSecret: 'redis-url' });
     expect(envs.APP_DATABASE_BUDGET_MS).toEqual({ name: 'APP_DATABASE_BUDGET_MS', value: String(config.databaseBudgetSeconds * 1000) });
     expect(envs.APP_CACHE_BUDGET_MS).toEqual({ name: 'APP_CACHE_BUDGET_MS', value: String(config.cacheBudgetSeconds * 1000) });
+    // Direct VPC egress: each phase rides out a connection delay of a minute.
+    expect(Math.min(config.databaseBudgetSeconds, config.cacheBudgetSeconds)).toBeGreaterThanOrEqual(MIN_DEPENDENCY_BUDGET_SECONDS);
     // The phases run one after the other, inside the startup window.
     expect(config.databaseBudgetSeconds + config.cacheBudgetSeconds).toBeLessThanOrEqual(config.startupBudgetSeconds - STARTUP_HEADROOM_SECONDS);
     const names = byName.app!.envs!.map((env) => env.name);
@@ -211,10 +213,10 @@ describe.each(STACKS)('stack %s', (stackName) => {
 describe('the two stacks', () => {
   it('differ as designed: production is public, protected, warm and larger', () => {
     const [staging, production] = STACKS.map((stack) => parseStackConfig(stack, (key) => stackConfig(stack)[key]));
-    expect(staging).toMatchObject({ startupBudgetSeconds: 90, gateReadinessProbe: true, publicAccess: false, minInstances: 0, maxInstances: 3, concurrency: 100, deletionProtection: false });
-    expect(production).toMatchObject({ startupBudgetSeconds: 120, gateReadinessProbe: false, publicAccess: true, minInstances: 1, maxInstances: 20, concurrency: 250, deletionProtection: true });
-    expect(staging).toMatchObject({ databaseBudgetSeconds: 30, cacheBudgetSeconds: 20 });
-    expect(production).toMatchObject({ databaseBudgetSeconds: 60, cacheBudgetSeconds: 30 });
+    expect(staging).toMatchObject({ startupBudgetSeconds: 150, gateReadinessProbe: true, publicAccess: false, minInstances: 0, maxInstances: 3, concurrency: 100, deletionProtection: false });
+    expect(production).toMatchObject({ startupBudgetSeconds: 180, gateReadinessProbe: false, publicAccess: true, minInstances: 1, maxInstances: 20, concurrency: 250, deletionProtection: true });
+    expect(staging).toMatchObject({ databaseBudgetSeconds: 60, cacheBudgetSeconds: 60 });
+    expect(production).toMatchObject({ databaseBudgetSeconds: 90, cacheBudgetSeconds: 60 });
   });
 });
 
