@@ -12,6 +12,7 @@ import {
   type ProbeSpec,
 } from '../../common/probes';
 import { APP_ENV_VARS, APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { instanceProblems } from '../resources';
 import { CONTAINER_NAMES, EXECUTION_ENVIRONMENT, REQUEST_TIMEOUT, VPC_EGRESS } from '../revision-template';
 
 export const TYPES = {
@@ -46,7 +47,7 @@ interface Container {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   dependsOns?: string[];
-  resources?: { cpuIdle?: boolean; startupCpuBoost?: boolean };
+  resources?: { cpuIdle?: boolean; startupCpuBoost?: boolean; limits?: { cpu?: string; memory?: string } };
 }
 interface Template {
   containers?: Container[];
@@ -220,6 +221,17 @@ export const RULES: readonly Rule[] = [
         ...(container.resources?.cpuIdle === false ? [] : [`${container.name} must set resources.cpuIdle false`]),
         ...(container.resources?.startupCpuBoost === true ? [] : [`${container.name} must set resources.startupCpuBoost true`]),
       ]);
+    },
+  },
+  {
+    name: 'instance-resources',
+    description: "Every container states its CPU and memory within Cloud Run's rules; the instance reserves a whole number of vCPUs (1, 2, 4, 6 or 8) with memory in that range; no sidecar takes more than 0.25 vCPU or 256 MiB.",
+    types: [TYPES.service],
+    check(props) {
+      const unset = containers(props).filter((container) => !container.resources?.limits?.cpu || !container.resources.limits.memory);
+      if (unset.length > 0) return unset.map((container) => `${container.name} must set resources.limits cpu and memory: unset, each container would reserve Cloud Run's default`);
+      const limits = containers(props).map((container) => ({ name: container.name ?? '', cpu: container.resources!.limits!.cpu!, memory: container.resources!.limits!.memory! }));
+      return instanceProblems(limits, CONTAINER_NAMES.app);
     },
   },
   {
