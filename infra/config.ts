@@ -24,9 +24,6 @@ export interface StackConfig extends DependencyArgs {
   stack: StackName;
   project: string;
   region: string;
-  /** The app and gate images, by digest so a deployment is exactly what CI built and tested. */
-  appImage: string;
-  gateImage: string;
   /** Google's Managed Prometheus sidecar, pinned to a released version. */
   collectorImage: string;
   /** The longest the app may take from container start to ready (1..480 s); sets the gate's startup probe. */
@@ -47,8 +44,6 @@ export interface StackConfig extends DependencyArgs {
   labels: Record<string, string>;
 }
 
-/** Image references that name one immutable build. */
-const DIGEST_IMAGE = /^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)+@sha256:[a-f0-9]{64}$/;
 /** A pinned tag or a digest: anything but a floating `latest`. */
 const PINNED_IMAGE = /^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)+(:(?!latest$)[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/;
 /** Google Cloud label keys and values (lowercase letters, digits, _ and -; keys start with a letter). */
@@ -88,8 +83,6 @@ export const STARTUP_BUDGET_TRADE_OFF =
 const KEYS = {
   project: ['gcp:project', z.string().regex(new RegExp(`^${PROJECT_ID}$`), 'must be a Google Cloud project id')],
   region: ['gcp:region', z.string().regex(new RegExp(`^${REGION}$`), 'must be a Cloud Run region such as europe-west1')],
-  appImage: [`${PROJECT}:appImage`, z.string().regex(DIGEST_IMAGE, 'must be an image by digest (REGISTRY/PATH@sha256:<64 hex>)')],
-  gateImage: [`${PROJECT}:gateImage`, z.string().regex(DIGEST_IMAGE, 'must be an image by digest (REGISTRY/PATH@sha256:<64 hex>)')],
   collectorImage: [`${PROJECT}:collectorImage`, z.string().regex(PINNED_IMAGE, 'must be an image with a version tag (not latest) or a digest')],
   startupBudgetSeconds: [`${PROJECT}:startupBudgetSeconds`, wholeNumber(1, MAX_STARTUP_BUDGET_SECONDS, { max: STARTUP_BUDGET_TRADE_OFF })],
   gateReadinessProbe: [`${PROJECT}:gateReadinessProbe`, flag],

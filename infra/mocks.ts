@@ -4,6 +4,7 @@
  * engine would receive. The tests and `npm run render` use it.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -65,9 +66,24 @@ function computedOutputs(type: string, inputs: Record<string, unknown>): Record<
       return { version: '1' };
     case 'gcp:cloudrunv2/service:Service':
       return { uri: `https://${inputs.name}-mock-${inputs.location}.a.run.app` };
+    case 'gcp:artifactregistry/repository:Repository':
+      return { registryUri: `${inputs.location}-docker.pkg.dev/${inputs.project}/${inputs.repositoryId}` };
+    case 'docker-build:index:Image':
+      // What a push reports; the mocks' stands for the digest `pulumi up` will push.
+      return { digest: mockDigest(JSON.stringify(inputs.tags)) };
     default:
       return {};
   }
+}
+
+/** A digest no build produced: sha256 of "mock " and a seed, stable across runs. */
+function mockDigest(seed: string): string {
+  return `sha256:${createHash('sha256').update(`mock ${seed}`).digest('hex')}`;
+}
+
+/** The invokes the program makes, as the cloud would answer them. */
+function invokeResult(token: string): Record<string, unknown> {
+  return token === 'gcp:organizations/getClientConfig:getClientConfig' ? { accessToken: 'mock-access-token' } : {};
 }
 
 function mockId(type: string, name: string, inputs: Record<string, unknown>): string {
@@ -93,7 +109,7 @@ async function runUnderMocks(stack: string, config: Record<string, string>): Pro
         resources.push({ type, name, inputs });
         return { id: mockId(type, name, inputs), state: { ...inputs, ...computedOutputs(type, inputs) } };
       },
-      call: () => ({}),
+      call: ({ token }) => invokeResult(token),
     },
     PROJECT,
     stack,

@@ -61,8 +61,9 @@ export interface DependencyArgs {
 export interface RevisionArgs extends DependencyArgs {
   /** The app's environment (APP_ENV): the stack name. */
   environment: string;
-  appImage: string;
-  gateImage: string;
+  /** The app and gate images by digest: what `pulumi up` just built and pushed (infra/images.ts). */
+  appImage: pulumi.Input<string>;
+  gateImage: pulumi.Input<string>;
   collectorImage: string;
   /** The longest the app may take to become ready, 1..480 s: beyond 240 s the gate's probe starts after an initial delay. */
   startupBudgetSeconds: number;

@@ -20,6 +20,7 @@ export const TYPES = {
   serviceInvoker: 'gcp:cloudrunv2/serviceIamMember:ServiceIamMember',
   projectIamMember: 'gcp:projects/iAMMember:IAMMember',
   projectIamBinding: 'gcp:projects/iAMBinding:IAMBinding',
+  image: 'docker-build:index:Image',
 } as const;
 
 /** What a rule knows besides the properties: the stack, read from the resource's URN. */
@@ -236,7 +237,7 @@ export const RULES: readonly Rule[] = [
   },
   {
     name: 'pinned-images',
-    description: 'The app and the gate run images by digest (exactly what CI built and tested); no container runs a floating :latest or untagged image.',
+    description: 'The app and the gate run images by digest (exactly what `pulumi up` built and pushed); no container runs a floating :latest or untagged image.',
     types: [TYPES.service],
     check(props) {
       return containers(props).flatMap((container) => {
@@ -247,6 +248,20 @@ export const RULES: readonly Rule[] = [
         if (!DIGEST.test(image) && (!lastSegment.includes(':') || lastSegment.endsWith(':latest'))) return [`${container.name} must pin its image, got ${image}`];
         return [];
       });
+    },
+  },
+  {
+    name: 'images-built-for-cloud-run',
+    description: 'Every image the program builds is for linux/amd64 only (what Cloud Run runs), from a named Dockerfile, and pushed to a tagged target, so the service can run it by digest.',
+    types: [TYPES.image],
+    check(props) {
+      const problems: string[] = [];
+      const platforms = props.platforms as string[] | undefined;
+      if (platforms?.length !== 1 || platforms[0] !== 'linux/amd64') problems.push(`platforms must be exactly linux/amd64, got ${JSON.stringify(platforms ?? [])}`);
+      if (props.push !== true) problems.push('push must be true: Cloud Run pulls the image from the registry');
+      if (!(props.dockerfile as { location?: string } | undefined)?.location) problems.push('dockerfile.location must name the Dockerfile');
+      if (!((props.tags as string[] | undefined)?.length ?? 0)) problems.push('tags must name the push target');
+      return problems;
     },
   },
   {

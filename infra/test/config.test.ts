@@ -37,8 +37,6 @@ describe('parseStackConfig', () => {
   const bad: [ConfigKey, string][] = [
     ['gcp:project', 'Chat_Project'],
     ['gcp:region', 'europe'],
-    ['cloud-run-startup-gate:appImage', 'europe-west1-docker.pkg.dev/p/chat/app:latest'],
-    ['cloud-run-startup-gate:gateImage', 'europe-west1-docker.pkg.dev/p/chat/gate@sha256:abc'],
     ['cloud-run-startup-gate:collectorImage', 'us-docker.pkg.dev/x/y/cloud-run-gmp-sidecar:latest'],
     ['cloud-run-startup-gate:startupBudgetSeconds', '481'],
     ['cloud-run-startup-gate:startupBudgetSeconds', '0'],

@@ -105,6 +105,24 @@ describe.each(failing)('%s fails on %s', (rule, _what, change, message) => {
   });
 });
 
+describe('images-built-for-cloud-run', () => {
+  const image = (stack = 'production') => structuredClone(rendered(stack).find((resource) => resource.type === TYPES.image)!.inputs) as Props;
+  it('passes the rendered builds and names each broken setting', () => {
+    expect(check('images-built-for-cloud-run', image())).toEqual([]);
+    const broken = image();
+    broken.platforms = ['linux/amd64', 'linux/arm64'];
+    broken.push = false;
+    delete broken.dockerfile;
+    broken.tags = [];
+    expect(check('images-built-for-cloud-run', broken)).toEqual([
+      'platforms must be exactly linux/amd64, got ["linux/amd64","linux/arm64"]',
+      'push must be true: Cloud Run pulls the image from the registry',
+      'dockerfile.location must name the Dockerfile',
+      'tags must name the push target',
+    ]);
+  });
+});
+
 describe('a startup budget beyond 240 s', () => {
   it('passes every rule with 400 s: a 160 s initial delay, then 240 one-second attempts, budgets inside', () => {
     const props = service();

@@ -29,6 +29,7 @@ interface Container {
 }
 
 const SECRET_IAM_MEMBER = 'gcp:secretmanager/secretIamMember:SecretIamMember';
+const DOCKER_IMAGE = 'docker-build:index:Image';
 
 describe.each(STACKS)('stack %s', (stackName) => {
   let stack: RecordedStack;
@@ -51,6 +52,10 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(names).toEqual(
       [
         'cloud-run-startup-gate:index:GatedService chat',
+        'cloud-run-startup-gate:index:Images chat-images',
+        'docker-build:index:Image chat-images-app',
+        'docker-build:index:Image chat-images-gate',
+        'gcp:artifactregistry/repository:Repository chat-images',
         'gcp:cloudrunv2/service:Service chat',
         'gcp:projects/iAMMember:IAMMember chat-metric-writer',
         'gcp:secretmanager/secret:Secret chat-collector-config',
@@ -69,13 +74,37 @@ describe.each(STACKS)('stack %s', (stackName) => {
     for (const { type, inputs } of stack.resources) expect(violations(type, normalize(inputs) as Record<string, unknown>, { stack: stackName })).toEqual([]);
   });
 
-  it('names the containers app, gate and collector, with the configured images', () => {
+  it('names the containers app, gate and collector; app and gate run the images this stack built, by digest', () => {
     expect(template.containers.map((container) => container.name)).toEqual(['app', 'gate', 'collector']);
-    expect(byName.app!.image).toBe(config.appImage);
-    expect(byName.gate!.image).toBe(config.gateImage);
+    const registry = `${config.region}-docker.pkg.dev/${config.project}/chat`;
+    for (const [container, dockerfile] of [['app', 'app/Dockerfile'], ['gate', 'sidecar/Dockerfile']] as const) {
+      const build = stack.one(DOCKER_IMAGE, `chat-images-${container}`).inputs;
+      expect(build).toMatchObject({
+        context: { location: '.' },
+        dockerfile: { location: dockerfile },
+        platforms: ['linux/amd64'],
+        push: true,
+        buildOnPreview: false,
+        tags: [`${registry}/${container}:${stackName}`],
+      });
+      // The registry login carries the deploying identity's access token: a secret as a whole,
+      // never in the state or the rendered files in clear.
+      expect(normalize(build.registries)).toBe('[secret]');
+      const [login] = (build.registries as { value: { address: string; username: string }[] }).value;
+      expect(login).toMatchObject({ address: `${config.region}-docker.pkg.dev`, username: 'oauth2accesstoken' });
+      expect(byName[container]!.image).toMatch(new RegExp(`^${registry}/${container}@sha256:[0-9a-f]{64}$`));
+    }
     expect(byName.collector!.image).toBe(config.collectorImage);
-    expect(config.appImage).toMatch(/@sha256:[0-9a-f]{64}$/);
-    expect(config.gateImage).toMatch(/@sha256:[0-9a-f]{64}$/);
+  });
+
+  it('owns the Artifact Registry repository it pushes to, in its own project and region', () => {
+    expect(stack.one('gcp:artifactregistry/repository:Repository', 'chat-images').inputs).toMatchObject({
+      project: config.project,
+      location: config.region,
+      repositoryId: 'chat',
+      format: 'DOCKER',
+      labels: { ...config.labels, environment: stackName },
+    });
   });
 
   it('makes the app the only ingress container, on the app port (one ports object in @pulumi/gcp v9)', () => {

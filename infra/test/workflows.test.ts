@@ -80,15 +80,17 @@ describe('.github/workflows', () => {
   describe('main.yml', () => {
     const { on, jobs } = workflow('main.yml');
 
-    it('builds and pushes both images, then deploys staging with their digests and the policy pack', () => {
+    it('deploys staging after the tests with pulumi up, which builds and pushes the images itself', () => {
       expect(on).toEqual({ push: { branches: ['main'] } });
-      const files = uses(jobs.images!, 'docker/build-push-action').map((step) => step.with?.file);
-      expect(files).toEqual(['app/Dockerfile', 'sidecar/Dockerfile']);
+      expect(Object.keys(jobs)).toEqual(['test', 'deploy-staging']);
       const deploy = jobs['deploy-staging']!;
-      expect(deploy.needs).toBe('images');
+      expect(deploy.needs).toBe('test');
       expect(deploy.environment).toBe('staging');
-      expect(runs(deploy)).toMatch(/pulumi config set cloud-run-startup-gate:appImage "\$\{\{ needs\.images\.outputs\.app \}\}"/);
+      expect(uses(deploy, 'docker/setup-buildx-action')).toHaveLength(1);
       expect(runs(deploy)).toContain('pulumi up --yes --diff --policy-pack infra/policy');
+      // No image is built, pushed or configured outside the program any more.
+      expect(runs(deploy)).not.toContain('pulumi config set');
+      expect(uses(deploy, 'docker/build-push-action')).toHaveLength(0);
     });
   });
 
@@ -142,12 +144,14 @@ describe('.github/workflows', () => {
       expect(released.output).toContain('(refs/tags/v1.0.1) is not a commit of main');
     });
 
-    it('deploys production on a release or by hand, behind the production environment, with staging\'s images', () => {
+    it('deploys production on a release or by hand, behind the production environment, building from the checkout', () => {
       expect(Object.keys(on).sort()).toEqual(['release', 'workflow_dispatch']);
       const deploy = jobs['deploy-production']!;
       expect(deploy.environment).toBe('production');
-      expect(runs(deploy)).toContain('pulumi stack output appImage --stack "$ORG/staging"');
+      expect(uses(deploy, 'docker/setup-buildx-action')).toHaveLength(1);
+      expect(runs(deploy)).toContain('pulumi stack select "$ORG/production"');
       expect(runs(deploy)).toContain('pulumi up --yes --diff --policy-pack infra/policy');
+      expect(runs(deploy)).not.toContain('pulumi config set');
     });
   });
 });
