@@ -12,6 +12,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { AnalyzerClient } from '@pulumi/pulumi/proto/analyzer_grpc_pb';
 import { AnalyzeRequest, AnalyzerResourceOptions, EnforcementLevel, type AnalyzeDiagnostic, type AnalyzerInfo } from '@pulumi/pulumi/proto/analyzer_pb';
+import { runtime as pulumiRuntime } from '@pulumi/pulumi';
 import { Struct } from 'google-protobuf/google/protobuf/struct_pb';
 import { Empty } from 'google-protobuf/google/protobuf/empty_pb';
 import { parse } from 'yaml';
@@ -134,6 +135,15 @@ describe('the policy pack over gRPC, launched as the CLI launches it', () => {
       ['gate-startup-probe', EnforcementLevel.MANDATORY, POLICY_PACK_NAME],
     ]);
     expect(diagnostics[0]!.getMessage()).toContain('the gate has no startup probe');
+  });
+
+  it('only advises during a preview whose images are still to be built (their digests unknown), so the preview runs', async () => {
+    const service = renderedResources('staging').find((resource) => resource.type === TYPES.service)!;
+    const inputs = structuredClone(service.inputs) as { template: { containers: { name: string; image: string }[] } };
+    for (const container of inputs.template.containers.filter(({ name }) => name !== 'collector')) container.image = pulumiRuntime.unknownValue;
+    const diagnostics = await analyze('staging', TYPES.service, 'chat', inputs);
+    expect(diagnostics.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel()])).toEqual([['pinned-images', EnforcementLevel.ADVISORY]]);
+    expect(diagnostics[0]!.getMessage()).toContain("can't run policy 'pinned-images'");
   });
 
   it('rejects a public invoker in staging', async () => {
