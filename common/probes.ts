@@ -16,6 +16,25 @@ export interface ProbeSpec {
 
 /** Cloud Run: a startup probe's window, failureThreshold x periodSeconds, is at most 240 s. */
 export const MAX_STARTUP_WINDOW_SECONDS = 240;
+/** Cloud Run caps a startup probe's initialDelaySeconds at 240 s, separately from its window. */
+export const MAX_INITIAL_DELAY_SECONDS = 240;
+/**
+ * The longest startup a probe can cover: the initial delay plus the window. Beyond 240 s the only
+ * way is the initial delay, and no attempt runs during it, so a boot that finishes inside the
+ * delay still waits for the delay to end.
+ */
+export const MAX_STARTUP_BUDGET_SECONDS = MAX_INITIAL_DELAY_SECONDS + MAX_STARTUP_WINDOW_SECONDS;
+
+/**
+ * Direct VPC egress: Cloud Run documents connection delays of a minute or more at instance start,
+ * so each dependency phase (database, cache) retries for at least this long.
+ */
+export const MIN_DEPENDENCY_BUDGET_SECONDS = 60;
+/**
+ * The database and cache phases run one after the other inside the startup budget; this much of
+ * it stays for process start, the other phases and the gate's last one-second probe.
+ */
+export const STARTUP_HEADROOM_SECONDS = 10;
 
 /** Cloud Run's values for probe fields left out. */
 export const CLOUD_RUN_PROBE_DEFAULTS = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3 } as const;
@@ -34,10 +53,23 @@ export function startupWindowSeconds(spec: ProbeSpec): number {
   return spec.failureThreshold * spec.periodSeconds;
 }
 
+/** How long after the container's start a startup probe gives up: its initial delay plus its window. */
+export function startupCoverSeconds(spec: ProbeSpec): number {
+  return spec.initialDelaySeconds + startupWindowSeconds(spec);
+}
+
+/**
+ * The initial delay a startup budget needs: none up to 240 s, beyond it exactly the part the
+ * window cannot hold. Every second of it is a second no ready instance can get traffic sooner.
+ */
+export function initialDelayForBudget(startupBudgetSeconds: number): number {
+  return Math.max(0, startupBudgetSeconds - MAX_STARTUP_WINDOW_SECONDS);
+}
+
 /** The limits of the Cloud Run API for a startup probe; returns the problems, empty when valid. */
 export function startupProbeProblems(spec: ProbeSpec): string[] {
   const problems: string[] = [];
-  if (spec.initialDelaySeconds < 0 || spec.initialDelaySeconds > 240) problems.push('initialDelaySeconds must be 0..240');
+  if (spec.initialDelaySeconds < 0 || spec.initialDelaySeconds > MAX_INITIAL_DELAY_SECONDS) problems.push(`initialDelaySeconds must be 0..${MAX_INITIAL_DELAY_SECONDS}`);
   if (spec.periodSeconds < 1 || spec.periodSeconds > 240) problems.push('periodSeconds must be 1..240');
   if (spec.timeoutSeconds < 1 || spec.timeoutSeconds > spec.periodSeconds) problems.push('timeoutSeconds must be 1..periodSeconds');
   if (spec.failureThreshold < 1) problems.push('failureThreshold must be at least 1');
@@ -66,29 +98,31 @@ export interface RevisionProbes {
 }
 
 /**
- * Every probe of the revision from one number: the app's startup budget in seconds, the longest
- * the app may take from container start to ready. The gate's startup probe holds traffic back for
- * the whole instance until the app is ready; its window is exactly the budget.
+ * Every probe of the revision from one number: the app's startup budget in seconds (1..480), the
+ * longest the app may take from container start to ready. The gate's startup probe holds traffic
+ * back for the whole instance until the app is ready and gives up exactly at the budget: a window
+ * of up to 240 attempts a second apart, after an initial delay only for the part of the budget
+ * beyond 240 s.
  */
 export function revisionProbes(startupBudgetSeconds: number): RevisionProbes {
-  if (!Number.isInteger(startupBudgetSeconds) || startupBudgetSeconds < 1 || startupBudgetSeconds > MAX_STARTUP_WINDOW_SECONDS) {
-    throw new RangeError(`the startup budget must be a whole number of seconds from 1 to ${MAX_STARTUP_WINDOW_SECONDS}, got ${startupBudgetSeconds}`);
+  if (!Number.isInteger(startupBudgetSeconds) || startupBudgetSeconds < 1 || startupBudgetSeconds > MAX_STARTUP_BUDGET_SECONDS) {
+    throw new RangeError(`the startup budget must be a whole number of seconds from 1 to ${MAX_STARTUP_BUDGET_SECONDS}, got ${startupBudgetSeconds}`);
   }
-  const startup = {
-    initialDelaySeconds: 0,
+  const timing = {
     periodSeconds: STARTUP_PROBE_PERIOD_SECONDS,
     timeoutSeconds: 1,
-    failureThreshold: startupBudgetSeconds / STARTUP_PROBE_PERIOD_SECONDS,
+    failureThreshold: Math.min(startupBudgetSeconds, MAX_STARTUP_WINDOW_SECONDS) / STARTUP_PROBE_PERIOD_SECONDS,
   };
   const appHealth = { path: APP_PATHS.healthz, port: APP_PORT };
   return {
     app: {
-      // The app listens before its first phase: this passes at once and only proves the process is up.
-      startup: { ...startup, httpGet: appHealth },
+      // The app listens before its first phase: this passes at once and only proves the process
+      // is up, so it never needs the gate's initial delay.
+      startup: { initialDelaySeconds: 0, ...timing, httpGet: appHealth },
       liveness: { ...LIVENESS, httpGet: appHealth },
     },
     gate: {
-      startup: { ...startup, httpGet: { path: GATE_PATHS.startup, port: GATE_PORT } },
+      startup: { initialDelaySeconds: initialDelayForBudget(startupBudgetSeconds), ...timing, httpGet: { path: GATE_PATHS.startup, port: GATE_PORT } },
       liveness: { ...LIVENESS, httpGet: { path: GATE_PATHS.live, port: GATE_PORT } },
       readiness: { ...READINESS, httpGet: { path: GATE_PATHS.ready, port: GATE_PORT } },
     },

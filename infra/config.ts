@@ -5,7 +5,12 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
-import { MAX_STARTUP_WINDOW_SECONDS } from '../common/probes';
+import {
+  MAX_STARTUP_BUDGET_SECONDS,
+  MAX_STARTUP_WINDOW_SECONDS,
+  MIN_DEPENDENCY_BUDGET_SECONDS,
+  STARTUP_HEADROOM_SECONDS,
+} from '../common/probes';
 import type { DependencyArgs } from './revision-template';
 
 /** The project name in Pulumi.yaml: the namespace of this program's own config keys. */
@@ -19,12 +24,9 @@ export interface StackConfig extends DependencyArgs {
   stack: StackName;
   project: string;
   region: string;
-  /** The app and gate images, by digest so a deployment is exactly what CI built and tested. */
-  appImage: string;
-  gateImage: string;
   /** Google's Managed Prometheus sidecar, pinned to a released version. */
   collectorImage: string;
-  /** The longest the app may take from container start to ready; sets the gate's startup window. */
+  /** The longest the app may take from container start to ready (1..480 s); sets the gate's startup probe. */
   startupBudgetSeconds: number;
   /** Adds the gate's readiness probe on /ready (a Cloud Run Preview feature). */
   gateReadinessProbe: boolean;
@@ -47,8 +49,6 @@ export interface StackConfig extends DependencyArgs {
   notificationChannels: string[];
 }
 
-/** Image references that name one immutable build. */
-const DIGEST_IMAGE = /^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)+@sha256:[a-f0-9]{64}$/;
 /** A pinned tag or a digest: anything but a floating `latest`. */
 const PINNED_IMAGE = /^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)+(:(?!latest$)[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/;
 /** Google Cloud label keys and values (lowercase letters, digits, _ and -; keys start with a letter). */
@@ -62,11 +62,6 @@ const REGION = '[a-z]+-[a-z]+[0-9]';
 const NETWORK = new RegExp(`^(projects/${PROJECT_ID}/global/networks/)?${RESOURCE_NAME}$`);
 /** A subnet by name (this project, the service's region) or by path; the path's region is checked against gcp:region. */
 const SUBNETWORK = new RegExp(`^(projects/${PROJECT_ID}/regions/${REGION}/subnetworks/)?${RESOURCE_NAME}$`);
-/**
- * The database and cache phases run one after the other inside the startup window; this much of
- * the window stays for process start, the other phases and the gate's last one-second probe.
- */
-export const STARTUP_HEADROOM_SECONDS = 10;
 /** The app accepts a dependency budget of at most 230 s (APP_DATABASE_BUDGET_MS, APP_CACHE_BUDGET_MS). */
 const MAX_DEPENDENCY_BUDGET_SECONDS = 230;
 
@@ -75,12 +70,24 @@ const CHANNEL = new RegExp(`^(projects/${PROJECT_ID}/notificationChannels/)?[0-9
 /** The stacks whose alert policies must notify someone. */
 export const ALERTING_STACKS: readonly StackName[] = ['production'];
 
-const wholeNumber = (min: number, max: number) =>
-  z.string().regex(/^[0-9]+$/, 'must be a whole number').transform(Number).pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+const wholeNumber = (min: number, max: number, why: { min?: string; max?: string } = {}) =>
+  z
+    .string()
+    .regex(/^[0-9]+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}${why.min ? `: ${why.min}` : ''}`).max(max, `must be at most ${max}${why.max ? `: ${why.max}` : ''}`));
 const flag = z.enum(['true', 'false'], { message: 'must be true or false' }).transform((value) => value === 'true');
 const text = z.string().min(1, 'must not be empty');
 const secretId = z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'must be a Secret Manager secret id');
-const dependencyBudget = wholeNumber(1, MAX_DEPENDENCY_BUDGET_SECONDS);
+const dependencyBudget = wholeNumber(MIN_DEPENDENCY_BUDGET_SECONDS, MAX_DEPENDENCY_BUDGET_SECONDS, {
+  min: 'with Direct VPC egress, Cloud Run documents connection delays of a minute or more at instance start',
+});
+/** Where the budget is set, the price of a long one: the delay before the gate's first probe. */
+export const STARTUP_BUDGET_TRADE_OFF =
+  `up to ${MAX_STARTUP_WINDOW_SECONDS} s the gate's startup probe tries once a second from the start; ` +
+  `beyond it, Cloud Run's ${MAX_STARTUP_WINDOW_SECONDS} s cap on failureThreshold x periodSeconds leaves only initialDelaySeconds ` +
+  `(at most ${MAX_STARTUP_BUDGET_SECONDS - MAX_STARTUP_WINDOW_SECONDS} s), so the first attempt waits (budget - ${MAX_STARTUP_WINDOW_SECONDS}) s ` +
+  'and a boot that is ready sooner still waits for it';
 /** Pulumi hands a list over as JSON text. */
 const jsonValue = (message: string) =>
   z.string().transform((value, ctx) => {
@@ -96,10 +103,8 @@ const jsonValue = (message: string) =>
 const KEYS = {
   project: ['gcp:project', z.string().regex(new RegExp(`^${PROJECT_ID}$`), 'must be a Google Cloud project id')],
   region: ['gcp:region', z.string().regex(new RegExp(`^${REGION}$`), 'must be a Cloud Run region such as europe-west1')],
-  appImage: [`${PROJECT}:appImage`, z.string().regex(DIGEST_IMAGE, 'must be an image by digest (REGISTRY/PATH@sha256:<64 hex>)')],
-  gateImage: [`${PROJECT}:gateImage`, z.string().regex(DIGEST_IMAGE, 'must be an image by digest (REGISTRY/PATH@sha256:<64 hex>)')],
   collectorImage: [`${PROJECT}:collectorImage`, z.string().regex(PINNED_IMAGE, 'must be an image with a version tag (not latest) or a digest')],
-  startupBudgetSeconds: [`${PROJECT}:startupBudgetSeconds`, wholeNumber(1, MAX_STARTUP_WINDOW_SECONDS)],
+  startupBudgetSeconds: [`${PROJECT}:startupBudgetSeconds`, wholeNumber(1, MAX_STARTUP_BUDGET_SECONDS, { max: STARTUP_BUDGET_TRADE_OFF })],
   gateReadinessProbe: [`${PROJECT}:gateReadinessProbe`, flag],
   publicAccess: [`${PROJECT}:publicAccess`, flag],
   minInstances: [`${PROJECT}:minInstances`, wholeNumber(0, 1000)],
@@ -174,7 +179,7 @@ function crossKeyProblem(config: StackConfig): string | undefined {
     return (
       `${KEYS.databaseBudgetSeconds[0]} (${config.databaseBudgetSeconds}) + ${KEYS.cacheBudgetSeconds[0]} (${config.cacheBudgetSeconds}) ` +
       `+ ${STARTUP_HEADROOM_SECONDS} s for the other phases must fit within ${KEYS.startupBudgetSeconds[0]} (${config.startupBudgetSeconds}): ` +
-      'the phases run one after the other inside the startup window'
+      `the phases run one after the other inside the startup window. Raise it to ${dependencies + STARTUP_HEADROOM_SECONDS} (${STARTUP_BUDGET_TRADE_OFF})`
     );
   }
   if (config.databaseUrlSecret === config.redisUrlSecret) {

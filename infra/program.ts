@@ -1,20 +1,25 @@
-/** The stack: one gated chat service configured from the stack's config. */
+/** The stack: the images built from this checkout, and one gated chat service running them. */
 import { loadAlertRules } from './alert-rules';
 import { loadStackConfig, type StackConfig } from './config';
 import { GatedService } from './gated-service';
+import { Images } from './images';
 
 /** The Cloud Run service name. */
 export const SERVICE_NAME = 'chat';
 
-export function deployStack(): { chat: GatedService; config: StackConfig } {
+export function deployStack(): { chat: GatedService; images: Images; config: StackConfig } {
   const config = loadStackConfig();
+  // Every resource says which stack owns it.
+  const labels = { ...config.labels, environment: config.stack };
+  const images = new Images(`${SERVICE_NAME}-images`, { project: config.project, region: config.region, stack: config.stack, labels });
   const chat = new GatedService(SERVICE_NAME, {
     ...config,
+    appImage: images.refs.app,
+    gateImage: images.refs.gate,
     environment: config.stack,
     // Read when the program runs, so a new rule is a new policy with no second copy.
     alertRules: loadAlertRules(),
-    // Every resource says which stack owns it.
-    labels: { ...config.labels, environment: config.stack },
+    labels,
   });
-  return { chat, config };
+  return { chat, images, config };
 }

@@ -32,14 +32,17 @@ export const COLLECTOR_CONFIG_FILE = 'config.yaml';
 export const COLLECTOR_CONFIG_VOLUME = 'collector-config';
 
 /**
- * CPU and memory per container. With CPU always allocated, Cloud Run takes whole CPUs only (the
- * API documents 1, 2, 4 and 8), so each container gets one; the gate answers in-memory probes and
- * the collector scrapes one endpoint, so they keep the smallest memory gen2 is comfortable with.
+ * CPU and memory per container (rules and sources in infra/resources.ts). Each container may take
+ * a fraction of a vCPU as long as the instance's sum is a whole instance Cloud Run accepts with
+ * CPU always allocated: one vCPU here. The gate answers in-memory probes (about 60 MiB resident,
+ * measured) and the collector scrapes one endpoint every 30 s, so both take Cloud Run's smallest
+ * CPU, 0.08 vCPU; the app gets the rest of the vCPU. Exceeding a memory limit ends the whole
+ * instance, so the sidecars keep about twice what they use.
  */
 export const CONTAINER_LIMITS = {
-  app: { cpu: '1', memory: '1Gi' },
-  gate: { cpu: '1', memory: '512Mi' },
-  collector: { cpu: '1', memory: '512Mi' },
+  app: { cpu: '0.84', memory: '1Gi' },
+  gate: { cpu: '0.08', memory: '128Mi' },
+  collector: { cpu: '0.08', memory: '256Mi' },
 } as const;
 
 /** How the app reaches PostgreSQL and Redis; the stack config holds the same fields. */
@@ -58,10 +61,11 @@ export interface DependencyArgs {
 export interface RevisionArgs extends DependencyArgs {
   /** The app's environment (APP_ENV): the stack name. */
   environment: string;
-  appImage: string;
-  gateImage: string;
+  /** The app and gate images by digest: what `pulumi up` just built and pushed (infra/images.ts). */
+  appImage: pulumi.Input<string>;
+  gateImage: pulumi.Input<string>;
   collectorImage: string;
-  /** The longest the app may take to become ready; the gate's startup window, at most 240 s. */
+  /** The longest the app may take to become ready, 1..480 s: beyond 240 s the gate's probe starts after an initial delay. */
   startupBudgetSeconds: number;
   /** Adds the gate's readiness probe (Cloud Run Preview). */
   gateReadinessProbe: boolean;

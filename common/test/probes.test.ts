@@ -1,4 +1,4 @@
-import { defaultTcpStartupProbe, httpStatusPasses, type ProbeSpec, revisionProbes, startupProbeProblems, startupWindowSeconds } from '../probes';
+import { defaultTcpStartupProbe, httpStatusPasses, type ProbeSpec, revisionProbes, startupCoverSeconds, startupProbeProblems, startupWindowSeconds } from '../probes';
 import { GATE_PATHS, GATE_PORT } from '../revision';
 
 const gateProbe: ProbeSpec = { initialDelaySeconds: 2, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 5, httpGet: { path: '/startup', port: 9091 } };
@@ -19,9 +19,9 @@ describe('Cloud Run probe limits', () => {
 });
 
 describe('revisionProbes', () => {
-  it.each([1, 90, 120, 240])('gives a gate startup window of exactly a %i s budget, one attempt a second', (budget) => {
+  it.each([1, 90, 120, 240, 241, 400, 480])('covers exactly a %i s budget with the gate startup probe, one attempt a second', (budget) => {
     const probes = revisionProbes(budget);
-    expect(startupWindowSeconds(probes.gate.startup) + probes.gate.startup.initialDelaySeconds).toBe(budget);
+    expect(startupCoverSeconds(probes.gate.startup)).toBe(budget);
     expect(probes.gate.startup.periodSeconds).toBe(1);
     expect(probes.gate.startup.httpGet).toEqual({ path: GATE_PATHS.startup, port: GATE_PORT });
     for (const probe of [probes.app.startup, probes.gate.startup]) expect(startupProbeProblems(probe)).toEqual([]);
@@ -31,7 +31,21 @@ describe('revisionProbes', () => {
     }
   });
 
-  it.each([0, 241, 1.5, Number.NaN])('refuses a budget of %p seconds', (budget) => {
-    expect(() => revisionProbes(budget)).toThrow(/startup budget must be a whole number of seconds from 1 to 240/);
+  it.each([
+    [150, 0, 150],
+    [240, 0, 240],
+    [241, 1, 240],
+    [400, 160, 240],
+    [480, 240, 240],
+  ])('uses an initial delay only for the part of a %i s budget beyond 240 s: %i s, then %i attempts', (budget, delay, attempts) => {
+    const { gate, app } = revisionProbes(budget);
+    expect([gate.startup.initialDelaySeconds, gate.startup.failureThreshold]).toEqual([delay, attempts]);
+    expect(startupWindowSeconds(gate.startup)).toBeLessThanOrEqual(240);
+    // The app's probe only proves the process is up: never delayed.
+    expect([app.startup.initialDelaySeconds, app.startup.failureThreshold]).toEqual([0, attempts]);
+  });
+
+  it.each([0, 481, 1.5, Number.NaN])('refuses a budget of %p seconds', (budget) => {
+    expect(() => revisionProbes(budget)).toThrow(/startup budget must be a whole number of seconds from 1 to 480/);
   });
 });

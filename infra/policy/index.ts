@@ -1,4 +1,4 @@
-/** The policy pack's entry point (PulumiPolicy.yaml → dist/infra/policy/index.js): serves the policies. */
+/** The policy pack's entry point (infra/policy/package.json "main" → dist/infra/policy/index.js): serves the policies. */
 import { PolicyPack } from '@pulumi/policy';
 import { POLICIES, POLICY_PACK_NAME } from './policies';
 

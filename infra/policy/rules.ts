@@ -3,10 +3,18 @@
  * its unit tests and the program's tests share one definition. Each returns its violations,
  * empty when the resource complies. Field names are @pulumi/gcp's.
  */
-import { startupProbeProblems, STARTUP_PROBE_PERIOD_SECONDS, type ProbeSpec } from '../../common/probes';
+import {
+  MIN_DEPENDENCY_BUDGET_SECONDS,
+  startupCoverSeconds,
+  startupProbeProblems,
+  STARTUP_HEADROOM_SECONDS,
+  STARTUP_PROBE_PERIOD_SECONDS,
+  type ProbeSpec,
+} from '../../common/probes';
 import { APP_ENV_VARS, APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { loadAlertRules, type AlertingRule } from '../alert-rules';
 import { ALERTING_STACKS } from '../config';
+import { instanceProblems } from '../resources';
 import { CONTAINER_NAMES, EXECUTION_ENVIRONMENT, REQUEST_TIMEOUT, VPC_EGRESS } from '../revision-template';
 
 export const TYPES = {
@@ -15,6 +23,7 @@ export const TYPES = {
   projectIamMember: 'gcp:projects/iAMMember:IAMMember',
   projectIamBinding: 'gcp:projects/iAMBinding:IAMBinding',
   alertPolicy: 'gcp:monitoring/alertPolicy:AlertPolicy',
+  image: 'docker-build:index:Image',
 } as const;
 
 /** What a rule knows besides the properties: the stack, read from the resource's URN. */
@@ -42,7 +51,7 @@ interface Container {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   dependsOns?: string[];
-  resources?: { cpuIdle?: boolean; startupCpuBoost?: boolean };
+  resources?: { cpuIdle?: boolean; startupCpuBoost?: boolean; limits?: { cpu?: string; memory?: string } };
 }
 interface Template {
   containers?: Container[];
@@ -88,7 +97,7 @@ function probeAt(probe: Probe | undefined, path: string, port: number): string |
 export const RULES: readonly Rule[] = [
   {
     name: 'gate-startup-probe',
-    description: "The gate's startup probe holds traffic back until the app is ready: HTTP /startup on the gate port, one attempt a second, within Cloud Run's 240 s window.",
+    description: "The gate's startup probe holds traffic back until the app is ready: HTTP /startup on the gate port, one attempt a second, within Cloud Run's limits (window at most 240 s, initial delay at most 240 s).",
     types: [TYPES.service],
     check(props) {
       const gate = named(props, CONTAINER_NAMES.gate);
@@ -103,6 +112,30 @@ export const RULES: readonly Rule[] = [
       }
       const spec = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, ...probe } as ProbeSpec;
       problems.push(...startupProbeProblems(spec).map((problem) => `the gate's startup probe: ${problem}`));
+      return problems;
+    },
+  },
+  {
+    name: 'dependency-budgets-fit-startup-window',
+    description: `The app's database and cache budgets are each at least ${MIN_DEPENDENCY_BUDGET_SECONDS} s (Direct VPC egress can take a minute to connect) and, one after the other plus ${STARTUP_HEADROOM_SECONDS} s, end before the gate's startup probe gives up.`,
+    types: [TYPES.service],
+    check(props) {
+      const app = named(props, CONTAINER_NAMES.app);
+      const probe = named(props, CONTAINER_NAMES.gate)?.startupProbe;
+      if (!app || !probe) return [];
+      const problems: string[] = [];
+      const budgets = [APP_ENV_VARS.databaseBudgetMs, APP_ENV_VARS.cacheBudgetMs].map((name) => {
+        const value = Number((app.envs ?? []).find((env) => env.name === name)?.value);
+        if (!Number.isInteger(value) || value < MIN_DEPENDENCY_BUDGET_SECONDS * 1000) {
+          problems.push(`the app's ${name} must be at least ${MIN_DEPENDENCY_BUDGET_SECONDS * 1000}: Direct VPC egress can take a minute or more to connect at instance start`);
+        }
+        return Number.isFinite(value) ? value / 1000 : 0;
+      });
+      const cover = startupCoverSeconds({ initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, ...probe } as ProbeSpec);
+      const needed = budgets[0]! + budgets[1]! + STARTUP_HEADROOM_SECONDS;
+      if (needed > cover) {
+        problems.push(`the app's dependency budgets (${budgets.join(' s + ')} s) plus ${STARTUP_HEADROOM_SECONDS} s need ${needed} s, but the gate's startup probe gives up after ${cover} s`);
+      }
       return problems;
     },
   },
@@ -195,8 +228,19 @@ export const RULES: readonly Rule[] = [
     },
   },
   {
+    name: 'instance-resources',
+    description: "Every container states its CPU and memory within Cloud Run's rules; the instance reserves a whole number of vCPUs (1, 2, 4, 6 or 8) with memory in that range; no sidecar takes more than 0.25 vCPU or 256 MiB.",
+    types: [TYPES.service],
+    check(props) {
+      const unset = containers(props).filter((container) => !container.resources?.limits?.cpu || !container.resources.limits.memory);
+      if (unset.length > 0) return unset.map((container) => `${container.name} must set resources.limits cpu and memory: unset, each container would reserve Cloud Run's default`);
+      const limits = containers(props).map((container) => ({ name: container.name ?? '', cpu: container.resources!.limits!.cpu!, memory: container.resources!.limits!.memory! }));
+      return instanceProblems(limits, CONTAINER_NAMES.app);
+    },
+  },
+  {
     name: 'pinned-images',
-    description: 'The app and the gate run images by digest (exactly what CI built and tested); no container runs a floating :latest or untagged image.',
+    description: 'The app and the gate run images by digest (exactly what `pulumi up` built and pushed); no container runs a floating :latest or untagged image.',
     types: [TYPES.service],
     check(props) {
       return containers(props).flatMap((container) => {
@@ -207,6 +251,20 @@ export const RULES: readonly Rule[] = [
         if (!DIGEST.test(image) && (!lastSegment.includes(':') || lastSegment.endsWith(':latest'))) return [`${container.name} must pin its image, got ${image}`];
         return [];
       });
+    },
+  },
+  {
+    name: 'images-built-for-cloud-run',
+    description: 'Every image the program builds is for linux/amd64 only (what Cloud Run runs), from a named Dockerfile, and pushed to a tagged target, so the service can run it by digest.',
+    types: [TYPES.image],
+    check(props) {
+      const problems: string[] = [];
+      const platforms = props.platforms as string[] | undefined;
+      if (platforms?.length !== 1 || platforms[0] !== 'linux/amd64') problems.push(`platforms must be exactly linux/amd64, got ${JSON.stringify(platforms ?? [])}`);
+      if (props.push !== true) problems.push('push must be true: Cloud Run pulls the image from the registry');
+      if (!(props.dockerfile as { location?: string } | undefined)?.location) problems.push('dockerfile.location must name the Dockerfile');
+      if (!((props.tags as string[] | undefined)?.length ?? 0)) problems.push('tags must name the push target');
+      return problems;
     },
   },
   {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { MAX_STARTUP_WINDOW_SECONDS } from '../../common/probes';
+import { instanceProblems } from '../resources';
 import { STACKS } from '../config';
 import { TYPES } from '../policy/rules';
 import { renderedStackPath } from '../../common/paths';
@@ -144,13 +145,15 @@ function limitProblems(service: Service): string[] {
     if (!DNS_LABEL.test(container.name)) problems.push(`${at}: the name must be a DNS label`);
     const limits = container.resources?.limits ?? {};
     for (const key of Object.keys(limits)) if (key !== 'cpu' && key !== 'memory') problems.push(`${at}.resources.limits: only cpu and memory, got ${key}`);
-    if (limits.cpu !== undefined && !['1', '2', '4', '8'].includes(limits.cpu)) problems.push(`${at}.resources.limits.cpu must be 1, 2, 4 or 8`);
-    if (limits.memory !== undefined && !/^\d+(Mi|Gi)$/.test(limits.memory)) problems.push(`${at}.resources.limits.memory must be like 512Mi or 2Gi`);
+    // The schema's note (CPU 1, 2, 4 or 8 only) predates fractional CPU; the current rules are in infra/resources.ts.
+    if (limits.cpu === undefined || limits.memory === undefined) problems.push(`${at}.resources.limits: cpu and memory must be set`);
     for (const env of container.envs ?? []) if (RESERVED_ENV.includes(env.name)) problems.push(`${at}: ${env.name} is set by Cloud Run`);
     if (container.startupProbe) problems.push(...probeLimitProblems(container.startupProbe, 'startup', `${at}.startupProbe`));
     if (container.livenessProbe) problems.push(...probeLimitProblems(container.livenessProbe, 'liveness', `${at}.livenessProbe`));
     if (container.readinessProbe) problems.push(...probeLimitProblems(container.readinessProbe, 'readiness', `${at}.readinessProbe`));
   }
+  const limits = template.containers.map((container) => ({ name: container.name, cpu: container.resources?.limits?.cpu ?? '', memory: container.resources?.limits?.memory ?? '' }));
+  problems.push(...instanceProblems(limits, 'app'));
   return problems;
 }
 
@@ -212,13 +215,21 @@ describe('the Cloud Run Admin API v2 schema', () => {
         'service.template.vpcAccess.networkInterfaces[0].subnet: GoogleCloudRunV2NetworkInterface has no field subnet',
       ]);
     });
-    it('a startup window beyond 240 s and fractional CPU', () => {
+    it('a startup window beyond 240 s and a CPU below Cloud Run\'s 0.08 vCPU', () => {
       const broken = service();
       broken.template.containers[1].startupProbe.failureThreshold = 241;
-      broken.template.containers[2].resources.limits.cpu = '0.5';
+      broken.template.containers[2].resources.limits.cpu = '0.05';
       expect(limitProblems(broken as unknown as Service)).toEqual([
         'containers.gate.startupProbe: the startup window exceeds 240 s',
-        'containers.collector.resources.limits.cpu must be 1, 2, 4 or 8',
+        'collector: cpu must be 0.08 to 1 vCPU, or 2, 4, 6 or 8, got 0.05',
+      ]);
+    });
+
+    it('an instance whose containers add up to a fraction of a vCPU', () => {
+      const broken = service();
+      broken.template.containers[2].resources.limits.cpu = '0.1';
+      expect(limitProblems(broken as unknown as Service)).toEqual([
+        'the containers reserve 1.02 vCPU per instance; with CPU always allocated an instance takes 1, 2, 4, 6 or 8 vCPU',
       ]);
     });
   });

@@ -1,4 +1,5 @@
-import { CONFIG_KEYS, ConfigError, parseStackConfig, STARTUP_HEADROOM_SECONDS, type ConfigKey } from '../config';
+import { STARTUP_HEADROOM_SECONDS } from '../../common/probes';
+import { CONFIG_KEYS, ConfigError, parseStackConfig, type ConfigKey } from '../config';
 import { stackConfig } from '../mocks';
 
 const staging = stackConfig('staging');
@@ -15,7 +16,7 @@ describe('parseStackConfig', () => {
   it('parses numbers, flags and labels from their string form', () => {
     const config = parseStackConfig('staging', lookup({}));
     expect(config).toMatchObject({
-      startupBudgetSeconds: 90,
+      startupBudgetSeconds: 150,
       gateReadinessProbe: true,
       publicAccess: false,
       minInstances: 0,
@@ -36,10 +37,8 @@ describe('parseStackConfig', () => {
   const bad: [ConfigKey, string][] = [
     ['gcp:project', 'Chat_Project'],
     ['gcp:region', 'europe'],
-    ['cloud-run-startup-gate:appImage', 'europe-west1-docker.pkg.dev/p/chat/app:latest'],
-    ['cloud-run-startup-gate:gateImage', 'europe-west1-docker.pkg.dev/p/chat/gate@sha256:abc'],
     ['cloud-run-startup-gate:collectorImage', 'us-docker.pkg.dev/x/y/cloud-run-gmp-sidecar:latest'],
-    ['cloud-run-startup-gate:startupBudgetSeconds', '241'],
+    ['cloud-run-startup-gate:startupBudgetSeconds', '481'],
     ['cloud-run-startup-gate:startupBudgetSeconds', '0'],
     ['cloud-run-startup-gate:startupBudgetSeconds', '1.5'],
     ['cloud-run-startup-gate:gateReadinessProbe', 'yes'],
@@ -51,6 +50,8 @@ describe('parseStackConfig', () => {
     ['cloud-run-startup-gate:databaseUrlSecret', 'database url'],
     ['cloud-run-startup-gate:redisUrlSecret', ''],
     ['cloud-run-startup-gate:databaseBudgetSeconds', '0'],
+    ['cloud-run-startup-gate:databaseBudgetSeconds', '59'],
+    ['cloud-run-startup-gate:cacheBudgetSeconds', '30'],
     ['cloud-run-startup-gate:databaseBudgetSeconds', '231'],
     ['cloud-run-startup-gate:cacheBudgetSeconds', '2.5'],
     ['cloud-run-startup-gate:network', 'Chat_VPC'],
@@ -93,8 +94,8 @@ describe('parseStackConfig', () => {
     expect(parseStackConfig('staging', lookup({}))).toMatchObject({
       databaseUrlSecret: 'database-url',
       redisUrlSecret: 'redis-url',
-      databaseBudgetSeconds: 30,
-      cacheBudgetSeconds: 20,
+      databaseBudgetSeconds: 60,
+      cacheBudgetSeconds: 60,
       network: 'chat-vpc',
       subnetwork: 'chat-run-egress',
     });
@@ -115,17 +116,37 @@ describe('parseStackConfig', () => {
   });
 
   it('accepts dependency budgets that fill the startup window up to the headroom', () => {
-    const config = parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:databaseBudgetSeconds': String(90 - STARTUP_HEADROOM_SECONDS - 20) }));
+    const config = parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:databaseBudgetSeconds': String(150 - STARTUP_HEADROOM_SECONDS - 60) }));
     expect(config.databaseBudgetSeconds + config.cacheBudgetSeconds + STARTUP_HEADROOM_SECONDS).toBe(config.startupBudgetSeconds);
   });
 
   it.each([
-    ['the database budget', { 'cloud-run-startup-gate:databaseBudgetSeconds': '61' }],
-    ['the cache budget', { 'cloud-run-startup-gate:cacheBudgetSeconds': '51' }],
-    ['a shorter startup window', { 'cloud-run-startup-gate:startupBudgetSeconds': '59' }],
+    ['the database budget', { 'cloud-run-startup-gate:databaseBudgetSeconds': '81' }],
+    ['the cache budget', { 'cloud-run-startup-gate:cacheBudgetSeconds': '81' }],
+    ['a shorter startup window', { 'cloud-run-startup-gate:startupBudgetSeconds': '129' }],
   ])('rejects dependency budgets beyond the startup window (%s), naming the three keys', (_what, overrides) => {
     expect(() => parseStackConfig('staging', lookup(overrides))).toThrow(
       /^cloud-run-startup-gate:databaseBudgetSeconds \(\d+\) \+ cloud-run-startup-gate:cacheBudgetSeconds \(\d+\) \+ 10 s for the other phases must fit within cloud-run-startup-gate:startupBudgetSeconds \(\d+\)/,
+    );
+  });
+
+  it('names the budget a too-short window needs, and what a budget beyond 240 s costs', () => {
+    expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:startupBudgetSeconds': '129' }))).toThrow(
+      /Raise it to 130 \(up to 240 s the gate's startup probe tries once a second from the start; beyond it, .* a boot that is ready sooner still waits for it\)$/,
+    );
+  });
+
+  it('says why a dependency budget under 60 s is refused: Direct VPC egress', () => {
+    expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:cacheBudgetSeconds': '30' }))).toThrow(
+      'cloud-run-startup-gate:cacheBudgetSeconds must be at least 60: with Direct VPC egress, Cloud Run documents connection delays of a minute or more at instance start, got "30"',
+    );
+  });
+
+  it('accepts startup budgets up to 480 s and refuses more, saying what the initial delay costs', () => {
+    expect(parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:startupBudgetSeconds': '400' })).startupBudgetSeconds).toBe(400);
+    expect(parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:startupBudgetSeconds': '480' })).startupBudgetSeconds).toBe(480);
+    expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:startupBudgetSeconds': '481' }))).toThrow(
+      /^cloud-run-startup-gate:startupBudgetSeconds must be at most 480: .*initialDelaySeconds \(at most 240 s\), so the first attempt waits \(budget - 240\) s and a boot that is ready sooner still waits for it, got "481"$/,
     );
   });
 

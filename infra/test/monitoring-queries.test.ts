@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { GATE_ENV_VARS as V } from '../../common/revision';
 import { freePort } from '../../runner/src/ports';
-import { READY_BODY, sendJson, spawnGate, startTarget, waitFor, type GateProcess, type Target } from '../../sidecar/test/support';
+import { waitFor } from '../../testkit/wait-for';
+import { READY_BODY, sendJson, spawnGate, startTarget, type GateProcess, type Target } from '../../sidecar/test/support';
 import { loadAlertRules } from '../alert-rules';
 import { collectorLabels, METADATA_LABELS, PROMETHEUS_TARGET_LABELS, runMonitoring } from '../collector';
 import type { Dashboard } from '../dashboard';
@@ -119,7 +120,7 @@ describe('the deployed queries against a running gate', () => {
     await waitFor('the gate to open', async () => {
       text = await fetch(`${gate.base}/metrics`).then((response) => response.text(), () => '');
       return /^startup_gate_open 1$/m.test(text);
-    }, 15_000);
+    });
     scraped = exposition(text);
 
     // A real Prometheus scraping the gate as the collector does: job named after the service, the
@@ -143,7 +144,7 @@ describe('the deployed queries against a running gate', () => {
     for (const stream of [prometheus.stdout, prometheus.stderr]) stream?.setEncoding('utf8').on('data', (chunk: string) => logs.push(chunk));
     api = `http://127.0.0.1:${promPort}`;
     // Two scrapes at least, so rate() over the checks counter has something to say.
-    await waitFor('Prometheus to scrape the gate twice', async () => Number((await evaluate('count_over_time(startup_gate_open[1m])')).result[0]?.value[1] ?? 0) >= 2, 20_000).catch((error: Error) => {
+    await waitFor('Prometheus to scrape the gate twice', async () => Number((await evaluate('count_over_time(startup_gate_open[1m])')).result[0]?.value[1] ?? 0) >= 2, { timeoutMs: 40_000 }).catch((error: Error) => {
       throw new Error(`${error.message}\nprometheus said:\n${logs.join('')}`);
     });
   }, 45_000);

@@ -1,38 +1,55 @@
 /**
- * The compiled policy pack, started as `pulumi preview --policy-pack` starts it and queried over
- * Pulumi's analyzer gRPC protocol. Needs `tsc -p .` first (npm test runs it).
+ * The policy pack, started exactly as `pulumi preview --policy-pack infra/policy` starts it: the
+ * CLI's analyzer runs `node …/@pulumi/pulumi/cmd/run-policy-pack <engine address> .
+ * -<option>=<value>…` (the runtime options of PulumiPolicy.yaml) with its working directory set to
+ * the pack's folder, reads the port the pack prints, and speaks Pulumi's analyzer gRPC protocol.
+ * `.` loads the folder's package.json `main`, the compiled pack in dist/ (built here if missing).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { AnalyzerClient } from '@pulumi/pulumi/proto/analyzer_grpc_pb';
-import { AnalyzeRequest, AnalyzeStackRequest, AnalyzerResource, AnalyzerResourceOptions, EnforcementLevel, type AnalyzeDiagnostic } from '@pulumi/pulumi/proto/analyzer_pb';
+import { AnalyzeRequest, AnalyzeStackRequest, AnalyzerResource, AnalyzerResourceOptions, EnforcementLevel, type AnalyzeDiagnostic, type AnalyzerInfo } from '@pulumi/pulumi/proto/analyzer_pb';
+import { runtime as pulumiRuntime } from '@pulumi/pulumi';
 import { Struct } from 'google-protobuf/google/protobuf/struct_pb';
+import { Empty } from 'google-protobuf/google/protobuf/empty_pb';
 import { parse } from 'yaml';
 import { PROJECT, STACKS } from '../config';
-import { REPO_ROOT, renderedStackPath } from '../../common/paths';
+import { DIST_DIR, REPO_ROOT, renderedStackPath } from '../../common/paths';
 import { POLICY_PACK_NAME } from '../policy/policies';
 import { TYPES } from '../policy/rules';
 
-const PACK = path.join(REPO_ROOT, 'dist', 'infra', 'policy', 'index.js');
+const PACK_DIR = path.join(REPO_ROOT, 'infra', 'policy');
+const COMPILED_PACK = path.join(DIST_DIR, 'infra', 'policy', 'index.js');
+const RUN_POLICY_PACK = path.join(REPO_ROOT, 'node_modules', '@pulumi', 'pulumi', 'cmd', 'run-policy-pack');
+/** Nothing listens here: the pack only connects to the engine to log, which none of these requests does. */
+const ENGINE_ADDRESS = '127.0.0.1:1';
 
 let pack: ChildProcess;
 let client: AnalyzerClient;
 
-/** Starts the pack and resolves with the port it prints, as the Pulumi engine reads it. */
+/** PulumiPolicy.yaml's runtime options as the CLI passes them: `-key=value`. */
+function runtimeOptionArgs(): string[] {
+  const project = parse(fs.readFileSync(path.join(PACK_DIR, 'PulumiPolicy.yaml'), 'utf8')) as { runtime: { name: string; options?: Record<string, unknown> } };
+  return Object.entries(project.runtime.options ?? {}).map(([key, value]) => `-${key}=${String(value)}`);
+}
+
+/** Starts the pack as the CLI does and resolves with the port it prints, as the engine reads it. */
 function startPack(): Promise<number> {
-  if (!fs.existsSync(PACK)) throw new Error(`${PACK} is missing: run \`tsc -p .\` first`);
-  pack = spawn(process.execPath, [PACK], { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (!fs.existsSync(COMPILED_PACK)) execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', REPO_ROOT], { stdio: 'inherit' });
+  pack = spawn(process.execPath, [RUN_POLICY_PACK, ENGINE_ADDRESS, '.', ...runtimeOptionArgs()], { cwd: PACK_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
+    let err = '';
     pack.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /^(\d+)\n/.exec(out);
       if (match) resolve(Number(match[1]));
     });
-    pack.stderr!.on('data', (chunk: Buffer) => reject(new Error(chunk.toString())));
-    pack.on('exit', (code) => reject(new Error(`the policy pack exited with ${code}`)));
+    pack.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    pack.on('exit', (code) => reject(new Error(`the policy pack exited with ${code} before printing its port: ${out}${err}`)));
   });
 }
 
@@ -79,12 +96,25 @@ afterAll(() => {
   pack?.kill('SIGTERM');
 });
 
-describe('the policy pack over gRPC', () => {
+describe('the policy pack folder', () => {
+  it('resolves `.` to the compiled pack, never to TypeScript that run-policy-pack\'s ts-node would compile', () => {
+    // Node's own resolution, as run-policy-pack's require('.') does it (jest's resolver skips dist/).
+    expect(createRequire(path.join(PACK_DIR, 'package.json')).resolve(PACK_DIR)).toBe(COMPILED_PACK);
+  });
+});
+
+describe('the policy pack over gRPC, launched as the CLI launches it', () => {
   it.each(STACKS)('finds no violation in any resource of %s', async (stack) => {
     for (const { type, name, inputs } of renderedResources(stack)) {
       const diagnostics = await analyze(stack, type, name, inputs);
       expect(diagnostics.map((diagnostic) => `${name}: ${diagnostic.getMessage()}`)).toEqual([]);
     }
+  });
+
+  it('reports the name of the pack and the version of its package.json', async () => {
+    const info = await new Promise<AnalyzerInfo>((resolve, reject) => client.getAnalyzerInfo(new Empty(), (error, response) => (error ? reject(error) : resolve(response))));
+    const { version } = JSON.parse(fs.readFileSync(path.join(PACK_DIR, 'package.json'), 'utf8')) as { version: string };
+    expect([info.getName(), info.getVersion()]).toEqual([POLICY_PACK_NAME, version]);
   });
 
   it('rejects the app depending on the gate as a mandatory violation', async () => {
@@ -111,6 +141,26 @@ describe('the policy pack over gRPC', () => {
       ['direct-vpc-egress', EnforcementLevel.MANDATORY],
     ]);
     expect(diagnostics.map((diagnostic) => diagnostic.getMessage()).join('\n')).not.toContain('pw@');
+  });
+
+  it('rejects a service whose gate has no startup probe as a mandatory violation', async () => {
+    const service = renderedResources('staging').find((resource) => resource.type === TYPES.service)!;
+    const inputs = structuredClone(service.inputs) as { template: { containers: { name: string; startupProbe?: unknown }[] } };
+    delete inputs.template.containers.find((container) => container.name === 'gate')!.startupProbe;
+    const diagnostics = await analyze('staging', TYPES.service, 'chat', inputs);
+    expect(diagnostics.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel(), diagnostic.getPolicypackname()])).toEqual([
+      ['gate-startup-probe', EnforcementLevel.MANDATORY, POLICY_PACK_NAME],
+    ]);
+    expect(diagnostics[0]!.getMessage()).toContain('the gate has no startup probe');
+  });
+
+  it('only advises during a preview whose images are still to be built (their digests unknown), so the preview runs', async () => {
+    const service = renderedResources('staging').find((resource) => resource.type === TYPES.service)!;
+    const inputs = structuredClone(service.inputs) as { template: { containers: { name: string; image: string }[] } };
+    for (const container of inputs.template.containers.filter(({ name }) => name !== 'collector')) container.image = pulumiRuntime.unknownValue;
+    const diagnostics = await analyze('staging', TYPES.service, 'chat', inputs);
+    expect(diagnostics.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel()])).toEqual([['pinned-images', EnforcementLevel.ADVISORY]]);
+    expect(diagnostics[0]!.getMessage()).toContain("can't run policy 'pinned-images'");
   });
 
   it('rejects a public invoker in staging', async () => {

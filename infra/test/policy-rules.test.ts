@@ -6,6 +6,7 @@ import { loadAlertRules } from '../alert-rules';
 import { POLICIES, RESOURCE_POLICIES } from '../policy/policies';
 import { missingGateAlerts, RULES, STACK_RULES, stackOfUrn, TYPES, violations, type StackResource } from '../policy/rules';
 import { renderedStackPath } from '../../common/paths';
+import { revisionProbes } from '../../common/probes';
 
 interface Rendered {
   type: string;
@@ -49,6 +50,10 @@ const failing: [string, string, (props: Props) => void, string][] = [
   ['gate-startup-probe', 'a 10 s period', (p) => Object.assign(container(p, 'gate').startupProbe, { periodSeconds: 10, failureThreshold: 12 }), 'every 1 s'],
   ['gate-startup-probe', 'a window beyond 240 s', (p) => (container(p, 'gate').startupProbe.failureThreshold = 241), 'at most 240 s'],
   ['gate-startup-probe', 'a timeout longer than the period', (p) => (container(p, 'gate').startupProbe.timeoutSeconds = 2), 'timeoutSeconds must be 1..periodSeconds'],
+  ['gate-startup-probe', 'an initial delay beyond 240 s', (p) => (container(p, 'gate').startupProbe.initialDelaySeconds = 241), 'initialDelaySeconds must be 0..240'],
+  ['dependency-budgets-fit-startup-window', 'a 30 s database budget', (p) => (envOf(p, 'APP_DATABASE_BUDGET_MS').value = '30000'), 'APP_DATABASE_BUDGET_MS must be at least 60000'],
+  ['dependency-budgets-fit-startup-window', 'no cache budget', (p) => (container(p, 'app').envs = container(p, 'app').envs.filter((e: Props) => e.name !== 'APP_CACHE_BUDGET_MS')), 'APP_CACHE_BUDGET_MS must be at least 60000'],
+  ['dependency-budgets-fit-startup-window', 'a window shorter than the budgets', (p) => (container(p, 'gate').startupProbe.failureThreshold = 100), 'need 160 s, but the gate\'s startup probe gives up after 100 s'],
   ['no-startup-deadlock', 'the app depending on the gate', (p) => (container(p, 'app').dependsOns = ['gate']), 'app depends on the gate'],
   ['no-startup-deadlock', 'the collector depending on the gate', (p) => (container(p, 'collector').dependsOns = ['gate']), 'collector depends on the gate'],
   ['no-startup-deadlock', 'a dependency without a startup probe', (p) => (container(p, 'gate').dependsOns = ['collector']), 'collector, which has no startup probe'],
@@ -67,6 +72,9 @@ const failing: [string, string, (props: Props) => void, string][] = [
   ['websocket-service-settings', 'more minimum than maximum instances', (p) => (p.template.scaling = { minInstanceCount: 5, maxInstanceCount: 2 }), 'scaling.maxInstanceCount'],
   ['cpu-always-allocated', 'CPU throttled between requests', (p) => (container(p, 'gate').resources.cpuIdle = true), 'gate must set resources.cpuIdle false'],
   ['cpu-always-allocated', 'no startup boost', (p) => delete container(p, 'app').resources.startupCpuBoost, 'app must set resources.startupCpuBoost true'],
+  ['instance-resources', 'a gate with a whole vCPU, as before', (p) => Object.assign(container(p, 'gate').resources.limits, { cpu: '1', memory: '512Mi' }), 'the containers reserve 1.92 vCPU per instance'],
+  ['instance-resources', 'a collector at 512 MiB', (p) => (container(p, 'collector').resources.limits.memory = '512Mi'), 'sidecar collector reserves 0.08 vCPU and 512Mi'],
+  ['instance-resources', 'no limits on the collector', (p) => delete container(p, 'collector').resources.limits, 'collector must set resources.limits cpu and memory'],
   ['pinned-images', 'the app by tag', (p) => (container(p, 'app').image = 'europe-west1-docker.pkg.dev/p/chat/app:v1'), 'app must run an image by digest'],
   ['pinned-images', 'the collector at latest', (p) => (container(p, 'collector').image = 'us-docker.pkg.dev/x/y/sidecar:latest'), 'collector must pin its image'],
   ['pinned-images', 'the collector untagged', (p) => (container(p, 'collector').image = 'us-docker.pkg.dev/x/y/sidecar'), 'collector must pin its image'],
@@ -97,6 +105,39 @@ describe.each(failing)('%s fails on %s', (rule, _what, change, message) => {
     change(props);
     expect(check(rule, props).join('\n')).toContain(message);
     expect(violations(TYPES.service, props, { stack: 'production' }).map((violation) => violation.rule)).toContain(rule);
+  });
+});
+
+describe('images-built-for-cloud-run', () => {
+  const image = (stack = 'production') => structuredClone(rendered(stack).find((resource) => resource.type === TYPES.image)!.inputs) as Props;
+  it('passes the rendered builds and names each broken setting', () => {
+    expect(check('images-built-for-cloud-run', image())).toEqual([]);
+    const broken = image();
+    broken.platforms = ['linux/amd64', 'linux/arm64'];
+    broken.push = false;
+    delete broken.dockerfile;
+    broken.tags = [];
+    expect(check('images-built-for-cloud-run', broken)).toEqual([
+      'platforms must be exactly linux/amd64, got ["linux/amd64","linux/arm64"]',
+      'push must be true: Cloud Run pulls the image from the registry',
+      'dockerfile.location must name the Dockerfile',
+      'tags must name the push target',
+    ]);
+  });
+});
+
+describe('a startup budget beyond 240 s', () => {
+  it('passes every rule with 400 s: a 160 s initial delay, then 240 one-second attempts, budgets inside', () => {
+    const props = service();
+    container(props, 'gate').startupProbe = { ...revisionProbes(400).gate.startup };
+    envOf(props, 'APP_DATABASE_BUDGET_MS').value = '230000';
+    envOf(props, 'APP_CACHE_BUDGET_MS').value = '160000';
+    expect(container(props, 'gate').startupProbe).toMatchObject({ initialDelaySeconds: 160, periodSeconds: 1, failureThreshold: 240 });
+    expect(violations(TYPES.service, props, { stack: 'production' })).toEqual([]);
+    envOf(props, 'APP_CACHE_BUDGET_MS').value = '161000';
+    expect(check('dependency-budgets-fit-startup-window', props)).toEqual([
+      "the app's dependency budgets (230 s + 161 s) plus 10 s need 401 s, but the gate's startup probe gives up after 400 s",
+    ]);
   });
 });
 

@@ -2,11 +2,15 @@
  * The program under Pulumi's mocks, for both stacks: every invariant of the deployment checked on
  * the inputs the engine would receive.
  */
-import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupProbeProblems, type ProbeSpec } from '../../common/probes';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DIST_DIR } from '../../common/paths';
+import { MAX_STARTUP_WINDOW_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, revisionProbes, startupProbeProblems, STARTUP_HEADROOM_SECONDS, type ProbeSpec } from '../../common/probes';
 import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
-import { parseStackConfig, STACKS, STARTUP_HEADROOM_SECONDS, type StackConfig } from '../config';
+import { parseStackConfig, STACKS, type StackConfig } from '../config';
 import { runMonitoring, runMonitoringYaml } from '../collector';
-import { stackConfig } from '../mocks';
+import { programEntry, stackConfig } from '../mocks';
 import { TYPES, violations } from '../policy/rules';
 import { normalize } from '../render';
 import { runStack, type RecordedStack } from './stack-support';
@@ -25,6 +29,7 @@ interface Container {
 }
 
 const SECRET_IAM_MEMBER = 'gcp:secretmanager/secretIamMember:SecretIamMember';
+const DOCKER_IMAGE = 'docker-build:index:Image';
 
 describe.each(STACKS)('stack %s', (stackName) => {
   let stack: RecordedStack;
@@ -47,6 +52,10 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(names).toEqual(
       [
         'cloud-run-startup-gate:index:GatedService chat',
+        'cloud-run-startup-gate:index:Images chat-images',
+        'docker-build:index:Image chat-images-app',
+        'docker-build:index:Image chat-images-gate',
+        'gcp:artifactregistry/repository:Repository chat-images',
         'gcp:cloudrunv2/service:Service chat',
         'gcp:projects/iAMMember:IAMMember chat-metric-writer',
         'gcp:secretmanager/secret:Secret chat-collector-config',
@@ -70,13 +79,37 @@ describe.each(STACKS)('stack %s', (stackName) => {
     for (const { type, inputs } of stack.resources) expect(violations(type, normalize(inputs) as Record<string, unknown>, { stack: stackName })).toEqual([]);
   });
 
-  it('names the containers app, gate and collector, with the configured images', () => {
+  it('names the containers app, gate and collector; app and gate run the images this stack built, by digest', () => {
     expect(template.containers.map((container) => container.name)).toEqual(['app', 'gate', 'collector']);
-    expect(byName.app!.image).toBe(config.appImage);
-    expect(byName.gate!.image).toBe(config.gateImage);
+    const registry = `${config.region}-docker.pkg.dev/${config.project}/chat`;
+    for (const [container, dockerfile] of [['app', 'app/Dockerfile'], ['gate', 'sidecar/Dockerfile']] as const) {
+      const build = stack.one(DOCKER_IMAGE, `chat-images-${container}`).inputs;
+      expect(build).toMatchObject({
+        context: { location: '.' },
+        dockerfile: { location: dockerfile },
+        platforms: ['linux/amd64'],
+        push: true,
+        buildOnPreview: false,
+        tags: [`${registry}/${container}:${stackName}`],
+      });
+      // The registry login carries the deploying identity's access token: a secret as a whole,
+      // never in the state or the rendered files in clear.
+      expect(normalize(build.registries)).toBe('[secret]');
+      const [login] = (build.registries as { value: { address: string; username: string }[] }).value;
+      expect(login).toMatchObject({ address: `${config.region}-docker.pkg.dev`, username: 'oauth2accesstoken' });
+      expect(byName[container]!.image).toMatch(new RegExp(`^${registry}/${container}@sha256:[0-9a-f]{64}$`));
+    }
     expect(byName.collector!.image).toBe(config.collectorImage);
-    expect(config.appImage).toMatch(/@sha256:[0-9a-f]{64}$/);
-    expect(config.gateImage).toMatch(/@sha256:[0-9a-f]{64}$/);
+  });
+
+  it('owns the Artifact Registry repository it pushes to, in its own project and region', () => {
+    expect(stack.one('gcp:artifactregistry/repository:Repository', 'chat-images').inputs).toMatchObject({
+      project: config.project,
+      location: config.region,
+      repositoryId: 'chat',
+      format: 'DOCKER',
+      labels: { ...config.labels, environment: stackName },
+    });
   });
 
   it('makes the app the only ingress container, on the app port (one ports object in @pulumi/gcp v9)', () => {
@@ -101,6 +134,8 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(config).toMatchObject({ databaseUrlSecret: 'database-url', redisUrlSecret: 'redis-url' });
     expect(envs.APP_DATABASE_BUDGET_MS).toEqual({ name: 'APP_DATABASE_BUDGET_MS', value: String(config.databaseBudgetSeconds * 1000) });
     expect(envs.APP_CACHE_BUDGET_MS).toEqual({ name: 'APP_CACHE_BUDGET_MS', value: String(config.cacheBudgetSeconds * 1000) });
+    // Direct VPC egress: each phase rides out a connection delay of a minute.
+    expect(Math.min(config.databaseBudgetSeconds, config.cacheBudgetSeconds)).toBeGreaterThanOrEqual(MIN_DEPENDENCY_BUDGET_SECONDS);
     // The phases run one after the other, inside the startup window.
     expect(config.databaseBudgetSeconds + config.cacheBudgetSeconds).toBeLessThanOrEqual(config.startupBudgetSeconds - STARTUP_HEADROOM_SECONDS);
     const names = byName.app!.envs!.map((env) => env.name);
@@ -212,9 +247,28 @@ describe.each(STACKS)('stack %s', (stackName) => {
 describe('the two stacks', () => {
   it('differ as designed: production is public, protected, warm and larger', () => {
     const [staging, production] = STACKS.map((stack) => parseStackConfig(stack, (key) => stackConfig(stack)[key]));
-    expect(staging).toMatchObject({ startupBudgetSeconds: 90, gateReadinessProbe: true, publicAccess: false, minInstances: 0, maxInstances: 3, concurrency: 100, deletionProtection: false });
-    expect(production).toMatchObject({ startupBudgetSeconds: 120, gateReadinessProbe: false, publicAccess: true, minInstances: 1, maxInstances: 20, concurrency: 250, deletionProtection: true });
-    expect(staging).toMatchObject({ databaseBudgetSeconds: 30, cacheBudgetSeconds: 20 });
-    expect(production).toMatchObject({ databaseBudgetSeconds: 60, cacheBudgetSeconds: 30 });
+    expect(staging).toMatchObject({ startupBudgetSeconds: 150, gateReadinessProbe: true, publicAccess: false, minInstances: 0, maxInstances: 3, concurrency: 100, deletionProtection: false });
+    expect(production).toMatchObject({ startupBudgetSeconds: 180, gateReadinessProbe: false, publicAccess: true, minInstances: 1, maxInstances: 20, concurrency: 250, deletionProtection: true });
+    expect(staging).toMatchObject({ databaseBudgetSeconds: 60, cacheBudgetSeconds: 60 });
+    expect(production).toMatchObject({ databaseBudgetSeconds: 90, cacheBudgetSeconds: 60 });
+  });
+});
+
+describe('the program as the Node.js language host loads it', () => {
+  it('is package.json "main" of the project folder, compiled JavaScript run without ts-node', () => {
+    expect(programEntry()).toBe(path.join(DIST_DIR, 'infra', 'index.js'));
+  });
+
+  it('refuses a Pulumi.yaml that would have the host compile TypeScript', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'project-'));
+    fs.writeFileSync(path.join(root, 'Pulumi.yaml'), 'name: x\nruntime: nodejs\n');
+    expect(() => programEntry(root)).toThrow('options.typescript false');
+  });
+
+  it('fails naming the build when "main" does not resolve', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'project-'));
+    fs.writeFileSync(path.join(root, 'Pulumi.yaml'), 'name: x\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n');
+    fs.writeFileSync(path.join(root, 'package.json'), '{"main": "dist/infra/index.js"}');
+    expect(() => programEntry(root)).toThrow('npm run build');
   });
 });

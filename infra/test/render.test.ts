@@ -87,7 +87,7 @@ describe('render', () => {
   it('a config change shows as a stale file', async () => {
     const root = scratchRoot();
     const file = path.join(root, 'Pulumi.production.yaml');
-    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('startupBudgetSeconds: 120', 'startupBudgetSeconds: 150'));
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('startupBudgetSeconds: 180', 'startupBudgetSeconds: 200'));
     expect(await render({ check: true, root })).toEqual([path.join('infra', 'rendered', 'production.yaml')]);
   });
 });

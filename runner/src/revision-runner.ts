@@ -112,6 +112,8 @@ export class RevisionRunner {
     const startedAt = this.launch(container);
     const probe = effectiveStartupProbe(container);
     if (probe === undefined) return true;
+    const { initialDelaySeconds, periodSeconds, failureThreshold } = probe;
+    this.emit({ kind: 'startup-schedule', container: container.name, initialDelaySeconds, periodSeconds, failureThreshold });
     const outcome = await runStartupProbe(
       probe,
       probeAttempt(probe),
@@ -127,7 +129,8 @@ export class RevisionRunner {
     if (this.processes.get(container.name)?.running) {
       const last = outcome.attempts.at(-1)?.detail ?? 'no attempt';
       this.fail(
-        `container ${container.name} failed its startup probe ${outcome.attempts.length} times in its ${startupWindowSeconds(probe)} s window (last: ${last})`,
+        `container ${container.name} failed its startup probe ${outcome.attempts.length} times in its ${startupWindowSeconds(probe)} s window` +
+          `${probe.initialDelaySeconds > 0 ? ` after a ${probe.initialDelaySeconds} s initial delay` : ''} (last: ${last})`,
       );
     }
     return false;

@@ -6,6 +6,7 @@ export type TimelineEvent =
   | { kind: 'container-exited'; container: string; code: number | null; signal: string | null }
   | { kind: 'phase'; container: string; phase: string; durationMs: number }
   | { kind: 'app-log'; container: string; severity: string; message: string }
+  | { kind: 'startup-schedule'; container: string; initialDelaySeconds: number; periodSeconds: number; failureThreshold: number }
   | { kind: 'probe'; container: string; probe: 'startup' | 'liveness'; attempt: number; ok: boolean; detail: string; durationMs: number }
   | { kind: 'startup-passed'; container: string; attempts: number }
   | { kind: 'traffic'; heldRequests: number }
@@ -38,6 +39,8 @@ function describe(event: TimelineEvent): string {
       return `phase ${event.phase} complete in ${event.durationMs} ms`;
     case 'app-log':
       return `${event.severity}: ${event.message}`;
+    case 'startup-schedule':
+      return describeSchedule(event);
     case 'probe':
       return `${event.probe} probe #${event.attempt} ${event.ok ? 'passed' : 'failed'}: ${event.detail} (${Math.round(event.durationMs)} ms)`;
     case 'startup-passed':
@@ -57,4 +60,16 @@ function describe(event: TimelineEvent): string {
     case 'stopped':
       return 'stopped';
   }
+}
+
+/**
+ * The startup probe's schedule, shown where the run starts: with an initial delay (a budget beyond
+ * 240 s) no attempt runs before it ends, so a boot that is ready sooner still waits for it.
+ */
+function describeSchedule(event: Extract<TimelineEvent, { kind: 'startup-schedule' }>): string {
+  const { initialDelaySeconds: delay, periodSeconds: period, failureThreshold: attempts } = event;
+  const cover = delay + attempts * period;
+  const tries = `up to ${attempts} attempt${attempts === 1 ? '' : 's'} ${period} s apart`;
+  if (delay === 0) return `startup probe: ${tries}, ${cover} s to pass`;
+  return `startup probe: first attempt after a ${delay} s initial delay, then ${tries}, ${cover} s to pass; a boot ready sooner still waits the ${delay} s`;
 }

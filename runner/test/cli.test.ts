@@ -43,6 +43,12 @@ function gateStartupProbe(stack: string) {
 /** Attempts of one container's startup probe keep to its period and never exceed its threshold. */
 function expectProbeTimeline(lines: Line[], stack: string): void {
   const probe = gateStartupProbe(stack);
+  // The schedule is announced as the gate starts, with the rendered delay, period and threshold.
+  expect(lines.find((line) => line.kind === 'startup-schedule' && line.container === 'gate')).toMatchObject({
+    initialDelaySeconds: probe.initialDelaySeconds,
+    periodSeconds: probe.periodSeconds,
+    failureThreshold: probe.failureThreshold,
+  });
   const attempts = lines.filter((line) => line.kind === 'probe' && line.container === 'gate' && line.probe === 'startup');
   expect(attempts.length).toBeGreaterThan(0);
   expect(attempts.length).toBeLessThanOrEqual(probe.failureThreshold);
@@ -83,7 +89,7 @@ describe.each(STACKS)('npm start --stack %s', (stack) => {
   }, 60_000);
 });
 
-// The hang lasts the whole startup window of each stack (90 s and 120 s): both run at once.
+// The hang lasts the whole startup window of each stack (150 s and 180 s): both run at once.
 it('scenario finalize-hangs fails each stack when its startup window runs out', async () => {
   const runs = await Promise.all(STACKS.map((stack) => runScenario(stack, 'finalize-hangs')));
   runs.forEach(({ code, lines }, index) => {
@@ -95,7 +101,7 @@ it('scenario finalize-hangs fails each stack when its startup window runs out', 
     );
     expectProbeTimeline(lines, stack);
   });
-}, 200_000);
+}, 260_000);
 
 describe('bad input', () => {
   function run(args: string[]): Promise<{ code: number | null; stderr: string }> {

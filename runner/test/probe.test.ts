@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { defaultTcpStartupProbe, type ProbeSpec } from '../../common/probes';
+import { defaultTcpStartupProbe, type ProbeSpec, revisionProbes } from '../../common/probes';
 import { type ProbeResult, probeAttempt, runLivenessProbe, runStartupProbe, VirtualClock } from '../src/probe';
+import { formatEvent } from '../src/timeline';
 
 const gateProbe: ProbeSpec = { initialDelaySeconds: 2, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 5, httpGet: { path: '/startup', port: 9091 } };
 
@@ -35,6 +36,45 @@ describe('startup probe schedule', () => {
     const clock = new VirtualClock(10_000);
     const outcome = await runStartupProbe({ ...gateProbe, initialDelaySeconds: 0 }, modelled(clock, 0), clock, 9_500);
     expect(outcome.attempts[0]?.startedAtMs).toBe(10_000);
+  });
+});
+
+describe('a 400 s startup budget (the gate probe of a revision rendered with startupBudgetSeconds 400)', () => {
+  const probe = revisionProbes(400).gate.startup;
+
+  it('is a 160 s initial delay, then 240 attempts a second apart', () => {
+    expect(probe).toMatchObject({ initialDelaySeconds: 160, periodSeconds: 1, failureThreshold: 240 });
+  });
+
+  it('holds a boot that is ready at 100 s until the initial delay ends: traffic at 160 s, not 100 s', async () => {
+    const clock = new VirtualClock();
+    const outcome = await runStartupProbe(probe, modelled(clock, 100_000), clock, 0);
+    expect(outcome).toMatchObject({ passed: true, atMs: 160_005 });
+    expect(outcome.attempts).toHaveLength(1);
+  });
+
+  it('passes a boot that is ready at 390.5 s on the next one-second attempt', async () => {
+    const clock = new VirtualClock();
+    const outcome = await runStartupProbe(probe, modelled(clock, 390_500), clock, 0);
+    expect(outcome).toMatchObject({ passed: true, atMs: 391_005 });
+    expect(outcome.attempts).toHaveLength(391 - 160 + 1);
+  });
+
+  it('gives up on a boot that is not ready by 400 s, after the 240th attempt', async () => {
+    const clock = new VirtualClock();
+    const outcome = await runStartupProbe(probe, modelled(clock, 400_500), clock, 0);
+    expect(outcome.passed).toBe(false);
+    expect(outcome.attempts).toHaveLength(240);
+    expect(outcome.attempts.at(-1)?.startedAtMs).toBe(399_000);
+  });
+
+  it('shows the trade-off in the npm start timeline', () => {
+    const { initialDelaySeconds, periodSeconds, failureThreshold } = probe;
+    expect(formatEvent({ kind: 'startup-schedule', container: 'gate', initialDelaySeconds, periodSeconds, failureThreshold, atMs: 15 })).toBe(
+      '   +0.015s  gate    startup probe: first attempt after a 160 s initial delay, then up to 240 attempts 1 s apart, 400 s to pass; a boot ready sooner still waits the 160 s',
+    );
+    const staging = revisionProbes(150).gate.startup;
+    expect(formatEvent({ kind: 'startup-schedule', container: 'gate', ...staging, atMs: 15 })).toBe('   +0.015s  gate    startup probe: up to 150 attempts 1 s apart, 150 s to pass');
   });
 });
 
