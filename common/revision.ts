@@ -48,6 +48,8 @@ export const APP_ENV_VARS = {
   wsMaxMessageBytes: 'APP_WS_MAX_MESSAGE_BYTES',
   wsPingIntervalMs: 'APP_WS_PING_INTERVAL_MS',
   rateLimitPerMinute: 'APP_RATE_LIMIT_PER_MINUTE',
+  wsMaxBufferedBytes: 'APP_WS_MAX_BUFFERED_BYTES',
+  wsMaxThreadsPerSocket: 'APP_WS_MAX_THREADS_PER_SOCKET',
   phaseDelayMs: 'APP_PHASE_DELAY_MS',
   failPhase: 'APP_FAIL_PHASE',
   crashPhase: 'APP_CRASH_PHASE',

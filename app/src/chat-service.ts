@@ -2,13 +2,18 @@
  * Chat over WebSocket once the app is ready: one client sink per socket, frames parsed and
  * validated, per-client rate limit, one agent run per user message, the thread's history on
  * resume (a client that reconnected, perhaps to another instance), heartbeat pings.
+ *
+ * What one socket can make the app hold is bounded: frames are read one at a time (the socket is
+ * paused while one is admitted), sends stop once `maxBufferedBytes` wait for a client that does
+ * not read, a socket follows at most `maxThreadsPerSocket` threads, and a history answer is capped
+ * in bytes.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../common/log';
 import type { Components } from './components';
-import { type ErrorMessage, parseClientFrame, RESUME_HISTORY_LIMIT, type ServerMessage } from './protocol';
+import { capHistory, type ErrorMessage, parseClientFrame, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from './protocol';
 import { describeError } from './dependency-retry';
 
 const RATE_WINDOW_MS = 60_000;
@@ -18,9 +23,14 @@ export const RECONNECT_CLOSE = {
   reason: 'server restarting: reconnect and resend any message that has no agent_response',
 } as const;
 
+/** 1008 (policy violation): the client let too much pile up unread. */
+export const SLOW_READER_CLOSE = { code: 1008, reason: 'client is not reading: too many bytes waiting to be sent' } as const;
+
 export interface ChatOptions {
   components: Pick<Components, 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker' | 'sessionFactory' | 'threadRelay'>;
   rateLimitPerMinute: number;
+  maxBufferedBytes: number;
+  maxThreadsPerSocket: number;
   pingIntervalMs: number;
   log: Logger;
   now?: () => number;
@@ -45,12 +55,32 @@ export class ChatService {
     const id = randomUUID();
     const client = clientAddress(req);
     const send = (message: ServerMessage) => {
-      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+      if (ws.readyState !== WebSocket.OPEN) return;
+      const frame = JSON.stringify(message);
+      if (ws.bufferedAmount + Buffer.byteLength(frame) <= this.options.maxBufferedBytes) return ws.send(frame);
+      // Logged once: the socket is CLOSING from here on, so no later send reaches this line.
+      this.options.log.warn({ connectionId: id, bufferedBytes: ws.bufferedAmount, limitBytes: this.options.maxBufferedBytes }, SLOW_READER_CLOSE.reason);
+      ws.close(SLOW_READER_CLOSE.code, SLOW_READER_CLOSE.reason);
     };
     websocketManager.add({ id, send, close: (code, reason) => ws.close(code, reason) });
     this.alive.set(ws, true);
     ws.on('pong', () => this.alive.set(ws, true));
-    ws.on('message', (data, isBinary) => void this.onFrame(id, client, data, isBinary, send));
+    // One frame at a time, and no reading while frames wait: a client that floods frames waits in
+    // its own TCP buffers, not in ours (a chunk already read may still hold a few frames).
+    let queued = 0;
+    let frames = Promise.resolve();
+    ws.on('message', (data, isBinary) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      queued += 1;
+      ws.pause();
+      frames = frames
+        .then(() => this.onFrame(id, client, data, isBinary, send))
+        .catch((error: unknown) => this.options.log.warn({ connectionId: id }, `frame failed: ${describeError(error)}`))
+        .finally(() => {
+          queued -= 1;
+          if (queued === 0) ws.resume();
+        });
+    });
     ws.on('error', (error) => this.options.log.warn({ connectionId: id, err: error }, 'websocket error'));
     ws.on('close', (code) => {
       for (const threadId of websocketManager.remove(id)) this.options.components.threadRelay.unwatch(threadId);
@@ -94,13 +124,16 @@ export class ChatService {
     }
     const message = parsed.message;
     try {
-      if (message.type === 'resume') return await this.resume(id, message.threadId, send);
       const limited = await this.rateLimit(client);
       if (limited !== undefined) return send(limited);
+      if (message.type === 'resume') return await this.resume(id, message.threadId, send);
       const threadId = message.threadId ?? randomUUID();
       // This instance delivers its own run's events directly; the subscription is for other instances' runs.
-      this.follow(id, threadId).catch((error: unknown) => this.options.log.warn({ connectionId: id, threadId }, `following thread failed: ${describeError(error)}`));
-      await this.options.components.agentSupervisor.handle({ threadId, text: message.text });
+      const following = this.follow(id, threadId);
+      if (following === undefined) return send(this.tooManyThreads());
+      following.catch((error: unknown) => this.options.log.warn({ connectionId: id }, `following thread failed: ${describeError(error)}`));
+      // Not awaited: the next frame of this socket is read while the agent runs.
+      void this.options.components.agentSupervisor.handle({ threadId, text: message.text });
     } catch (error) {
       this.options.log.warn({ connectionId: id, err: error }, `cannot serve ${message.type}: ${describeError(error)}`);
       send({ type: 'error', code: 'unavailable', message: 'the server could not reach its database or cache; try again' });
@@ -109,14 +142,23 @@ export class ChatService {
 
   /** Follows the thread once other instances' events for it arrive here, then sends its history. */
   private async resume(id: string, threadId: string, send: (message: ServerMessage) => void): Promise<void> {
-    await this.follow(id, threadId);
+    const following = this.follow(id, threadId);
+    if (following === undefined) return send(this.tooManyThreads());
+    await following;
     const history = await this.options.components.sessionFactory.session().history(threadId, RESUME_HISTORY_LIMIT);
-    send({ type: 'history', threadId, messages: history.map(({ role, text, at }) => ({ role, text, at })) });
+    const capped = capHistory(history.map(({ role, text, at }) => ({ role, text, at })), RESUME_HISTORY_MAX_BYTES);
+    send({ type: 'history', threadId, ...capped });
   }
 
-  private follow(id: string, threadId: string): Promise<void> {
-    this.options.components.websocketManager.follow(id, threadId);
+  /** Undefined when the socket already follows as many threads as it may. */
+  private follow(id: string, threadId: string): Promise<void> | undefined {
+    if (!this.options.components.websocketManager.follow(id, threadId, this.options.maxThreadsPerSocket)) return undefined;
     return this.options.components.threadRelay.watch(threadId);
+  }
+
+  private tooManyThreads(): ErrorMessage {
+    const max = this.options.maxThreadsPerSocket;
+    return { type: 'error', code: 'too_many_threads', message: `one connection follows at most ${max} threads; open another connection` };
   }
 
   private async rateLimit(client: string): Promise<ErrorMessage | undefined> {

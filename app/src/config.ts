@@ -19,6 +19,10 @@ export interface ServerConfig {
   wsMaxMessageBytes: number;
   wsPingIntervalMs: number;
   rateLimitPerMinute: number;
+  /** Bytes waiting to be sent to one socket past which the app stops sending and closes it. */
+  wsMaxBufferedBytes: number;
+  /** Threads one socket may follow. */
+  wsMaxThreadsPerSocket: number;
   /** How long the database and cache phases keep retrying their connections before they fail. */
   databaseBudgetMs: number;
   cacheBudgetMs: number;
@@ -76,6 +80,9 @@ export function readServerConfig(env: Env): ServerConfig {
     wsMaxMessageBytes: readInt(env, V.wsMaxMessageBytes, 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
     wsPingIntervalMs: readInt(env, V.wsPingIntervalMs, 30_000, { min: 100, max: 600_000 }),
     rateLimitPerMinute: readInt(env, V.rateLimitPerMinute, 60, { min: 1, max: 1_000_000 }),
+    // Above the largest history answer (RESUME_HISTORY_MAX_BYTES), so one resume never trips it.
+    wsMaxBufferedBytes: readInt(env, V.wsMaxBufferedBytes, 1024 * 1024, { min: 512 * 1024, max: 64 * 1024 * 1024 }),
+    wsMaxThreadsPerSocket: readInt(env, V.wsMaxThreadsPerSocket, 8, { min: 1, max: 1000 }),
     databaseBudgetMs: readInt(env, V.databaseBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     cacheBudgetMs: readInt(env, V.cacheBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     phaseDelayMs: readPhaseDelays(env),

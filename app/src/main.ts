@@ -80,6 +80,8 @@ async function main(): Promise<void> {
         chat = new ChatService({
           components: built,
           rateLimitPerMinute: config.rateLimitPerMinute,
+          maxBufferedBytes: config.wsMaxBufferedBytes,
+          maxThreadsPerSocket: config.wsMaxThreadsPerSocket,
           pingIntervalMs: config.wsPingIntervalMs,
           log: log.child({ component: 'chat' }),
         });

@@ -30,6 +30,30 @@ const CLIENT_TYPES = Object.keys(CLIENT_SCHEMAS) as (keyof typeof CLIENT_SCHEMAS
 
 /** Messages of a thread sent in a history answer, at most this many, the newest ones. */
 export const RESUME_HISTORY_LIMIT = 100;
+/** And at most this many bytes of message text (UTF-8), so one answer has a fixed upper size. */
+export const RESUME_HISTORY_MAX_BYTES = 256 * 1024;
+
+type HistoryEntry = History['messages'][number];
+
+/**
+ * The newest messages whose texts fit in `maxBytes`, oldest first; `truncated` when older ones
+ * were left out. A newest message larger than the whole budget is cut to it.
+ */
+export function capHistory(messages: readonly HistoryEntry[], maxBytes: number): { messages: HistoryEntry[]; truncated: boolean } {
+  const kept: HistoryEntry[] = [];
+  let left = maxBytes;
+  for (let i = messages.length - 1; i >= 0; i -= 1) {
+    const message = messages[i]!;
+    const bytes = Buffer.byteLength(message.text);
+    if (bytes > left) {
+      if (kept.length === 0) kept.push({ ...message, text: Buffer.from(message.text).subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, '') });
+      return { messages: kept.reverse(), truncated: true };
+    }
+    kept.push(message);
+    left -= bytes;
+  }
+  return { messages: kept.reverse(), truncated: false };
+}
 
 /** The five events every agent run emits, in this order. */
 export const AGENT_EVENT_TYPES = ['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'] as const;
@@ -54,9 +78,11 @@ export interface History {
   threadId: string;
   /** Oldest first. A user message without a following assistant reply got no answer: resend it. */
   messages: { role: 'user' | 'assistant'; text: string; at: string }[];
+  /** True when older messages were left out to keep the answer within RESUME_HISTORY_MAX_BYTES. */
+  truncated: boolean;
 }
 
-export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable'] as const;
+export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable', 'too_many_threads'] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface ErrorMessage {

@@ -84,6 +84,31 @@ describe('app process', () => {
     ws.close();
   });
 
+  it('counts resumes against the rate limit', async () => {
+    const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '2' });
+    await app.waitForState('ready');
+    const ws = await openChat(app);
+    const inbox = messages(ws);
+    for (let i = 0; i < 3; i += 1) ws.send(JSON.stringify({ type: 'resume', threadId: `t${i}` }));
+    const received = await inbox.take(3);
+    expect(received[2]).toMatchObject({ type: 'error', code: 'rate_limited' });
+    ws.close();
+  });
+
+  it('lets one socket follow at most APP_WS_MAX_THREADS_PER_SOCKET threads', async () => {
+    const app = await launch({ APP_WS_MAX_THREADS_PER_SOCKET: '2' });
+    await app.waitForState('ready');
+    const ws = await openChat(app);
+    const inbox = messages(ws);
+    for (let i = 0; i < 2; i += 1) {
+      ws.send(JSON.stringify({ type: 'user_message', text: `new thread ${i}` }));
+      expect((await inbox.take(6)).map((m) => m.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);
+    }
+    ws.send(JSON.stringify({ type: 'user_message', text: 'a third thread' }));
+    expect(await inbox.next()).toMatchObject({ type: 'error', code: 'too_many_threads' });
+    ws.close();
+  });
+
   it('serves the phase endpoint only on the phase port, with contract bodies and a growing seq', async () => {
     const app = await launch({ APP_PHASE_DELAY_MS: '30' });
     const seqs: number[] = [];

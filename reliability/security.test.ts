@@ -1,0 +1,47 @@
+/**
+ * The attacks of issue 14 against the real app process on loopback, each bounded and
+ * self-stopping. The figures they print are quoted in docs/protocol.md.
+ */
+import { once } from 'node:events';
+import { appLauncher } from '../app/test/support';
+import { FrontDoor } from '../runner/src/front-door';
+import { buildThread, forgedHeaderFlood, slowReader } from './attacks';
+
+const { launch, stopAll } = appLauncher();
+afterEach(stopAll);
+
+const MiB = 2 ** 20;
+const report = (name: string, figures: object) => process.stdout.write(`${name}: ${JSON.stringify(figures)}\n`);
+
+it('a socket that stops reading grows the app by a small fixed amount, then is closed once', async () => {
+  // The rate limit out of the way: the buffer limit alone must hold.
+  const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '100000', LOG_LEVEL: 'info' });
+  await app.waitForState('ready');
+  const url = `ws://127.0.0.1:${app.port}/ws`;
+  const thread = await buildThread(url, 100, 8000);
+  const cut = () => app.logs.filter((line) => line.includes('client is not reading'));
+  const { baselineBytes, peakGrowthBytes } = await slowReader({ url, pid: app.child.pid!, thread, resumes: 1000, windowMs: 15_000, until: () => cut().length > 0 });
+  report('slow reader', { baselineMiB: Math.round(baselineBytes / MiB), peakGrowthMiB: Math.round(peakGrowthBytes / MiB) });
+  expect(cut()).toHaveLength(1);
+  expect(peakGrowthBytes).toBeLessThan(64 * MiB);
+}, 120_000);
+
+it('200 sockets forging X-Forwarded-For through the front door share one rate limit', async () => {
+  const limit = 60;
+  const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: String(limit), LOG_LEVEL: 'warn' });
+  await app.waitForState('ready');
+  const frontDoor = new FrontDoor({ targetPort: app.port, holdTimeoutMs: 1000 });
+  frontDoor.open();
+  frontDoor.server.listen(0, '127.0.0.1');
+  await once(frontDoor.server, 'listening');
+  try {
+    const url = `ws://127.0.0.1:${(frontDoor.server.address() as { port: number }).port}/ws`;
+    const { accepted, limited } = await forgedHeaderFlood(url, 200, 3000);
+    report('forged-header flood', { sockets: 200, seconds: 3, limitPerMinute: limit, accepted, limited });
+    // One minute window, possibly two if the run straddles a window boundary.
+    expect(accepted).toBeLessThanOrEqual(2 * limit);
+    expect(limited).toBeGreaterThan(0);
+  } finally {
+    await frontDoor.close();
+  }
+}, 60_000);
