@@ -42,6 +42,7 @@ export const APP_ENV_VARS = {
   llmTimeoutMs: 'LLM_TIMEOUT_MS',
   databaseUrl: 'DATABASE_URL',
   redisUrl: 'REDIS_URL',
+  threadTokenKey: 'APP_THREAD_TOKEN_KEY',
   databaseBudgetMs: 'APP_DATABASE_BUDGET_MS',
   cacheBudgetMs: 'APP_CACHE_BUDGET_MS',
   shutdownDeadlineMs: 'APP_SHUTDOWN_DEADLINE_MS',

@@ -7,6 +7,10 @@
  * paused while one is admitted), sends stop once `maxBufferedBytes` wait for a client that does
  * not read, a socket follows at most `maxThreadsPerSocket` threads, and a history answer is capped
  * in bytes.
+ *
+ * A thread belongs to whoever holds its token: the server mints every thread id and sends the
+ * token on the thread's first agent_started to the socket that started it; a resume, or a message
+ * to an existing thread, without the matching token is refused with `forbidden`.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -15,6 +19,7 @@ import type { Logger } from '../../common/log';
 import type { Components } from './components';
 import { capHistory, type ErrorMessage, parseClientFrame, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from './protocol';
 import { describeError } from './dependency-retry';
+import { ThreadTokens } from './thread-tokens';
 
 const RATE_WINDOW_MS = 60_000;
 
@@ -27,7 +32,7 @@ export const RECONNECT_CLOSE = {
 export const SLOW_READER_CLOSE = { code: 1008, reason: 'client is not reading: too many bytes waiting to be sent' } as const;
 
 export interface ChatOptions {
-  components: Pick<Components, 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker' | 'sessionFactory' | 'threadRelay'>;
+  components: Pick<Components, 'settings' | 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker' | 'sessionFactory' | 'threadRelay'>;
   rateLimitPerMinute: number;
   maxBufferedBytes: number;
   maxThreadsPerSocket: number;
@@ -40,8 +45,10 @@ export class ChatService {
   private readonly alive = new Map<WebSocket, boolean>();
   private readonly heartbeat: NodeJS.Timeout;
   private stopping = false;
+  private readonly tokens: ThreadTokens;
 
   constructor(private readonly options: ChatOptions) {
+    this.tokens = new ThreadTokens(options.components.settings.threadTokenKey);
     this.heartbeat = setInterval(() => this.ping(), options.pingIntervalMs);
     this.heartbeat.unref();
   }
@@ -54,9 +61,19 @@ export class ChatService {
     const { websocketManager } = this.options.components;
     const id = randomUUID();
     const client = clientAddress(req);
+    // Threads this socket started whose token it has not been sent yet. A run that fails before
+    // agent_started drops it: nothing was stored, and the client starts a new thread.
+    const unsentTokens = new Map<string, string>();
+    const takeToken = (threadId: string | undefined) => {
+      if (threadId === undefined) return undefined;
+      const token = unsentTokens.get(threadId);
+      unsentTokens.delete(threadId);
+      return token;
+    };
     const send = (message: ServerMessage) => {
       if (ws.readyState !== WebSocket.OPEN) return;
-      const frame = JSON.stringify(message);
+      const token = takeToken(message.threadId);
+      const frame = JSON.stringify(token === undefined || message.type !== 'agent_started' ? message : { ...message, threadToken: token });
       if (ws.bufferedAmount + Buffer.byteLength(frame) <= this.options.maxBufferedBytes) return ws.send(frame);
       // Logged once: the socket is CLOSING from here on, so no later send reaches this line.
       this.options.log.warn({ connectionId: id, bufferedBytes: ws.bufferedAmount, limitBytes: this.options.maxBufferedBytes }, SLOW_READER_CLOSE.reason);
@@ -74,7 +91,7 @@ export class ChatService {
       queued += 1;
       ws.pause();
       frames = frames
-        .then(() => this.onFrame(id, client, data, isBinary, send))
+        .then(() => this.onFrame({ id, client, send, unsentTokens }, data, isBinary))
         .catch((error: unknown) => this.options.log.warn({ connectionId: id }, `frame failed: ${describeError(error)}`))
         .finally(() => {
           queued -= 1;
@@ -115,7 +132,8 @@ export class ChatService {
     });
   }
 
-  private async onFrame(id: string, client: string, data: RawData, isBinary: boolean, send: (message: ServerMessage) => void): Promise<void> {
+  private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
+    const { id, client, send } = connection;
     if (isBinary) return send({ type: 'error', code: 'invalid_json', message: 'send JSON in text frames' });
     const parsed = parseClientFrame(rawToString(data));
     if (!parsed.ok) return send(parsed.error);
@@ -126,8 +144,9 @@ export class ChatService {
     try {
       const limited = await this.rateLimit(client);
       if (limited !== undefined) return send(limited);
+      if (message.threadId !== undefined && !this.tokens.verify(message.threadId, message.threadToken)) return send(forbidden(message.threadId));
       if (message.type === 'resume') return await this.resume(id, message.threadId, send);
-      const threadId = message.threadId ?? randomUUID();
+      const threadId = message.threadId ?? this.newThread(connection);
       // This instance delivers its own run's events directly; the subscription is for other instances' runs.
       const following = this.follow(id, threadId);
       if (following === undefined) return send(this.tooManyThreads());
@@ -148,6 +167,12 @@ export class ChatService {
     const history = await this.options.components.sessionFactory.session().history(threadId, RESUME_HISTORY_LIMIT);
     const capped = capHistory(history.map(({ role, text, at }) => ({ role, text, at })), RESUME_HISTORY_MAX_BYTES);
     send({ type: 'history', threadId, ...capped });
+  }
+
+  private newThread(connection: Connection): string {
+    const threadId = randomUUID();
+    connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
+    return threadId;
   }
 
   /** Undefined when the socket already follows as many threads as it may. */
@@ -181,6 +206,17 @@ export class ChatService {
       ws.ping();
     }
   }
+}
+
+interface Connection {
+  id: string;
+  client: string;
+  send: (message: ServerMessage) => void;
+  unsentTokens: Map<string, string>;
+}
+
+function forbidden(threadId: string): ErrorMessage {
+  return { type: 'error', code: 'forbidden', threadId, message: 'this thread needs the threadToken sent with its first agent_started' };
 }
 
 function rawToString(data: RawData): string {

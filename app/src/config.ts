@@ -4,6 +4,7 @@
  * checked in the dependencies phase, so a missing secret shows up as a failed phase on the phase
  * endpoint.
  */
+import { randomBytes } from 'node:crypto';
 import { type Env, ConfigError, readEnum, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
 import { PHASES, type PhaseName } from '../../common/phase-contract';
@@ -113,6 +114,26 @@ export function readLlmConfig(env: Env, environment: AppEnvironment): LlmConfig 
     model: readString(env, V.llmModel, 'gpt-4o-mini'),
     timeoutMs: readInt(env, V.llmTimeoutMs, 30_000, { min: 100, max: 600_000 }),
   };
+}
+
+/** Long enough for HMAC-SHA256 (RFC 2104 asks for at least the hash length, 32 bytes). */
+export const MIN_THREAD_TOKEN_KEY_CHARS = 32;
+
+/**
+ * The key thread tokens are signed with (thread-tokens.ts). Every instance of a service must share
+ * it, so staging and production read it from Secret Manager; elsewhere an unset key is a random
+ * one per process (tokens then hold only on that process).
+ */
+export function readThreadTokenKey(env: Env, environment: AppEnvironment, random: () => Buffer = () => randomBytes(32)): Buffer {
+  const value = readOptionalString(env, V.threadTokenKey);
+  if (value === undefined) {
+    if (NEEDS_REAL_DEPENDENCIES.includes(environment)) throw new ConfigError(V.threadTokenKey, `is required when ${V.environment}=${environment}`);
+    return random();
+  }
+  if (value.length < MIN_THREAD_TOKEN_KEY_CHARS) {
+    throw new ConfigError(V.threadTokenKey, `must be at least ${MIN_THREAD_TOKEN_KEY_CHARS} characters (value not shown: it is a secret)`);
+  }
+  return Buffer.from(value, 'utf8');
 }
 
 export type DatabaseConfig = { kind: 'embedded' } | { kind: 'postgres'; url: string };

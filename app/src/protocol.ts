@@ -8,11 +8,14 @@ import { z } from 'zod';
 export const MAX_USER_TEXT_CHARS = 8000;
 
 const threadIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'threadId must be 1-64 letters, digits, _ or -');
+/** The capability the server sent with the thread's first agent_started (thread-tokens.ts). */
+const threadTokenSchema = z.string().max(128);
 
 export const userMessageSchema = z.object({
   type: z.literal('user_message'),
   text: z.string().trim().min(1, 'text must not be empty').max(MAX_USER_TEXT_CHARS),
   threadId: threadIdSchema.optional(),
+  threadToken: threadTokenSchema.optional(),
 });
 export type UserMessage = z.infer<typeof userMessageSchema>;
 
@@ -20,6 +23,7 @@ export type UserMessage = z.infer<typeof userMessageSchema>;
 export const resumeSchema = z.object({
   type: z.literal('resume'),
   threadId: threadIdSchema,
+  threadToken: threadTokenSchema.optional(),
 });
 export type Resume = z.infer<typeof resumeSchema>;
 
@@ -65,7 +69,8 @@ interface RunIds {
 }
 
 export type AgentEvent =
-  | (RunIds & { type: 'agent_started'; agent: string })
+  /** `threadToken` only on the first agent_started of a new thread, and only to the socket that started it. */
+  | (RunIds & { type: 'agent_started'; agent: string; threadToken?: string })
   | (RunIds & { type: 'agent_thinking'; text: string })
   | (RunIds & { type: 'tool_executing'; tool: string; input: unknown })
   | (RunIds & { type: 'tool_completed'; tool: string; output: unknown })
@@ -82,7 +87,7 @@ export interface History {
   truncated: boolean;
 }
 
-export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable', 'too_many_threads'] as const;
+export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable', 'too_many_threads', 'forbidden'] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface ErrorMessage {

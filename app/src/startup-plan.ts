@@ -10,7 +10,7 @@ import type { Logger } from '../../common/log';
 import { type CacheClient, EmbeddedCache } from './cache';
 import { ChatAgent } from './chat-agent';
 import type { ServerConfig } from './config';
-import { type CacheConfig, type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig } from './config';
+import { type CacheConfig, type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig, readThreadTokenKey } from './config';
 import { ExecutionTracker } from './execution-tracker';
 import { createLlmClient } from './llm';
 import { build, type PhasePlan, verify } from './orchestrator';
@@ -50,6 +50,7 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
           llm: readLlmConfig(env, config.environment),
           database: readDatabaseConfig(env, config.environment),
           cache: readCacheConfig(env, config.environment),
+          threadTokenKey: readThreadTokenKey(env, config.environment),
         })),
         build('llmClient', ['settings'], ({ settings }) => createLlmClient(settings.llm, fetchFn)),
       ],

@@ -38,12 +38,12 @@ describe('app process', () => {
 
     const ws = await openChat(app);
     const inbox = messages(ws);
-    ws.send(JSON.stringify({ type: 'user_message', text: 'hello there world', threadId: 'thread-1' }));
+    ws.send(JSON.stringify({ type: 'user_message', text: 'hello there world' }));
     const received = await inbox.take(6);
     expect(received.map((m) => m.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);
-    const runId = received[0]?.runId;
+    const { runId, threadId } = received[0] ?? {};
     expect(typeof runId).toBe('string');
-    for (const message of received) expect(message).toMatchObject({ runId, threadId: 'thread-1' });
+    for (const message of received) expect(message).toMatchObject({ runId, threadId });
     expect(received[3]).toMatchObject({ tool: 'text_stats', output: { words: 3, characters: 17 } });
     expect(received[5]?.text).toContain('hello there world');
     ws.close();
@@ -75,13 +75,51 @@ describe('app process', () => {
     await app.waitForState('ready');
     const ws = await openChat(app);
     const inbox = messages(ws);
-    for (let i = 0; i < 3; i += 1) ws.send(JSON.stringify({ type: 'user_message', text: `m${i}`, threadId: 'limited' }));
+    for (let i = 0; i < 3; i += 1) ws.send(JSON.stringify({ type: 'user_message', text: `m${i}` }));
     const received = await inbox.take(13);
     const errors = received.filter((m) => m.type === 'error');
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ code: 'rate_limited' });
     expect(received.filter((m) => m.type === 'agent_response')).toHaveLength(2);
     ws.close();
+  });
+
+  it('serves a thread only to whoever holds its threadToken', async () => {
+    const app = await launch();
+    await app.waitForState('ready');
+    const owner = await openChat(app);
+    const ownerInbox = messages(owner);
+    owner.send(JSON.stringify({ type: 'user_message', text: 'my secret plan' }));
+    const run = await ownerInbox.take(6);
+    const { threadId, threadToken } = run[0] as { threadId: string; threadToken: string };
+    expect(threadId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(threadToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    for (const message of run.slice(1)) expect(message).not.toHaveProperty('threadToken');
+
+    const intruder = await openChat(app);
+    const intruderInbox = messages(intruder);
+    const forbidden = { type: 'error', code: 'forbidden', threadId };
+    intruder.send(JSON.stringify({ type: 'resume', threadId }));
+    expect(await intruderInbox.next()).toMatchObject(forbidden);
+    intruder.send(JSON.stringify({ type: 'resume', threadId, threadToken: `${threadToken.slice(1)}A` }));
+    expect(await intruderInbox.next()).toMatchObject(forbidden);
+    intruder.send(JSON.stringify({ type: 'user_message', text: 'written into your thread', threadId }));
+    expect(await intruderInbox.next()).toMatchObject(forbidden);
+    // A thread id the client picks is refused too: only the server mints them.
+    intruder.send(JSON.stringify({ type: 'user_message', text: 'hello', threadId: 'general' }));
+    expect(await intruderInbox.next()).toMatchObject({ type: 'error', code: 'forbidden', threadId: 'general' });
+
+    // Nothing was stored or delivered: the owner's next message is its own run, its history its own.
+    owner.send(JSON.stringify({ type: 'user_message', text: 'second', threadId, threadToken }));
+    expect(await ownerInbox.next()).toMatchObject({ type: 'agent_started', threadId });
+    await ownerInbox.take(5);
+    const reconnected = await openChat(app);
+    const reconnectedInbox = messages(reconnected);
+    reconnected.send(JSON.stringify({ type: 'resume', threadId, threadToken }));
+    const history = await reconnectedInbox.next();
+    expect((history.messages as { role: string; text: string }[]).filter((m) => m.role === 'user').map((m) => m.text)).toEqual(['my secret plan', 'second']);
+    expect(app.logs.join('\n')).not.toContain(threadToken);
+    for (const ws of [owner, intruder, reconnected]) ws.close();
   });
 
   it('counts resumes against the rate limit', async () => {
@@ -188,7 +226,7 @@ describe('app with an OpenAI-compatible model', () => {
       const ws = await openChat(app);
       const inbox = messages(ws);
       const closed = closeEvent(ws);
-      ws.send(JSON.stringify({ type: 'user_message', text: 'take your time', threadId: 'slow' }));
+      ws.send(JSON.stringify({ type: 'user_message', text: 'take your time' }));
       const first = await inbox.take(4);
       expect(first.map((m) => m.type)).toEqual(AGENT_EVENT_TYPES.slice(0, 4));
       const signalledAt = Date.now();
@@ -218,7 +256,7 @@ describe('app with an OpenAI-compatible model', () => {
       const ws = await openChat(app);
       const inbox = messages(ws);
       const closed = closeEvent(ws);
-      ws.send(JSON.stringify({ type: 'user_message', text: 'never answered', threadId: 'cut' }));
+      ws.send(JSON.stringify({ type: 'user_message', text: 'never answered' }));
       await inbox.take(4);
       app.child.kill('SIGTERM');
       expect(await closed).toEqual({ code: 1012, reason: expect.stringMatching(/resend/) });

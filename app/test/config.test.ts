@@ -1,4 +1,5 @@
-import { readCacheConfig, readDatabaseConfig, readLlmConfig, readPhaseDelays, readServerConfig } from '../src/config';
+import { readCacheConfig, readDatabaseConfig, readLlmConfig, readPhaseDelays, readServerConfig, readThreadTokenKey } from '../src/config';
+import { ThreadTokens } from '../src/thread-tokens';
 
 describe('app configuration', () => {
   it('has defaults that run anywhere', () => {
@@ -22,6 +23,24 @@ describe('app configuration', () => {
     [{ APP_ENV: 'prod' }, /APP_ENV must be one of/],
   ])('names the setting in errors: %j', (env, message) => {
     expect(() => readServerConfig(env)).toThrow(message);
+  });
+
+  it('requires the thread token key in staging and production, and a random one elsewhere', () => {
+    const key = 'k'.repeat(32);
+    expect(() => readThreadTokenKey({}, 'production')).toThrow('APP_THREAD_TOKEN_KEY is required when APP_ENV=production');
+    expect(() => readThreadTokenKey({ APP_THREAD_TOKEN_KEY: 'short-secret' }, 'staging')).toThrow(/at least 32 characters \(value not shown/);
+    expect(readThreadTokenKey({ APP_THREAD_TOKEN_KEY: key }, 'staging')).toEqual(Buffer.from(key));
+    expect(readThreadTokenKey({}, 'development')).not.toEqual(readThreadTokenKey({}, 'development'));
+  });
+
+  it('checks a thread token against the id it was minted for, under the same key only', () => {
+    const tokens = new ThreadTokens(Buffer.from('a'.repeat(32)));
+    const token = tokens.mint('t1');
+    expect(tokens.verify('t1', token)).toBe(true);
+    expect(tokens.verify('t2', token)).toBe(false);
+    expect(tokens.verify('t1', undefined)).toBe(false);
+    expect(tokens.verify('t1', token.slice(1))).toBe(false);
+    expect(new ThreadTokens(Buffer.from('b'.repeat(32))).verify('t1', token)).toBe(false);
   });
 
   it('requires the model endpoint and key in staging and production only', () => {
