@@ -33,9 +33,8 @@ export function closeTellsToResend(code: number, reason: string): boolean {
 }
 
 export interface ClientOptions {
+  /** The front door's address: it appends X-Forwarded-For, so every client here shares one rate-limit bucket. */
   url: string;
-  /** Distinct per client, so each has its own rate-limit bucket, as real clients do. */
-  forwardedFor: string;
   tally: ClientTally;
   stopped: () => boolean;
   /** Pause between a reply and the next message. */
@@ -69,7 +68,7 @@ export async function runClient(options: ClientOptions): Promise<void> {
 function session(options: ClientOptions, thread: Thread, nextText: () => string, answered: () => void): Promise<number> {
   const { tally } = options;
   return new Promise((resolve) => {
-    const ws = new WebSocket(options.url, { headers: { 'x-forwarded-for': options.forwardedFor } });
+    const ws = new WebSocket(options.url);
     let pending: { text: string; acknowledged: boolean } | undefined;
     const send = () => {
       if (options.stopped()) return void ws.close(1000);

@@ -13,7 +13,6 @@
  * to an existing thread, without the matching token is refused with `forbidden`.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../common/log';
 import type { Components } from './components';
@@ -57,10 +56,10 @@ export class ChatService {
     return this.alive.size;
   }
 
-  accept(ws: WebSocket, req: IncomingMessage): void {
+  /** `client` is the address the rate limit is keyed on (public-server.ts). */
+  accept(ws: WebSocket, client: string): void {
     const { websocketManager } = this.options.components;
     const id = randomUUID();
-    const client = clientAddress(req);
     // Threads this socket started whose token it has not been sent yet. A run that fails before
     // agent_started drops it: nothing was stored, and the client starts a new thread.
     const unsentTokens = new Map<string, string>();
@@ -222,14 +221,4 @@ function forbidden(threadId: string): ErrorMessage {
 function rawToString(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   return Buffer.from(data as ArrayBuffer).toString('utf8');
-}
-
-/**
- * Cloud Run's front end puts the client address first in X-Forwarded-For. A client can forge that
- * entry, so the rate limit is a guard against accidents and runaway clients, not against abuse.
- */
-function clientAddress(req: IncomingMessage): string {
-  const forwarded = req.headers['x-forwarded-for'];
-  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-  return first || req.socket.remoteAddress || 'unknown';
 }

@@ -2,7 +2,7 @@
  * The public listener on PORT: liveness at /healthz and chat at /ws. Before the app is ready an
  * upgrade is refused with HTTP 503 and Retry-After, never accepted and then closed with 1011.
  */
-import http, { STATUS_CODES } from 'node:http';
+import http, { type IncomingMessage, STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import express from 'express';
@@ -24,9 +24,16 @@ export interface PublicServer {
   enableChat(chat: ChatService): void;
 }
 
-export function createPublicServer(state: PhaseState, maxMessageBytes: number): PublicServer {
+export interface PublicServerOptions {
+  maxMessageBytes: number;
+  /** Express `trust proxy`: how many proxies' X-Forwarded-For entries, from the right, to believe. */
+  trustProxyHops: number;
+}
+
+export function createPublicServer(state: PhaseState, options: PublicServerOptions): PublicServer {
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', options.trustProxyHops);
   app.get(APP_PATHS.healthz, (_req, res) => {
     const failed = state.current === 'failed';
     res.status(failed ? 503 : 200).json({ status: failed ? 'failed' : 'ok', state: state.current });
@@ -35,7 +42,7 @@ export function createPublicServer(state: PhaseState, maxMessageBytes: number): 
   app.get(APP_PATHS.chatPage, (_req, res) => res.sendFile(CHAT_PAGE));
 
   const server = http.createServer(app);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
   let chat: ChatService | undefined;
 
   server.on('upgrade', (req, socket, head) => {
@@ -46,7 +53,8 @@ export function createPublicServer(state: PhaseState, maxMessageBytes: number): 
     const snapshot = state.snapshot();
     if (snapshot.state !== 'ready' || chat === undefined) return refuse(socket, 503, refusal(snapshot.state, snapshot.phase));
     const accepted = chat;
-    wss.handleUpgrade(req, socket, head, (ws) => accepted.accept(ws, req));
+    const client = clientAddress(app, req);
+    wss.handleUpgrade(req, socket, head, (ws) => accepted.accept(ws, client));
   });
 
   return {
@@ -55,6 +63,15 @@ export function createPublicServer(state: PhaseState, maxMessageBytes: number): 
       chat = service;
     },
   };
+}
+
+/**
+ * The client's address as Express computes `req.ip` from `trust proxy`: X-Forwarded-For read from
+ * the right, as many entries deep as there are trusted hops. Entries further left are whatever the
+ * client wrote. The upgrade request gets Express's request prototype, as every Express request does.
+ */
+function clientAddress(app: express.Express, req: IncomingMessage): string {
+  return (Object.setPrototypeOf(req, app.request) as express.Request).ip ?? 'unknown';
 }
 
 function refusal(state: string, phase: string) {

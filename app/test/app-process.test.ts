@@ -122,6 +122,25 @@ describe('app process', () => {
     for (const ws of [owner, intruder, reconnected]) ws.close();
   });
 
+  it('keys the rate limit on the address the trusted proxy hops vouch for, not on what the client wrote', async () => {
+    const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '1' });
+    await app.waitForState('ready');
+    // One hop (Cloud Run's front end) appended 9.9.9.9: the entries before it are the client's own words.
+    const first = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`, { headers: { 'x-forwarded-for': '1.1.1.1, 9.9.9.9' } });
+    const forged = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`, { headers: { 'x-forwarded-for': '2.2.2.2, 9.9.9.9' } });
+    const other = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`, { headers: { 'x-forwarded-for': '1.1.1.1, 8.8.8.8' } });
+    const codes: unknown[] = [];
+    for (const result of [first, forged, other]) {
+      if (result.kind !== 'open') throw new Error(`upgrade failed: ${JSON.stringify(result)}`);
+      const inbox = messages(result.ws);
+      result.ws.send(JSON.stringify({ type: 'user_message', text: 'hi' }));
+      const reply = await inbox.next();
+      codes.push(reply.type === 'error' ? reply.code : reply.type);
+      result.ws.close();
+    }
+    expect(codes).toEqual(['agent_started', 'rate_limited', 'agent_started']);
+  });
+
   it('counts resumes against the rate limit', async () => {
     const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '2' });
     await app.waitForState('ready');
