@@ -51,6 +51,7 @@ export const APP_ENV_VARS = {
   rateLimitPerMinute: 'APP_RATE_LIMIT_PER_MINUTE',
   wsMaxBufferedBytes: 'APP_WS_MAX_BUFFERED_BYTES',
   trustProxyHops: 'APP_TRUST_PROXY_HOPS',
+  maxConnections: 'APP_MAX_CONNECTIONS',
   wsMaxThreadsPerSocket: 'APP_WS_MAX_THREADS_PER_SOCKET',
   phaseDelayMs: 'APP_PHASE_DELAY_MS',
   failPhase: 'APP_FAIL_PHASE',

@@ -24,6 +24,8 @@ export interface ServerConfig {
   wsMaxBufferedBytes: number;
   /** Threads one socket may follow. */
   wsMaxThreadsPerSocket: number;
+  /** Open chat sockets past which upgrades are refused with 503. */
+  maxConnections: number;
   /** Proxies in front of the app that append to X-Forwarded-For (Express `trust proxy`). */
   trustProxyHops: number;
   /** How long the database and cache phases keep retrying their connections before they fail. */
@@ -86,6 +88,9 @@ export function readServerConfig(env: Env): ServerConfig {
     // Above the largest history answer (RESUME_HISTORY_MAX_BYTES), so one resume never trips it.
     wsMaxBufferedBytes: readInt(env, V.wsMaxBufferedBytes, 1024 * 1024, { min: 512 * 1024, max: 64 * 1024 * 1024 }),
     wsMaxThreadsPerSocket: readInt(env, V.wsMaxThreadsPerSocket, 8, { min: 1, max: 1000 }),
+    // 800 sockets that each hold APP_WS_MAX_BUFFERED_BYTES (1 MiB) still fit the app's 1 GiB, and
+    // stay below the common 1024 open-file limit with room for the listeners, database and Redis.
+    maxConnections: readInt(env, V.maxConnections, 800, { min: 1, max: 100_000 }),
     // Cloud Run's front end appends the address it saw; an external load balancer is a second hop.
     trustProxyHops: readInt(env, V.trustProxyHops, 1, { min: 0, max: 10 }),
     databaseBudgetMs: readInt(env, V.databaseBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),

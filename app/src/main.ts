@@ -25,7 +25,12 @@ async function main(): Promise<void> {
   const startedAt = performance.now();
   const state = new PhaseState(COMPONENT_NAMES);
   const phaseServer = createPhaseServer(state);
-  const publicServer = createPublicServer(state, { maxMessageBytes: config.wsMaxMessageBytes, trustProxyHops: config.trustProxyHops });
+  const publicServer = createPublicServer(state, {
+    maxMessageBytes: config.wsMaxMessageBytes,
+    maxConnections: config.maxConnections,
+    trustProxyHops: config.trustProxyHops,
+    log,
+  });
 
   const startup = new AbortController();
   let components: Components | undefined;

@@ -8,7 +8,8 @@ import type { Duplex } from 'node:stream';
 import express from 'express';
 import { WebSocketServer } from 'ws';
 import { REPO_ROOT } from '../../common/paths';
-import { APP_PATHS } from '../../common/revision';
+import type { Logger } from '../../common/log';
+import { APP_ENV_VARS as V, APP_PATHS } from '../../common/revision';
 import type { ChatService } from './chat-service';
 import type { PhaseState } from './phase-state';
 
@@ -26,6 +27,9 @@ export interface PublicServer {
 
 export interface PublicServerOptions {
   maxMessageBytes: number;
+  /** Open chat sockets past which an upgrade gets 503 (APP_MAX_CONNECTIONS). */
+  maxConnections: number;
+  log: Logger;
   /** Express `trust proxy`: how many proxies' X-Forwarded-For entries, from the right, to believe. */
   trustProxyHops: number;
 }
@@ -44,6 +48,7 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
   const server = http.createServer(app);
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
   let chat: ChatService | undefined;
+  const cap = new ConnectionCap(options.maxConnections, options.log);
 
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://public.local').pathname;
@@ -52,6 +57,9 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
     }
     const snapshot = state.snapshot();
     if (snapshot.state !== 'ready' || chat === undefined) return refuse(socket, 503, refusal(snapshot.state, snapshot.phase));
+    if (!cap.admit(chat.connections)) {
+      return refuse(socket, 503, { error: 'too_many_connections', message: `this instance is full; retry in ${RETRY_AFTER_SECONDS} s`, retryAfterSeconds: RETRY_AFTER_SECONDS });
+    }
     const accepted = chat;
     const client = clientAddress(app, req);
     wss.handleUpgrade(req, socket, head, (ws) => accepted.accept(ws, client));
@@ -63,6 +71,30 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
       chat = service;
     },
   };
+}
+
+/**
+ * Admits upgrades while fewer than `limit` sockets are open. A burst of refusals is logged once
+ * when it starts (WARNING) and once when the next upgrade is admitted, with its count (INFO).
+ */
+export class ConnectionCap {
+  private refused = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly log: Logger,
+  ) {}
+
+  admit(open: number): boolean {
+    if (open < this.limit) {
+      if (this.refused > 0) this.log.info({ refused: this.refused, limit: this.limit }, `accepting upgrades again, after refusing ${this.refused} at ${V.maxConnections}`);
+      this.refused = 0;
+      return true;
+    }
+    if (this.refused === 0) this.log.warn({ connections: open, limit: this.limit }, `refusing upgrades with 503: ${V.maxConnections} reached`);
+    this.refused += 1;
+    return false;
+  }
 }
 
 /**

@@ -141,6 +141,31 @@ describe('app process', () => {
     expect(codes).toEqual(['agent_started', 'rate_limited', 'agent_started']);
   });
 
+  it('refuses upgrades past APP_MAX_CONNECTIONS with 503 and Retry-After, logs each burst once, and keeps health reachable', async () => {
+    const app = await launch({ APP_MAX_CONNECTIONS: '3' });
+    await app.waitForState('ready');
+    const open = await Promise.all([openChat(app), openChat(app), openChat(app)]);
+    for (let i = 0; i < 4; i += 1) {
+      const refused = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+      expect(refused).toMatchObject({ kind: 'refused', status: 503, headers: { 'retry-after': '1' } });
+      if (refused.kind === 'refused') expect(JSON.parse(refused.body)).toMatchObject({ error: 'too_many_connections' });
+    }
+    expect((await fetch(`http://127.0.0.1:${app.port}/healthz`)).status).toBe(200);
+    expect((await app.phase()).status).toBe(200);
+    const closed = closeEvent(open[0]!);
+    open[0]!.close();
+    await closed;
+    // The server may see the close a moment after the client does.
+    let again = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+    while (again.kind !== 'open') again = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+    const capLines = app.logs.filter((line) => line.includes('APP_MAX_CONNECTIONS'));
+    expect(capLines).toHaveLength(2);
+    expect(JSON.parse(capLines[0]!)).toMatchObject({ severity: 'WARNING', connections: 3, limit: 3 });
+    expect(JSON.parse(capLines[1]!)).toMatchObject({ severity: 'INFO', refused: expect.any(Number) });
+    expect(JSON.parse(capLines[1]!).refused).toBeGreaterThanOrEqual(4);
+    for (const ws of [...open, again.ws]) ws.close();
+  });
+
   it('counts resumes against the rate limit', async () => {
     const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '2' });
     await app.waitForState('ready');
