@@ -52,6 +52,8 @@ export const APP_ENV_VARS = {
   wsMaxBufferedBytes: 'APP_WS_MAX_BUFFERED_BYTES',
   trustProxyHops: 'APP_TRUST_PROXY_HOPS',
   maxConnections: 'APP_MAX_CONNECTIONS',
+  allowedOrigins: 'APP_ALLOWED_ORIGINS',
+  allowPublicPhaseHost: 'APP_ALLOW_PUBLIC_PHASE_HOST',
   wsMaxThreadsPerSocket: 'APP_WS_MAX_THREADS_PER_SOCKET',
   phaseDelayMs: 'APP_PHASE_DELAY_MS',
   failPhase: 'APP_FAIL_PHASE',

@@ -5,7 +5,8 @@
  * endpoint.
  */
 import { randomBytes } from 'node:crypto';
-import { type Env, ConfigError, readEnum, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
+import { isIP } from 'node:net';
+import { type Env, ConfigError, readEnum, readFlag, readList, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
 import { PHASES, type PhaseName } from '../../common/phase-contract';
 import { APP_ENV_VARS as V, APP_ENVIRONMENTS, APP_PORT, type AppEnvironment, PHASE_HOST, PHASE_PORT } from '../../common/revision';
@@ -24,6 +25,8 @@ export interface ServerConfig {
   wsMaxBufferedBytes: number;
   /** Threads one socket may follow. */
   wsMaxThreadsPerSocket: number;
+  /** Origins besides the page's own whose browsers may open chat sockets. */
+  allowedOrigins: string[];
   /** Open chat sockets past which upgrades are refused with 503. */
   maxConnections: number;
   /** Proxies in front of the app that append to X-Forwarded-For (Express `trust proxy`). */
@@ -74,12 +77,40 @@ const BUDGET_RANGE = { min: 100, max: 230_000 };
 
 export type LlmConfig = { kind: 'builtin' } | { kind: 'openai-compatible'; baseUrl: URL; apiKey: string | undefined; model: string; timeoutMs: number };
 
+/** Origins as browsers send them: scheme, host and port, nothing else. */
+function readOrigins(env: Env): string[] {
+  const origins = readList(env, V.allowedOrigins, []);
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed?.origin !== origin) throw new ConfigError(V.allowedOrigins, `lists ${JSON.stringify(origin)}, which is not an origin such as https://chat.example.com`);
+  }
+  return origins;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
+}
+
+/** The phase endpoint reports the app's insides: only on loopback unless someone says otherwise. */
+function readPhaseHost(env: Env): string {
+  const host = readString(env, V.phaseHost, PHASE_HOST);
+  if (!isLoopback(host) && !readFlag(env, V.allowPublicPhaseHost, false)) {
+    throw new ConfigError(V.phaseHost, `is ${JSON.stringify(host)}, not a loopback address: that exposes the phase endpoint; set ${V.allowPublicPhaseHost}=true if you mean it`);
+  }
+  return host;
+}
+
 export function readServerConfig(env: Env): ServerConfig {
   return {
     environment: readEnum(env, V.environment, APP_ENVIRONMENTS, 'development'),
     logLevel: readEnum(env, V.logLevel, LOG_LEVELS, 'info'),
     port: readPort(env, V.port, APP_PORT),
-    phaseHost: readString(env, V.phaseHost, PHASE_HOST),
+    phaseHost: readPhaseHost(env),
     phasePort: readPort(env, V.phasePort, PHASE_PORT),
     shutdownDeadlineMs: readInt(env, V.shutdownDeadlineMs, 8000, { min: 0, max: 600_000 }),
     wsMaxMessageBytes: readInt(env, V.wsMaxMessageBytes, 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
@@ -90,6 +121,7 @@ export function readServerConfig(env: Env): ServerConfig {
     wsMaxThreadsPerSocket: readInt(env, V.wsMaxThreadsPerSocket, 8, { min: 1, max: 1000 }),
     // 800 sockets that each hold APP_WS_MAX_BUFFERED_BYTES (1 MiB) still fit the app's 1 GiB, and
     // stay below the common 1024 open-file limit with room for the listeners, database and Redis.
+    allowedOrigins: readOrigins(env),
     maxConnections: readInt(env, V.maxConnections, 800, { min: 1, max: 100_000 }),
     // Cloud Run's front end appends the address it saw; an external load balancer is a second hop.
     trustProxyHops: readInt(env, V.trustProxyHops, 1, { min: 0, max: 10 }),

@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   const publicServer = createPublicServer(state, {
     maxMessageBytes: config.wsMaxMessageBytes,
     maxConnections: config.maxConnections,
+    allowedOrigins: config.allowedOrigins,
     trustProxyHops: config.trustProxyHops,
     log,
   });
@@ -88,7 +89,8 @@ async function main(): Promise<void> {
           maxBufferedBytes: config.wsMaxBufferedBytes,
           maxThreadsPerSocket: config.wsMaxThreadsPerSocket,
           pingIntervalMs: config.wsPingIntervalMs,
-          log: log.child({ component: 'chat' }),
+          // Not `component`: the root logger binds that key, and pino would write it twice.
+          log: log.child({ module: 'chat' }),
         });
         publicServer.enableChat(chat);
       },

@@ -166,6 +166,62 @@ describe('app process', () => {
     for (const ws of [...open, again.ws]) ws.close();
   });
 
+  it('accepts upgrades without Origin, from its own origin and from APP_ALLOWED_ORIGINS; refuses other origins with 403', async () => {
+    const app = await launch({ APP_ALLOWED_ORIGINS: 'https://chat.example' });
+    await app.waitForState('ready');
+    const url = `ws://127.0.0.1:${app.port}/ws`;
+    const allowed: Record<string, string>[] = [{}, { origin: `http://127.0.0.1:${app.port}` }, { origin: 'https://chat.example' }];
+    for (const headers of allowed) {
+      const result = await tryUpgrade(url, { headers });
+      expect(result.kind).toBe('open');
+      if (result.kind === 'open') result.ws.close();
+    }
+    for (const origin of ['https://evil.example', 'null', `http://127.0.0.1:${app.port + 1}`]) {
+      const result = await tryUpgrade(url, { headers: { origin } });
+      expect(result).toMatchObject({ kind: 'refused', status: 403 });
+      if (result.kind === 'refused') expect(JSON.parse(result.body)).toMatchObject({ error: 'forbidden_origin' });
+    }
+  });
+
+  it('serves the chat page with security headers, and JSON for unknown paths and methods', async () => {
+    const app = await launch();
+    const base = `http://127.0.0.1:${app.port}`;
+    const page = await fetch(`${base}/`);
+    await page.text();
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/=]+'(;|$)/);
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    const missing = await fetch(`${base}/nothing-here`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: 'not_found' });
+    const wrongMethod = await fetch(`${base}/healthz`, { method: 'POST' });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
+    expect(await wrongMethod.json()).toMatchObject({ error: 'method_not_allowed' });
+  });
+
+  it('never shows credentials of a URL setting: not in its log, not on the phase endpoint', async () => {
+    const model = await slowModel(0, 401);
+    try {
+      const app = await launch({ LLM_BASE_URL: model.url.replace('http://', 'http://someone:hunter2-password@') });
+      const body = await app.waitForState('failed');
+      expect(body.error?.message).toContain('answered HTTP 401');
+      expect(JSON.stringify(body)).not.toContain('hunter2-password');
+      expect(app.logs.join('\n')).not.toContain('hunter2-password');
+    } finally {
+      await model.close();
+    }
+  });
+
+  it('exits 2 when PHASE_HOST is not loopback, unless APP_ALLOW_PUBLIC_PHASE_HOST=true', () => {
+    const result = spawnSync(process.execPath, [APP_MAIN], { env: { PATH: process.env.PATH, PHASE_HOST: '0.0.0.0' }, encoding: 'utf8', timeout: 10_000 });
+    expect(result.status).toBe(2);
+    expect(JSON.parse(result.stderr.trim())).toMatchObject({ setting: 'PHASE_HOST', message: expect.stringContaining('APP_ALLOW_PUBLIC_PHASE_HOST') });
+  });
+
   it('counts resumes against the rate limit', async () => {
     const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '2' });
     await app.waitForState('ready');

@@ -25,6 +25,14 @@ describe('app configuration', () => {
     expect(() => readServerConfig(env)).toThrow(message);
   });
 
+  it('reads allowed origins, and keeps the phase endpoint on loopback unless told otherwise', () => {
+    expect(readServerConfig({ APP_ALLOWED_ORIGINS: 'https://a.example, http://localhost:3000' }).allowedOrigins).toEqual(['https://a.example', 'http://localhost:3000']);
+    expect(() => readServerConfig({ APP_ALLOWED_ORIGINS: 'https://a.example/chat' })).toThrow(/APP_ALLOWED_ORIGINS lists "https:\/\/a.example\/chat", which is not an origin/);
+    expect(() => readServerConfig({ PHASE_HOST: '10.0.0.5' })).toThrow(/PHASE_HOST is "10.0.0.5", not a loopback address/);
+    expect(readServerConfig({ PHASE_HOST: '0.0.0.0', APP_ALLOW_PUBLIC_PHASE_HOST: 'true' }).phaseHost).toBe('0.0.0.0');
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) expect(readServerConfig({ PHASE_HOST: host }).phaseHost).toBe(host);
+  });
+
   it('requires the thread token key in staging and production, and a random one elsewhere', () => {
     const key = 'k'.repeat(32);
     expect(() => readThreadTokenKey({}, 'production')).toThrow('APP_THREAD_TOKEN_KEY is required when APP_ENV=production');
