@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { appLauncher } from '../app/test/support';
 import { FrontDoor } from '../runner/src/front-door';
-import { buildThread, forgedHeaderFlood, slowReader } from './attacks';
+import { buildThread, forgedHeaderFlood, openSocket, rssBytes, slowReader } from './attacks';
 
 const { launch, stopAll } = appLauncher();
 afterEach(stopAll);
@@ -46,4 +46,47 @@ it('200 sockets forging X-Forwarded-For through the front door share one rate li
   } finally {
     await frontDoor.close();
   }
+}, 60_000);
+
+it('a flood of made-up resumes from one socket gets forbidden or rate_limited, follows nothing, and leaves memory flat', async () => {
+  const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '60', LOG_LEVEL: 'warn' });
+  await app.waitForState('ready');
+  const baseline = rssBytes(app.child.pid!);
+  const ws = await openSocket(`ws://127.0.0.1:${app.port}/ws`);
+  const FRAMES = 20_000;
+  const codes: Record<string, number> = {};
+  let answered = 0;
+  const done = new Promise<void>((resolve) =>
+    ws.on('message', (data) => {
+      const { code } = JSON.parse(String(data)) as { code?: string };
+      codes[String(code)] = (codes[String(code)] ?? 0) + 1;
+      if ((answered += 1) === FRAMES) resolve();
+    }),
+  );
+  for (let i = 0; i < FRAMES; i += 1) ws.send(JSON.stringify({ type: 'resume', threadId: `guess-${i}` }));
+  await done;
+  const growthMiB = Math.round((rssBytes(app.child.pid!) - baseline) / MiB);
+  report('resume flood', { frames: FRAMES, codes, growthMiB });
+  // 60 a minute: 120 when the run straddles the start of a new minute.
+  expect(Object.keys(codes).sort()).toEqual(['forbidden', 'rate_limited']);
+  expect(codes.forbidden).toBeGreaterThanOrEqual(60);
+  expect(codes.forbidden).toBeLessThanOrEqual(120);
+  expect(growthMiB).toBeLessThan(64);
+  ws.close();
+}, 60_000);
+
+it('idle sockets past APP_MAX_CONNECTIONS are refused with 503 while /healthz and /phase keep answering', async () => {
+  const app = await launch({ APP_MAX_CONNECTIONS: '200', LOG_LEVEL: 'warn' });
+  await app.waitForState('ready');
+  const url = `ws://127.0.0.1:${app.port}/ws`;
+  const results = await Promise.allSettled(Array.from({ length: 300 }, () => openSocket(url)));
+  const opened = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const refused = results.filter((result) => result.status === 'rejected' && String(result.reason).includes('503')).length;
+  report('idle-socket flood', { attempted: 300, opened: opened.length, refused });
+  expect(opened).toHaveLength(200);
+  expect(refused).toBe(100);
+  expect((await fetch(`http://127.0.0.1:${app.port}/healthz`)).status).toBe(200);
+  expect((await app.phase()).status).toBe(200);
+  expect(app.logs.filter((line) => line.includes('APP_MAX_CONNECTIONS reached'))).toHaveLength(1);
+  for (const ws of opened) ws.terminate();
 }, 60_000);
