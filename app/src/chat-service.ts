@@ -145,10 +145,11 @@ export class ChatService {
       if (limited !== undefined) return send(limited);
       if (message.threadId !== undefined && !this.tokens.verify(message.threadId, message.threadToken)) return send(forbidden(message.threadId));
       if (message.type === 'resume') return await this.resume(id, message.threadId, send);
-      const threadId = message.threadId ?? this.newThread(connection);
+      const threadId = message.threadId ?? randomUUID();
       // This instance delivers its own run's events directly; the subscription is for other instances' runs.
       const following = this.follow(id, threadId);
       if (following === undefined) return send(this.tooManyThreads());
+      if (message.threadId === undefined) connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
       following.catch((error: unknown) => this.options.log.warn({ connectionId: id }, `following thread failed: ${describeError(error)}`));
       // Not awaited: the next frame of this socket is read while the agent runs.
       void this.options.components.agentSupervisor.handle({ threadId, text: message.text });
@@ -166,12 +167,6 @@ export class ChatService {
     const history = await this.options.components.sessionFactory.session().history(threadId, RESUME_HISTORY_LIMIT);
     const capped = capHistory(history.map(({ role, text, at }) => ({ role, text, at })), RESUME_HISTORY_MAX_BYTES);
     send({ type: 'history', threadId, ...capped });
-  }
-
-  private newThread(connection: Connection): string {
-    const threadId = randomUUID();
-    connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
-    return threadId;
   }
 
   /** Undefined when the socket already follows as many threads as it may. */
