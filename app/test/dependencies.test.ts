@@ -133,6 +133,9 @@ describe('PostgreSQL restarted while running', () => {
     await postgres().stop();
     client.ws.send(JSON.stringify({ type: 'user_message', text: 'during', ...thread('pg-outage') }));
     expect(await client.inbox.next()).toMatchObject({ type: 'error', code: 'agent_failed', threadId: thread('pg-outage').threadId });
+    const errorLines = app.logs.filter((line) => line.includes('"severity":"ERROR"'));
+    expect(errorLines.length).toBeGreaterThan(0);
+    expect(errorLines.join('\n')).not.toContain(thread('pg-outage').threadId);
     await postgres().start();
     await chat(client, 'after', 'pg-outage');
     client.ws.close();
