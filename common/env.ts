@@ -67,6 +67,15 @@ export function readOptionalEnum<const T extends readonly string[]>(env: Env, na
   return readEnum(env, name, allowed, value);
 }
 
+/** A URL as it may be logged or published: any user name and password replaced by `***`. */
+export function redactUrl(url: string | URL): string {
+  const parsed = new URL(url);
+  if (parsed.username === '' && parsed.password === '') return parsed.href;
+  parsed.username = '***';
+  parsed.password = '';
+  return parsed.href;
+}
+
 export function readUrl(env: Env, name: string, fallback?: string): URL | undefined {
   const value = raw(env, name) ?? fallback;
   if (value === undefined) return undefined;
@@ -74,12 +83,18 @@ export function readUrl(env: Env, name: string, fallback?: string): URL | undefi
   try {
     url = new URL(value);
   } catch {
-    throw new ConfigError(name, `must be an absolute http(s) URL, got ${JSON.stringify(value)}`);
+    // Not parseable, so not redactable by redactUrl: cut anything that looks like credentials.
+    throw new ConfigError(name, `must be an absolute http(s) URL, got ${JSON.stringify(value.replace(/\/\/[^/]*@/, '//***@'))}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new ConfigError(name, `must use http or https, got ${JSON.stringify(url.protocol)}`);
   }
   return url;
+}
+
+/** `true` or `false`. */
+export function readFlag(env: Env, name: string, fallback: boolean): boolean {
+  return readEnum(env, name, ['true', 'false'], fallback ? 'true' : 'false') === 'true';
 }
 
 export function readList(env: Env, name: string, fallback: readonly string[]): string[] {

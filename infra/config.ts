@@ -38,6 +38,8 @@ export interface StackConfig extends DependencyArgs {
   concurrency: number;
   /** Secret Manager secret id holding the LLM API key; the service reads its latest version. */
   llmApiKeySecret: string;
+  /** Secret Manager secret id holding the key every instance signs thread tokens with. */
+  threadTokenKeySecret: string;
   llmBaseUrl: string;
   llmModel: string;
   deletionProtection: boolean;
@@ -113,6 +115,7 @@ const KEYS = {
   llmApiKeySecret: [`${PROJECT}:llmApiKeySecret`, secretId],
   databaseUrlSecret: [`${PROJECT}:databaseUrlSecret`, secretId],
   redisUrlSecret: [`${PROJECT}:redisUrlSecret`, secretId],
+  threadTokenKeySecret: [`${PROJECT}:threadTokenKeySecret`, secretId],
   databaseBudgetSeconds: [`${PROJECT}:databaseBudgetSeconds`, dependencyBudget],
   cacheBudgetSeconds: [`${PROJECT}:cacheBudgetSeconds`, dependencyBudget],
   network: [`${PROJECT}:network`, z.string().regex(NETWORK, 'must be a VPC network name or projects/PROJECT/global/networks/NAME')],

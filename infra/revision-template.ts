@@ -76,6 +76,8 @@ export interface RevisionArgs extends DependencyArgs {
   serviceAccount: pulumi.Input<string>;
   /** Secret Manager secret id of the LLM API key, injected as LLM_API_KEY. */
   llmApiKeySecret: string;
+  /** Secret Manager secret id of the thread token key, injected as APP_THREAD_TOKEN_KEY. */
+  threadTokenKeySecret: string;
   llmBaseUrl: string;
   llmModel: string;
   /** The collector's RunMonitoring config: its secret id and the version to mount. */
@@ -110,6 +112,7 @@ export const APP_SECRETS = [
   { env: APP_ENV_VARS.llmApiKey, secret: 'llmApiKeySecret' },
   { env: APP_ENV_VARS.databaseUrl, secret: 'databaseUrlSecret' },
   { env: APP_ENV_VARS.redisUrl, secret: 'redisUrlSecret' },
+  { env: APP_ENV_VARS.threadTokenKey, secret: 'threadTokenKeySecret' },
 ] as const satisfies readonly { env: string; secret: keyof RevisionArgs }[];
 
 /** Rotation adds a version to the secret; instances started after it read the new one. */

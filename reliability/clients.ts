@@ -33,18 +33,23 @@ export function closeTellsToResend(code: number, reason: string): boolean {
 }
 
 export interface ClientOptions {
+  /** The front door's address: it appends X-Forwarded-For, so every client here shares one rate-limit bucket. */
   url: string;
-  /** Distinct per client, so each has its own rate-limit bucket, as real clients do. */
-  forwardedFor: string;
-  threadId: string;
   tally: ClientTally;
   stopped: () => boolean;
   /** Pause between a reply and the next message. */
   thinkMs: number;
 }
 
+/** The client's thread: the server mints it and sends its token with the first agent_started. */
+interface Thread {
+  threadId?: string;
+  threadToken?: string;
+}
+
 /** Runs one client until `stopped()`; resolves once its last connection closed. */
 export async function runClient(options: ClientOptions): Promise<void> {
+  const thread: Thread = {};
   let n = 0;
   let unanswered: string | undefined;
   const nextText = () => {
@@ -54,22 +59,22 @@ export async function runClient(options: ClientOptions): Promise<void> {
   };
   const answered = () => (unanswered = undefined);
   while (!options.stopped()) {
-    const retryAfterMs = await session(options, nextText, answered);
+    const retryAfterMs = await session(options, thread, nextText, answered);
     if (retryAfterMs > 0) await sleep(retryAfterMs);
   }
 }
 
 /** One connection: resolves with how long to wait before the next attempt. */
-function session(options: ClientOptions, nextText: () => string, answered: () => void): Promise<number> {
+function session(options: ClientOptions, thread: Thread, nextText: () => string, answered: () => void): Promise<number> {
   const { tally } = options;
   return new Promise((resolve) => {
-    const ws = new WebSocket(options.url, { headers: { 'x-forwarded-for': options.forwardedFor } });
+    const ws = new WebSocket(options.url);
     let pending: { text: string; acknowledged: boolean } | undefined;
     const send = () => {
       if (options.stopped()) return void ws.close(1000);
       pending = { text: nextText(), acknowledged: false };
       tally.sent += 1;
-      ws.send(JSON.stringify({ type: 'user_message', text: pending.text, threadId: options.threadId }));
+      ws.send(JSON.stringify({ type: 'user_message', text: pending.text, ...thread }));
     };
     ws.on('unexpected-response', (_req, res) => {
       tally.refusedUpgrades += 1;
@@ -85,8 +90,9 @@ function session(options: ClientOptions, nextText: () => string, answered: () =>
       send();
     });
     ws.on('message', (data) => {
-      const event = JSON.parse(String(data)) as { type: string; code?: string };
+      const event = JSON.parse(String(data)) as { type: string; code?: string; threadId?: string; threadToken?: string };
       tally.events[event.type] = (tally.events[event.type] ?? 0) + 1;
+      if (event.threadToken !== undefined) Object.assign(thread, { threadId: event.threadId, threadToken: event.threadToken });
       if (event.type === 'agent_started' && pending) {
         pending.acknowledged = true;
         tally.acknowledged += 1;

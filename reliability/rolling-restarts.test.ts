@@ -28,9 +28,7 @@ it(`${CLIENTS} clients across ${CYCLES} restarts of the revision: no 1011, nothi
 
   let stopped = false;
   const tallies = Array.from({ length: CLIENTS }, emptyTally);
-  const clients = tallies.map((tally, i) =>
-    runClient({ url, forwardedFor: `10.0.${i >> 8}.${i & 255}`, threadId: `client-${i}`, tally, stopped: () => stopped, thinkMs: 50 }),
-  );
+  const clients = tallies.map((tally) => runClient({ url, tally, stopped: () => stopped, thinkMs: 50 }));
 
   const trafficAt: number[] = [];
   try {

@@ -74,7 +74,8 @@ export class AgentSupervisor {
       websocketBridge.emit({ type: 'agent_response', runId, threadId, text: reply });
       return { runId, ok: true };
     } catch (error) {
-      this.log.error({ runId, threadId, err: error }, 'agent run failed');
+      // No threadId: ERROR lines reach more readers than the thread's owner.
+      this.log.error({ runId, err: error }, 'agent run failed');
       websocketBridge.emit({ type: 'error', code: 'agent_failed', message: 'the agent could not answer; send the message again', runId, threadId });
       return { runId, ok: false };
     } finally {

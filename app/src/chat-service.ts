@@ -2,14 +2,23 @@
  * Chat over WebSocket once the app is ready: one client sink per socket, frames parsed and
  * validated, per-client rate limit, one agent run per user message, the thread's history on
  * resume (a client that reconnected, perhaps to another instance), heartbeat pings.
+ *
+ * What one socket can make the app hold is bounded: frames are read one at a time (the socket is
+ * paused while one is admitted), sends stop once `maxBufferedBytes` wait for a client that does
+ * not read, a socket follows at most `maxThreadsPerSocket` threads, and a history answer is capped
+ * in bytes.
+ *
+ * A thread belongs to whoever holds its token: the server mints every thread id and sends the
+ * token on the thread's first agent_started to the socket that started it; a resume, or a message
+ * to an existing thread, without the matching token is refused with `forbidden`.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../common/log';
 import type { Components } from './components';
-import { type ErrorMessage, parseClientFrame, RESUME_HISTORY_LIMIT, type ServerMessage } from './protocol';
+import { capHistory, type ErrorMessage, parseClientFrame, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from './protocol';
 import { describeError } from './dependency-retry';
+import { ThreadTokens } from './thread-tokens';
 
 const RATE_WINDOW_MS = 60_000;
 
@@ -18,9 +27,14 @@ export const RECONNECT_CLOSE = {
   reason: 'server restarting: reconnect and resend any message that has no agent_response',
 } as const;
 
+/** 1008 (policy violation): the client let too much pile up unread. */
+export const SLOW_READER_CLOSE = { code: 1008, reason: 'client is not reading: too many bytes waiting to be sent' } as const;
+
 export interface ChatOptions {
-  components: Pick<Components, 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker' | 'sessionFactory' | 'threadRelay'>;
+  components: Pick<Components, 'settings' | 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker' | 'sessionFactory' | 'threadRelay'>;
   rateLimitPerMinute: number;
+  maxBufferedBytes: number;
+  maxThreadsPerSocket: number;
   pingIntervalMs: number;
   log: Logger;
   now?: () => number;
@@ -30,8 +44,10 @@ export class ChatService {
   private readonly alive = new Map<WebSocket, boolean>();
   private readonly heartbeat: NodeJS.Timeout;
   private stopping = false;
+  private readonly tokens: ThreadTokens;
 
   constructor(private readonly options: ChatOptions) {
+    this.tokens = new ThreadTokens(options.components.settings.threadTokenKey);
     this.heartbeat = setInterval(() => this.ping(), options.pingIntervalMs);
     this.heartbeat.unref();
   }
@@ -40,17 +56,47 @@ export class ChatService {
     return this.alive.size;
   }
 
-  accept(ws: WebSocket, req: IncomingMessage): void {
+  /** `client` is the address the rate limit is keyed on (public-server.ts). */
+  accept(ws: WebSocket, client: string): void {
     const { websocketManager } = this.options.components;
     const id = randomUUID();
-    const client = clientAddress(req);
+    // Threads this socket started whose token it has not been sent yet. A run that fails before
+    // agent_started drops it: nothing was stored, and the client starts a new thread.
+    const unsentTokens = new Map<string, string>();
+    const takeToken = (threadId: string | undefined) => {
+      if (threadId === undefined) return undefined;
+      const token = unsentTokens.get(threadId);
+      unsentTokens.delete(threadId);
+      return token;
+    };
     const send = (message: ServerMessage) => {
-      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+      if (ws.readyState !== WebSocket.OPEN) return;
+      const token = takeToken(message.threadId);
+      const frame = JSON.stringify(token === undefined || message.type !== 'agent_started' ? message : { ...message, threadToken: token });
+      if (ws.bufferedAmount + Buffer.byteLength(frame) <= this.options.maxBufferedBytes) return ws.send(frame);
+      // Logged once: the socket is CLOSING from here on, so no later send reaches this line.
+      this.options.log.warn({ connectionId: id, bufferedBytes: ws.bufferedAmount, limitBytes: this.options.maxBufferedBytes }, SLOW_READER_CLOSE.reason);
+      ws.close(SLOW_READER_CLOSE.code, SLOW_READER_CLOSE.reason);
     };
     websocketManager.add({ id, send, close: (code, reason) => ws.close(code, reason) });
     this.alive.set(ws, true);
     ws.on('pong', () => this.alive.set(ws, true));
-    ws.on('message', (data, isBinary) => void this.onFrame(id, client, data, isBinary, send));
+    // One frame at a time, and no reading while frames wait: a client that floods frames waits in
+    // its own TCP buffers, not in ours (a chunk already read may still hold a few frames).
+    let queued = 0;
+    let frames = Promise.resolve();
+    ws.on('message', (data, isBinary) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      queued += 1;
+      ws.pause();
+      frames = frames
+        .then(() => this.onFrame({ id, client, send, unsentTokens }, data, isBinary))
+        .catch((error: unknown) => this.options.log.warn({ connectionId: id }, `frame failed: ${describeError(error)}`))
+        .finally(() => {
+          queued -= 1;
+          if (queued === 0) ws.resume();
+        });
+    });
     ws.on('error', (error) => this.options.log.warn({ connectionId: id, err: error }, 'websocket error'));
     ws.on('close', (code) => {
       for (const threadId of websocketManager.remove(id)) this.options.components.threadRelay.unwatch(threadId);
@@ -85,7 +131,8 @@ export class ChatService {
     });
   }
 
-  private async onFrame(id: string, client: string, data: RawData, isBinary: boolean, send: (message: ServerMessage) => void): Promise<void> {
+  private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
+    const { id, client, send } = connection;
     if (isBinary) return send({ type: 'error', code: 'invalid_json', message: 'send JSON in text frames' });
     const parsed = parseClientFrame(rawToString(data));
     if (!parsed.ok) return send(parsed.error);
@@ -94,13 +141,18 @@ export class ChatService {
     }
     const message = parsed.message;
     try {
-      if (message.type === 'resume') return await this.resume(id, message.threadId, send);
       const limited = await this.rateLimit(client);
       if (limited !== undefined) return send(limited);
+      if (message.threadId !== undefined && !this.tokens.verify(message.threadId, message.threadToken)) return send(forbidden(message.threadId));
+      if (message.type === 'resume') return await this.resume(id, message.threadId, send);
       const threadId = message.threadId ?? randomUUID();
       // This instance delivers its own run's events directly; the subscription is for other instances' runs.
-      this.follow(id, threadId).catch((error: unknown) => this.options.log.warn({ connectionId: id, threadId }, `following thread failed: ${describeError(error)}`));
-      await this.options.components.agentSupervisor.handle({ threadId, text: message.text });
+      const following = this.follow(id, threadId);
+      if (following === undefined) return send(this.tooManyThreads());
+      if (message.threadId === undefined) connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
+      following.catch((error: unknown) => this.options.log.warn({ connectionId: id }, `following thread failed: ${describeError(error)}`));
+      // Not awaited: the next frame of this socket is read while the agent runs.
+      void this.options.components.agentSupervisor.handle({ threadId, text: message.text });
     } catch (error) {
       this.options.log.warn({ connectionId: id, err: error }, `cannot serve ${message.type}: ${describeError(error)}`);
       send({ type: 'error', code: 'unavailable', message: 'the server could not reach its database or cache; try again' });
@@ -109,14 +161,23 @@ export class ChatService {
 
   /** Follows the thread once other instances' events for it arrive here, then sends its history. */
   private async resume(id: string, threadId: string, send: (message: ServerMessage) => void): Promise<void> {
-    await this.follow(id, threadId);
+    const following = this.follow(id, threadId);
+    if (following === undefined) return send(this.tooManyThreads());
+    await following;
     const history = await this.options.components.sessionFactory.session().history(threadId, RESUME_HISTORY_LIMIT);
-    send({ type: 'history', threadId, messages: history.map(({ role, text, at }) => ({ role, text, at })) });
+    const capped = capHistory(history.map(({ role, text, at }) => ({ role, text, at })), RESUME_HISTORY_MAX_BYTES);
+    send({ type: 'history', threadId, ...capped });
   }
 
-  private follow(id: string, threadId: string): Promise<void> {
-    this.options.components.websocketManager.follow(id, threadId);
+  /** Undefined when the socket already follows as many threads as it may. */
+  private follow(id: string, threadId: string): Promise<void> | undefined {
+    if (!this.options.components.websocketManager.follow(id, threadId, this.options.maxThreadsPerSocket)) return undefined;
     return this.options.components.threadRelay.watch(threadId);
+  }
+
+  private tooManyThreads(): ErrorMessage {
+    const max = this.options.maxThreadsPerSocket;
+    return { type: 'error', code: 'too_many_threads', message: `one connection follows at most ${max} threads; open another connection` };
   }
 
   private async rateLimit(client: string): Promise<ErrorMessage | undefined> {
@@ -141,17 +202,18 @@ export class ChatService {
   }
 }
 
+interface Connection {
+  id: string;
+  client: string;
+  send: (message: ServerMessage) => void;
+  unsentTokens: Map<string, string>;
+}
+
+function forbidden(threadId: string): ErrorMessage {
+  return { type: 'error', code: 'forbidden', threadId, message: 'this thread needs the threadToken sent with its first agent_started' };
+}
+
 function rawToString(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   return Buffer.from(data as ArrayBuffer).toString('utf8');
-}
-
-/**
- * Cloud Run's front end puts the client address first in X-Forwarded-For. A client can forge that
- * entry, so the rate limit is a guard against accidents and runaway clients, not against abuse.
- */
-function clientAddress(req: IncomingMessage): string {
-  const forwarded = req.headers['x-forwarded-for'];
-  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-  return first || req.socket.remoteAddress || 'unknown';
 }

@@ -19,6 +19,8 @@ export interface DependencySettings {
   llm: LlmConfig;
   database: DatabaseConfig;
   cache: CacheConfig;
+  /** Signs thread tokens; shared by every instance of the service. */
+  threadTokenKey: Buffer;
 }
 
 export interface Components {

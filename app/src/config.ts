@@ -4,7 +4,9 @@
  * checked in the dependencies phase, so a missing secret shows up as a failed phase on the phase
  * endpoint.
  */
-import { type Env, ConfigError, readEnum, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { type Env, ConfigError, readEnum, readFlag, readList, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
 import { PHASES, type PhaseName } from '../../common/phase-contract';
 import { APP_ENV_VARS as V, APP_ENVIRONMENTS, APP_PORT, type AppEnvironment, PHASE_HOST, PHASE_PORT } from '../../common/revision';
@@ -19,6 +21,16 @@ export interface ServerConfig {
   wsMaxMessageBytes: number;
   wsPingIntervalMs: number;
   rateLimitPerMinute: number;
+  /** Bytes waiting to be sent to one socket past which the app stops sending and closes it. */
+  wsMaxBufferedBytes: number;
+  /** Threads one socket may follow. */
+  wsMaxThreadsPerSocket: number;
+  /** Origins besides the page's own whose browsers may open chat sockets. */
+  allowedOrigins: string[];
+  /** Open chat sockets past which upgrades are refused with 503. */
+  maxConnections: number;
+  /** Proxies in front of the app that append to X-Forwarded-For (Express `trust proxy`). */
+  trustProxyHops: number;
   /** How long the database and cache phases keep retrying their connections before they fail. */
   databaseBudgetMs: number;
   cacheBudgetMs: number;
@@ -65,17 +77,54 @@ const BUDGET_RANGE = { min: 100, max: 230_000 };
 
 export type LlmConfig = { kind: 'builtin' } | { kind: 'openai-compatible'; baseUrl: URL; apiKey: string | undefined; model: string; timeoutMs: number };
 
+/** Origins as browsers send them: scheme, host and port, nothing else. */
+function readOrigins(env: Env): string[] {
+  const origins = readList(env, V.allowedOrigins, []);
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed?.origin !== origin) throw new ConfigError(V.allowedOrigins, `lists ${JSON.stringify(origin)}, which is not an origin such as https://chat.example.com`);
+  }
+  return origins;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
+}
+
+/** The phase endpoint reports the app's insides: only on loopback unless someone says otherwise. */
+function readPhaseHost(env: Env): string {
+  const host = readString(env, V.phaseHost, PHASE_HOST);
+  if (!isLoopback(host) && !readFlag(env, V.allowPublicPhaseHost, false)) {
+    throw new ConfigError(V.phaseHost, `is ${JSON.stringify(host)}, not a loopback address: that exposes the phase endpoint; set ${V.allowPublicPhaseHost}=true if you mean it`);
+  }
+  return host;
+}
+
 export function readServerConfig(env: Env): ServerConfig {
   return {
     environment: readEnum(env, V.environment, APP_ENVIRONMENTS, 'development'),
     logLevel: readEnum(env, V.logLevel, LOG_LEVELS, 'info'),
     port: readPort(env, V.port, APP_PORT),
-    phaseHost: readString(env, V.phaseHost, PHASE_HOST),
+    phaseHost: readPhaseHost(env),
     phasePort: readPort(env, V.phasePort, PHASE_PORT),
     shutdownDeadlineMs: readInt(env, V.shutdownDeadlineMs, 8000, { min: 0, max: 600_000 }),
     wsMaxMessageBytes: readInt(env, V.wsMaxMessageBytes, 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
     wsPingIntervalMs: readInt(env, V.wsPingIntervalMs, 30_000, { min: 100, max: 600_000 }),
     rateLimitPerMinute: readInt(env, V.rateLimitPerMinute, 60, { min: 1, max: 1_000_000 }),
+    // Above the largest history answer (RESUME_HISTORY_MAX_BYTES), so one resume never trips it.
+    wsMaxBufferedBytes: readInt(env, V.wsMaxBufferedBytes, 1024 * 1024, { min: 512 * 1024, max: 64 * 1024 * 1024 }),
+    wsMaxThreadsPerSocket: readInt(env, V.wsMaxThreadsPerSocket, 8, { min: 1, max: 1000 }),
+    // 800 sockets that each hold APP_WS_MAX_BUFFERED_BYTES (1 MiB) still fit the app's 1 GiB, and
+    // stay below the common 1024 open-file limit with room for the listeners, database and Redis.
+    allowedOrigins: readOrigins(env),
+    maxConnections: readInt(env, V.maxConnections, 800, { min: 1, max: 100_000 }),
+    // Cloud Run's front end appends the address it saw; an external load balancer is a second hop.
+    trustProxyHops: readInt(env, V.trustProxyHops, 1, { min: 0, max: 10 }),
     databaseBudgetMs: readInt(env, V.databaseBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     cacheBudgetMs: readInt(env, V.cacheBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     phaseDelayMs: readPhaseDelays(env),
@@ -106,6 +155,26 @@ export function readLlmConfig(env: Env, environment: AppEnvironment): LlmConfig 
     model: readString(env, V.llmModel, 'gpt-4o-mini'),
     timeoutMs: readInt(env, V.llmTimeoutMs, 30_000, { min: 100, max: 600_000 }),
   };
+}
+
+/** Long enough for HMAC-SHA256 (RFC 2104 asks for at least the hash length, 32 bytes). */
+export const MIN_THREAD_TOKEN_KEY_CHARS = 32;
+
+/**
+ * The key thread tokens are signed with (thread-tokens.ts). Every instance of a service must share
+ * it, so staging and production read it from Secret Manager; elsewhere an unset key is a random
+ * one per process (tokens then hold only on that process).
+ */
+export function readThreadTokenKey(env: Env, environment: AppEnvironment, random: () => Buffer = () => randomBytes(32)): Buffer {
+  const value = readOptionalString(env, V.threadTokenKey);
+  if (value === undefined) {
+    if (NEEDS_REAL_DEPENDENCIES.includes(environment)) throw new ConfigError(V.threadTokenKey, `is required when ${V.environment}=${environment}`);
+    return random();
+  }
+  if (value.length < MIN_THREAD_TOKEN_KEY_CHARS) {
+    throw new ConfigError(V.threadTokenKey, `must be at least ${MIN_THREAD_TOKEN_KEY_CHARS} characters (value not shown: it is a secret)`);
+  }
+  return Buffer.from(value, 'utf8');
 }
 
 export type DatabaseConfig = { kind: 'embedded' } | { kind: 'postgres'; url: string };

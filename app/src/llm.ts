@@ -3,6 +3,7 @@
  * OpenAI-compatible chat-completions endpoint.
  */
 import { z } from 'zod';
+import { redactUrl } from '../../common/env';
 import type { LlmConfig } from './config';
 
 export interface ChatTurn {
@@ -55,7 +56,7 @@ export class OpenAiCompatibleClient implements LlmClient {
       body: JSON.stringify({ model: this.config.model, messages: turns }),
     });
     const parsed = completionSchema.safeParse(body);
-    if (!parsed.success) throw new Error(`${this.endpoint('chat/completions')} answered a body without choices[0].message.content`);
+    if (!parsed.success) throw new Error(`${redactUrl(this.endpoint('chat/completions'))} answered a body without choices[0].message.content`);
     return parsed.data.choices[0]!.message.content;
   }
 
@@ -65,23 +66,28 @@ export class OpenAiCompatibleClient implements LlmClient {
   }
 
   private async request(path: string, init: RequestInit): Promise<unknown> {
-    const url = this.endpoint(path);
+    const url = new URL(this.endpoint(path));
+    const shown = redactUrl(url);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
+    // fetch refuses URLs with credentials: those in LLM_BASE_URL go as Basic auth, unless there is a key.
+    if (url.username !== '' || url.password !== '') headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
     if (this.config.apiKey !== undefined) headers.authorization = `Bearer ${this.config.apiKey}`;
+    url.username = '';
+    url.password = '';
     let response: Response;
     try {
       response = await this.fetchFn(url, { ...init, headers, signal: AbortSignal.timeout(this.config.timeoutMs) });
     } catch (error) {
-      throw new Error(`${init.method} ${url} failed: ${describe(error)}`, { cause: error });
+      throw new Error(`${init.method} ${shown} failed: ${describe(error)}`, { cause: error });
     }
     if (!response.ok) {
       await response.body?.cancel();
-      throw new Error(`${init.method} ${url} answered HTTP ${response.status}`);
+      throw new Error(`${init.method} ${shown} answered HTTP ${response.status}`);
     }
     try {
       return await response.json();
     } catch {
-      throw new Error(`${init.method} ${url} answered a body that is not JSON`);
+      throw new Error(`${init.method} ${shown} answered a body that is not JSON`);
     }
   }
 }

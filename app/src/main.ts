@@ -25,7 +25,13 @@ async function main(): Promise<void> {
   const startedAt = performance.now();
   const state = new PhaseState(COMPONENT_NAMES);
   const phaseServer = createPhaseServer(state);
-  const publicServer = createPublicServer(state, config.wsMaxMessageBytes);
+  const publicServer = createPublicServer(state, {
+    maxMessageBytes: config.wsMaxMessageBytes,
+    maxConnections: config.maxConnections,
+    allowedOrigins: config.allowedOrigins,
+    trustProxyHops: config.trustProxyHops,
+    log,
+  });
 
   const startup = new AbortController();
   let components: Components | undefined;
@@ -80,8 +86,11 @@ async function main(): Promise<void> {
         chat = new ChatService({
           components: built,
           rateLimitPerMinute: config.rateLimitPerMinute,
+          maxBufferedBytes: config.wsMaxBufferedBytes,
+          maxThreadsPerSocket: config.wsMaxThreadsPerSocket,
           pingIntervalMs: config.wsPingIntervalMs,
-          log: log.child({ component: 'chat' }),
+          // Not `component`: the root logger binds that key, and pino would write it twice.
+          log: log.child({ module: 'chat' }),
         });
         publicServer.enableChat(chat);
       },

@@ -8,11 +8,14 @@ import { z } from 'zod';
 export const MAX_USER_TEXT_CHARS = 8000;
 
 const threadIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'threadId must be 1-64 letters, digits, _ or -');
+/** The capability the server sent with the thread's first agent_started (thread-tokens.ts). */
+const threadTokenSchema = z.string().max(128);
 
 export const userMessageSchema = z.object({
   type: z.literal('user_message'),
   text: z.string().trim().min(1, 'text must not be empty').max(MAX_USER_TEXT_CHARS),
   threadId: threadIdSchema.optional(),
+  threadToken: threadTokenSchema.optional(),
 });
 export type UserMessage = z.infer<typeof userMessageSchema>;
 
@@ -20,6 +23,7 @@ export type UserMessage = z.infer<typeof userMessageSchema>;
 export const resumeSchema = z.object({
   type: z.literal('resume'),
   threadId: threadIdSchema,
+  threadToken: threadTokenSchema.optional(),
 });
 export type Resume = z.infer<typeof resumeSchema>;
 
@@ -30,6 +34,30 @@ const CLIENT_TYPES = Object.keys(CLIENT_SCHEMAS) as (keyof typeof CLIENT_SCHEMAS
 
 /** Messages of a thread sent in a history answer, at most this many, the newest ones. */
 export const RESUME_HISTORY_LIMIT = 100;
+/** And at most this many bytes of message text (UTF-8), so one answer has a fixed upper size. */
+export const RESUME_HISTORY_MAX_BYTES = 256 * 1024;
+
+type HistoryEntry = History['messages'][number];
+
+/**
+ * The newest messages whose texts fit in `maxBytes`, oldest first; `truncated` when older ones
+ * were left out. A newest message larger than the whole budget is cut to it.
+ */
+export function capHistory(messages: readonly HistoryEntry[], maxBytes: number): { messages: HistoryEntry[]; truncated: boolean } {
+  const kept: HistoryEntry[] = [];
+  let left = maxBytes;
+  for (let i = messages.length - 1; i >= 0; i -= 1) {
+    const message = messages[i]!;
+    const bytes = Buffer.byteLength(message.text);
+    if (bytes > left) {
+      if (kept.length === 0) kept.push({ ...message, text: Buffer.from(message.text).subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, '') });
+      return { messages: kept.reverse(), truncated: true };
+    }
+    kept.push(message);
+    left -= bytes;
+  }
+  return { messages: kept.reverse(), truncated: false };
+}
 
 /** The five events every agent run emits, in this order. */
 export const AGENT_EVENT_TYPES = ['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'] as const;
@@ -41,7 +69,8 @@ interface RunIds {
 }
 
 export type AgentEvent =
-  | (RunIds & { type: 'agent_started'; agent: string })
+  /** `threadToken` only on the first agent_started of a new thread, and only to the socket that started it. */
+  | (RunIds & { type: 'agent_started'; agent: string; threadToken?: string })
   | (RunIds & { type: 'agent_thinking'; text: string })
   | (RunIds & { type: 'tool_executing'; tool: string; input: unknown })
   | (RunIds & { type: 'tool_completed'; tool: string; output: unknown })
@@ -54,9 +83,11 @@ export interface History {
   threadId: string;
   /** Oldest first. A user message without a following assistant reply got no answer: resend it. */
   messages: { role: 'user' | 'assistant'; text: string; at: string }[];
+  /** True when older messages were left out to keep the answer within RESUME_HISTORY_MAX_BYTES. */
+  truncated: boolean;
 }
 
-export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable'] as const;
+export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable', 'too_many_threads', 'forbidden'] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface ErrorMessage {

@@ -1,14 +1,20 @@
 /**
- * The public listener on PORT: liveness at /healthz and chat at /ws. Before the app is ready an
- * upgrade is refused with HTTP 503 and Retry-After, never accepted and then closed with 1011.
+ * The public listener on PORT: liveness at /healthz, the chat page at / and chat at /ws. Before the
+ * app is ready an upgrade is refused with HTTP 503 and Retry-After, never accepted and then closed
+ * with 1011. An upgrade from another site's page (Origin) gets 403; past the connection cap, 503.
+ * Every answer carries helmet's security headers; unknown paths and methods get JSON.
  */
-import http, { STATUS_CODES } from 'node:http';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http, { type IncomingMessage, STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import express from 'express';
+import helmet from 'helmet';
 import { WebSocketServer } from 'ws';
 import { REPO_ROOT } from '../../common/paths';
-import { APP_PATHS } from '../../common/revision';
+import type { Logger } from '../../common/log';
+import { APP_ENV_VARS as V, APP_PATHS } from '../../common/revision';
 import type { ChatService } from './chat-service';
 import type { PhaseState } from './phase-state';
 
@@ -24,29 +30,58 @@ export interface PublicServer {
   enableChat(chat: ChatService): void;
 }
 
-export function createPublicServer(state: PhaseState, maxMessageBytes: number): PublicServer {
+export interface PublicServerOptions {
+  maxMessageBytes: number;
+  /** Origins besides the page's own allowed to open chat sockets (APP_ALLOWED_ORIGINS). */
+  allowedOrigins: readonly string[];
+  /** Open chat sockets past which an upgrade gets 503 (APP_MAX_CONNECTIONS). */
+  maxConnections: number;
+  log: Logger;
+  /** Express `trust proxy`: how many proxies' X-Forwarded-For entries, from the right, to believe. */
+  trustProxyHops: number;
+}
+
+export function createPublicServer(state: PhaseState, options: PublicServerOptions): PublicServer {
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', options.trustProxyHops);
+  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: chatPagePolicy(readFileSync(CHAT_PAGE, 'utf8')) } }));
   app.get(APP_PATHS.healthz, (_req, res) => {
     const failed = state.current === 'failed';
     res.status(failed ? 503 : 200).json({ status: failed ? 'failed' : 'ok', state: state.current });
   });
 
   app.get(APP_PATHS.chatPage, (_req, res) => res.sendFile(CHAT_PAGE));
+  for (const path of [APP_PATHS.healthz, APP_PATHS.chatPage]) {
+    app.all(path, (req, res) => {
+      res.set('allow', 'GET, HEAD').status(405).json({ error: 'method_not_allowed', message: `${req.method} is not served at ${path}; use GET` });
+    });
+  }
+  app.use((req, res) => {
+    res.status(404).json({ error: 'not_found', message: `nothing is served at ${req.path}; the chat page is ${APP_PATHS.chatPage}, the WebSocket ${APP_PATHS.websocket}` });
+  });
 
   const server = http.createServer(app);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
   let chat: ChatService | undefined;
+  const cap = new ConnectionCap(options.maxConnections, options.log);
 
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://public.local').pathname;
     if (path !== APP_PATHS.websocket) {
       return refuse(socket, 404, { error: 'not_found', message: `the WebSocket endpoint is ${APP_PATHS.websocket}` });
     }
+    if (!originAllowed(req.headers.origin, req.headers.host, options.allowedOrigins)) {
+      return refuse(socket, 403, { error: 'forbidden_origin', message: 'pages of this origin may not open chat sockets here (APP_ALLOWED_ORIGINS)' });
+    }
     const snapshot = state.snapshot();
     if (snapshot.state !== 'ready' || chat === undefined) return refuse(socket, 503, refusal(snapshot.state, snapshot.phase));
+    if (!cap.admit(chat.connections)) {
+      return refuse(socket, 503, { error: 'too_many_connections', message: `this instance is full; retry in ${RETRY_AFTER_SECONDS} s`, retryAfterSeconds: RETRY_AFTER_SECONDS });
+    }
     const accepted = chat;
-    wss.handleUpgrade(req, socket, head, (ws) => accepted.accept(ws, req));
+    const client = clientAddress(app, req);
+    wss.handleUpgrade(req, socket, head, (ws) => accepted.accept(ws, client));
   });
 
   return {
@@ -55,6 +90,69 @@ export function createPublicServer(state: PhaseState, maxMessageBytes: number): 
       chat = service;
     },
   };
+}
+
+/**
+ * The chat page's Content-Security-Policy: its own inline script and style (by hash) and
+ * WebSockets to its own host; nothing else loads, and no other page may frame it.
+ */
+export function chatPagePolicy(html: string): Record<string, string[]> {
+  const hashes = (tag: string) => [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))].map(([, body]) => `'sha256-${createHash('sha256').update(body!).digest('base64')}'`);
+  return {
+    defaultSrc: ["'none'"],
+    scriptSrc: hashes('script'),
+    styleSrc: hashes('style'),
+    connectSrc: ["'self'"],
+    baseUri: ["'none'"],
+    formAction: ["'none'"],
+    frameAncestors: ["'none'"],
+  };
+}
+
+/**
+ * Browsers send Origin on every WebSocket upgrade; other clients usually send none. A page of
+ * another site could otherwise use its visitors' browsers as chat clients.
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
+  if (origin === undefined || allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Admits upgrades while fewer than `limit` sockets are open. A burst of refusals is logged once
+ * when it starts (WARNING) and once when the next upgrade is admitted, with its count (INFO).
+ */
+export class ConnectionCap {
+  private refused = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly log: Logger,
+  ) {}
+
+  admit(open: number): boolean {
+    if (open < this.limit) {
+      if (this.refused > 0) this.log.info({ refused: this.refused, limit: this.limit }, `accepting upgrades again, after refusing ${this.refused} at ${V.maxConnections}`);
+      this.refused = 0;
+      return true;
+    }
+    if (this.refused === 0) this.log.warn({ connections: open, limit: this.limit }, `refusing upgrades with 503: ${V.maxConnections} reached`);
+    this.refused += 1;
+    return false;
+  }
+}
+
+/**
+ * The client's address as Express computes `req.ip` from `trust proxy`: X-Forwarded-For read from
+ * the right, as many entries deep as there are trusted hops. Entries further left are whatever the
+ * client wrote. The upgrade request gets Express's request prototype, as every Express request does.
+ */
+function clientAddress(app: express.Express, req: IncomingMessage): string {
+  return (Object.setPrototypeOf(req, app.request) as express.Request).ip ?? 'unknown';
 }
 
 function refusal(state: string, phase: string) {
@@ -67,7 +165,7 @@ function refusal(state: string, phase: string) {
   return { error: 'not_ready', state, phase, message, retryAfterSeconds: RETRY_AFTER_SECONDS };
 }
 
-function refuse(socket: Duplex, status: 404 | 503, body: object): void {
+function refuse(socket: Duplex, status: 403 | 404 | 503, body: object): void {
   const json = JSON.stringify(body);
   const headers = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,

@@ -10,7 +10,7 @@ import type { Logger } from '../../common/log';
 import { type CacheClient, EmbeddedCache } from './cache';
 import { ChatAgent } from './chat-agent';
 import type { ServerConfig } from './config';
-import { type CacheConfig, type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig } from './config';
+import { type CacheConfig, type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig, readThreadTokenKey } from './config';
 import { ExecutionTracker } from './execution-tracker';
 import { createLlmClient } from './llm';
 import { build, type PhasePlan, verify } from './orchestrator';
@@ -50,6 +50,7 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
           llm: readLlmConfig(env, config.environment),
           database: readDatabaseConfig(env, config.environment),
           cache: readCacheConfig(env, config.environment),
+          threadTokenKey: readThreadTokenKey(env, config.environment),
         })),
         build('llmClient', ['settings'], ({ settings }) => createLlmClient(settings.llm, fetchFn)),
       ],
@@ -58,7 +59,7 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
       phase: 'database',
       steps: [
         build('sessionFactory', ['settings'], ({ settings }) =>
-          openSessionFactory(settings.database, { budgetMs: config.databaseBudgetMs, log: log.child({ component: 'database' }), signal }),
+          openSessionFactory(settings.database, { budgetMs: config.databaseBudgetMs, log: log.child({ module: 'database' }), signal }),
         ),
       ],
     },
@@ -66,7 +67,7 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
       phase: 'cache',
       steps: [
         build('cacheClient', ['settings'], ({ settings }) =>
-          openCache(settings.cache, { budgetMs: config.cacheBudgetMs, log: log.child({ component: 'cache' }), signal }),
+          openCache(settings.cache, { budgetMs: config.cacheBudgetMs, log: log.child({ module: 'cache' }), signal }),
         ),
       ],
     },
@@ -80,13 +81,13 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
         build(
           'threadRelay',
           ['cacheClient', 'websocketManager'],
-          ({ cacheClient, websocketManager }) => new ThreadRelay(cacheClient, websocketManager, log.child({ component: 'threadRelay' })),
+          ({ cacheClient, websocketManager }) => new ThreadRelay(cacheClient, websocketManager, log.child({ module: 'threadRelay' })),
         ),
         build('websocketBridge', ['websocketManager', 'threadRelay'], ({ websocketManager, threadRelay }) => new AgentWebSocketBridge(websocketManager, threadRelay)),
         build(
           'agentSupervisor',
           ['llmClient', 'sessionFactory', 'toolDispatcher', 'websocketBridge', 'agentRegistry', 'executionTracker'],
-          (deps) => new AgentSupervisor(deps, log.child({ component: 'agentSupervisor' })),
+          (deps) => new AgentSupervisor(deps, log.child({ module: 'agentSupervisor' })),
         ),
       ],
     },

@@ -37,14 +37,18 @@ export class WebSocketManager {
     return orphaned;
   }
 
-  follow(sinkId: string, threadId: string): void {
+  /** Returns false, following nothing new, when the connection already follows `maxThreads` other threads. */
+  follow(sinkId: string, threadId: string, maxThreads = Infinity): boolean {
     if (!this.sinks.has(sinkId)) throw new Error(`connection ${sinkId} is not registered`);
+    const followed = this.followed.get(sinkId);
+    if (followed !== undefined && !followed.has(threadId) && followed.size >= maxThreads) return false;
     let followers = this.followers.get(threadId);
     if (followers === undefined) this.followers.set(threadId, (followers = new Set()));
     followers.add(sinkId);
     let threads = this.followed.get(sinkId);
     if (threads === undefined) this.followed.set(sinkId, (threads = new Set()));
     threads.add(threadId);
+    return true;
   }
 
   /** Sends a message to every connection following its thread; returns how many received it. */

@@ -37,12 +37,12 @@ describe('app process', () => {
 
     const ws = await openChat(app);
     const inbox = messages(ws);
-    ws.send(JSON.stringify({ type: 'user_message', text: 'hello there world', threadId: 'thread-1' }));
+    ws.send(JSON.stringify({ type: 'user_message', text: 'hello there world' }));
     const received = await inbox.take(6);
     expect(received.map((m) => m.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);
-    const runId = received[0]?.runId;
+    const { runId, threadId } = received[0] ?? {};
     expect(typeof runId).toBe('string');
-    for (const message of received) expect(message).toMatchObject({ runId, threadId: 'thread-1' });
+    for (const message of received) expect(message).toMatchObject({ runId, threadId });
     expect(received[3]).toMatchObject({ tool: 'text_stats', output: { words: 3, characters: 17 } });
     expect(received[5]?.text).toContain('hello there world');
     ws.close();
@@ -74,12 +74,175 @@ describe('app process', () => {
     await app.waitForState('ready');
     const ws = await openChat(app);
     const inbox = messages(ws);
-    for (let i = 0; i < 3; i += 1) ws.send(JSON.stringify({ type: 'user_message', text: `m${i}`, threadId: 'limited' }));
+    for (let i = 0; i < 3; i += 1) ws.send(JSON.stringify({ type: 'user_message', text: `m${i}` }));
     const received = await inbox.take(13);
     const errors = received.filter((m) => m.type === 'error');
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ code: 'rate_limited' });
     expect(received.filter((m) => m.type === 'agent_response')).toHaveLength(2);
+    ws.close();
+  });
+
+  it('serves a thread only to whoever holds its threadToken', async () => {
+    const app = await launch();
+    await app.waitForState('ready');
+    const owner = await openChat(app);
+    const ownerInbox = messages(owner);
+    owner.send(JSON.stringify({ type: 'user_message', text: 'my secret plan' }));
+    const run = await ownerInbox.take(6);
+    const { threadId, threadToken } = run[0] as { threadId: string; threadToken: string };
+    expect(threadId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(threadToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    for (const message of run.slice(1)) expect(message).not.toHaveProperty('threadToken');
+
+    const intruder = await openChat(app);
+    const intruderInbox = messages(intruder);
+    const forbidden = { type: 'error', code: 'forbidden', threadId };
+    intruder.send(JSON.stringify({ type: 'resume', threadId }));
+    expect(await intruderInbox.next()).toMatchObject(forbidden);
+    intruder.send(JSON.stringify({ type: 'resume', threadId, threadToken: `${threadToken.slice(1)}A` }));
+    expect(await intruderInbox.next()).toMatchObject(forbidden);
+    intruder.send(JSON.stringify({ type: 'user_message', text: 'written into your thread', threadId }));
+    expect(await intruderInbox.next()).toMatchObject(forbidden);
+    // A thread id the client picks is refused too: only the server mints them.
+    intruder.send(JSON.stringify({ type: 'user_message', text: 'hello', threadId: 'general' }));
+    expect(await intruderInbox.next()).toMatchObject({ type: 'error', code: 'forbidden', threadId: 'general' });
+
+    // Nothing was stored or delivered: the owner's next message is its own run, its history its own.
+    owner.send(JSON.stringify({ type: 'user_message', text: 'second', threadId, threadToken }));
+    expect(await ownerInbox.next()).toMatchObject({ type: 'agent_started', threadId });
+    await ownerInbox.take(5);
+    const reconnected = await openChat(app);
+    const reconnectedInbox = messages(reconnected);
+    reconnected.send(JSON.stringify({ type: 'resume', threadId, threadToken }));
+    const history = await reconnectedInbox.next();
+    expect((history.messages as { role: string; text: string }[]).filter((m) => m.role === 'user').map((m) => m.text)).toEqual(['my secret plan', 'second']);
+    expect(app.logs.join('\n')).not.toContain(threadToken);
+    for (const ws of [owner, intruder, reconnected]) ws.close();
+  });
+
+  it('keys the rate limit on the address the trusted proxy hops vouch for, not on what the client wrote', async () => {
+    const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '1' });
+    await app.waitForState('ready');
+    // One hop (Cloud Run's front end) appended 9.9.9.9: the entries before it are the client's own words.
+    const first = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`, { headers: { 'x-forwarded-for': '1.1.1.1, 9.9.9.9' } });
+    const forged = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`, { headers: { 'x-forwarded-for': '2.2.2.2, 9.9.9.9' } });
+    const other = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`, { headers: { 'x-forwarded-for': '1.1.1.1, 8.8.8.8' } });
+    const codes: unknown[] = [];
+    for (const result of [first, forged, other]) {
+      if (result.kind !== 'open') throw new Error(`upgrade failed: ${JSON.stringify(result)}`);
+      const inbox = messages(result.ws);
+      result.ws.send(JSON.stringify({ type: 'user_message', text: 'hi' }));
+      const reply = await inbox.next();
+      codes.push(reply.type === 'error' ? reply.code : reply.type);
+      result.ws.close();
+    }
+    expect(codes).toEqual(['agent_started', 'rate_limited', 'agent_started']);
+  });
+
+  it('refuses upgrades past APP_MAX_CONNECTIONS with 503 and Retry-After, logs each burst once, and keeps health reachable', async () => {
+    const app = await launch({ APP_MAX_CONNECTIONS: '3' });
+    await app.waitForState('ready');
+    const open = await Promise.all([openChat(app), openChat(app), openChat(app)]);
+    for (let i = 0; i < 4; i += 1) {
+      const refused = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+      expect(refused).toMatchObject({ kind: 'refused', status: 503, headers: { 'retry-after': '1' } });
+      if (refused.kind === 'refused') expect(JSON.parse(refused.body)).toMatchObject({ error: 'too_many_connections' });
+    }
+    expect((await fetch(`http://127.0.0.1:${app.port}/healthz`)).status).toBe(200);
+    expect((await app.phase()).status).toBe(200);
+    const closed = closeEvent(open[0]!);
+    open[0]!.close();
+    await closed;
+    // The server may see the close a moment after the client does.
+    let again = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+    while (again.kind !== 'open') again = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+    const capLines = app.logs.filter((line) => line.includes('APP_MAX_CONNECTIONS'));
+    expect(capLines).toHaveLength(2);
+    expect(JSON.parse(capLines[0]!)).toMatchObject({ severity: 'WARNING', connections: 3, limit: 3 });
+    expect(JSON.parse(capLines[1]!)).toMatchObject({ severity: 'INFO', refused: expect.any(Number) });
+    expect(JSON.parse(capLines[1]!).refused).toBeGreaterThanOrEqual(4);
+    for (const ws of [...open, again.ws]) ws.close();
+  });
+
+  it('accepts upgrades without Origin, from its own origin and from APP_ALLOWED_ORIGINS; refuses other origins with 403', async () => {
+    const app = await launch({ APP_ALLOWED_ORIGINS: 'https://chat.example' });
+    await app.waitForState('ready');
+    const url = `ws://127.0.0.1:${app.port}/ws`;
+    const allowed: Record<string, string>[] = [{}, { origin: `http://127.0.0.1:${app.port}` }, { origin: 'https://chat.example' }];
+    for (const headers of allowed) {
+      const result = await tryUpgrade(url, { headers });
+      expect(result.kind).toBe('open');
+      if (result.kind === 'open') result.ws.close();
+    }
+    for (const origin of ['https://evil.example', 'null', `http://127.0.0.1:${app.port + 1}`]) {
+      const result = await tryUpgrade(url, { headers: { origin } });
+      expect(result).toMatchObject({ kind: 'refused', status: 403 });
+      if (result.kind === 'refused') expect(JSON.parse(result.body)).toMatchObject({ error: 'forbidden_origin' });
+    }
+  });
+
+  it('serves the chat page with security headers, and JSON for unknown paths and methods', async () => {
+    const app = await launch();
+    const base = `http://127.0.0.1:${app.port}`;
+    const page = await fetch(`${base}/`);
+    await page.text();
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/=]+'(;|$)/);
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    const missing = await fetch(`${base}/nothing-here`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: 'not_found' });
+    const wrongMethod = await fetch(`${base}/healthz`, { method: 'POST' });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
+    expect(await wrongMethod.json()).toMatchObject({ error: 'method_not_allowed' });
+  });
+
+  it('never shows credentials of a URL setting: not in its log, not on the phase endpoint', async () => {
+    const model = await slowModel(0, 401);
+    try {
+      const app = await launch({ LLM_BASE_URL: model.url.replace('http://', 'http://someone:hunter2-password@') });
+      const body = await app.waitForState('failed');
+      expect(body.error?.message).toContain('answered HTTP 401');
+      expect(JSON.stringify(body)).not.toContain('hunter2-password');
+      expect(app.logs.join('\n')).not.toContain('hunter2-password');
+    } finally {
+      await model.close();
+    }
+  });
+
+  it('exits 2 when PHASE_HOST is not loopback, unless APP_ALLOW_PUBLIC_PHASE_HOST=true', () => {
+    const result = spawnSync(process.execPath, [APP_MAIN], { env: { PATH: process.env.PATH, PHASE_HOST: '0.0.0.0' }, encoding: 'utf8', timeout: 10_000 });
+    expect(result.status).toBe(2);
+    expect(JSON.parse(result.stderr.trim())).toMatchObject({ setting: 'PHASE_HOST', message: expect.stringContaining('APP_ALLOW_PUBLIC_PHASE_HOST') });
+  });
+
+  it('counts resumes against the rate limit', async () => {
+    const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '2' });
+    await app.waitForState('ready');
+    const ws = await openChat(app);
+    const inbox = messages(ws);
+    for (let i = 0; i < 3; i += 1) ws.send(JSON.stringify({ type: 'resume', threadId: `t${i}` }));
+    const received = await inbox.take(3);
+    expect(received[2]).toMatchObject({ type: 'error', code: 'rate_limited' });
+    ws.close();
+  });
+
+  it('lets one socket follow at most APP_WS_MAX_THREADS_PER_SOCKET threads', async () => {
+    const app = await launch({ APP_WS_MAX_THREADS_PER_SOCKET: '2' });
+    await app.waitForState('ready');
+    const ws = await openChat(app);
+    const inbox = messages(ws);
+    for (let i = 0; i < 2; i += 1) {
+      ws.send(JSON.stringify({ type: 'user_message', text: `new thread ${i}` }));
+      expect((await inbox.take(6)).map((m) => m.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);
+    }
+    ws.send(JSON.stringify({ type: 'user_message', text: 'a third thread' }));
+    expect(await inbox.next()).toMatchObject({ type: 'error', code: 'too_many_threads' });
     ws.close();
   });
 
@@ -162,7 +325,7 @@ describe('app with an OpenAI-compatible model', () => {
       const ws = await openChat(app);
       const inbox = messages(ws);
       const closed = closeEvent(ws);
-      ws.send(JSON.stringify({ type: 'user_message', text: 'take your time', threadId: 'slow' }));
+      ws.send(JSON.stringify({ type: 'user_message', text: 'take your time' }));
       const first = await inbox.take(4);
       expect(first.map((m) => m.type)).toEqual(AGENT_EVENT_TYPES.slice(0, 4));
       app.child.kill('SIGTERM');
@@ -189,7 +352,7 @@ describe('app with an OpenAI-compatible model', () => {
       const ws = await openChat(app);
       const inbox = messages(ws);
       const closed = closeEvent(ws);
-      ws.send(JSON.stringify({ type: 'user_message', text: 'never answered', threadId: 'cut' }));
+      ws.send(JSON.stringify({ type: 'user_message', text: 'never answered' }));
       await inbox.take(4);
       app.child.kill('SIGTERM');
       expect(await closed).toEqual({ code: 1012, reason: expect.stringMatching(/resend/) });

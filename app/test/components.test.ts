@@ -1,7 +1,7 @@
 import { EmbeddedCache } from '../src/cache';
 import { ExecutionTracker } from '../src/execution-tracker';
 import { BuiltinModel } from '../src/llm';
-import { parseClientFrame } from '../src/protocol';
+import { capHistory, parseClientFrame } from '../src/protocol';
 import { EmbeddedStore } from '../src/store';
 import { textStats, ToolDispatcher } from '../src/tools';
 import { WebSocketManager } from '../src/websocket-manager';
@@ -31,6 +31,19 @@ describe('client frames', () => {
       ok: true,
       message: { type: 'user_message', text: 'hi', threadId: 't-1' },
     });
+  });
+});
+
+describe('history cap', () => {
+  const entry = (text: string) => ({ role: 'user' as const, text, at: '' });
+
+  it('keeps the newest messages that fit in the byte budget, oldest first', () => {
+    expect(capHistory([entry('aaaa'), entry('bb'), entry('cc')], 4)).toEqual({ messages: [entry('bb'), entry('cc')], truncated: true });
+    expect(capHistory([entry('aa'), entry('bb')], 4)).toEqual({ messages: [entry('aa'), entry('bb')], truncated: false });
+  });
+
+  it('counts UTF-8 bytes and cuts a newest message larger than the budget without splitting a character', () => {
+    expect(capHistory([entry('x'), entry('ééé')], 5)).toEqual({ messages: [entry('éé')], truncated: true });
   });
 });
 

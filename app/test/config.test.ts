@@ -1,4 +1,5 @@
-import { readCacheConfig, readDatabaseConfig, readLlmConfig, readPhaseDelays, readServerConfig } from '../src/config';
+import { readCacheConfig, readDatabaseConfig, readLlmConfig, readPhaseDelays, readServerConfig, readThreadTokenKey } from '../src/config';
+import { ThreadTokens } from '../src/thread-tokens';
 
 describe('app configuration', () => {
   it('has defaults that run anywhere', () => {
@@ -22,6 +23,32 @@ describe('app configuration', () => {
     [{ APP_ENV: 'prod' }, /APP_ENV must be one of/],
   ])('names the setting in errors: %j', (env, message) => {
     expect(() => readServerConfig(env)).toThrow(message);
+  });
+
+  it('reads allowed origins, and keeps the phase endpoint on loopback unless told otherwise', () => {
+    expect(readServerConfig({ APP_ALLOWED_ORIGINS: 'https://a.example, http://localhost:3000' }).allowedOrigins).toEqual(['https://a.example', 'http://localhost:3000']);
+    expect(() => readServerConfig({ APP_ALLOWED_ORIGINS: 'https://a.example/chat' })).toThrow(/APP_ALLOWED_ORIGINS lists "https:\/\/a.example\/chat", which is not an origin/);
+    expect(() => readServerConfig({ PHASE_HOST: '10.0.0.5' })).toThrow(/PHASE_HOST is "10.0.0.5", not a loopback address/);
+    expect(readServerConfig({ PHASE_HOST: '0.0.0.0', APP_ALLOW_PUBLIC_PHASE_HOST: 'true' }).phaseHost).toBe('0.0.0.0');
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) expect(readServerConfig({ PHASE_HOST: host }).phaseHost).toBe(host);
+  });
+
+  it('requires the thread token key in staging and production, and a random one elsewhere', () => {
+    const key = 'k'.repeat(32);
+    expect(() => readThreadTokenKey({}, 'production')).toThrow('APP_THREAD_TOKEN_KEY is required when APP_ENV=production');
+    expect(() => readThreadTokenKey({ APP_THREAD_TOKEN_KEY: 'short-secret' }, 'staging')).toThrow(/at least 32 characters \(value not shown/);
+    expect(readThreadTokenKey({ APP_THREAD_TOKEN_KEY: key }, 'staging')).toEqual(Buffer.from(key));
+    expect(readThreadTokenKey({}, 'development')).not.toEqual(readThreadTokenKey({}, 'development'));
+  });
+
+  it('checks a thread token against the id it was minted for, under the same key only', () => {
+    const tokens = new ThreadTokens(Buffer.from('a'.repeat(32)));
+    const token = tokens.mint('t1');
+    expect(tokens.verify('t1', token)).toBe(true);
+    expect(tokens.verify('t2', token)).toBe(false);
+    expect(tokens.verify('t1', undefined)).toBe(false);
+    expect(tokens.verify('t1', token.slice(1))).toBe(false);
+    expect(new ThreadTokens(Buffer.from('b'.repeat(32))).verify('t1', token)).toBe(false);
   });
 
   it('requires the model endpoint and key in staging and production only', () => {

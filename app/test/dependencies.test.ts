@@ -21,11 +21,24 @@ async function connect(app: AppProcess) {
   return { ws, inbox: messages(ws) };
 }
 
+/** The server mints thread ids: each test names its threads, and this maps a name to the id and token. */
+const threads = new Map<string, { threadId: string; threadToken: string }>();
+afterEach(() => threads.clear());
+
+/** The thread fields of a message to the named thread: none the first time (a new thread). */
+const thread = (name: string): { threadId?: string; threadToken?: string } => threads.get(name) ?? {};
+
+/** Remembers the thread a run's agent_started started. */
+function started(name: string, event: Record<string, unknown>): void {
+  if (!threads.has(name)) threads.set(name, { threadId: String(event.threadId), threadToken: String(event.threadToken) });
+}
+
 /** Sends a user message and returns the events and reply it produced. */
-async function chat(chatSocket: Awaited<ReturnType<typeof connect>>, text: string, threadId: string) {
-  chatSocket.ws.send(JSON.stringify({ type: 'user_message', text, threadId }));
+async function chat(chatSocket: Awaited<ReturnType<typeof connect>>, text: string, name: string) {
+  chatSocket.ws.send(JSON.stringify({ type: 'user_message', text, ...thread(name) }));
   const received = await chatSocket.inbox.take(6);
   expect(received.map((m) => m.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);
+  started(name, received[0]!);
   return received;
 }
 
@@ -34,17 +47,17 @@ function secretsIn(app: AppProcess, body: unknown): string[] {
   return [PG_PASSWORD, REDIS_PASSWORD].flatMap((secret) => [secret, encodeURIComponent(secret)]).filter((secret) => text.includes(secret));
 }
 
-/** Both dependencies, on a fresh database. */
+/** Both dependencies, on a fresh database, and the thread token key every instance shares. */
 async function bothUrls(): Promise<Record<string, string>> {
-  return { DATABASE_URL: await createDatabase(postgres()), REDIS_URL: redis().url };
+  return { DATABASE_URL: await createDatabase(postgres()), REDIS_URL: redis().url, APP_THREAD_TOKEN_KEY: 'shared-by-every-instance-of-the-test' };
 }
 
-/** Opens a socket, resumes the thread and returns the history it got, plus the socket. */
-async function resume(app: AppProcess, threadId: string) {
+/** Opens a socket, resumes the named thread and returns the history it got, plus the socket. */
+async function resume(app: AppProcess, name: string) {
   const client = await connect(app);
-  client.ws.send(JSON.stringify({ type: 'resume', threadId }));
+  client.ws.send(JSON.stringify({ type: 'resume', ...thread(name) }));
   const history = await client.inbox.next();
-  expect(history).toMatchObject({ type: 'history', threadId });
+  expect(history).toMatchObject({ type: 'history', threadId: thread(name).threadId });
   return { ...client, history: (history.messages as { role: string; text: string }[]).map((m) => `${m.role}: ${m.text}`) };
 }
 
@@ -62,10 +75,13 @@ describe('database phase with PostgreSQL', () => {
     const stored = new Client({ connectionString: url });
     await stored.connect();
     try {
-      const messages = await stored.query("SELECT role, text FROM messages WHERE thread_id = 'pg-thread' ORDER BY id");
+      const { threadId, threadToken } = thread('pg-thread');
+      const messages = await stored.query('SELECT role, text FROM messages WHERE thread_id = $1 ORDER BY id', [threadId]);
       expect(messages.rows).toEqual([{ role: 'user', text: 'first' }, { role: 'assistant', text: reply[5]?.text }]);
       // Written as they happen, concurrently, so their ids need not follow the emit order.
-      const events = await stored.query("SELECT type, run_id FROM events WHERE thread_id = 'pg-thread'");
+      const events = await stored.query('SELECT type, run_id, payload FROM events WHERE thread_id = $1', [threadId]);
+      // The token goes to the socket that started the thread, never into storage.
+      expect(JSON.stringify(events.rows)).not.toContain(threadToken);
       expect(events.rows.map((row) => row.type).sort()).toEqual([...AGENT_EVENT_TYPES].sort());
       expect(new Set(events.rows.map((row) => row.run_id))).toEqual(new Set([reply[0]?.runId]));
     } finally {
@@ -111,8 +127,11 @@ describe('PostgreSQL restarted while running', () => {
     const client = await connect(app);
     await chat(client, 'before', 'pg-outage');
     await postgres().stop();
-    client.ws.send(JSON.stringify({ type: 'user_message', text: 'during', threadId: 'pg-outage' }));
-    expect(await client.inbox.next()).toMatchObject({ type: 'error', code: 'agent_failed', threadId: 'pg-outage' });
+    client.ws.send(JSON.stringify({ type: 'user_message', text: 'during', ...thread('pg-outage') }));
+    expect(await client.inbox.next()).toMatchObject({ type: 'error', code: 'agent_failed', threadId: thread('pg-outage').threadId });
+    const errorLines = app.logs.filter((line) => line.includes('"severity":"ERROR"'));
+    expect(errorLines.length).toBeGreaterThan(0);
+    expect(errorLines.join('\n')).not.toContain(thread('pg-outage').threadId);
     await postgres().start();
     await chat(client, 'after', 'pg-outage');
     client.ws.close();
@@ -153,7 +172,7 @@ describe('cache phase with Redis', () => {
     const client = await connect(app);
     await chat(client, 'before the outage', 'outage');
     await redis().stop();
-    client.ws.send(JSON.stringify({ type: 'user_message', text: 'during the outage', threadId: 'outage' }));
+    client.ws.send(JSON.stringify({ type: 'user_message', text: 'during the outage', ...thread('outage') }));
     await new Promise((resolve) => setTimeout(resolve, 300));
     await redis().start();
     const during = await client.inbox.take(6);
@@ -201,11 +220,13 @@ describe('SIGTERM with a run in flight', () => {
         launch(env),
       ]);
       await Promise.all([finishing, cut, survivor].map((app) => app.waitForState('ready')));
-      const acknowledged = async (app: AppProcess, threadId: string) => {
+      const acknowledged = async (app: AppProcess, name: string) => {
         const client = await connect(app);
         const closed = closeEvent(client.ws);
-        client.ws.send(JSON.stringify({ type: 'user_message', text: `acknowledged on ${threadId}`, threadId }));
-        expect(await client.inbox.next()).toMatchObject({ type: 'agent_started', threadId });
+        client.ws.send(JSON.stringify({ type: 'user_message', text: `acknowledged on ${name}` }));
+        const event = await client.inbox.next();
+        expect(event).toMatchObject({ type: 'agent_started', threadToken: expect.any(String) });
+        started(name, event);
         // Wrapped: an async function that returned the promise itself would wait for the close.
         return { closed };
       };

@@ -97,7 +97,7 @@ export type UpgradeResult =
   | { kind: 'error'; error: Error };
 
 /** Tries a WebSocket upgrade and reports whether it opened or was refused (with the HTTP answer). */
-export function tryUpgrade(url: string, options: { maxPayload?: number } = {}): Promise<UpgradeResult> {
+export function tryUpgrade(url: string, options: { maxPayload?: number; headers?: Record<string, string> } = {}): Promise<UpgradeResult> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, options);
     ws.once('open', () => resolve({ kind: 'open', ws }));

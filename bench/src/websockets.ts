@@ -45,7 +45,8 @@ const REPLY_TIMEOUT_MS = 10_000;
 
 export async function runWebSockets(plan: WebSocketPlan): Promise<WebSocketResult> {
   const { refuseMs, acceptedBeforeReady } = await measureRefusals(plan.refusals);
-  const app = await startApp();
+  // Cloud Run's largest concurrency, above the app's default cap: the bench measures that many.
+  const app = await startApp({ [APP_ENV_VARS.maxConnections]: String(plan.clients) });
   const sockets: WebSocket[] = [];
   try {
     await observeStartup(app);

@@ -1,6 +1,12 @@
-import { ConfigError, readEnum, readInt, readList, readPort, readUrl } from '../env';
+import { ConfigError, readEnum, readInt, readList, readPort, readUrl, redactUrl } from '../env';
 
 describe('environment readers', () => {
+  it('redacts the credentials of a URL, and of a value that is not one, before they are shown', () => {
+    expect(redactUrl('http://user:pa55@llm.example/v1')).toBe('http://***@llm.example/v1');
+    expect(redactUrl(new URL('http://127.0.0.1:8081/phase'))).toBe('http://127.0.0.1:8081/phase');
+    expect(() => readUrl({ U: 'http://user:pa55@bad host/' }, 'U')).toThrow('U must be an absolute http(s) URL, got "http://***@bad host/"');
+  });
+
   it('uses the fallback when a variable is unset or blank', () => {
     expect(readPort({}, 'PORT', 8080)).toBe(8080);
     expect(readPort({ PORT: '  ' }, 'PORT', 8080)).toBe(8080);

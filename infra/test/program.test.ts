@@ -60,6 +60,7 @@ describe.each(STACKS)('stack %s', (stackName) => {
         'gcp:projects/iAMMember:IAMMember chat-metric-writer',
         'gcp:secretmanager/secret:Secret chat-collector-config',
         'gcp:secretmanager/secretIamMember:SecretIamMember chat-collector-config-accessor',
+        'gcp:secretmanager/secretIamMember:SecretIamMember chat-app-thread-token-key-accessor',
         'gcp:secretmanager/secretIamMember:SecretIamMember chat-database-url-accessor',
         'gcp:secretmanager/secretIamMember:SecretIamMember chat-llm-api-key-accessor',
         'gcp:secretmanager/secretIamMember:SecretIamMember chat-redis-url-accessor',
@@ -234,7 +235,7 @@ describe.each(STACKS)('stack %s', (stackName) => {
     const referenced = template.containers.flatMap((container) => (container.envs ?? []).flatMap((env) => (env.valueSource ? [env.valueSource.secretKeyRef!.secret] : [])));
     const mounted = template.volumes.flatMap((volume) => (volume.secret ? [volume.secret.secret] : []));
     expect(grants.map((grant) => grant.secretId).sort()).toEqual([...referenced, ...mounted].sort());
-    expect(grants.map((grant) => grant.secretId).sort()).toEqual(['chat-collector-config', 'database-url', 'llm-api-key', 'redis-url']);
+    expect(grants.map((grant) => grant.secretId).sort()).toEqual(['chat-collector-config', 'database-url', 'llm-api-key', 'redis-url', 'thread-token-key']);
     for (const grant of grants) expect(grant).toMatchObject({ role: 'roles/secretmanager.secretAccessor', member: member(), project: config.project });
   });
 

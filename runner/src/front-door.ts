@@ -2,7 +2,8 @@
  * The local stand-in for Cloud Run's front end: one public port that forwards HTTP and WebSocket
  * traffic to the ingress container, but only while the instance is serving. Requests that arrive
  * before that are held, as Cloud Run holds them while an instance starts, and answered 503 if the
- * instance is not serving within the hold timeout.
+ * instance is not serving within the hold timeout. Like Cloud Run's front end it appends the
+ * address it saw to X-Forwarded-For, so the app's `trust proxy` hop count behaves as in production.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -89,7 +90,7 @@ export class FrontDoor {
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse): void {
     const upstream = http.request(
-      { host: '127.0.0.1', port: this.options.targetPort, method: req.method, path: req.url, headers: req.headers },
+      { host: '127.0.0.1', port: this.options.targetPort, method: req.method, path: req.url, headers: { ...req.headers, [FORWARDED_FOR]: forwardedFor(req) } },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
@@ -105,7 +106,10 @@ export class FrontDoor {
   private tunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const upstream = net.connect(this.options.targetPort, '127.0.0.1', () => {
       const headers: string[] = [];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      for (let i = 0; i < req.rawHeaders.length; i += 2) {
+        if (req.rawHeaders[i]?.toLowerCase() !== FORWARDED_FOR) headers.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      }
+      headers.push(`${FORWARDED_FOR}: ${forwardedFor(req)}`);
       upstream.write(`${req.method} ${req.url} HTTP/${req.httpVersion}\r\n${headers.join('\r\n')}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);
       upstream.pipe(socket);
@@ -121,6 +125,14 @@ export class FrontDoor {
     upstream.on('close', end);
     socket.on('close', end);
   }
+}
+
+const FORWARDED_FOR = 'x-forwarded-for';
+
+/** What the client sent (node joins repeated headers with ", "), then the address this hop saw. */
+function forwardedFor(req: http.IncomingMessage): string {
+  const sent = [req.headers[FORWARDED_FOR] ?? []].flat();
+  return [...sent, req.socket.remoteAddress ?? 'unknown'].join(', ');
 }
 
 function expireHttp(res: http.ServerResponse): void {

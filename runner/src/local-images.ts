@@ -3,6 +3,7 @@
  * local revision of a stack built from them: what `npm start` runs and what the reliability
  * suite restarts.
  */
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { DIST_DIR } from '../../common/paths';
 import { APP_ENV_VARS, APP_PORT, GATE_ENV_VARS, GATE_PORT, PHASE_HOST, PHASE_PATH, PHASE_PORT } from '../../common/revision';
@@ -10,7 +11,11 @@ import { freePort } from './ports';
 import { type LocalImage, type LocalRevisionResult, renderedContainers, toLocalRevision } from './local-revision';
 
 
-export function localImages(ports: ReadonlyMap<number, number>, appEnv: Readonly<Record<string, string>>): Record<string, LocalImage> {
+export function localImages(
+  ports: ReadonlyMap<number, number>,
+  appEnv: Readonly<Record<string, string>>,
+  threadTokenKey: string = randomBytes(32).toString('base64url'),
+): Record<string, LocalImage> {
   const local = (port: number) => String(ports.get(port));
   return {
     app: {
@@ -21,6 +26,8 @@ export function localImages(ports: ReadonlyMap<number, number>, appEnv: Readonly
         [APP_ENV_VARS.environment]: 'development',
         [APP_ENV_VARS.port]: local(APP_PORT),
         [APP_ENV_VARS.phasePort]: local(PHASE_PORT),
+        // Stands in for the Secret Manager key: one per local revision, so thread tokens survive restarts.
+        [APP_ENV_VARS.threadTokenKey]: threadTokenKey,
         ...appEnv,
       },
     },

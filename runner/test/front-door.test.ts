@@ -12,6 +12,8 @@ let backendPort: number;
 const events: string[] = [];
 /** Long enough that a held request never expires on a busy machine before the test opens the door. */
 const HOLD_MS = 30_000;
+/** The X-Forwarded-For header the backend saw on each request and upgrade. */
+const forwarded: (string | string[] | undefined)[] = [];
 
 async function listen(server: http.Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -20,9 +22,16 @@ async function listen(server: http.Server): Promise<number> {
 
 beforeEach(async () => {
   events.length = 0;
-  backend = http.createServer((req, res) => res.writeHead(200, { 'x-backend': 'yes' }).end(`hello ${req.url}`));
+  forwarded.length = 0;
+  backend = http.createServer((req, res) => {
+    forwarded.push(req.headers['x-forwarded-for']);
+    res.writeHead(200, { 'x-backend': 'yes' }).end(`hello ${req.url}`);
+  });
   wss = new WebSocketServer({ server: backend });
-  wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${String(data)}`)));
+  wss.on('connection', (ws, req) => {
+    forwarded.push(req.headers['x-forwarded-for']);
+    ws.on('message', (data) => ws.send(`echo ${String(data)}`));
+  });
   backendPort = await listen(backend);
   door = makeDoor(HOLD_MS);
   doorPort = await listen(door.server);
@@ -45,9 +54,9 @@ afterEach(async () => {
   await new Promise((resolve) => backend.close(resolve));
 });
 
-function openSocket(): Promise<WebSocket> {
+function openSocket(headers: Record<string, string> = {}): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${doorPort}/ws`);
+    const ws = new WebSocket(`ws://127.0.0.1:${doorPort}/ws`, { headers });
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     ws.once('error', reject);
@@ -55,6 +64,15 @@ function openSocket(): Promise<WebSocket> {
 }
 
 describe('front door', () => {
+  it('appends the address it saw to X-Forwarded-For, as Cloud Run does, after whatever the client sent', async () => {
+    door.open();
+    await (await fetch(`http://127.0.0.1:${doorPort}/plain`)).text();
+    await (await fetch(`http://127.0.0.1:${doorPort}/forged`, { headers: { 'x-forwarded-for': '6.6.6.6' } })).text();
+    (await openSocket()).close();
+    (await openSocket({ 'X-Forwarded-For': '6.6.6.6, 7.7.7.7' })).close();
+    expect(forwarded).toEqual(['127.0.0.1', '6.6.6.6, 127.0.0.1', '127.0.0.1', '6.6.6.6, 7.7.7.7, 127.0.0.1']);
+  });
+
   it('holds requests until the instance serves, then forwards them', async () => {
     const pending = fetch(`http://127.0.0.1:${doorPort}/early`);
     const socket = openSocket();

@@ -3,7 +3,7 @@
  * address, not loopback), then check the target until SIGTERM or until the app reports `failed`.
  */
 import { Registry } from 'prom-client';
-import { exitOnConfigError } from '../../common/env';
+import { exitOnConfigError, redactUrl } from '../../common/env';
 import { createLogger } from '../../common/log';
 import { realCheckDeps, runCheckLoop } from './checker';
 import { readGateConfig } from './config';
@@ -56,7 +56,7 @@ function main(): void {
     process.exit(1);
   });
   server.listen(config.port, '0.0.0.0', () => {
-    log.info({ port: config.port, target: config.targetUrl.href, require: config.require }, 'listening');
+    log.info({ port: config.port, target: redactUrl(config.targetUrl), require: config.require }, 'listening');
     runCheckLoop(config.targetUrl, config, realCheckDeps, { onCheck: (o, ms) => gate.recordCheck(o, ms), onLongPoll: (h) => gate.recordLongPoll(h) }, checking.signal).catch(
       (error: unknown) => gate.loopFailed(error),
     );

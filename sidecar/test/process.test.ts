@@ -106,6 +106,19 @@ describe('the gate in front of the app', () => {
   });
 });
 
+describe('credentials in the target URL', () => {
+  it('never logs them', async () => {
+    const gate = spawnGate({ [V.targetUrl]: `http://gate:s3cret-pass@127.0.0.1:${await freePort()}/phase` }, await freePort());
+    try {
+      await waitFor('listening line', () => gate.lines.some((line) => line.includes('listening')));
+      expect(gate.lines.join('\n')).toContain('http://***@127.0.0.1:');
+      expect(gate.lines.join('\n')).not.toContain('s3cret-pass');
+    } finally {
+      await gate.stop();
+    }
+  });
+});
+
 describe('bad configuration', () => {
   it.each([
     [V.port, 'abc'],
