@@ -70,5 +70,6 @@ export const GATE_ENV_VARS = {
   pollIntervalMs: 'GATE_POLL_INTERVAL_MS',
   maxBodyBytes: 'GATE_MAX_BODY_BYTES',
   failedLingerMs: 'GATE_FAILED_LINGER_MS',
+  startupHoldMs: 'GATE_STARTUP_HOLD_MS',
   logLevel: 'LOG_LEVEL',
 } as const;

@@ -5,7 +5,7 @@
  */
 import type * as gcp from '@pulumi/gcp';
 import type * as pulumi from '@pulumi/pulumi';
-import { revisionProbes, type ProbeSpec } from '../common/probes';
+import { revisionProbes, startupHoldMs, type ProbeSpec } from '../common/probes';
 import {
   APP_ENV_VARS,
   APP_PORT,
@@ -158,6 +158,8 @@ export function gateContainer(args: RevisionArgs): Container {
       plain(GATE_ENV_VARS.port, GATE_PORT),
       plain(GATE_ENV_VARS.targetUrl, DEFAULT_GATE_TARGET_URL),
       plain(GATE_ENV_VARS.require, DEFAULT_REQUIRED_COMPONENTS.join(',')),
+      // /startup holds each attempt of the startup probe below until just before it times out.
+      plain(GATE_ENV_VARS.startupHoldMs, startupHoldMs(probes.startup)),
     ],
     resources: resources(CONTAINER_LIMITS.gate),
     startupProbe: probe(probes.startup),

@@ -2,7 +2,7 @@
  * The program under Pulumi's mocks, for both stacks: every invariant of the deployment checked on
  * the inputs the engine would receive.
  */
-import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupProbeProblems, type ProbeSpec } from '../../common/probes';
+import { MAX_STARTUP_WINDOW_SECONDS, PROBE_NETWORK_MARGIN_MS, revisionProbes, startupProbeProblems, type ProbeSpec } from '../../common/probes';
 import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { parseStackConfig, STACKS, STARTUP_HEADROOM_SECONDS, type StackConfig } from '../config';
 import { runMonitoring, runMonitoringYaml } from '../collector';
@@ -107,11 +107,12 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(config).toMatchObject({ network: 'chat-vpc', subnetwork: 'chat-run-egress' });
   });
 
-  it('points the gate at the phase endpoint and the required components', () => {
+  it('points the gate at the phase endpoint and the required components, and holds probes within their timeout', () => {
     expect(byName.gate!.envs).toEqual([
       { name: 'GATE_PORT', value: String(GATE_PORT) },
       { name: 'GATE_TARGET_URL', value: DEFAULT_GATE_TARGET_URL },
       { name: 'GATE_REQUIRE', value: 'agentSupervisor,websocketBridge' },
+      { name: 'GATE_STARTUP_HOLD_MS', value: String(byName.gate!.startupProbe!.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) },
     ]);
   });
 
