@@ -82,8 +82,9 @@ export interface RevisionProbes {
 
 /**
  * Every probe of the revision from one number: the app's startup budget in seconds, the longest
- * the app may take from container start to ready. The gate's startup probe holds traffic back for
- * the whole instance until the app is ready; its window is exactly the budget.
+ * the app may take from container start to ready. Both startup probes (the app's /startup and the
+ * gate's) pass only once the app is ready with its required components; their window is exactly
+ * the budget.
  */
 export function revisionProbes(startupBudgetSeconds: number): RevisionProbes {
   if (!Number.isInteger(startupBudgetSeconds) || startupBudgetSeconds < 1 || startupBudgetSeconds > MAX_STARTUP_WINDOW_SECONDS) {
@@ -95,12 +96,12 @@ export function revisionProbes(startupBudgetSeconds: number): RevisionProbes {
     timeoutSeconds: STARTUP_PROBE_PERIOD_SECONDS,
     failureThreshold: startupBudgetSeconds / STARTUP_PROBE_PERIOD_SECONDS,
   };
-  const appHealth = { path: APP_PATHS.healthz, port: APP_PORT };
   return {
     app: {
-      // The app listens before its first phase: this passes at once and only proves the process is up.
-      startup: { ...startup, httpGet: appHealth },
-      liveness: { ...LIVENESS, httpGet: appHealth },
+      // The app's own /startup applies the gate's condition to its own state and holds like the
+      // gate's, so traffic waits for ready even if Cloud Run routes once the ingress container passes.
+      startup: { ...startup, httpGet: { path: APP_PATHS.startup, port: APP_PORT } },
+      liveness: { ...LIVENESS, httpGet: { path: APP_PATHS.healthz, port: APP_PORT } },
     },
     gate: {
       startup: { ...startup, httpGet: { path: GATE_PATHS.startup, port: GATE_PORT } },

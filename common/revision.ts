@@ -11,6 +11,8 @@ export const GATE_PORT = 9091;
 
 export const APP_PATHS = {
   healthz: '/healthz',
+  /** The ingress container's startup probe: contract 2's condition over the app's own state. */
+  startup: '/startup',
   websocket: '/ws',
   chatPage: '/',
 } as const;
@@ -48,6 +50,7 @@ export const APP_ENV_VARS = {
   wsMaxMessageBytes: 'APP_WS_MAX_MESSAGE_BYTES',
   wsPingIntervalMs: 'APP_WS_PING_INTERVAL_MS',
   rateLimitPerMinute: 'APP_RATE_LIMIT_PER_MINUTE',
+  startupHoldMs: 'APP_STARTUP_HOLD_MS',
   phaseDelayMs: 'APP_PHASE_DELAY_MS',
   failPhase: 'APP_FAIL_PHASE',
   crashPhase: 'APP_CRASH_PHASE',

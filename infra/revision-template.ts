@@ -136,6 +136,8 @@ export function appContainer(args: RevisionArgs): Container {
       plain(APP_ENV_VARS.llmModel, args.llmModel),
       plain(APP_ENV_VARS.databaseBudgetMs, args.databaseBudgetSeconds * 1000),
       plain(APP_ENV_VARS.cacheBudgetMs, args.cacheBudgetSeconds * 1000),
+      // /startup holds each attempt of the startup probe below until just before it times out.
+      plain(APP_ENV_VARS.startupHoldMs, startupHoldMs(probes.startup)),
       ...APP_SECRETS.map(secretEnv(args)),
     ],
     resources: resources(CONTAINER_LIMITS.app),

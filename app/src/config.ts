@@ -7,6 +7,7 @@
 import { type Env, ConfigError, readEnum, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
 import { PHASES, type PhaseName } from '../../common/phase-contract';
+import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupHoldMs } from '../../common/probes';
 import { APP_ENV_VARS as V, APP_ENVIRONMENTS, APP_PORT, type AppEnvironment, PHASE_HOST, PHASE_PORT } from '../../common/revision';
 
 export interface ServerConfig {
@@ -19,6 +20,8 @@ export interface ServerConfig {
   wsMaxMessageBytes: number;
   wsPingIntervalMs: number;
   rateLimitPerMinute: number;
+  /** How long GET /startup holds a probe while startup is under way; 0 answers at once. */
+  startupHoldMs: number;
   /** How long the database and cache phases keep retrying their connections before they fail. */
   databaseBudgetMs: number;
   cacheBudgetMs: number;
@@ -59,6 +62,9 @@ export function readPhaseDelays(env: Env): PhaseDelays {
   return delays;
 }
 
+/** The hold for the startup probe infra deploys (any budget: they share period and timeout). */
+export const DEFAULT_STARTUP_HOLD_MS = startupHoldMs(revisionProbes(MAX_STARTUP_WINDOW_SECONDS).app.startup);
+
 /** Leaves room for the other phases inside Cloud Run's 240 s startup window. */
 const DEFAULT_BUDGET_MS = 30_000;
 const BUDGET_RANGE = { min: 100, max: 230_000 };
@@ -76,6 +82,7 @@ export function readServerConfig(env: Env): ServerConfig {
     wsMaxMessageBytes: readInt(env, V.wsMaxMessageBytes, 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
     wsPingIntervalMs: readInt(env, V.wsPingIntervalMs, 30_000, { min: 100, max: 600_000 }),
     rateLimitPerMinute: readInt(env, V.rateLimitPerMinute, 60, { min: 1, max: 1_000_000 }),
+    startupHoldMs: readInt(env, V.startupHoldMs, DEFAULT_STARTUP_HOLD_MS, { min: 0, max: MAX_STARTUP_WINDOW_SECONDS * 1000 }),
     databaseBudgetMs: readInt(env, V.databaseBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     cacheBudgetMs: readInt(env, V.cacheBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     phaseDelayMs: readPhaseDelays(env),

@@ -1,6 +1,7 @@
 /**
- * The public listener on PORT: liveness at /healthz and chat at /ws. Before the app is ready an
- * upgrade is refused with HTTP 503 and Retry-After, never accepted and then closed with 1011.
+ * The public listener on PORT: the startup probe at /startup, liveness at /healthz and chat at /ws.
+ * Before the app is ready an upgrade is refused with HTTP 503 and Retry-After, never accepted and
+ * then closed with 1011.
  */
 import http, { STATUS_CODES } from 'node:http';
 import path from 'node:path';
@@ -8,7 +9,9 @@ import type { Duplex } from 'node:stream';
 import express from 'express';
 import { WebSocketServer } from 'ws';
 import { REPO_ROOT } from '../../common/paths';
-import { APP_PATHS } from '../../common/revision';
+import { APP_PATHS, DEFAULT_REQUIRED_COMPONENTS } from '../../common/revision';
+import { decide, worthHolding } from '../../common/startup-decision';
+import { ProbeHolds, type StartupAnswer, serveStartupProbe } from '../../common/startup-hold';
 import type { ChatService } from './chat-service';
 import type { PhaseState } from './phase-state';
 
@@ -24,12 +27,27 @@ export interface PublicServer {
   enableChat(chat: ChatService): void;
 }
 
-export function createPublicServer(state: PhaseState, maxMessageBytes: number): PublicServer {
+/**
+ * The ingress container's startup answer: contract 2's condition (the gate's own `decide`) over the
+ * app's state. The body says why, but not the app's error message: this port is public.
+ */
+export function startupAnswer(state: PhaseState): StartupAnswer {
+  const { state: current, phase, components } = state.snapshot();
+  const decision = decide({ state: current, components }, DEFAULT_REQUIRED_COMPONENTS);
+  if (decision.open) return { status: 200, body: { state: current, phase }, final: true };
+  return { status: 503, body: { state: current, phase, reason: decision.reason, missing: decision.missing }, final: !worthHolding(decision), close: current === 'stopping' };
+}
+
+export function createPublicServer(state: PhaseState, maxMessageBytes: number, startupHoldMs = 0): PublicServer {
   const app = express();
   app.disable('x-powered-by');
+  const holds = new ProbeHolds();
+  state.subscribe(() => holds.wake());
+  // Held like the gate's /startup (common/startup-hold.ts): 200 the moment the app is ready.
+  app.get(APP_PATHS.startup, (_req, res) => void serveStartupProbe(res, { holds, holdMs: startupHoldMs, answer: () => startupAnswer(state), now: () => performance.now() }));
   app.get(APP_PATHS.healthz, (_req, res) => {
     const failed = state.current === 'failed';
-    res.status(failed ? 503 : 200).json({ status: failed ? 'failed' : 'ok', state: state.current });
+    res.status(failed ? 503 : 200).json({ status: failed ? 'failed' : 'ok', state: state.current, startupProbesHeld: holds.count });
   });
 
   app.get(APP_PATHS.chatPage, (_req, res) => res.sendFile(CHAT_PAGE));

@@ -126,6 +126,17 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(startupProbeProblems(probe)).toEqual([]);
   });
 
+  it("gates the ingress container's own startup probe on readiness: /startup on the app port, held within its timeout", () => {
+    const probe = byName.app!.startupProbe!;
+    expect(probe).toEqual(revisionProbes(config.startupBudgetSeconds).app.startup);
+    expect(probe.httpGet).toEqual({ path: APP_PATHS.startup, port: APP_PORT });
+    expect(probe.periodSeconds).toBe(1);
+    expect(probe.failureThreshold * probe.periodSeconds).toBe(config.startupBudgetSeconds);
+    expect(startupProbeProblems(probe)).toEqual([]);
+    const hold = byName.app!.envs!.find((env) => env.name === 'APP_STARTUP_HOLD_MS');
+    expect(hold).toEqual({ name: 'APP_STARTUP_HOLD_MS', value: String(probe.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) });
+  });
+
   it('checks liveness over HTTP: the app on /healthz, the gate on /live at its own port', () => {
     expect(byName.app!.livenessProbe!.httpGet).toEqual({ path: APP_PATHS.healthz, port: APP_PORT });
     expect(byName.gate!.livenessProbe!.httpGet).toEqual({ path: GATE_PATHS.live, port: GATE_PORT });

@@ -38,7 +38,8 @@ describe('the gate in front of the app', () => {
 
   it('answers 503 through every phase and opens within milliseconds of ready (long-poll)', async () => {
     const app = await startApp({ APP_PHASE_DELAY_MS: '150' });
-    const gate = await gateInFrontOf(app);
+    // No hold, so each poll shows the phase the gate knows now.
+    const gate = await gateInFrontOf(app, { [V.startupHoldMs]: '0' });
     running.push(app, gate);
     const answers: StartupAnswer[] = [];
     await waitFor(
