@@ -51,18 +51,20 @@ export function startupProbeProblems(spec: ProbeSpec): string[] {
 /**
  * One attempt a second, each with a timeout of the whole period: the startup endpoints hold an
  * attempt until startup completes or the timeout nears (`startupHoldMs`), so the attempts cover
- * every second but its last 50 ms, and traffic flows within milliseconds of ready. Without the
+ * every second but its last 25 ms, and traffic flows within milliseconds of ready. Without the
  * hold it would wait up to a period.
  */
 export const STARTUP_PROBE_PERIOD_SECONDS = 1;
 
 /**
- * Time kept back from a startup probe's timeout when an endpoint holds the probe: the prober sits
- * on the instance's host, so its request arrives well under a millisecond after it starts timing,
- * and 50 ms also covers a busy host's scheduling. Erring late costs little: the attempt fails as a
- * timeout instead of a 503, exactly as it would have failed anyway.
+ * Time kept back from a startup probe's timeout when an endpoint holds the probe, so a closed
+ * endpoint answers 503 with its reason rather than letting the attempt time out. It assumes a probe
+ * request reaches the container within 25 ms of the prober starting its clock (Cloud Run does not
+ * document where the prober runs). Erring late costs little (the attempt fails as a timeout
+ * instead of a 503, as it would have failed anyway), while every ms of margin is a ms of each period
+ * in which ready waits for the next attempt, so the margin stays small.
  */
-export const PROBE_NETWORK_MARGIN_MS = 50;
+export const PROBE_NETWORK_MARGIN_MS = 25;
 
 /** How long an endpoint may hold one attempt of this probe: its timeout minus the network margin. */
 export function startupHoldMs(spec: ProbeSpec): number {

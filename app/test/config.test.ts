@@ -3,7 +3,7 @@ import { readCacheConfig, readDatabaseConfig, readLlmConfig, readPhaseDelays, re
 describe('app configuration', () => {
   it('has defaults that run anywhere', () => {
     const config = readServerConfig({});
-    expect(config).toMatchObject({ port: 8080, phaseHost: '127.0.0.1', phasePort: 8081, environment: 'development', failPhase: undefined, startupHoldMs: 950 });
+    expect(config).toMatchObject({ port: 8080, phaseHost: '127.0.0.1', phasePort: 8081, environment: 'development', failPhase: undefined, startupHoldMs: 975 });
     expect(Object.values(config.phaseDelayMs).every((ms) => ms === 0)).toBe(true);
     expect(readLlmConfig({}, 'development')).toEqual({ kind: 'builtin' });
   });

@@ -54,7 +54,7 @@ export class GateMetrics {
       name: 'startup_gate_probe_hold_seconds',
       help: 'How long /startup held a probe, by outcome: settled (open, failed or stopping), expired (503 before the timeout) or gone (the client left).',
       labelNames: ['outcome'],
-      // A hold ends within the probe timeout (950 ms for a 1 s probe); most end early, when the gate opens.
+      // A hold ends within the probe timeout (975 ms for a 1 s probe); most end early, when the gate opens.
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1, 2.5, 5, 10],
       registers,
     });
