@@ -4,7 +4,7 @@
  */
 import { type DetectionTrial, DETECTION_VARIANTS, latencyMs } from './detection';
 import type { Endpoint, EndpointResult } from './endpoints';
-import type { Subject, SubjectFootprint } from './footprint';
+import type { Footprints, Subject } from './footprint';
 import { percentile, round } from './stats';
 import { PROBE_MODELS } from '../../runner/src/revision-runner';
 import { CONFIGURATIONS, type TimeToTraffic } from './time-to-traffic';
@@ -14,7 +14,7 @@ import type { WebSocketResult } from './websockets';
 export interface Results {
   detection?: DetectionTrial[];
   timeToTraffic?: TimeToTraffic;
-  footprint?: { subjects: Record<Subject, SubjectFootprint>; windowMs: number };
+  footprint?: { subjects: Footprints; windowMs: number };
   endpoints?: Record<Endpoint, EndpointResult>;
   ws?: WebSocketResult;
 }
@@ -165,18 +165,47 @@ export function formatReport(results: Results, json: LatestJson): string {
     );
   }
   if (footprint) {
-    const { gate, bareNode } = footprint.subjects;
+    const { gate, gateBundle, bareNode } = footprint.subjects;
     const seconds = round(footprint.windowMs / 1000, 0);
     const ratio = (a: number, b: number) => `${round(a / b)}x`;
+    const bundled = <T,>(cell: (b: NonNullable<typeof gateBundle>) => T): T[] => (gateBundle ? [cell(gateBundle)] : []);
     parts.push(
       `3. Footprint (gate against a bare Node HTTP server, same ${seconds} s window, probed once a second)`,
       formatTable(
-        ['', 'gate', 'bare Node', 'gate / bare'],
+        ['', 'gate', ...bundled(() => 'gate bundled'), 'bare Node', 'gate / bare', ...bundled(() => 'bundled / bare')],
         [
-          ['exec to listening p50 ms', show(json.footprint.gate.listenMs), show(json.footprint.bareNode.listenMs), ratio(pct(gate.listenMs, 50)!, pct(bareNode.listenMs, 50)!)],
-          ['RSS after start MB', show(round(gate.rssAfterStartMb, 1)), show(round(bareNode.rssAfterStartMb, 1)), ratio(gate.rssAfterStartMb, bareNode.rssAfterStartMb)],
-          [`RSS after ${seconds} s MB`, show(round(gate.rssAfterWindowMb, 1)), show(round(bareNode.rssAfterWindowMb, 1)), ratio(gate.rssAfterWindowMb, bareNode.rssAfterWindowMb)],
-          [`CPU s in ${seconds} s`, show(round(gate.cpuSecondsInWindow)), show(round(bareNode.cpuSecondsInWindow)), '-'],
+          [
+            'exec to listening p50 ms',
+            show(json.footprint.gate.listenMs),
+            ...bundled((b) => show(pct(b.listenMs, 50))),
+            show(json.footprint.bareNode.listenMs),
+            ratio(pct(gate.listenMs, 50)!, pct(bareNode.listenMs, 50)!),
+            ...bundled((b) => ratio(pct(b.listenMs, 50)!, pct(bareNode.listenMs, 50)!)),
+          ],
+          [
+            'RSS after start MB',
+            show(round(gate.rssAfterStartMb, 1)),
+            ...bundled((b) => show(round(b.rssAfterStartMb, 1))),
+            show(round(bareNode.rssAfterStartMb, 1)),
+            ratio(gate.rssAfterStartMb, bareNode.rssAfterStartMb),
+            ...bundled((b) => ratio(b.rssAfterStartMb, bareNode.rssAfterStartMb)),
+          ],
+          [
+            `RSS after ${seconds} s MB`,
+            show(round(gate.rssAfterWindowMb, 1)),
+            ...bundled((b) => show(round(b.rssAfterWindowMb, 1))),
+            show(round(bareNode.rssAfterWindowMb, 1)),
+            ratio(gate.rssAfterWindowMb, bareNode.rssAfterWindowMb),
+            ...bundled((b) => ratio(b.rssAfterWindowMb, bareNode.rssAfterWindowMb)),
+          ],
+          [
+            `CPU s in ${seconds} s`,
+            show(round(gate.cpuSecondsInWindow)),
+            ...bundled((b) => show(round(b.cpuSecondsInWindow))),
+            show(round(bareNode.cpuSecondsInWindow)),
+            '-',
+            ...bundled(() => '-'),
+          ],
         ],
       ),
     );

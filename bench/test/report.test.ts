@@ -1,5 +1,5 @@
 import type { DetectionTrial } from '../src/detection';
-import { buildJson, checkAims, formatTable, type LatestJson, type Results } from '../src/report';
+import { buildJson, checkAims, formatReport, formatTable, type LatestJson, type Results } from '../src/report';
 
 /** Every leaf path of an object, dotted, as issue 6 names the keys. */
 function leafPaths(value: unknown, prefix = ''): string[] {
@@ -104,4 +104,17 @@ test('formatTable pads the label column left and the figures right', () => {
   expect(formatTable(['', 'a', 'bb'], [['p50', '1', '22'], ['count', '10', '3']])).toBe(
     ['        a  bb', '-----  --  --', 'p50     1  22', 'count  10   3'].join('\n'),
   );
+});
+
+test('the report shows both probe models, the configuration before issue 11, and the bundled gate when measured', () => {
+  const withBundle: Results = {
+    ...results,
+    footprint: { ...results.footprint!, subjects: { ...results.footprint!.subjects, gateBundle: { listenMs: [35], rssAfterStartMb: 45, rssAfterWindowMb: 46, cpuSecondsInWindow: 0.1 } } },
+  };
+  const report = formatReport(withBundle, buildJson(withBundle));
+  expect(report).toContain('before issue 11');
+  expect(report).toMatch(/ingress-only: early routed share\s+0\s+1\s/);
+  expect(report).toMatch(/all-containers: after ready p50 \/ p99 ms\s+4 \/ 30\s/);
+  expect(report).toContain('gate bundled');
+  expect(formatReport(results, buildJson(results))).not.toContain('gate bundled');
 });
