@@ -1,8 +1,9 @@
 /**
  * Comparison 3: what the gate costs an instance, against a bare Node HTTP server as the floor:
  * exec-to-listening time, RSS once open, RSS and CPU after a window of checking. All run in the
- * same window and are probed the same way, once a second like Cloud Run. The gate runs as tsc
- * compiles it (dist/sidecar) and, when `npm run bundle` has built it, as one esbuild file.
+ * same window and are probed the same way, once a second like Cloud Run. The gate runs as its
+ * image runs it, one esbuild bundle (`npm run bundle`, dist/bundle/gate.js), and for comparison as
+ * tsc compiles it (dist/sidecar, loading node_modules), as the images ran it before.
  */
 import { existsSync } from 'node:fs';
 import { GATE_ENV_VARS, GATE_PATHS } from '../../common/revision';
@@ -11,7 +12,7 @@ import { observeStartup, startApp } from './app-process';
 import { BARE_SERVER_MAIN, cpuSeconds, GATE_BUNDLE, GATE_MAIN, httpGet, type NodeProcess, rssMb, sleep, startNode, waitFor200, waitListening } from './processes';
 import { rotate } from './stats';
 
-export const SUBJECTS = ['gate', 'gateBundle', 'bareNode'] as const;
+export const SUBJECTS = ['gate', 'gateTsc', 'bareNode'] as const;
 export type Subject = (typeof SUBJECTS)[number];
 
 export interface SubjectFootprint {
@@ -22,8 +23,7 @@ export interface SubjectFootprint {
   cpuSecondsInWindow: number;
 }
 
-/** The gate's bundle is measured only when `npm run bundle` has built it. */
-export type Footprints = Record<'gate' | 'bareNode', SubjectFootprint> & { gateBundle?: SubjectFootprint };
+export type Footprints = Record<'gate' | 'bareNode', SubjectFootprint> & { gateTsc?: SubjectFootprint };
 
 interface Started {
   proc: NodeProcess;
@@ -36,7 +36,7 @@ interface Started {
 async function start(subject: Subject, phaseUrl: string): Promise<Started> {
   const port = await freePort();
   const gateEnv = { [GATE_ENV_VARS.port]: String(port), [GATE_ENV_VARS.targetUrl]: phaseUrl, [GATE_ENV_VARS.logLevel]: 'warn' };
-  const proc = subject === 'bareNode' ? startNode(BARE_SERVER_MAIN, { PORT: String(port) }) : startNode(subject === 'gate' ? GATE_MAIN : GATE_BUNDLE, gateEnv);
+  const proc = subject === 'bareNode' ? startNode(BARE_SERVER_MAIN, { PORT: String(port) }) : startNode(subject === 'gate' ? GATE_BUNDLE : GATE_MAIN, gateEnv);
   const listenedAt = await waitListening(port, proc);
   const probeUrl = `http://127.0.0.1:${port}${subject === 'bareNode' ? '/' : GATE_PATHS.startup}`;
   return { proc, port, probeUrl, listenMs: listenedAt - proc.spawnedAt };
@@ -47,12 +47,13 @@ async function start(subject: Subject, phaseUrl: string): Promise<Started> {
  * `windowMs` against a ready app.
  */
 export async function runFootprint(starts: number, windowMs: number): Promise<Footprints> {
-  const subjects = SUBJECTS.filter((subject) => subject !== 'gateBundle' || existsSync(GATE_BUNDLE));
+  if (!existsSync(GATE_BUNDLE)) throw new Error(`the gate bundle ${GATE_BUNDLE} is not built: npm run bench builds it (npm run bundle)`);
+  const subjects = SUBJECTS;
   const app = await startApp();
   const started: Started[] = [];
   try {
     await observeStartup(app);
-    const listenMs: Record<Subject, number[]> = { gate: [], gateBundle: [], bareNode: [] };
+    const listenMs: Record<Subject, number[]> = { gate: [], gateTsc: [], bareNode: [] };
     for (let i = 0; i < starts; i += 1) {
       for (const subject of rotate(subjects, i)) {
         const s = await start(subject, app.phaseUrl);

@@ -165,14 +165,14 @@ export function formatReport(results: Results, json: LatestJson): string {
     );
   }
   if (footprint) {
-    const { gate, gateBundle, bareNode } = footprint.subjects;
+    const { gate, gateTsc, bareNode } = footprint.subjects;
     const seconds = round(footprint.windowMs / 1000, 0);
     const ratio = (a: number, b: number) => `${round(a / b)}x`;
-    const bundled = <T,>(cell: (b: NonNullable<typeof gateBundle>) => T): T[] => (gateBundle ? [cell(gateBundle)] : []);
+    const bundled = <T,>(cell: (b: NonNullable<typeof gateTsc>) => T): T[] => (gateTsc ? [cell(gateTsc)] : []);
     parts.push(
-      `3. Footprint (gate against a bare Node HTTP server, same ${seconds} s window, probed once a second)`,
+      `3. Footprint (gate as its image runs it, one bundle; as tsc compiles it; a bare Node HTTP server; same ${seconds} s window, probed once a second)`,
       formatTable(
-        ['', 'gate', ...bundled(() => 'gate bundled'), 'bare Node', 'gate / bare', ...bundled(() => 'bundled / bare')],
+        ['', 'gate (bundle)', ...bundled(() => 'gate (tsc)'), 'bare Node', 'gate / bare', ...bundled(() => 'tsc / bare')],
         [
           [
             'exec to listening p50 ms',

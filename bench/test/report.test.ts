@@ -106,15 +106,15 @@ test('formatTable pads the label column left and the figures right', () => {
   );
 });
 
-test('the report shows both probe models, the configuration before issue 11, and the bundled gate when measured', () => {
+test('the report shows both probe models, the configuration before issue 11, and the tsc-compiled gate when measured', () => {
   const withBundle: Results = {
     ...results,
-    footprint: { ...results.footprint!, subjects: { ...results.footprint!.subjects, gateBundle: { listenMs: [35], rssAfterStartMb: 45, rssAfterWindowMb: 46, cpuSecondsInWindow: 0.1 } } },
+    footprint: { ...results.footprint!, subjects: { ...results.footprint!.subjects, gateTsc: { listenMs: [135], rssAfterStartMb: 55, rssAfterWindowMb: 56, cpuSecondsInWindow: 0.1 } } },
   };
   const report = formatReport(withBundle, buildJson(withBundle));
   expect(report).toContain('before issue 11');
   expect(report).toMatch(/ingress-only: early routed share\s+0\s+1\s/);
   expect(report).toMatch(/all-containers: after ready p50 \/ p99 ms\s+4 \/ 30\s/);
-  expect(report).toContain('gate bundled');
-  expect(formatReport(results, buildJson(results))).not.toContain('gate bundled');
+  expect(report).toContain('gate (tsc)');
+  expect(formatReport(results, buildJson(results))).not.toContain('gate (tsc)');
 });
