@@ -6,7 +6,7 @@
 // zod/mini: the same validation with functions instead of methods, so a bundle carries only what
 // this schema uses (about 20 KB instead of 450 KB): zod was most of the gate's memory above Node's.
 // With English messages, so a rejected body says what is wrong, not just "Invalid input".
-import en from 'zod/v4/locales/en.js';
+import { en } from 'zod/locales';
 import * as z from 'zod/mini';
 
 z.config(en());
