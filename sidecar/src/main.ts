@@ -2,7 +2,7 @@
  * The gate process: read the configuration, listen on 0.0.0.0 (Cloud Run probes the container's
  * address, not loopback), then check the target until SIGTERM or until the app reports `failed`.
  */
-import { Registry } from 'prom-client';
+import Registry from 'prom-client/lib/registry';
 import { exitOnConfigError } from '../../common/env';
 import { createLogger } from '../../common/log';
 import { realCheckDeps, runCheckLoop } from './checker';

@@ -3,7 +3,12 @@
  * globals). Only the gate's own metrics: prom-client's default Node metrics fail `promtool check
  * metrics`, and the scrape must pass it whole.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+// One module per class rather than the package's index, which also loads the cluster aggregator,
+// default metrics, summaries and the push gateway: a quarter of the gate's time to listen.
+import Counter from 'prom-client/lib/counter';
+import Gauge from 'prom-client/lib/gauge';
+import Histogram from 'prom-client/lib/histogram';
 import { STATES } from '../../common/phase-contract';
 import { HOLD_OUTCOMES, type HoldOutcome } from '../../common/startup-hold';
 import { CHECK_RESULTS, type CheckResult } from './checker';
