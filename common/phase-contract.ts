@@ -3,7 +3,13 @@
  * Language-neutral: this module is the TypeScript statement of it; docs/phase-contract.md is the prose.
  * The app produces bodies of this shape, the gate trusts only bodies that parse with it.
  */
-import { z } from 'zod';
+// zod/mini: the same validation with functions instead of methods, so a bundle carries only what
+// this schema uses (about 20 KB instead of 450 KB): zod was most of the gate's memory above Node's.
+// With English messages, so a rejected body says what is wrong, not just "Invalid input".
+import { en } from 'zod/locales';
+import * as z from 'zod/mini';
+
+z.config(en());
 
 export const PHASE_CONTRACT_VERSION = 1;
 
@@ -19,16 +25,18 @@ export const MAX_LONG_POLL_MS = 30_000;
 
 const rfc3339 = z.iso.datetime({ offset: true });
 
-export const phaseErrorSchema = z.object({ phase: z.string().min(1), message: z.string() });
+const name = () => z.string().check(z.minLength(1));
+
+export const phaseErrorSchema = z.object({ phase: name(), message: z.string() });
 
 export const phaseBodySchema = z.object({
   contract: z.literal(PHASE_CONTRACT_VERSION),
   state: z.enum(STATES),
-  phase: z.string().min(1),
-  completedPhases: z.array(z.string().min(1)),
-  components: z.record(z.string().min(1), z.boolean()),
-  error: phaseErrorSchema.nullable(),
-  seq: z.number().int().nonnegative(),
+  phase: name(),
+  completedPhases: z.array(name()),
+  components: z.record(name(), z.boolean()),
+  error: z.nullable(phaseErrorSchema),
+  seq: z.int().check(z.nonnegative()),
   startedAt: rfc3339,
   updatedAt: rfc3339,
 });

@@ -81,10 +81,27 @@ export function startupProbeProblems(spec: ProbeSpec): string[] {
 }
 
 /**
- * One attempt a second, so traffic flows within a second of the gate opening; the attempt is a
- * read of in-memory state, so one second is also ample as its timeout.
+ * One attempt a second, each with a timeout of the whole period: the startup endpoints hold an
+ * attempt until startup completes or the timeout nears (`startupHoldMs`), so the attempts cover
+ * every second but its last 25 ms, and traffic flows within milliseconds of ready. Without the
+ * hold it would wait up to a period.
  */
 export const STARTUP_PROBE_PERIOD_SECONDS = 1;
+
+/**
+ * Time kept back from a startup probe's timeout when an endpoint holds the probe, so a closed
+ * endpoint answers 503 with its reason rather than letting the attempt time out. It assumes a probe
+ * request reaches the container within 25 ms of the prober starting its clock (Cloud Run does not
+ * document where the prober runs). Erring late costs little (the attempt fails as a timeout
+ * instead of a 503, as it would have failed anyway), while every ms of margin is a ms of each period
+ * in which ready waits for the next attempt, so the margin stays small.
+ */
+export const PROBE_NETWORK_MARGIN_MS = 25;
+
+/** How long an endpoint may hold one attempt of this probe: its timeout minus the network margin. */
+export function startupHoldMs(spec: ProbeSpec): number {
+  return Math.max(0, spec.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS);
+}
 
 /** Liveness: three missed checks 10 s apart restart a container; a slow GC pause is not a miss. */
 const LIVENESS = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 } as const;
@@ -99,30 +116,30 @@ export interface RevisionProbes {
 
 /**
  * Every probe of the revision from one number: the app's startup budget in seconds (1..480), the
- * longest the app may take from container start to ready. The gate's startup probe holds traffic
- * back for the whole instance until the app is ready and gives up exactly at the budget: a window
- * of up to 240 attempts a second apart, after an initial delay only for the part of the budget
- * beyond 240 s.
+ * longest the app may take from container start to ready. Both startup probes (the app's /startup
+ * and the gate's) pass only once the app is ready with its required components, and give up exactly
+ * at the budget: a window of up to 240 attempts a second apart, after an initial delay only for the
+ * part of the budget beyond 240 s.
  */
 export function revisionProbes(startupBudgetSeconds: number): RevisionProbes {
   if (!Number.isInteger(startupBudgetSeconds) || startupBudgetSeconds < 1 || startupBudgetSeconds > MAX_STARTUP_BUDGET_SECONDS) {
     throw new RangeError(`the startup budget must be a whole number of seconds from 1 to ${MAX_STARTUP_BUDGET_SECONDS}, got ${startupBudgetSeconds}`);
   }
-  const timing = {
+  const startup = {
+    initialDelaySeconds: initialDelayForBudget(startupBudgetSeconds),
     periodSeconds: STARTUP_PROBE_PERIOD_SECONDS,
-    timeoutSeconds: 1,
+    timeoutSeconds: STARTUP_PROBE_PERIOD_SECONDS,
     failureThreshold: Math.min(startupBudgetSeconds, MAX_STARTUP_WINDOW_SECONDS) / STARTUP_PROBE_PERIOD_SECONDS,
   };
-  const appHealth = { path: APP_PATHS.healthz, port: APP_PORT };
   return {
     app: {
-      // The app listens before its first phase: this passes at once and only proves the process
-      // is up, so it never needs the gate's initial delay.
-      startup: { initialDelaySeconds: 0, ...timing, httpGet: appHealth },
-      liveness: { ...LIVENESS, httpGet: appHealth },
+      // The app's own /startup applies the gate's condition to its own state and holds like the
+      // gate's, so traffic waits for ready even if Cloud Run routes once the ingress container passes.
+      startup: { ...startup, httpGet: { path: APP_PATHS.startup, port: APP_PORT } },
+      liveness: { ...LIVENESS, httpGet: { path: APP_PATHS.healthz, port: APP_PORT } },
     },
     gate: {
-      startup: { initialDelaySeconds: initialDelayForBudget(startupBudgetSeconds), ...timing, httpGet: { path: GATE_PATHS.startup, port: GATE_PORT } },
+      startup: { ...startup, httpGet: { path: GATE_PATHS.startup, port: GATE_PORT } },
       liveness: { ...LIVENESS, httpGet: { path: GATE_PATHS.live, port: GATE_PORT } },
       readiness: { ...READINESS, httpGet: { path: GATE_PATHS.ready, port: GATE_PORT } },
     },

@@ -11,6 +11,8 @@ export const GATE_PORT = 9091;
 
 export const APP_PATHS = {
   healthz: '/healthz',
+  /** The ingress container's startup probe: contract 2's condition over the app's own state. */
+  startup: '/startup',
   websocket: '/ws',
   chatPage: '/',
 } as const;
@@ -55,6 +57,7 @@ export const APP_ENV_VARS = {
   allowedOrigins: 'APP_ALLOWED_ORIGINS',
   allowPublicPhaseHost: 'APP_ALLOW_PUBLIC_PHASE_HOST',
   wsMaxThreadsPerSocket: 'APP_WS_MAX_THREADS_PER_SOCKET',
+  startupHoldMs: 'APP_STARTUP_HOLD_MS',
   phaseDelayMs: 'APP_PHASE_DELAY_MS',
   failPhase: 'APP_FAIL_PHASE',
   crashPhase: 'APP_CRASH_PHASE',
@@ -77,5 +80,6 @@ export const GATE_ENV_VARS = {
   pollIntervalMs: 'GATE_POLL_INTERVAL_MS',
   maxBodyBytes: 'GATE_MAX_BODY_BYTES',
   failedLingerMs: 'GATE_FAILED_LINGER_MS',
+  startupHoldMs: 'GATE_STARTUP_HOLD_MS',
   logLevel: 'LOG_LEVEL',
 } as const;

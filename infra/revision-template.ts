@@ -5,7 +5,7 @@
  */
 import type * as gcp from '@pulumi/gcp';
 import type * as pulumi from '@pulumi/pulumi';
-import { revisionProbes, type ProbeSpec } from '../common/probes';
+import { revisionProbes, startupHoldMs, type ProbeSpec } from '../common/probes';
 import {
   APP_ENV_VARS,
   APP_PORT,
@@ -143,6 +143,8 @@ export function appContainer(args: RevisionArgs): Container {
       plain(APP_ENV_VARS.llmModel, args.llmModel),
       plain(APP_ENV_VARS.databaseBudgetMs, args.databaseBudgetSeconds * 1000),
       plain(APP_ENV_VARS.cacheBudgetMs, args.cacheBudgetSeconds * 1000),
+      // /startup holds each attempt of the startup probe below until just before it times out.
+      plain(APP_ENV_VARS.startupHoldMs, startupHoldMs(probes.startup)),
       ...APP_SECRETS.map(secretEnv(args)),
     ],
     resources: resources(CONTAINER_LIMITS.app),
@@ -165,6 +167,8 @@ export function gateContainer(args: RevisionArgs): Container {
       plain(GATE_ENV_VARS.port, GATE_PORT),
       plain(GATE_ENV_VARS.targetUrl, DEFAULT_GATE_TARGET_URL),
       plain(GATE_ENV_VARS.require, DEFAULT_REQUIRED_COMPONENTS.join(',')),
+      // /startup holds each attempt of the startup probe below until just before it times out.
+      plain(GATE_ENV_VARS.startupHoldMs, startupHoldMs(probes.startup)),
     ],
     resources: resources(CONTAINER_LIMITS.gate),
     startupProbe: probe(probes.startup),

@@ -3,6 +3,7 @@
  * startup phases, then chat. A failed startup keeps both listeners up so the failure is visible.
  */
 import type { Server } from 'node:http';
+import { setImmediate } from 'node:timers/promises';
 import { exitOnConfigError } from '../../common/env';
 import { createLogger } from '../../common/log';
 import { ChatService } from './chat-service';
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
     maxConnections: config.maxConnections,
     allowedOrigins: config.allowedOrigins,
     trustProxyHops: config.trustProxyHops,
+    startupHoldMs: config.startupHoldMs,
     log,
   });
 
@@ -44,6 +46,8 @@ async function main(): Promise<void> {
     log.info({ signal, inFlight: components?.executionTracker.inFlight ?? 0 }, 'shutting down');
     state.markStopping();
     startup.abort();
+    // Held startup probes and long-polls answer on that change: let the answers out before connections close.
+    await setImmediate();
     const result = chat ? await chat.stop(config.shutdownDeadlineMs, CLOSE_WAIT_MS) : { drained: true, closed: 0 };
     for (const server of [publicServer.server, phaseServer]) {
       server.close();

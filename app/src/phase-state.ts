@@ -90,6 +90,12 @@ export class PhaseState {
     });
   }
 
+  /** Calls `listener` after every change; returns the function that stops it. */
+  subscribe(listener: () => void): () => void {
+    this.waiters.add(listener);
+    return () => this.waiters.delete(listener);
+  }
+
   /**
    * Resolves with the body as soon as seq > afterSeq, or after waitMs with the current body.
    * `signal` ends the wait early (the client went away).

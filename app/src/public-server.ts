@@ -1,8 +1,9 @@
 /**
- * The public listener on PORT: liveness at /healthz, the chat page at / and chat at /ws. Before the
- * app is ready an upgrade is refused with HTTP 503 and Retry-After, never accepted and then closed
- * with 1011. An upgrade from another site's page (Origin) gets 403; past the connection cap, 503.
- * Every answer carries helmet's security headers; unknown paths and methods get JSON.
+ * The public listener on PORT: the startup probe at /startup, liveness at /healthz, the chat page
+ * at / and chat at /ws. Before the app is ready an upgrade is refused with HTTP 503 and
+ * Retry-After, never accepted and then closed with 1011. An upgrade from another site's page
+ * (Origin) gets 403; past the connection cap, 503. Every answer carries helmet's security headers;
+ * unknown paths and methods get JSON.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -14,7 +15,9 @@ import helmet from 'helmet';
 import { WebSocketServer } from 'ws';
 import { REPO_ROOT } from '../../common/paths';
 import type { Logger } from '../../common/log';
-import { APP_ENV_VARS as V, APP_PATHS } from '../../common/revision';
+import { APP_ENV_VARS as V, APP_PATHS, DEFAULT_REQUIRED_COMPONENTS } from '../../common/revision';
+import { decide, worthHolding } from '../../common/startup-decision';
+import { ProbeHolds, type StartupAnswer, serveStartupProbe } from '../../common/startup-hold';
 import type { ChatService } from './chat-service';
 import type { PhaseState } from './phase-state';
 
@@ -39,6 +42,19 @@ export interface PublicServerOptions {
   log: Logger;
   /** Express `trust proxy`: how many proxies' X-Forwarded-For entries, from the right, to believe. */
   trustProxyHops: number;
+  /** How long GET /startup holds a probe while startup is under way (APP_STARTUP_HOLD_MS); 0 answers at once. */
+  startupHoldMs: number;
+}
+
+/**
+ * The ingress container's startup answer: contract 2's condition (the gate's own `decide`) over the
+ * app's state. The body says why, but not the app's error message: this port is public.
+ */
+export function startupAnswer(state: PhaseState): StartupAnswer {
+  const { state: current, phase, components } = state.snapshot();
+  const decision = decide({ state: current, components }, DEFAULT_REQUIRED_COMPONENTS);
+  if (decision.open) return { status: 200, body: { state: current, phase }, final: true };
+  return { status: 503, body: { state: current, phase, reason: decision.reason, missing: decision.missing }, final: !worthHolding(decision), close: current === 'stopping' };
 }
 
 export function createPublicServer(state: PhaseState, options: PublicServerOptions): PublicServer {
@@ -46,13 +62,17 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
   app.disable('x-powered-by');
   app.set('trust proxy', options.trustProxyHops);
   app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: chatPagePolicy(readFileSync(CHAT_PAGE, 'utf8')) } }));
+  const holds = new ProbeHolds();
+  state.subscribe(() => holds.wake());
+  // Held like the gate's /startup (common/startup-hold.ts): 200 the moment the app is ready.
+  app.get(APP_PATHS.startup, (_req, res) => void serveStartupProbe(res, { holds, holdMs: options.startupHoldMs, answer: () => startupAnswer(state), now: () => performance.now() }));
   app.get(APP_PATHS.healthz, (_req, res) => {
     const failed = state.current === 'failed';
-    res.status(failed ? 503 : 200).json({ status: failed ? 'failed' : 'ok', state: state.current });
+    res.status(failed ? 503 : 200).json({ status: failed ? 'failed' : 'ok', state: state.current, startupProbesHeld: holds.count });
   });
 
   app.get(APP_PATHS.chatPage, (_req, res) => res.sendFile(CHAT_PAGE));
-  for (const path of [APP_PATHS.healthz, APP_PATHS.chatPage]) {
+  for (const path of [APP_PATHS.startup, APP_PATHS.healthz, APP_PATHS.chatPage]) {
     app.all(path, (req, res) => {
       res.set('allow', 'GET, HEAD').status(405).json({ error: 'method_not_allowed', message: `${req.method} is not served at ${path}; use GET` });
     });

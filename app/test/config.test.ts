@@ -4,7 +4,7 @@ import { ThreadTokens } from '../src/thread-tokens';
 describe('app configuration', () => {
   it('has defaults that run anywhere', () => {
     const config = readServerConfig({});
-    expect(config).toMatchObject({ port: 8080, phaseHost: '127.0.0.1', phasePort: 8081, environment: 'development', failPhase: undefined });
+    expect(config).toMatchObject({ port: 8080, phaseHost: '127.0.0.1', phasePort: 8081, environment: 'development', failPhase: undefined, startupHoldMs: 975 });
     expect(Object.values(config.phaseDelayMs).every((ms) => ms === 0)).toBe(true);
     expect(readLlmConfig({}, 'development')).toEqual({ kind: 'builtin' });
   });
@@ -21,6 +21,7 @@ describe('app configuration', () => {
     [{ APP_PHASE_DELAY_MS: '-5' }, /APP_PHASE_DELAY_MS must be an integer/],
     [{ APP_FAIL_PHASE: 'warmup' }, /APP_FAIL_PHASE must be one of init, dependencies/],
     [{ APP_ENV: 'prod' }, /APP_ENV must be one of/],
+    [{ APP_STARTUP_HOLD_MS: '240001' }, /APP_STARTUP_HOLD_MS must be an integer from 0 to 240000/],
   ])('names the setting in errors: %j', (env, message) => {
     expect(() => readServerConfig(env)).toThrow(message);
   });

@@ -1,15 +1,18 @@
 /**
  * Comparison 3: what the gate costs an instance, against a bare Node HTTP server as the floor:
- * exec-to-listening time, RSS once open, RSS and CPU after a window of checking. Both run in the
- * same window and are probed the same way, once a second like Cloud Run.
+ * exec-to-listening time, RSS once open, RSS and CPU after a window of checking. All run in the
+ * same window and are probed the same way, once a second like Cloud Run. The gate runs as its
+ * image runs it, one esbuild bundle (`npm run bundle`, dist/bundle/gate.js), and for comparison as
+ * tsc compiles it (dist/sidecar, loading node_modules), as the images ran it before.
  */
+import { existsSync } from 'node:fs';
 import { GATE_ENV_VARS, GATE_PATHS } from '../../common/revision';
 import { freePort } from '../../runner/src/ports';
 import { observeStartup, startApp } from './app-process';
-import { BARE_SERVER_MAIN, cpuSeconds, GATE_MAIN, httpGet, type NodeProcess, rssMb, sleep, startNode, waitFor200, waitListening } from './processes';
+import { BARE_SERVER_MAIN, cpuSeconds, GATE_BUNDLE, GATE_MAIN, httpGet, type NodeProcess, rssMb, sleep, startNode, waitFor200, waitListening } from './processes';
 import { rotate } from './stats';
 
-export const SUBJECTS = ['gate', 'bareNode'] as const;
+export const SUBJECTS = ['gate', 'gateTsc', 'bareNode'] as const;
 export type Subject = (typeof SUBJECTS)[number];
 
 export interface SubjectFootprint {
@@ -19,6 +22,8 @@ export interface SubjectFootprint {
   rssAfterWindowMb: number;
   cpuSecondsInWindow: number;
 }
+
+export type Footprints = Record<'gate' | 'bareNode', SubjectFootprint> & { gateTsc?: SubjectFootprint };
 
 interface Started {
   proc: NodeProcess;
@@ -30,12 +35,10 @@ interface Started {
 
 async function start(subject: Subject, phaseUrl: string): Promise<Started> {
   const port = await freePort();
-  const proc =
-    subject === 'gate'
-      ? startNode(GATE_MAIN, { [GATE_ENV_VARS.port]: String(port), [GATE_ENV_VARS.targetUrl]: phaseUrl, [GATE_ENV_VARS.logLevel]: 'warn' })
-      : startNode(BARE_SERVER_MAIN, { PORT: String(port) });
+  const gateEnv = { [GATE_ENV_VARS.port]: String(port), [GATE_ENV_VARS.targetUrl]: phaseUrl, [GATE_ENV_VARS.logLevel]: 'warn' };
+  const proc = subject === 'bareNode' ? startNode(BARE_SERVER_MAIN, { PORT: String(port) }) : startNode(subject === 'gate' ? GATE_BUNDLE : GATE_MAIN, gateEnv);
   const listenedAt = await waitListening(port, proc);
-  const probeUrl = `http://127.0.0.1:${port}${subject === 'gate' ? GATE_PATHS.startup : '/'}`;
+  const probeUrl = `http://127.0.0.1:${port}${subject === 'bareNode' ? '/' : GATE_PATHS.startup}`;
   return { proc, port, probeUrl, listenMs: listenedAt - proc.spawnedAt };
 }
 
@@ -43,20 +46,22 @@ async function start(subject: Subject, phaseUrl: string): Promise<Started> {
  * `starts` alternating starts of each for exec-to-listening, then one of each measured over
  * `windowMs` against a ready app.
  */
-export async function runFootprint(starts: number, windowMs: number): Promise<Record<Subject, SubjectFootprint>> {
+export async function runFootprint(starts: number, windowMs: number): Promise<Footprints> {
+  if (!existsSync(GATE_BUNDLE)) throw new Error(`the gate bundle ${GATE_BUNDLE} is not built: npm run bench builds it (npm run bundle)`);
+  const subjects = SUBJECTS;
   const app = await startApp();
   const started: Started[] = [];
   try {
     await observeStartup(app);
-    const listenMs: Record<Subject, number[]> = { gate: [], bareNode: [] };
+    const listenMs: Record<Subject, number[]> = { gate: [], gateTsc: [], bareNode: [] };
     for (let i = 0; i < starts; i += 1) {
-      for (const subject of rotate(SUBJECTS, i)) {
+      for (const subject of rotate(subjects, i)) {
         const s = await start(subject, app.phaseUrl);
         listenMs[subject].push(s.listenMs);
         await s.proc.stop();
       }
     }
-    for (const subject of SUBJECTS) started.push(await start(subject, app.phaseUrl));
+    for (const subject of subjects) started.push(await start(subject, app.phaseUrl));
     // "After start" means ready to serve: for the gate, once it has opened.
     await Promise.all(started.map((s) => waitFor200(s.probeUrl, s.proc)));
     const rssAfterStart = started.map((s) => rssMb(s.proc.pid));
@@ -66,7 +71,7 @@ export async function runFootprint(starts: number, windowMs: number): Promise<Re
       await sleep(Math.min(1000, windowMs - elapsed));
     }
     return Object.fromEntries(
-      SUBJECTS.map((subject, i) => [
+      subjects.map((subject, i) => [
         subject,
         {
           listenMs: listenMs[subject],
@@ -75,7 +80,7 @@ export async function runFootprint(starts: number, windowMs: number): Promise<Re
           cpuSecondsInWindow: cpuSeconds(started[i]!.proc.pid) - cpuBefore[i]!,
         },
       ]),
-    ) as Record<Subject, SubjectFootprint>;
+    ) as Footprints;
   } finally {
     await Promise.all([app.proc.stop(), ...started.map((s) => s.proc.stop())]);
   }

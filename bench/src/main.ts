@@ -12,7 +12,7 @@ import { runFootprint } from './footprint';
 import { GATE_MAIN, killAll } from './processes';
 import { buildJson, formatReport, type Results } from './report';
 import { round } from './stats';
-import { modelTimeToTraffic } from './time-to-traffic';
+import { modelTimeToTraffic, spreadOverPeriod } from './time-to-traffic';
 import { CLOUD_RUN_MAX_CONCURRENCY, runWebSockets } from './websockets';
 
 const OUT_FILE = path.resolve(__dirname, '../../../bench/out/latest.json');
@@ -89,7 +89,8 @@ async function main(): Promise<number> {
   );
   const longPollStartups = results.detection?.filter((t) => t.variant === 'longPoll');
   if (longPollStartups) {
-    results.timeToTraffic = await modelTimeToTraffic(longPollStartups.map((t) => ({ listenMs: t.listenMs, readyMs: t.readyMs, gateOpenMs: t.detectedMs })));
+    const timelines = longPollStartups.map((t) => ({ listenMs: t.listenMs, readyMs: t.readyMs, gateOpenMs: t.detectedMs }));
+    results.timeToTraffic = await modelTimeToTraffic(spreadOverPeriod(timelines));
   }
   const footprint = await section('footprint', true, () => runFootprint(plan.footprint.starts, plan.footprint.windowMs));
   if (footprint) results.footprint = { subjects: footprint, windowMs: plan.footprint.windowMs };

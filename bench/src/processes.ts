@@ -13,6 +13,8 @@ import { waitFor } from '../../testkit/wait-for';
 export const APP_MAIN = path.resolve(__dirname, '../../app/src/main.js');
 export const GATE_MAIN = path.resolve(__dirname, '../../sidecar/src/main.js');
 export const BARE_SERVER_MAIN = path.resolve(__dirname, 'bare-server.js');
+/** The gate bundled into one file by `npm run bundle` (esbuild). */
+export const GATE_BUNDLE = path.resolve(__dirname, '../../bundle/gate.js');
 
 export interface NodeProcess {
   child: ChildProcess;

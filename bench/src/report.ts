@@ -4,16 +4,17 @@
  */
 import { type DetectionTrial, DETECTION_VARIANTS, latencyMs } from './detection';
 import type { Endpoint, EndpointResult } from './endpoints';
-import type { Subject, SubjectFootprint } from './footprint';
+import type { Footprints, Subject } from './footprint';
 import { percentile, round } from './stats';
-import { type Configuration, type ConfigurationResult, CONFIGURATIONS } from './time-to-traffic';
+import { PROBE_MODELS } from '../../runner/src/revision-runner';
+import { CONFIGURATIONS, type TimeToTraffic } from './time-to-traffic';
 import type { WebSocketResult } from './websockets';
 
 /** What each comparison measured; a comparison that could not run is absent. */
 export interface Results {
   detection?: DetectionTrial[];
-  timeToTraffic?: Record<Configuration, ConfigurationResult>;
-  footprint?: { subjects: Record<Subject, SubjectFootprint>; windowMs: number };
+  timeToTraffic?: TimeToTraffic;
+  footprint?: { subjects: Footprints; windowMs: number };
   endpoints?: Record<Endpoint, EndpointResult>;
   ws?: WebSocketResult;
 }
@@ -22,7 +23,12 @@ type Figure = number | null;
 
 export interface LatestJson {
   detection: Record<(typeof DETECTION_VARIANTS)[number], { p50Ms: Figure; p99Ms: Figure }>;
-  timeToTraffic: { ours: { p50Ms: Figure; earlyRoutedShare: Figure }; oldConfig: { p50Ms: Figure }; tcpDefault: { earlyRoutedShare: Figure } };
+  /** Under the all-containers reading of Cloud Run, except `ours.ingressOnly`. */
+  timeToTraffic: {
+    ours: { p50Ms: Figure; earlyRoutedShare: Figure; afterReadyP50Ms: Figure; afterReadyP99Ms: Figure; ingressOnly: { earlyRoutedShare: Figure } };
+    oldConfig: { p50Ms: Figure };
+    tcpDefault: { earlyRoutedShare: Figure };
+  };
   footprint: { gate: { rssMb: Figure; cpuSeconds30s: Figure; listenMs: Figure }; bareNode: { rssMb: Figure; listenMs: Figure } };
   endpoints: Record<Endpoint, { rps: Figure; p99Ms: Figure }>;
   ws: { clients: Figure; eventP50Ms: Figure; eventP99Ms: Figure; kbPerConnection: Figure; refuseP99Ms: Figure };
@@ -43,15 +49,22 @@ export function buildJson(results: Results): LatestJson {
     const samples = detection && latenciesOf(detection, variant);
     return { p50Ms: pct(samples, 50), p99Ms: pct(samples, 99) };
   };
-  const share = (configuration: Configuration) => (ttt ? round(ttt[configuration].earlyRoutedShare, 4) : null);
+  const all = ttt?.['all-containers'];
+  const share = (result: { earlyRoutedShare: number } | undefined) => (result ? round(result.earlyRoutedShare, 4) : null);
   const subject = (name: Subject) => footprint?.subjects[name];
   const endpoint = (name: Endpoint) => ({ rps: endpoints ? round(endpoints[name].rps, 0) : null, p99Ms: endpoints ? endpoints[name].p99Ms : null });
   return {
     detection: { longPoll: detectionOf('longPoll'), polling: detectionOf('polling'), waitOn: detectionOf('waitOn') },
     timeToTraffic: {
-      ours: { p50Ms: pct(ttt?.ours.trafficAtMs, 50), earlyRoutedShare: share('ours') },
-      oldConfig: { p50Ms: pct(ttt?.oldConfig.trafficAtMs, 50) },
-      tcpDefault: { earlyRoutedShare: share('tcpDefault') },
+      ours: {
+        p50Ms: pct(all?.ours.trafficAtMs, 50),
+        earlyRoutedShare: share(all?.ours),
+        afterReadyP50Ms: pct(all?.ours.afterReadyMs, 50),
+        afterReadyP99Ms: pct(all?.ours.afterReadyMs, 99),
+        ingressOnly: { earlyRoutedShare: share(ttt?.['ingress-only'].ours) },
+      },
+      oldConfig: { p50Ms: pct(all?.oldConfig.trafficAtMs, 50) },
+      tcpDefault: { earlyRoutedShare: share(all?.tcpDefault) },
     },
     footprint: {
       gate: {
@@ -79,7 +92,7 @@ export interface AimCheck {
   met: boolean | null;
 }
 
-/** Issue 6's aims, each read from the JSON alone, so the table and latest.json cannot disagree. */
+/** Issue 6's and issue 11's aims, each read from the JSON alone, so the table and latest.json cannot disagree. */
 export function checkAims(json: LatestJson): AimCheck[] {
   const { detection: d, timeToTraffic: t, footprint: f, endpoints: e, ws } = json;
   const check = (aim: string, figures: Figure[], value: (...x: number[]) => string, met: (...x: number[]) => boolean): AimCheck =>
@@ -87,8 +100,16 @@ export function checkAims(json: LatestJson): AimCheck[] {
   return [
     check('long-poll detection p99 under 10 ms', [d.longPoll.p99Ms], (p99) => `${p99} ms`, (p99) => p99 < 10),
     check('long-poll at least 20x faster than wait-on at p50', [d.waitOn.p50Ms, d.longPoll.p50Ms], (w, l) => `${round(w / l, 1)}x`, (w, l) => w >= 20 * l),
-    check('zero early routing for ours', [t.ours.earlyRoutedShare], (s) => `${s}`, (s) => s === 0),
+    check(
+      'zero early routing for ours under both probe models',
+      [t.ours.earlyRoutedShare, t.ours.ingressOnly.earlyRoutedShare],
+      (a, i) => `all-containers ${a}, ingress-only ${i}`,
+      (a, i) => a === 0 && i === 0,
+    ),
+    check('traffic after ready p99 at most 50 ms for ours', [t.ours.afterReadyP99Ms], (p99) => `${p99} ms`, (p99) => p99 <= 50),
     check('gate RSS within 1.3x the bare Node floor', [f.gate.rssMb, f.bareNode.rssMb], (g, b) => `${round(g / b)}x (${g} / ${b} MB)`, (g, b) => g <= 1.3 * b),
+    check('gate RSS within 1.15x the bare Node floor', [f.gate.rssMb, f.bareNode.rssMb], (g, b) => `${round(g / b)}x (${g} / ${b} MB)`, (g, b) => g <= 1.15 * b),
+    check('gate listens within 2x the bare Node time', [f.gate.listenMs, f.bareNode.listenMs], (g, b) => `${round(g / b)}x (${g} / ${b} ms)`, (g, b) => g <= 2 * b),
     check('/startup above 5,000 requests per second', [e.startup.rps], (rps) => `${rps} rps`, (rps) => rps > 5000),
     check(
       '1000 WebSocket clients with event p99 under 50 ms',
@@ -129,32 +150,62 @@ export function formatReport(results: Results, json: LatestJson): string {
     );
   }
   if (ttt) {
+    const rows = PROBE_MODELS.flatMap((model) => {
+      const r = ttt[model];
+      return [
+        [`${model}: traffic p50 ms`, ...CONFIGURATIONS.map((c) => show(pct(r[c].trafficAtMs, 50)))],
+        [`${model}: after ready p50 / p99 ms`, ...CONFIGURATIONS.map((c) => `${show(pct(r[c].afterReadyMs, 50))} / ${show(pct(r[c].afterReadyMs, 99))}`)],
+        [`${model}: early routed share`, ...CONFIGURATIONS.map((c) => show(round(r[c].earlyRoutedShare, 4)))],
+        [`${model}: failed startups`, ...CONFIGURATIONS.map((c) => String(r[c].failed))],
+      ];
+    });
     parts.push(
-      '2. Time to traffic under Cloud Run probe semantics (virtual clock, the long-poll startups above)',
-      formatTable(
-        ['', 'ours (gate probe 1 s)', 'old config (delay 45 s)', 'Cloud Run TCP default'],
-        [
-          ['traffic p50 ms', ...CONFIGURATIONS.map((c) => show(pct(ttt[c].trafficAtMs, 50)))],
-          ['traffic p99 ms', ...CONFIGURATIONS.map((c) => show(pct(ttt[c].trafficAtMs, 99)))],
-          ['early routed share', ...CONFIGURATIONS.map((c) => show(round(ttt[c].earlyRoutedShare, 4)))],
-          ['failed startups', ...CONFIGURATIONS.map((c) => String(ttt[c].failed))],
-        ],
-      ),
+      '2. Time to traffic under Cloud Run probe semantics, both readings (virtual clock, the long-poll startups above, ready spread over a probe period)',
+      formatTable(['', 'ours (held, 1 s)', 'before issue 11', 'old config (delay 45 s)', 'Cloud Run TCP default'], rows),
     );
   }
   if (footprint) {
-    const { gate, bareNode } = footprint.subjects;
+    const { gate, gateTsc, bareNode } = footprint.subjects;
     const seconds = round(footprint.windowMs / 1000, 0);
     const ratio = (a: number, b: number) => `${round(a / b)}x`;
+    const bundled = <T,>(cell: (b: NonNullable<typeof gateTsc>) => T): T[] => (gateTsc ? [cell(gateTsc)] : []);
     parts.push(
-      `3. Footprint (gate against a bare Node HTTP server, same ${seconds} s window, probed once a second)`,
+      `3. Footprint (gate as its image runs it, one bundle; as tsc compiles it; a bare Node HTTP server; same ${seconds} s window, probed once a second)`,
       formatTable(
-        ['', 'gate', 'bare Node', 'gate / bare'],
+        ['', 'gate (bundle)', ...bundled(() => 'gate (tsc)'), 'bare Node', 'gate / bare', ...bundled(() => 'tsc / bare')],
         [
-          ['exec to listening p50 ms', show(json.footprint.gate.listenMs), show(json.footprint.bareNode.listenMs), ratio(pct(gate.listenMs, 50)!, pct(bareNode.listenMs, 50)!)],
-          ['RSS after start MB', show(round(gate.rssAfterStartMb, 1)), show(round(bareNode.rssAfterStartMb, 1)), ratio(gate.rssAfterStartMb, bareNode.rssAfterStartMb)],
-          [`RSS after ${seconds} s MB`, show(round(gate.rssAfterWindowMb, 1)), show(round(bareNode.rssAfterWindowMb, 1)), ratio(gate.rssAfterWindowMb, bareNode.rssAfterWindowMb)],
-          [`CPU s in ${seconds} s`, show(round(gate.cpuSecondsInWindow)), show(round(bareNode.cpuSecondsInWindow)), '-'],
+          [
+            'exec to listening p50 ms',
+            show(json.footprint.gate.listenMs),
+            ...bundled((b) => show(pct(b.listenMs, 50))),
+            show(json.footprint.bareNode.listenMs),
+            ratio(pct(gate.listenMs, 50)!, pct(bareNode.listenMs, 50)!),
+            ...bundled((b) => ratio(pct(b.listenMs, 50)!, pct(bareNode.listenMs, 50)!)),
+          ],
+          [
+            'RSS after start MB',
+            show(round(gate.rssAfterStartMb, 1)),
+            ...bundled((b) => show(round(b.rssAfterStartMb, 1))),
+            show(round(bareNode.rssAfterStartMb, 1)),
+            ratio(gate.rssAfterStartMb, bareNode.rssAfterStartMb),
+            ...bundled((b) => ratio(b.rssAfterStartMb, bareNode.rssAfterStartMb)),
+          ],
+          [
+            `RSS after ${seconds} s MB`,
+            show(round(gate.rssAfterWindowMb, 1)),
+            ...bundled((b) => show(round(b.rssAfterWindowMb, 1))),
+            show(round(bareNode.rssAfterWindowMb, 1)),
+            ratio(gate.rssAfterWindowMb, bareNode.rssAfterWindowMb),
+            ...bundled((b) => ratio(b.rssAfterWindowMb, bareNode.rssAfterWindowMb)),
+          ],
+          [
+            `CPU s in ${seconds} s`,
+            show(round(gate.cpuSecondsInWindow)),
+            ...bundled((b) => show(round(b.cpuSecondsInWindow))),
+            show(round(bareNode.cpuSecondsInWindow)),
+            '-',
+            ...bundled(() => '-'),
+          ],
         ],
       ),
     );
@@ -189,6 +240,6 @@ export function formatReport(results: Results, json: LatestJson): string {
     );
   }
   const aims = checkAims(json).map((a) => [a.aim, a.value, a.met === null ? 'not measured' : a.met ? 'met' : 'NOT MET']);
-  parts.push('Aims (issue 6)', formatTable(['aim', 'measured', ''], aims));
+  parts.push('Aims (issues 6 and 11)', formatTable(['aim', 'measured', ''], aims));
   return parts.join('\n\n');
 }

@@ -1,5 +1,5 @@
 import type { DetectionTrial } from '../src/detection';
-import { buildJson, checkAims, formatTable, type LatestJson, type Results } from '../src/report';
+import { buildJson, checkAims, formatReport, formatTable, type LatestJson, type Results } from '../src/report';
 
 /** Every leaf path of an object, dotted, as issue 6 names the keys. */
 function leafPaths(value: unknown, prefix = ''): string[] {
@@ -10,6 +10,8 @@ function leafPaths(value: unknown, prefix = ''): string[] {
 const ISSUE_KEYS = [
   'detection.longPoll.p50Ms', 'detection.longPoll.p99Ms', 'detection.polling.p50Ms', 'detection.polling.p99Ms', 'detection.waitOn.p50Ms', 'detection.waitOn.p99Ms',
   'timeToTraffic.ours.p50Ms', 'timeToTraffic.ours.earlyRoutedShare', 'timeToTraffic.oldConfig.p50Ms', 'timeToTraffic.tcpDefault.earlyRoutedShare',
+  // issue 11
+  'timeToTraffic.ours.afterReadyP50Ms', 'timeToTraffic.ours.afterReadyP99Ms', 'timeToTraffic.ours.ingressOnly.earlyRoutedShare',
   'footprint.gate.rssMb', 'footprint.gate.cpuSeconds30s', 'footprint.gate.listenMs', 'footprint.bareNode.rssMb', 'footprint.bareNode.listenMs',
   'endpoints.startup.rps', 'endpoints.startup.p99Ms', 'endpoints.metrics.rps', 'endpoints.metrics.p99Ms',
   'ws.clients', 'ws.eventP50Ms', 'ws.eventP99Ms', 'ws.kbPerConnection', 'ws.refuseP99Ms',
@@ -20,9 +22,18 @@ const trial = (variant: DetectionTrial['variant'], latency: number): DetectionTr
 const results: Results = {
   detection: [trial('longPoll', 2), trial('longPoll', 4), trial('polling', 120), trial('waitOn', 130), trial('waitOn', 90)],
   timeToTraffic: {
-    ours: { trafficAtMs: [1000], failed: 0, earlyRoutedShare: 0 },
-    oldConfig: { trafficAtMs: [45_000], failed: 0, earlyRoutedShare: 0 },
-    tcpDefault: { trafficAtMs: [200], failed: 0, earlyRoutedShare: 1 },
+    'all-containers': {
+      ours: { trafficAtMs: [1000, 1200], afterReadyMs: [4, 30], failed: 0, earlyRoutedShare: 0 },
+      previous: { trafficAtMs: [2000], afterReadyMs: [800], failed: 0, earlyRoutedShare: 0 },
+      oldConfig: { trafficAtMs: [45_000], afterReadyMs: [44_000], failed: 0, earlyRoutedShare: 0 },
+      tcpDefault: { trafficAtMs: [200], afterReadyMs: [-800], failed: 0, earlyRoutedShare: 1 },
+    },
+    'ingress-only': {
+      ours: { trafficAtMs: [996, 1170], afterReadyMs: [0, 0], failed: 0, earlyRoutedShare: 0 },
+      previous: { trafficAtMs: [1000], afterReadyMs: [-200], failed: 0, earlyRoutedShare: 1 },
+      oldConfig: { trafficAtMs: [45_000], afterReadyMs: [44_000], failed: 0, earlyRoutedShare: 0 },
+      tcpDefault: { trafficAtMs: [200], afterReadyMs: [-800], failed: 0, earlyRoutedShare: 1 },
+    },
   },
   footprint: {
     windowMs: 10_000,
@@ -35,7 +46,7 @@ const results: Results = {
   ws: { clients: 1000, eventLatenciesMs: [1, 2, 30], messagesSent: 10, messagesCompleted: 10, kbPerConnection: 11.26, refuseMs: [1, 2], acceptedBeforeReady: 0 },
 };
 
-test('latest.json has exactly the keys issue 6 names', () => {
+test('latest.json has exactly the keys issues 6 and 11 name', () => {
   expect(leafPaths(buildJson(results)).sort()).toEqual(ISSUE_KEYS);
   expect(leafPaths(buildJson({})).sort()).toEqual(ISSUE_KEYS);
 });
@@ -44,7 +55,11 @@ test('figures come from the measurements; CPU is scaled to the 30 s window', () 
   const json = buildJson(results);
   expect(json.detection.longPoll).toEqual({ p50Ms: 2, p99Ms: 4 });
   expect(json.detection.waitOn.p50Ms).toBe(90);
-  expect(json.timeToTraffic).toEqual({ ours: { p50Ms: 1000, earlyRoutedShare: 0 }, oldConfig: { p50Ms: 45_000 }, tcpDefault: { earlyRoutedShare: 1 } });
+  expect(json.timeToTraffic).toEqual({
+    ours: { p50Ms: 1000, earlyRoutedShare: 0, afterReadyP50Ms: 4, afterReadyP99Ms: 30, ingressOnly: { earlyRoutedShare: 0 } },
+    oldConfig: { p50Ms: 45_000 },
+    tcpDefault: { earlyRoutedShare: 1 },
+  });
   expect(json.footprint.gate).toEqual({ rssMb: 52, cpuSeconds30s: 0.3, listenMs: 40 });
   expect(json.endpoints.startup).toEqual({ rps: 9000, p99Ms: 3 });
   expect(json.ws).toEqual({ clients: 1000, eventP50Ms: 2, eventP99Ms: 30, kbPerConnection: 11.3, refuseP99Ms: 2 });
@@ -60,8 +75,11 @@ describe('aims', () => {
     expect(met).toEqual({
       'long-poll detection p99 under 10 ms': true,
       'long-poll at least 20x faster than wait-on at p50': true,
-      'zero early routing for ours': true,
+      'zero early routing for ours under both probe models': true,
+      'traffic after ready p99 at most 50 ms for ours': true,
       'gate RSS within 1.3x the bare Node floor': true,
+      'gate RSS within 1.15x the bare Node floor': false,
+      'gate listens within 2x the bare Node time': true,
       '/startup above 5,000 requests per second': true,
       '1000 WebSocket clients with event p99 under 50 ms': true,
     });
@@ -71,8 +89,12 @@ describe('aims', () => {
     const json: LatestJson = buildJson(results);
     json.detection.longPoll.p99Ms = 10;
     json.footprint.gate.rssMb = 60;
+    json.timeToTraffic.ours.ingressOnly.earlyRoutedShare = 0.5;
+    json.timeToTraffic.ours.afterReadyP99Ms = 51;
     const byAim = Object.fromEntries(checkAims(json).map((a) => [a.aim, a]));
     expect(byAim['long-poll detection p99 under 10 ms']!.met).toBe(false);
+    expect(byAim['zero early routing for ours under both probe models']).toMatchObject({ value: 'all-containers 0, ingress-only 0.5', met: false });
+    expect(byAim['traffic after ready p99 at most 50 ms for ours']!.met).toBe(false);
     expect(byAim['gate RSS within 1.3x the bare Node floor']).toEqual({ aim: 'gate RSS within 1.3x the bare Node floor', value: '1.46x (60 / 41 MB)', met: false });
     expect(checkAims(buildJson({})).every((a) => a.met === null && a.value === 'not measured')).toBe(true);
   });
@@ -82,4 +104,17 @@ test('formatTable pads the label column left and the figures right', () => {
   expect(formatTable(['', 'a', 'bb'], [['p50', '1', '22'], ['count', '10', '3']])).toBe(
     ['        a  bb', '-----  --  --', 'p50     1  22', 'count  10   3'].join('\n'),
   );
+});
+
+test('the report shows both probe models, the configuration before issue 11, and the tsc-compiled gate when measured', () => {
+  const withBundle: Results = {
+    ...results,
+    footprint: { ...results.footprint!, subjects: { ...results.footprint!.subjects, gateTsc: { listenMs: [135], rssAfterStartMb: 55, rssAfterWindowMb: 56, cpuSecondsInWindow: 0.1 } } },
+  };
+  const report = formatReport(withBundle, buildJson(withBundle));
+  expect(report).toContain('before issue 11');
+  expect(report).toMatch(/ingress-only: early routed share\s+0\s+1\s/);
+  expect(report).toMatch(/all-containers: after ready p50 \/ p99 ms\s+4 \/ 30\s/);
+  expect(report).toContain('gate (tsc)');
+  expect(formatReport(results, buildJson(results))).not.toContain('gate (tsc)');
 });

@@ -41,8 +41,9 @@ describe('revisionProbes', () => {
     const { gate, app } = revisionProbes(budget);
     expect([gate.startup.initialDelaySeconds, gate.startup.failureThreshold]).toEqual([delay, attempts]);
     expect(startupWindowSeconds(gate.startup)).toBeLessThanOrEqual(240);
-    // The app's probe only proves the process is up: never delayed.
-    expect([app.startup.initialDelaySeconds, app.startup.failureThreshold]).toEqual([0, attempts]);
+    // The app's /startup waits for ready too, so it needs the same delay, or its window would end
+    // before a slow boot could pass it.
+    expect([app.startup.initialDelaySeconds, app.startup.failureThreshold]).toEqual([delay, attempts]);
   });
 
   it.each([0, 481, 1.5, Number.NaN])('refuses a budget of %p seconds', (budget) => {

@@ -94,7 +94,37 @@ function probeAt(probe: Probe | undefined, path: string, port: number): string |
   return undefined;
 }
 
+/** A startup probe that passes only once the app is ready: HTTP on `path`, every second, within the API's limits. */
+function readinessStartupProbeProblems(who: string, probe: Probe, path: string, port: number): string[] {
+  const problems: string[] = [];
+  const target = probeAt(probe, path, port);
+  if (target) problems.push(`${who} startup probe ${target}`);
+  if (probe.periodSeconds !== STARTUP_PROBE_PERIOD_SECONDS) {
+    problems.push(`${who} startup probe must run every ${STARTUP_PROBE_PERIOD_SECONDS} s so traffic flows within a second of ready even without the hold`);
+  }
+  const spec = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, ...probe } as ProbeSpec;
+  problems.push(...startupProbeProblems(spec).map((problem) => `${who} startup probe: ${problem}`));
+  return problems;
+}
+
 export const RULES: readonly Rule[] = [
+  {
+    name: 'ingress-startup-probe',
+    description: `The app's (ingress) startup probe is HTTP ${APP_PATHS.startup} on port ${APP_PORT}, which passes only once the app is ready with its required components: never the liveness path, never TCP, so traffic waits for ready even if Cloud Run routes once the ingress container passes.`,
+    types: [TYPES.service],
+    check(props) {
+      const app = named(props, CONTAINER_NAMES.app);
+      if (!app) return [`the service has no "${CONTAINER_NAMES.app}" container`];
+      const probe = app.startupProbe;
+      if (!probe) return ["the app has no startup probe: Cloud Run's default TCP probe would pass as soon as the port listens, long before the app is ready"];
+      if (probe.tcpSocket) return ["the app's startup probe is TCP, which passes as soon as the port listens, long before the app is ready"];
+      if (probe.grpc) return [`the app's startup probe must be an HTTP GET of ${APP_PATHS.startup}, not gRPC`];
+      if (probe.httpGet?.path === APP_PATHS.healthz) {
+        return [`the app's startup probe is its liveness path ${APP_PATHS.healthz}, which passes as soon as the process listens; use ${APP_PATHS.startup}`];
+      }
+      return readinessStartupProbeProblems("the app's", probe, APP_PATHS.startup, APP_PORT);
+    },
+  },
   {
     name: 'gate-startup-probe',
     description: "The gate's startup probe holds traffic back until the app is ready: HTTP /startup on the gate port, one attempt a second, within Cloud Run's limits (window at most 240 s, initial delay at most 240 s).",
@@ -104,15 +134,7 @@ export const RULES: readonly Rule[] = [
       if (!gate) return [`the service has no "${CONTAINER_NAMES.gate}" container`];
       const probe = gate.startupProbe;
       if (!probe) return ['the gate has no startup probe, so traffic would reach instances whose app is not ready'];
-      const problems: string[] = [];
-      const target = probeAt(probe, GATE_PATHS.startup, GATE_PORT);
-      if (target) problems.push(`the gate's startup probe ${target}`);
-      if (probe.periodSeconds !== STARTUP_PROBE_PERIOD_SECONDS) {
-        problems.push(`the gate's startup probe must run every ${STARTUP_PROBE_PERIOD_SECONDS} s so traffic flows within a second of the gate opening`);
-      }
-      const spec = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, ...probe } as ProbeSpec;
-      problems.push(...startupProbeProblems(spec).map((problem) => `the gate's startup probe: ${problem}`));
-      return problems;
+      return readinessStartupProbeProblems("the gate's", probe, GATE_PATHS.startup, GATE_PORT);
     },
   },
   {

@@ -44,6 +44,12 @@ describe('the rendered stacks', () => {
 
 /** [rule, what breaks it, the change, a part of the expected violation] */
 const failing: [string, string, (props: Props) => void, string][] = [
+  ['ingress-startup-probe', 'no startup probe on the app (the TCP default)', (p) => delete container(p, 'app').startupProbe, "default TCP probe"],
+  ['ingress-startup-probe', 'a TCP startup probe on the app', (p) => (container(p, 'app').startupProbe = { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 120, tcpSocket: { port: 8080 } }), 'is TCP'],
+  ['ingress-startup-probe', 'the liveness path as the startup probe', (p) => (container(p, 'app').startupProbe.httpGet.path = '/healthz'), 'its liveness path /healthz'],
+  ['ingress-startup-probe', 'another path', (p) => (container(p, 'app').startupProbe.httpGet.path = '/'), 'HTTP GET of /startup on port 8080'],
+  ['ingress-startup-probe', 'a 10 s period', (p) => Object.assign(container(p, 'app').startupProbe, { periodSeconds: 10, failureThreshold: 12 }), 'every 1 s'],
+  ['ingress-startup-probe', 'a window beyond 240 s', (p) => (container(p, 'app').startupProbe.failureThreshold = 241), 'at most 240 s'],
   ['gate-startup-probe', 'no gate container', (p) => (p.template.containers = p.template.containers.filter((c: Props) => c.name !== 'gate')), 'no "gate" container'],
   ['gate-startup-probe', 'no startup probe on the gate', (p) => delete container(p, 'gate').startupProbe, 'no startup probe'],
   ['gate-startup-probe', 'the probe on the wrong path', (p) => (container(p, 'gate').startupProbe.httpGet.path = '/live'), 'HTTP GET of /startup on port 9091'],

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DIST_DIR } from '../../common/paths';
-import { MAX_STARTUP_WINDOW_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, revisionProbes, startupProbeProblems, STARTUP_HEADROOM_SECONDS, type ProbeSpec } from '../../common/probes';
+import { MAX_STARTUP_WINDOW_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, PROBE_NETWORK_MARGIN_MS, revisionProbes, startupProbeProblems, STARTUP_HEADROOM_SECONDS, type ProbeSpec } from '../../common/probes';
 import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { parseStackConfig, STACKS, type StackConfig } from '../config';
 import { runMonitoring, runMonitoringYaml } from '../collector';
@@ -148,11 +148,12 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(config).toMatchObject({ network: 'chat-vpc', subnetwork: 'chat-run-egress' });
   });
 
-  it('points the gate at the phase endpoint and the required components', () => {
+  it('points the gate at the phase endpoint and the required components, and holds probes within their timeout', () => {
     expect(byName.gate!.envs).toEqual([
       { name: 'GATE_PORT', value: String(GATE_PORT) },
       { name: 'GATE_TARGET_URL', value: DEFAULT_GATE_TARGET_URL },
       { name: 'GATE_REQUIRE', value: 'agentSupervisor,websocketBridge' },
+      { name: 'GATE_STARTUP_HOLD_MS', value: String(byName.gate!.startupProbe!.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) },
     ]);
   });
 
@@ -164,6 +165,17 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(probe.failureThreshold * probe.periodSeconds + probe.initialDelaySeconds).toBe(config.startupBudgetSeconds);
     expect(probe.failureThreshold * probe.periodSeconds).toBeLessThanOrEqual(MAX_STARTUP_WINDOW_SECONDS);
     expect(startupProbeProblems(probe)).toEqual([]);
+  });
+
+  it("gates the ingress container's own startup probe on readiness: /startup on the app port, held within its timeout", () => {
+    const probe = byName.app!.startupProbe!;
+    expect(probe).toEqual(revisionProbes(config.startupBudgetSeconds).app.startup);
+    expect(probe.httpGet).toEqual({ path: APP_PATHS.startup, port: APP_PORT });
+    expect(probe.periodSeconds).toBe(1);
+    expect(probe.failureThreshold * probe.periodSeconds).toBe(config.startupBudgetSeconds);
+    expect(startupProbeProblems(probe)).toEqual([]);
+    const hold = byName.app!.envs!.find((env) => env.name === 'APP_STARTUP_HOLD_MS');
+    expect(hold).toEqual({ name: 'APP_STARTUP_HOLD_MS', value: String(probe.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) });
   });
 
   it('checks liveness over HTTP: the app on /healthz, the gate on /live at its own port', () => {

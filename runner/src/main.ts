@@ -7,17 +7,18 @@ import { parseArgs } from 'node:util';
 import { APP_PORT } from '../../common/revision';
 import { FrontDoor } from './front-door';
 import { localRevisionOf } from './local-images';
-import { RevisionRunner } from './revision-runner';
+import { PROBE_MODELS, type ProbeModel, RevisionRunner } from './revision-runner';
 import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
 import { formatEvent, type Stamped, type TimelineEvent } from './timeline';
 
 const STACKS = ['staging', 'production'] as const;
 
-const USAGE = `usage: npm start -- [--stack ${STACKS.join('|')}] [--scenario ${SCENARIO_NAMES.join('|')}] [--exit-after-ready] [--json] [--port N] [--hold-timeout-ms N]`;
+const USAGE = `usage: npm start -- [--stack ${STACKS.join('|')}] [--scenario ${SCENARIO_NAMES.join('|')}] [--probe-model ${PROBE_MODELS.join('|')}] [--exit-after-ready] [--json] [--port N] [--hold-timeout-ms N]`;
 
 interface Options {
   stack: (typeof STACKS)[number];
   scenario: ScenarioName;
+  probeModel: ProbeModel;
   exitAfterReady: boolean;
   json: boolean;
   port: number;
@@ -30,6 +31,7 @@ export function parseOptions(argv: string[]): Options {
     options: {
       stack: { type: 'string', default: 'staging' },
       scenario: { type: 'string', default: 'normal' },
+      'probe-model': { type: 'string', default: 'all-containers' },
       'exit-after-ready': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       port: { type: 'string', default: String(APP_PORT) },
@@ -42,11 +44,13 @@ export function parseOptions(argv: string[]): Options {
   if (!STACKS.includes(stack)) throw new Error(`--stack must be one of ${STACKS.join(', ')}, got ${JSON.stringify(values.stack)}`);
   const scenario = values.scenario as ScenarioName;
   if (!SCENARIO_NAMES.includes(scenario)) throw new Error(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, got ${JSON.stringify(values.scenario)}`);
+  const probeModel = values['probe-model'] as ProbeModel;
+  if (!PROBE_MODELS.includes(probeModel)) throw new Error(`--probe-model must be one of ${PROBE_MODELS.join(', ')}, got ${JSON.stringify(values['probe-model'])}`);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${JSON.stringify(values.port)}`);
   const holdTimeoutMs = Number(values['hold-timeout-ms']);
   if (!Number.isInteger(holdTimeoutMs) || holdTimeoutMs < 1) throw new Error(`--hold-timeout-ms must be a positive integer`);
-  return { stack, scenario, exitAfterReady: values['exit-after-ready'], json: values.json, port, holdTimeoutMs };
+  return { stack, scenario, probeModel, exitAfterReady: values['exit-after-ready'], json: values.json, port, holdTimeoutMs };
 }
 
 async function main(): Promise<void> {
@@ -84,12 +88,13 @@ async function main(): Promise<void> {
 
   if (!options.json) {
     out(`Local revision of stack ${options.stack} (infra/rendered/${options.stack}.yaml), scenario ${options.scenario}: ${scenario.description}`);
+    out(`Probe model ${options.probeModel}: traffic once ${options.probeModel === 'all-containers' ? "every container's startup probe passed" : "the ingress container's startup probe passed"}.`);
     out(`Containers: ${revision.containers.map((c) => c.name).join(', ')}${skipped.length ? `; not run locally: ${skipped.join(', ')}` : ''}. Front door: ${url}`);
     out('Local stand-ins: APP_ENV=development, the built-in model and the in-process store and cache replace the LLM endpoint, PostgreSQL and Redis, whose settings come from Secret Manager.');
   }
   record({ kind: 'front-door', url });
 
-  const runner = new RevisionRunner(revision, frontDoor, record);
+  const runner = new RevisionRunner(revision, frontDoor, record, undefined, options.probeModel);
   const shutdown = async (code: number) => {
     await runner.stop();
     await frontDoor.close();
@@ -100,8 +105,8 @@ async function main(): Promise<void> {
 
   const result = await runner.start();
   const summary = result.ok
-    ? { kind: 'result', ok: true, stack: options.stack, scenario: options.scenario, trafficAtMs: Math.round(result.trafficAtMs), url }
-    : { kind: 'result', ok: false, stack: options.stack, scenario: options.scenario, reason: result.reason, atMs: Math.round(result.atMs) };
+    ? { kind: 'result', ok: true, stack: options.stack, scenario: options.scenario, probeModel: options.probeModel, trafficAtMs: Math.round(result.trafficAtMs), url }
+    : { kind: 'result', ok: false, stack: options.stack, scenario: options.scenario, probeModel: options.probeModel, reason: result.reason, atMs: Math.round(result.atMs) };
   const exiting = options.exitAfterReady || !result.ok;
   // The summary is the last line, after the containers stopped, so scripts can read it with tail -1.
   if (exiting) {

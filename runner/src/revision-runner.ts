@@ -27,6 +27,19 @@ export interface LocalRevision {
 
 export type StartResult = { ok: true; trafficAtMs: number } | { ok: false; reason: string; atMs: number };
 
+/**
+ * Which startup probes Cloud Run waits for before it routes traffic to an instance. Its contract
+ * says every container must be healthy (`all-containers`); one public guide says the instance takes
+ * requests once the ingress container passes (`ingress-only`). The design must be safe under both.
+ */
+export const PROBE_MODELS = ['all-containers', 'ingress-only'] as const;
+export type ProbeModel = (typeof PROBE_MODELS)[number];
+
+/** The containers whose startup probes let traffic in under a probe model. */
+export function trafficWaitsFor(containers: readonly LocalContainer[], model: ProbeModel): LocalContainer[] {
+  return model === 'all-containers' ? [...containers] : containers.filter((container) => container.ingressPort !== undefined);
+}
+
 /** The startup probe Cloud Run runs for a container: its own, the default TCP one for ingress, or none. */
 export function effectiveStartupProbe(container: LocalContainer): ProbeSpec | undefined {
   if (container.startupProbe) return container.startupProbe;
@@ -70,6 +83,7 @@ export class RevisionRunner {
     private readonly frontDoor: FrontDoor,
     private readonly emit: Emit,
     private readonly clock: Clock = realClock,
+    private readonly probeModel: ProbeModel = 'all-containers',
   ) {
     this.startedAtMs = clock.now();
     startOrder(revision.containers);
@@ -85,13 +99,19 @@ export class RevisionRunner {
         resolve({ ok: false, reason, atMs: this.clock.now() - this.startedAtMs });
       };
       for (const container of this.revision.containers) this.passed.set(container.name, this.bringUp(container));
-      void Promise.all([...this.passed.values()]).then((results) => {
+      const gating = trafficWaitsFor(this.revision.containers, this.probeModel);
+      void Promise.all(gating.map((container) => this.passed.get(container.name)!)).then((results) => {
         if (!results.every(Boolean) || this.state !== 'starting') return;
         this.state = 'serving';
-        this.emit({ kind: 'traffic', heldRequests: this.frontDoor.heldCount });
+        this.emit({ kind: 'traffic', heldRequests: this.frontDoor.heldCount, probeModel: this.probeModel });
         this.frontDoor.open();
         resolve({ ok: true, trafficAtMs: this.clock.now() - this.startedAtMs });
-        for (const container of this.revision.containers) void this.watchLiveness(container);
+        // Each container's liveness probe starts once its own startup probe passed.
+        for (const container of this.revision.containers) {
+          void this.passed.get(container.name)!.then(async (passed) => {
+            if (passed) await this.watchLiveness(container);
+          });
+        }
       });
     });
   }
@@ -108,7 +128,7 @@ export class RevisionRunner {
 
   private async bringUp(container: LocalContainer): Promise<boolean> {
     for (const dependency of container.dependsOn) if (!(await this.passed.get(dependency))) return false;
-    if (this.state !== 'starting') return false;
+    if (this.state !== 'starting' && this.state !== 'serving') return false;
     const startedAt = this.launch(container);
     const probe = effectiveStartupProbe(container);
     if (probe === undefined) return true;
@@ -120,7 +140,7 @@ export class RevisionRunner {
       this.clock,
       startedAt,
       (attempt) => this.emit({ kind: 'probe', container: container.name, probe: 'startup', ...pickAttempt(attempt) }),
-      () => this.state !== 'starting' || !this.processes.get(container.name)?.running,
+      () => (this.state !== 'starting' && this.state !== 'serving') || !this.processes.get(container.name)?.running,
     );
     if (outcome.passed) {
       this.emit({ kind: 'startup-passed', container: container.name, attempts: outcome.attempts.length });
@@ -128,10 +148,12 @@ export class RevisionRunner {
     }
     if (this.processes.get(container.name)?.running) {
       const last = outcome.attempts.at(-1)?.detail ?? 'no attempt';
-      this.fail(
+      const reason =
         `container ${container.name} failed its startup probe ${outcome.attempts.length} times in its ${startupWindowSeconds(probe)} s window` +
-          `${probe.initialDelaySeconds > 0 ? ` after a ${probe.initialDelaySeconds} s initial delay` : ''} (last: ${last})`,
-      );
+        `${probe.initialDelaySeconds > 0 ? ` after a ${probe.initialDelaySeconds} s initial delay` : ''} (last: ${last})`;
+      // Under ingress-only a sidecar may still be starting once traffic flows; its failure ends the instance all the same.
+      if (this.state === 'serving') this.emit({ kind: 'failed', reason });
+      else this.fail(reason);
     }
     return false;
   }

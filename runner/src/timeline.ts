@@ -9,7 +9,7 @@ export type TimelineEvent =
   | { kind: 'startup-schedule'; container: string; initialDelaySeconds: number; periodSeconds: number; failureThreshold: number }
   | { kind: 'probe'; container: string; probe: 'startup' | 'liveness'; attempt: number; ok: boolean; detail: string; durationMs: number }
   | { kind: 'startup-passed'; container: string; attempts: number }
-  | { kind: 'traffic'; heldRequests: number }
+  | { kind: 'traffic'; heldRequests: number; probeModel?: string }
   | { kind: 'request-held'; request: string }
   | { kind: 'request-expired'; request: string }
   | { kind: 'restart'; container: string; reason: string }
@@ -46,7 +46,7 @@ function describe(event: TimelineEvent): string {
     case 'startup-passed':
       return `startup probe passed after ${event.attempts} attempt${event.attempts === 1 ? '' : 's'}`;
     case 'traffic':
-      return `every startup probe passed: Cloud Run would now send traffic${event.heldRequests ? ` (releasing ${event.heldRequests} held requests)` : ''}`;
+      return `${event.probeModel === 'ingress-only' ? "the ingress container's startup probe passed" : 'every startup probe passed'}: Cloud Run would now send traffic${event.heldRequests ? ` (releasing ${event.heldRequests} held requests)` : ''}`;
     case 'request-held':
       return `front door holds ${event.request} until the instance is ready`;
     case 'request-expired':

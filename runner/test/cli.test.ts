@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { renderedContainers, toProbeSpec } from '../src/local-revision';
+import { PROBE_MODELS } from '../src/revision-runner';
 import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from '../src/scenarios';
 
 const RUNNER = path.resolve(__dirname, '../../dist/runner/src/main.js');
@@ -17,16 +18,18 @@ interface Line {
   atMs: number;
   container?: string;
   probe?: string;
+  durationMs?: number;
   ok?: boolean;
   attempt?: number;
-  durationMs?: number;
   reason?: string;
   trafficAtMs?: number;
+  phase?: string;
+  probeModel?: string;
 }
 
-function runScenario(stack: string, scenario: ScenarioName): Promise<{ code: number | null; lines: Line[] }> {
+function runScenario(stack: string, scenario: ScenarioName, extra: string[] = []): Promise<{ code: number | null; lines: Line[] }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [RUNNER, '--stack', stack, '--scenario', scenario, '--exit-after-ready', '--json', '--port', '0'], {
+    const child = spawn(process.execPath, [RUNNER, '--stack', stack, '--scenario', scenario, '--exit-after-ready', '--json', '--port', '0', ...extra], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -40,7 +43,10 @@ function gateStartupProbe(stack: string) {
   return toProbeSpec(gate?.startupProbe, new Map([[9091, 9091]]))!;
 }
 
-/** Attempts of one container's startup probe keep to its period and never exceed its threshold. */
+/**
+ * Attempts of each container's startup probe keep to its period and never exceed its threshold.
+ * An attempt is logged when it ends and a held one lasts up to its timeout, so compare starts.
+ */
 function expectProbeTimeline(lines: Line[], stack: string): void {
   const probe = gateStartupProbe(stack);
   // The schedule is announced as the gate starts, with the rendered delay, period and threshold.
@@ -49,15 +55,15 @@ function expectProbeTimeline(lines: Line[], stack: string): void {
     periodSeconds: probe.periodSeconds,
     failureThreshold: probe.failureThreshold,
   });
-  const attempts = lines.filter((line) => line.kind === 'probe' && line.container === 'gate' && line.probe === 'startup');
-  expect(attempts.length).toBeGreaterThan(0);
-  expect(attempts.length).toBeLessThanOrEqual(probe.failureThreshold);
-  expect(attempts.map((a) => a.attempt)).toEqual(attempts.map((_, i) => i + 1));
-  for (let i = 1; i < attempts.length; i += 1) {
-    // Attempts start one period apart (each event is stamped when its attempt ends); a busy
-    // machine makes them later, never sooner.
-    const startOf = (attempt: Line) => attempt.atMs - (attempt.durationMs ?? 0);
-    expect(startOf(attempts[i]!) - startOf(attempts[i - 1]!)).toBeGreaterThan(probe.periodSeconds * 1000 - 100);
+  for (const container of ['app', 'gate']) {
+    const attempts = lines.filter((line) => line.kind === 'probe' && line.container === container && line.probe === 'startup');
+    expect(attempts.length).toBeGreaterThan(0);
+    expect(attempts.length).toBeLessThanOrEqual(probe.failureThreshold);
+    expect(attempts.map((a) => a.attempt)).toEqual(attempts.map((_, i) => i + 1));
+    // Attempts start one period apart (each event is stamped when its attempt ends, and a held
+    // attempt lasts up to its timeout); a busy machine makes them later, never sooner.
+    const starts = attempts.map((a) => a.atMs - (a.durationMs ?? 0));
+    for (let i = 1; i < starts.length; i += 1) expect(starts[i]! - starts[i - 1]!).toBeGreaterThan(probe.periodSeconds * 1000 - 100);
   }
 }
 
@@ -89,6 +95,19 @@ describe.each(STACKS)('npm start --stack %s', (stack) => {
   }, 60_000);
 });
 
+describe.each(PROBE_MODELS)('npm start --probe-model %s', (model) => {
+  it("sends traffic only after the app's finalize phase", async () => {
+    const { code, lines } = await runScenario('staging', 'slow-services', ['--probe-model', model]);
+    expect(code).toBe(0);
+    const finalize = lines.findIndex((line) => line.kind === 'phase' && line.phase === 'finalize');
+    const traffic = lines.findIndex((line) => line.kind === 'traffic');
+    expect(finalize).toBeGreaterThan(-1);
+    expect(traffic).toBeGreaterThan(finalize);
+    expect(lines[traffic]?.probeModel).toBe(model);
+    expect(lines.at(-1)).toMatchObject({ kind: 'result', ok: true, probeModel: model });
+  }, 60_000);
+});
+
 // The hang lasts the whole startup window of each stack (150 s and 180 s): both run at once.
 it('scenario finalize-hangs fails each stack when its startup window runs out', async () => {
   const runs = await Promise.all(STACKS.map((stack) => runScenario(stack, 'finalize-hangs')));
@@ -96,8 +115,9 @@ it('scenario finalize-hangs fails each stack when its startup window runs out', 
     const stack = STACKS[index]!;
     const probe = gateStartupProbe(stack);
     expect(code).toBe(1);
-    expect(lines.at(-1)?.reason).toBe(
-      `container gate failed its startup probe ${probe.failureThreshold} times in its ${probe.failureThreshold * probe.periodSeconds} s window (last: HTTP 503)`,
+    // Both startup probes wait for ready; whichever window runs out first fails the revision.
+    expect(lines.at(-1)?.reason).toMatch(
+      new RegExp(`^container (app|gate) failed its startup probe ${probe.failureThreshold} times in its ${probe.failureThreshold * probe.periodSeconds} s window \\(last: HTTP 503\\)$`),
     );
     expectProbeTimeline(lines, stack);
   });
@@ -118,6 +138,7 @@ describe('bad input', () => {
     [['--scenario', 'nope'], '--scenario must be one of'],
     [['--port', '70000'], '--port must be 0..65535'],
     [['--hold-timeout-ms', '0'], '--hold-timeout-ms must be a positive integer'],
+    [['--probe-model', 'sidecars-first'], '--probe-model must be one of all-containers, ingress-only, got "sidecars-first"'],
   ])('%j exits 2 naming the flag, then the usage', async (args, message) => {
     const { code, stderr } = await run(args);
     expect(code).toBe(2);

@@ -8,10 +8,11 @@ import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import { waitFor } from '../../testkit/wait-for';
 import { APP_MAIN } from '../../app/test/support';
-import { APP_ENV_VARS } from '../../common/revision';
+import { APP_ENV_VARS, APP_PATHS, GATE_ENV_VARS, GATE_PATHS } from '../../common/revision';
+import { GATE_MAIN } from '../../sidecar/test/support';
 import { FrontDoor } from '../src/front-door';
 import { freePort } from '../src/ports';
-import { type LocalRevision, RevisionRunner, startOrder } from '../src/revision-runner';
+import { type LocalRevision, PROBE_MODELS, type ProbeModel, RevisionRunner, startOrder } from '../src/revision-runner';
 import type { Stamped, TimelineEvent } from '../src/timeline';
 
 async function setup(appEnv: Record<string, string>, failureThreshold = 10, startupProbePort?: number) {
@@ -126,5 +127,60 @@ describe('revision runner', () => {
     expect(waves.map((wave) => wave.map((c) => c.name))).toEqual([['app'], ['gate']]);
     expect(() => startOrder([{ ...base, name: 'a', dependsOn: ['b'], startupProbe: probe }, { ...base, name: 'b', dependsOn: ['a'], startupProbe: probe }])).toThrow('cycle');
     expect(() => startOrder([{ ...base, name: 'a', dependsOn: ['b'] }, { ...base, name: 'b' }])).toThrow('b, which has no startup probe');
+  });
+});
+
+describe('probe models: which startup probes let traffic in', () => {
+  const schedule = { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 30 };
+
+  /** The app and the real gate, with the app's startup probe on `appProbePath` (the old /healthz, or /startup). */
+  async function twoContainers(appProbePath: string, model: ProbeModel) {
+    const [port, phasePort, gatePort] = [await freePort(), await freePort(), await freePort()];
+    const revision: LocalRevision = {
+      stack: 'test',
+      containers: [
+        {
+          name: 'app',
+          command: [process.execPath, APP_MAIN],
+          // Long enough that the app's /healthz passes its probe well before finalize ends.
+          env: { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), [APP_ENV_VARS.phaseDelayMs]: 'finalize=2500' },
+          ingressPort: port,
+          startupProbe: { ...schedule, httpGet: { path: appProbePath, port } },
+          dependsOn: [],
+        },
+        {
+          name: 'gate',
+          command: [process.execPath, GATE_MAIN],
+          env: { [GATE_ENV_VARS.port]: String(gatePort), [GATE_ENV_VARS.targetUrl]: `http://127.0.0.1:${phasePort}/phase` },
+          startupProbe: { ...schedule, httpGet: { path: GATE_PATHS.startup, port: gatePort } },
+          dependsOn: [],
+        },
+      ],
+    };
+    const frontDoor = new FrontDoor({ targetPort: port, holdTimeoutMs: 20_000 });
+    const events: TimelineEvent[] = [];
+    const runner = new RevisionRunner(revision, frontDoor, (event) => events.push(event), undefined, model);
+    cleanup.push(() => runner.stop(), () => frontDoor.close());
+    expect((await runner.start()).ok).toBe(true);
+    const at = (predicate: (e: TimelineEvent) => boolean) => events.findIndex(predicate);
+    return {
+      traffic: at((e) => e.kind === 'traffic'),
+      finalize: at((e) => e.kind === 'phase' && e.phase === 'finalize'),
+      gatePassed: at((e) => e.kind === 'startup-passed' && e.container === 'gate'),
+    };
+  }
+
+  it.each(PROBE_MODELS)('%s: with the app probing its own /startup, traffic comes after the finalize phase', async (model) => {
+    const { traffic, finalize } = await twoContainers(APP_PATHS.startup, model);
+    expect(finalize).toBeGreaterThanOrEqual(0);
+    expect(traffic).toBeGreaterThan(finalize);
+  });
+
+  it('ingress-only with the old /healthz startup probe routes before the app is ready; all-containers waits for the gate', async () => {
+    const early = await twoContainers(APP_PATHS.healthz, 'ingress-only');
+    expect(early.traffic).toBeLessThan(early.finalize === -1 ? Number.POSITIVE_INFINITY : early.finalize);
+    const waited = await twoContainers(APP_PATHS.healthz, 'all-containers');
+    expect(waited.traffic).toBeGreaterThan(waited.finalize);
+    expect(waited.traffic).toBeGreaterThan(waited.gatePassed);
   });
 });

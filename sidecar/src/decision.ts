@@ -3,26 +3,8 @@
  * a one-line test and the property tests can run thousands of sequences.
  */
 import type { PhaseBody, PhaseError, StartupState } from '../../common/phase-contract';
+import { type Reason, decide, worthHolding } from '../../common/startup-decision';
 import type { CheckResult } from './checker';
-
-/** Why the gate is (not) open; `ready` is the only reason that opens it. */
-export type Reason = 'no_observation' | StartupState | 'missing_components';
-
-export interface Decision {
-  open: boolean;
-  reason: Reason;
-  /** Required components the app does not report as true (absent counts as missing). */
-  missing: string[];
-}
-
-/** Contract 2: open iff the app reports `ready` and every required component is true. */
-export function decide(observation: PhaseBody | undefined, required: readonly string[]): Decision {
-  if (observation === undefined) return { open: false, reason: 'no_observation', missing: [...required] };
-  const missing = required.filter((name) => observation.components[name] !== true);
-  if (observation.state !== 'ready') return { open: false, reason: observation.state, missing };
-  if (missing.length > 0) return { open: false, reason: 'missing_components', missing };
-  return { open: true, reason: 'ready', missing };
-}
 
 /** The app's reason for a failed startup; a body without one still names the phase it stopped in. */
 export function appError(observation: PhaseBody): PhaseError {
@@ -64,6 +46,14 @@ export function afterCheck(state: GateState, outcome: CheckOutcome, nowMs: numbe
  */
 export function isReady(state: GateState, required: readonly string[]): boolean {
   return !state.stopping && state.lastCheckOk && decide(state.observation, required).open;
+}
+
+/**
+ * Whether /startup should hold a probe: the gate is still closed and waiting makes sense (not
+ * shutting down, and the app has neither failed nor stopped).
+ */
+export function startupPending(state: GateState, required: readonly string[]): boolean {
+  return state.openedAtMs === null && !state.stopping && worthHolding(decide(state.observation, required));
 }
 
 /** The JSON reason /startup answers with while closed (contract 2). */

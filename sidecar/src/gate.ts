@@ -4,8 +4,10 @@
  */
 import type { Logger } from '../../common/log';
 import type { PhaseError } from '../../common/phase-contract';
+import { ProbeHolds } from '../../common/startup-hold';
 import type { CheckTimings } from './config';
-import { type CheckOutcome, type GateState, INITIAL_STATE, type Reason, type StartupReason, afterCheck, appError, decide, isLive, isReady, startupReason } from './decision';
+import { type Reason, decide } from '../../common/startup-decision';
+import { type CheckOutcome, type GateState, INITIAL_STATE, type StartupReason, afterCheck, appError, isLive, isReady, startupPending, startupReason } from './decision';
 import type { GateMetrics } from './metrics';
 
 export interface LogEvent {
@@ -70,6 +72,8 @@ export interface GateOptions {
 }
 
 export class Gate {
+  /** Startup probes waiting for the gate to open; woken on every change of state. */
+  readonly holds = new ProbeHolds();
   private state: GateState = INITIAL_STATE;
   private readonly startedAtMs: number;
   private lastProgressMs: number;
@@ -92,6 +96,7 @@ export class Gate {
     metrics.recordCheck(outcome.ok ? 'ok' : outcome.failure.result, durationMs);
     metrics.update(this.state, this.startedAtMs);
     for (const event of describeChanges(before, this.state, required, this.startedAtMs, Date.now())) log[event.level](event.fields, event.message);
+    this.holds.wake();
     const app = this.state.observation;
     if (app?.state === 'failed' && before.observation?.state !== 'failed') this.options.onAppFailed(appError(app));
   }
@@ -107,10 +112,16 @@ export class Gate {
     this.options.log.error({ err: error }, 'check loop crashed');
   }
 
-  /** SIGTERM: /ready answers 503 from now on. */
+  /** SIGTERM: /ready answers 503 from now on, and held startup probes get their answer now. */
   beginShutdown(): void {
     this.state = { ...this.state, stopping: true };
     this.options.metrics.update(this.state, this.startedAtMs);
+    this.holds.wake();
+  }
+
+  /** Whether a startup probe is worth holding: closed, and neither the app nor the gate is done. */
+  startupPending(): boolean {
+    return startupPending(this.state, this.options.required);
   }
 
   startup(): { open: true; openedAfterMs: number } | { open: false; reason: StartupReason } {

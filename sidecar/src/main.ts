@@ -2,7 +2,7 @@
  * The gate process: read the configuration, listen on 0.0.0.0 (Cloud Run probes the container's
  * address, not loopback), then check the target until SIGTERM or until the app reports `failed`.
  */
-import { Registry } from 'prom-client';
+import Registry from 'prom-client/lib/registry';
 import { exitOnConfigError, redactUrl } from '../../common/env';
 import { createLogger } from '../../common/log';
 import { realCheckDeps, runCheckLoop } from './checker';
@@ -18,10 +18,11 @@ function main(): void {
   const config = exitOnConfigError('gate', () => readGateConfig(process.env));
   const log = createLogger('gate', config.logLevel);
   const registry = new Registry();
-  const metrics = new GateMetrics(registry, config.require, Date.now() / 1000);
+  // Read at scrape time, after the gate below exists.
+  const metrics: GateMetrics = new GateMetrics(registry, config.require, Date.now() / 1000, (): number => gate.holds.count);
   const checking = new AbortController();
 
-  const gate = new Gate({
+  const gate: Gate = new Gate({
     required: config.require,
     timings: config,
     log,
@@ -35,18 +36,20 @@ function main(): void {
       setTimeout(() => process.exit(1), config.failedLingerMs);
     },
   });
-  const server = createGateServer(gate, registry);
+  const server = createGateServer(gate, registry, { startupHoldMs: config.startupHoldMs, metrics, now: realCheckDeps.now });
 
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    log.info({ signal, probesHeld: gate.holds.count }, 'shutting down');
+    // Held startup probes get their 503 (with connection: close) as this wakes them; idle
+    // keep-alive connections close now, and the deadline covers a client that lingers.
     gate.beginShutdown();
     checking.abort();
-    log.info({ signal }, 'shutting down');
     setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS).unref();
     server.close(() => process.exit(0));
-    server.closeAllConnections();
+    server.closeIdleConnections();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

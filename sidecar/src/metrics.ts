@@ -3,10 +3,17 @@
  * globals). Only the gate's own metrics: prom-client's default Node metrics fail `promtool check
  * metrics`, and the scrape must pass it whole.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+// One module per class rather than the package's index, which also loads the cluster aggregator,
+// default metrics, summaries and the push gateway: a quarter of the gate's time to listen.
+import Counter from 'prom-client/lib/counter';
+import Gauge from 'prom-client/lib/gauge';
+import Histogram from 'prom-client/lib/histogram';
 import { STATES } from '../../common/phase-contract';
+import { HOLD_OUTCOMES, type HoldOutcome } from '../../common/startup-hold';
 import { CHECK_RESULTS, type CheckResult } from './checker';
-import { type GateState, decide, isReady } from './decision';
+import { decide } from '../../common/startup-decision';
+import { type GateState, isReady } from './decision';
 
 export class GateMetrics {
   private readonly open: Gauge;
@@ -17,11 +24,13 @@ export class GateMetrics {
   private readonly component: Gauge<'component'>;
   private readonly appState: Gauge<'state'>;
   private readonly appPhase: Gauge<'phase'>;
+  private readonly held: Histogram<'outcome'>;
 
   constructor(
     registry: Registry,
     private readonly required: readonly string[],
     startTimeSeconds: number,
+    probesHeldNow: () => number = () => 0,
   ) {
     const registers = [registry];
     this.open = new Gauge({ name: 'startup_gate_open', help: '1 once the gate has opened (latched), else 0.', registers });
@@ -38,17 +47,38 @@ export class GateMetrics {
     this.component = new Gauge({ name: 'startup_gate_component_ready', help: '1 when the app reports the component as built.', labelNames: ['component'], registers });
     this.appState = new Gauge({ name: 'startup_gate_app_state', help: "1 for the app's current state (contract 1), 0 for the others.", labelNames: ['state'], registers });
     this.appPhase = new Gauge({ name: 'startup_gate_app_phase', help: "1 for the app's current phase, 0 for phases seen before.", labelNames: ['phase'], registers });
+    new Gauge({
+      name: 'startup_gate_probes_held',
+      help: 'Startup probes /startup is holding now, waiting for the gate to open.',
+      registers,
+      collect() {
+        this.set(probesHeldNow());
+      },
+    });
+    this.held = new Histogram({
+      name: 'startup_gate_probe_hold_seconds',
+      help: 'How long /startup held a probe, by outcome: settled (open, failed or stopping), expired (503 before the timeout) or gone (the client left).',
+      labelNames: ['outcome'],
+      // A hold ends within the probe timeout (975 ms for a 1 s probe); most end early, when the gate opens.
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1, 2.5, 5, 10],
+      registers,
+    });
     new Gauge({ name: 'startup_gate_start_time_seconds', help: 'Unix time the gate started.', registers }).set(startTimeSeconds);
 
     // Zero-valued series from the first scrape, so rates and alerts need no absent() tricks.
     for (const result of CHECK_RESULTS) this.checks.inc({ result }, 0);
     for (const state of STATES) this.appState.set({ state }, 0);
     for (const component of required) this.component.set({ component }, 0);
+    for (const outcome of HOLD_OUTCOMES) this.held.zero({ outcome });
   }
 
   recordCheck(result: CheckResult, durationMs: number): void {
     this.checks.inc({ result });
     this.duration.observe(durationMs / 1000);
+  }
+
+  recordHold(outcome: HoldOutcome, heldMs: number): void {
+    this.held.observe({ outcome }, heldMs / 1000);
   }
 
   /** Sets every gauge from the state; idempotent, so call it after each change. */

@@ -1,25 +1,39 @@
 /**
  * Contract 2's HTTP endpoints. Plain node:http: four GET routes that read in-memory state need no
- * framework, and every answer must be quick enough for a 1 s probe timeout.
+ * framework. /startup holds a probe while the gate is closed (common/startup-hold.ts); the others
+ * answer at once.
  */
 import http from 'node:http';
 import type { Registry } from 'prom-client';
 import { GATE_PATHS } from '../../common/revision';
+import { type StartupAnswer, sendJson as send, serveStartupProbe } from '../../common/startup-hold';
 import type { Gate } from './gate';
+import type { GateMetrics } from './metrics';
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(json) });
-  res.end(json);
+export interface GateServerOptions {
+  /** How long /startup holds a probe while closed (GATE_STARTUP_HOLD_MS); 0 answers at once. */
+  startupHoldMs: number;
+  metrics?: GateMetrics;
+  /** Monotonic milliseconds. */
+  now?: () => number;
 }
 
-export function createGateServer(gate: Gate, registry: Registry): http.Server {
+export function createGateServer(gate: Gate, registry: Registry, options: GateServerOptions = { startupHoldMs: 0 }): http.Server {
+  const now = options.now ?? (() => performance.now());
+  const startupAnswer = (): StartupAnswer => {
+    const startup = gate.startup();
+    if (startup.open) return { status: 200, body: { state: 'open', openedAfterMs: startup.openedAfterMs }, final: true };
+    return { status: 503, body: startup.reason, final: !gate.startupPending(), close: gate.current.stopping };
+  };
   const routes: Record<string, (res: http.ServerResponse) => void | Promise<void>> = {
-    [GATE_PATHS.startup]: (res) => {
-      const startup = gate.startup();
-      if (startup.open) send(res, 200, { state: 'open', openedAfterMs: startup.openedAfterMs });
-      else send(res, 503, startup.reason);
-    },
+    [GATE_PATHS.startup]: (res) =>
+      serveStartupProbe(res, {
+        holds: gate.holds,
+        holdMs: options.startupHoldMs,
+        answer: startupAnswer,
+        now,
+        onHeld: (outcome, heldMs) => options.metrics?.recordHold(outcome, heldMs),
+      }),
     [GATE_PATHS.ready]: (res) => (gate.ready() ? send(res, 200, { ready: true }) : send(res, 503, { ready: false, ...gate.readyReason() })),
     [GATE_PATHS.live]: (res) => (gate.live() ? send(res, 200, { live: true }) : send(res, 503, { live: false })),
     [GATE_PATHS.metrics]: async (res) => {

@@ -1,4 +1,5 @@
-import { type CheckOutcome, INITIAL_STATE, type GateState, afterCheck, decide, isLive, isReady, startupReason } from '../src/decision';
+import { decide } from '../../common/startup-decision';
+import { type CheckOutcome, INITIAL_STATE, type GateState, afterCheck, isLive, isReady, startupPending, startupReason } from '../src/decision';
 import { describeChanges } from '../src/gate';
 import { READY_BODY, REQUIRED, phaseBody } from './support';
 
@@ -91,5 +92,19 @@ describe('describeChanges: one line per change, not per check', () => {
     const lines = messages(run([bad]), failed);
     expect(lines.at(-1)).toBe('error: app startup failed in phase database: connection refused');
     expect(messages(failed, run([ok(failedBody)], failed))).toEqual([]);
+  });
+});
+
+describe('startupPending: /startup holds a probe only while the outcome is still open', () => {
+  it.each([
+    ['before any observation', INITIAL_STATE, true],
+    ['while the app starts', run([ok(phaseBody())]), true],
+    ['while a required component is missing', run([ok(phaseBody({ state: 'ready', components: { agentSupervisor: true } }))]), true],
+    ['once open', run([ok()]), false],
+    ['once the app failed', run([ok(failedBody)]), false],
+    ['once the app stops', run([ok(phaseBody({ state: 'stopping' }))]), false],
+    ['once the gate shuts down', { ...run([ok(phaseBody())]), stopping: true }, false],
+  ])('%s', (_name, state, pending) => {
+    expect(startupPending(state, REQUIRED)).toBe(pending);
   });
 });

@@ -38,7 +38,8 @@ describe('the gate in front of the app', () => {
   it('answers 503 through every phase and opens once the app is ready (long-poll)', async () => {
     // finalize lasts long enough for a gate that boots slowly on a busy machine to see it.
     const app = await startApp({ APP_PHASE_DELAY_MS: 'database=150,cache=150,services=150,websocket=150,finalize=3000' });
-    const gate = await gateInFrontOf(app);
+    // No hold, so each poll shows the phase the gate knows now.
+    const gate = await gateInFrontOf(app, { [V.startupHoldMs]: '0' });
     running.push(app, gate);
     const answers: StartupAnswer[] = [];
     await waitFor('/startup 200', async () => {
@@ -119,6 +120,24 @@ describe('credentials in the target URL', () => {
   });
 });
 
+describe('a held startup probe and SIGTERM', () => {
+  it('answers the held probe with 503 and exits 0', async () => {
+    // Nothing listens at the target: the gate stays closed and holds the probe.
+    const gate = spawnGate({ [V.targetUrl]: `http://127.0.0.1:${await freePort()}/phase`, [V.startupHoldMs]: '60000' }, await freePort());
+    try {
+      await waitFor('gate listening', async () => (await fetch(`${gate.base}/live`).catch(() => undefined))?.status === 200);
+      const held = fetch(`${gate.base}/startup`).then(async (r) => ({ status: r.status, body: (await r.json()) as { reason?: string } }));
+      await waitFor('the probe held', async () => (await (await fetch(`${gate.base}/metrics`)).text()).includes('startup_gate_probes_held 1'));
+      gate.child.kill('SIGTERM');
+      expect(await held).toEqual({ status: 503, body: expect.objectContaining({ reason: 'no_observation' }) });
+      expect((await gate.exited).code).toBe(0);
+      expect(gate.logs.find((l) => l.message === 'shutting down')?.probesHeld).toBe(1);
+    } finally {
+      await gate.stop();
+    }
+  });
+});
+
 describe('bad configuration', () => {
   it.each([
     [V.port, 'abc'],
@@ -128,6 +147,7 @@ describe('bad configuration', () => {
     [V.backoffFactor, 'fast'],
     [V.maxBodyBytes, '10'],
     [V.logLevel, 'loud'],
+    [V.startupHoldMs, '240001'],
   ])('%s=%s exits 2 with one line naming it', async (name, value) => {
     const gate = spawnGate({ [name]: value });
     expect((await gate.exited).code).toBe(2);

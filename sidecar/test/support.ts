@@ -79,7 +79,7 @@ export interface InProcessGate {
 }
 
 /** The gate's modules wired as main.ts wires them, with a real server and a real check loop. */
-export async function startGate(url: URL, timings: Partial<CheckTimings> = {}, required: readonly string[] = REQUIRED): Promise<InProcessGate> {
+export async function startGate(url: URL, timings: Partial<CheckTimings> = {}, required: readonly string[] = REQUIRED, startupHoldMs = 0): Promise<InProcessGate> {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -91,15 +91,16 @@ export async function startGate(url: URL, timings: Partial<CheckTimings> = {}, r
   const failed: string[] = [];
   const all = { ...TEST_TIMINGS, ...timings };
   const stopChecks = new AbortController();
-  const gate = new Gate({
+  const metrics: GateMetrics = new GateMetrics(registry, required, Date.now() / 1000, (): number => gate.holds.count);
+  const gate: Gate = new Gate({
     required,
     timings: all,
     log: createLogger('gate', 'info', sink),
-    metrics: new GateMetrics(registry, required, Date.now() / 1000),
+    metrics,
     now: realCheckDeps.now,
     onAppFailed: (error) => failed.push(error.phase),
   });
-  const server = createGateServer(gate, registry);
+  const server = createGateServer(gate, registry, { startupHoldMs, metrics, now: realCheckDeps.now });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const loop = runCheckLoop(url, all, realCheckDeps, { onCheck: (o, ms) => gate.recordCheck(o, ms), onLongPoll: (h) => gate.recordLongPoll(h) }, stopChecks.signal);
   return {
