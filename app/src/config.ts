@@ -168,7 +168,7 @@ export function readLlmConfig(env: Env, environment: AppEnvironment): LlmConfig 
 export const MIN_THREAD_TOKEN_KEY_CHARS = 32;
 
 /**
- * The key thread tokens are signed with (thread-tokens.ts). Every instance of a service must share
+ * The key thread tokens are signed with (chat/thread-tokens.ts). Every instance of a service must share
  * it, so staging and production read it from Secret Manager; elsewhere an unset key is a random
  * one per process (tokens then hold only on that process).
  */

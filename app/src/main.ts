@@ -6,14 +6,14 @@ import type { Server } from 'node:http';
 import { setImmediate } from 'node:timers/promises';
 import { exitOnConfigError } from '../../common/env';
 import { createLogger } from '../../common/log';
-import { ChatService } from './chat-service';
-import { COMPONENT_NAMES, type Components } from './components';
+import { ChatService } from './chat/chat-service';
+import { COMPONENT_NAMES, type Components } from './startup/components';
 import { readServerConfig } from './config';
-import { runStartup, StartupError } from './orchestrator';
-import { createPhaseServer } from './phase-server';
-import { PhaseState } from './phase-state';
-import { createPublicServer } from './public-server';
-import { createStartupPlan } from './startup-plan';
+import { runStartup, StartupError } from './startup/orchestrator';
+import { createPhaseServer } from './startup/phase-server';
+import { PhaseState } from './startup/phase-state';
+import { createPublicServer } from './chat/public-server';
+import { createStartupPlan } from './startup/startup-plan';
 
 /** Time allowed for close handshakes after the drain, inside Cloud Run's ~10 s SIGTERM grace. */
 const CLOSE_WAIT_MS = 500;

@@ -1,10 +1,10 @@
-import { EmbeddedCache } from '../src/cache';
-import { ExecutionTracker } from '../src/execution-tracker';
-import { BuiltinModel } from '../src/llm';
+import { EmbeddedCache } from '../src/storage/cache';
+import { ExecutionTracker } from '../src/agents/execution-tracker';
+import { BuiltinModel } from '../src/agents/llm';
 import { capHistory, parseClientFrame } from '../src/protocol';
-import { EmbeddedStore } from '../src/store';
-import { textStats, ToolDispatcher } from '../src/tools';
-import { WebSocketManager } from '../src/websocket-manager';
+import { EmbeddedStore } from '../src/storage/store';
+import { textStats, ToolDispatcher } from '../src/agents/tools';
+import { WebSocketManager } from '../src/chat/websocket-manager';
 
 describe('client frames', () => {
   it.each([

@@ -1,5 +1,5 @@
 import { readCacheConfig, readDatabaseConfig, readLlmConfig, readPhaseDelays, readServerConfig, readThreadTokenKey } from '../src/config';
-import { ThreadTokens } from '../src/thread-tokens';
+import { ThreadTokens } from '../src/chat/thread-tokens';
 
 describe('app configuration', () => {
   it('has defaults that run anywhere', () => {

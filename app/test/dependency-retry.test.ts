@@ -1,4 +1,4 @@
-import { backoffMs, connectWithin, describeError, redact, settleWithin, urlSecrets, urlTarget } from '../src/dependency-retry';
+import { backoffMs, connectWithin, describeError, redact, settleWithin, urlSecrets, urlTarget } from '../src/startup/dependency-retry';
 
 /** A clock that only moves when the code under test sleeps or an attempt takes time. */
 function fakeClock() {

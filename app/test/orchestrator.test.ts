@@ -1,10 +1,10 @@
 import { PHASES, type PhaseName } from '../../common/phase-contract';
 import { createLogger } from '../../common/log';
-import { COMPONENT_NAMES } from '../src/components';
+import { COMPONENT_NAMES } from '../src/startup/components';
 import { readServerConfig } from '../src/config';
-import { type PhasePlan, runStartup, StartupError, verify } from '../src/orchestrator';
-import { PhaseState } from '../src/phase-state';
-import { createStartupPlan } from '../src/startup-plan';
+import { type PhasePlan, runStartup, StartupError, verify } from '../src/startup/orchestrator';
+import { PhaseState } from '../src/startup/phase-state';
+import { createStartupPlan } from '../src/startup/startup-plan';
 
 const log = createLogger('test', 'silent');
 

@@ -1,8 +1,8 @@
 /** The PostgreSQL store, its migrations and its startup retries, against a real local server. */
 import { Client } from 'pg';
 import { createLogger } from '../../common/log';
-import { MIGRATIONS, migrate, pendingMigrations } from '../src/migrations';
-import { openPostgres, type PgStore } from '../src/pg-store';
+import { MIGRATIONS, migrate, pendingMigrations } from '../src/storage/migrations';
+import { openPostgres, type PgStore } from '../src/storage/pg-store';
 import { createDatabase, PG_PASSWORD, serverForFile, startPostgres } from './servers';
 
 

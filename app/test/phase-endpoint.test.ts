@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { phaseBodySchema } from '../../common/phase-contract';
-import { COMPONENT_NAMES } from '../src/components';
-import { createPhaseServer } from '../src/phase-server';
-import { PhaseState } from '../src/phase-state';
+import { COMPONENT_NAMES } from '../src/startup/components';
+import { createPhaseServer } from '../src/startup/phase-server';
+import { PhaseState } from '../src/startup/phase-state';
 
 let state: PhaseState;
 let server: Server;

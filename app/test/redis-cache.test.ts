@@ -1,8 +1,8 @@
 /** The Redis cache and its startup retries, against a real local redis-server. */
 import net from 'node:net';
 import { createLogger } from '../../common/log';
-import { EmbeddedCache } from '../src/cache';
-import { openRedis, reconnectDelayMs, type RedisCache } from '../src/redis-cache';
+import { EmbeddedCache } from '../src/storage/cache';
+import { openRedis, reconnectDelayMs, type RedisCache } from '../src/storage/redis-cache';
 import { waitFor } from '../../testkit/wait-for';
 import { REDIS_PASSWORD, serverForFile, startRedis } from './servers';
 

@@ -1,10 +1,10 @@
 /** Cross-instance delivery of a thread's messages, with two relays sharing one in-process bus. */
 import { createLogger } from '../../common/log';
-import type { CacheClient, MessageHandler } from '../src/cache';
+import type { CacheClient, MessageHandler } from '../src/storage/cache';
 import type { ServerMessage } from '../src/protocol';
-import { decodeEnvelope, threadChannel, ThreadRelay } from '../src/thread-relay';
-import { AgentWebSocketBridge } from '../src/websocket-bridge';
-import { WebSocketManager } from '../src/websocket-manager';
+import { decodeEnvelope, threadChannel, ThreadRelay } from '../src/chat/thread-relay';
+import { AgentWebSocketBridge } from '../src/chat/websocket-bridge';
+import { WebSocketManager } from '../src/chat/websocket-manager';
 
 const log = createLogger('test', 'silent');
 

@@ -3,23 +3,23 @@
  * to prevent: the supervisor only after the model, the database, the tools and the bridge; the
  * registry wired to the WebSocket manager and verified before the event self-test; ready last.
  */
-import type { Env } from '../../common/env';
-import { AgentRegistry } from './agent-registry';
-import { AgentSupervisor } from './agent-supervisor';
-import type { Logger } from '../../common/log';
-import { type CacheClient, EmbeddedCache } from './cache';
-import { ChatAgent } from './chat-agent';
-import type { ServerConfig } from './config';
-import { type CacheConfig, type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig, readThreadTokenKey } from './config';
-import { ExecutionTracker } from './execution-tracker';
-import { createLlmClient } from './llm';
+import type { Env } from '../../../common/env';
+import { AgentRegistry } from '../agents/agent-registry';
+import { AgentSupervisor } from '../agents/agent-supervisor';
+import type { Logger } from '../../../common/log';
+import { type CacheClient, EmbeddedCache } from '../storage/cache';
+import { ChatAgent } from '../agents/chat-agent';
+import type { ServerConfig } from '../config';
+import { type CacheConfig, type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig, readThreadTokenKey } from '../config';
+import { ExecutionTracker } from '../agents/execution-tracker';
+import { createLlmClient } from '../agents/llm';
 import { build, type PhasePlan, verify } from './orchestrator';
 import { runEventSelfTest } from './self-test';
-import { EmbeddedStore, type SessionFactory } from './store';
-import { ThreadRelay } from './thread-relay';
-import { createToolDispatcher } from './tools';
-import { AgentWebSocketBridge } from './websocket-bridge';
-import { WebSocketManager } from './websocket-manager';
+import { EmbeddedStore, type SessionFactory } from '../storage/store';
+import { ThreadRelay } from '../chat/thread-relay';
+import { createToolDispatcher } from '../agents/tools';
+import { AgentWebSocketBridge } from '../chat/websocket-bridge';
+import { WebSocketManager } from '../chat/websocket-manager';
 
 export interface PlanInputs {
   env: Env;
@@ -124,14 +124,14 @@ interface OpenOptions {
 
 // pg and ioredis load only when their URL is set: the embedded defaults start ~90 ms sooner.
 async function openSessionFactory(database: DatabaseConfig, options: OpenOptions): Promise<SessionFactory> {
-  if (database.kind === 'postgres') return (await import('./pg-store')).openPostgres({ url: database.url, ...options });
+  if (database.kind === 'postgres') return (await import('../storage/pg-store')).openPostgres({ url: database.url, ...options });
   const store = new EmbeddedStore();
   await store.ping();
   return store;
 }
 
 async function openCache(cache: CacheConfig, options: OpenOptions): Promise<CacheClient> {
-  if (cache.kind === 'redis') return (await import('./redis-cache')).openRedis({ url: cache.url, ...options });
+  if (cache.kind === 'redis') return (await import('../storage/redis-cache')).openRedis({ url: cache.url, ...options });
   const embedded = new EmbeddedCache();
   await embedded.ping();
   return embedded;

@@ -3,7 +3,7 @@
  * builds one component from components built before it, or checks something. The first failure
  * ends startup: no later step runs, and no component is ever replaced by a stand-in.
  */
-import { PHASES, type PhaseError, type PhaseName } from '../../common/phase-contract';
+import { PHASES, type PhaseError, type PhaseName } from '../../../common/phase-contract';
 import { COMPONENT_NAMES, type ComponentName, type Components } from './components';
 import type { PhaseState } from './phase-state';
 

@@ -2,17 +2,17 @@
  * Every component the startup phases build, by name. Startup ends with all of them built; the
  * phase endpoint reports each one's presence under `components`.
  */
-import type { AgentRegistry } from './agent-registry';
-import type { AgentSupervisor } from './agent-supervisor';
-import type { CacheClient } from './cache';
-import type { CacheConfig, DatabaseConfig, LlmConfig } from './config';
-import type { ExecutionTracker } from './execution-tracker';
-import type { LlmClient } from './llm';
-import type { SessionFactory } from './store';
-import type { ToolDispatcher } from './tools';
-import type { ThreadRelay } from './thread-relay';
-import type { AgentWebSocketBridge } from './websocket-bridge';
-import type { WebSocketManager } from './websocket-manager';
+import type { AgentRegistry } from '../agents/agent-registry';
+import type { AgentSupervisor } from '../agents/agent-supervisor';
+import type { CacheClient } from '../storage/cache';
+import type { CacheConfig, DatabaseConfig, LlmConfig } from '../config';
+import type { ExecutionTracker } from '../agents/execution-tracker';
+import type { LlmClient } from '../agents/llm';
+import type { SessionFactory } from '../storage/store';
+import type { ToolDispatcher } from '../agents/tools';
+import type { ThreadRelay } from '../chat/thread-relay';
+import type { AgentWebSocketBridge } from '../chat/websocket-bridge';
+import type { WebSocketManager } from '../chat/websocket-manager';
 
 /** Settings of the external dependencies, validated in the dependencies phase. */
 export interface DependencySettings {

@@ -2,7 +2,7 @@
  * The startup progress that the phase endpoint publishes (contract 1). Every change bumps `seq`
  * and wakes long-poll waiters.
  */
-import { PHASES, PHASE_CONTRACT_VERSION, type PhaseBody, type PhaseError, type PhaseName, type StartupState } from '../../common/phase-contract';
+import { PHASES, PHASE_CONTRACT_VERSION, type PhaseBody, type PhaseError, type PhaseName, type StartupState } from '../../../common/phase-contract';
 
 export type PhaseDurations = Partial<Record<PhaseName, number>>;
 

@@ -3,8 +3,8 @@
  * OpenAI-compatible chat-completions endpoint.
  */
 import { z } from 'zod';
-import { redactUrl } from '../../common/env';
-import type { LlmConfig } from './config';
+import { redactUrl } from '../../../common/env';
+import type { LlmConfig } from '../config';
 
 export interface ChatTurn {
   role: 'system' | 'user' | 'assistant';

@@ -3,8 +3,8 @@
  * main.ts binds it to PHASE_HOST (loopback by default), never to the public port.
  */
 import http from 'node:http';
-import { parseLongPollQuery, phaseStatusCode } from '../../common/phase-contract';
-import { PHASE_PATH } from '../../common/revision';
+import { parseLongPollQuery, phaseStatusCode } from '../../../common/phase-contract';
+import { PHASE_PATH } from '../../../common/revision';
 import type { PhaseState } from './phase-state';
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {

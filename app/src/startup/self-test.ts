@@ -3,9 +3,9 @@
  * the WebSocket manager into a loopback connection, exactly the path a real run's events take.
  */
 import { randomUUID } from 'node:crypto';
-import type { AgentRegistry } from './agent-registry';
-import { AGENT_EVENT_TYPES, type AgentEvent, type ServerMessage } from './protocol';
-import type { WebSocketManager } from './websocket-manager';
+import type { AgentRegistry } from '../agents/agent-registry';
+import { AGENT_EVENT_TYPES, type AgentEvent, type ServerMessage } from '../protocol';
+import type { WebSocketManager } from '../chat/websocket-manager';
 
 export function sampleEvents(runId: string, threadId: string): AgentEvent[] {
   const ids = { runId, threadId };

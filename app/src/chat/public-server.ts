@@ -13,13 +13,13 @@ import type { Duplex } from 'node:stream';
 import express from 'express';
 import helmet from 'helmet';
 import { WebSocketServer } from 'ws';
-import { REPO_ROOT } from '../../common/paths';
-import type { Logger } from '../../common/log';
-import { APP_ENV_VARS as V, APP_PATHS, DEFAULT_REQUIRED_COMPONENTS } from '../../common/revision';
-import { decide, worthHolding } from '../../common/startup-decision';
-import { ProbeHolds, type StartupAnswer, serveStartupProbe } from '../../common/startup-hold';
+import { REPO_ROOT } from '../../../common/paths';
+import type { Logger } from '../../../common/log';
+import { APP_ENV_VARS as V, APP_PATHS, DEFAULT_REQUIRED_COMPONENTS } from '../../../common/revision';
+import { decide, worthHolding } from '../../../common/startup-decision';
+import { ProbeHolds, type StartupAnswer, serveStartupProbe } from '../../../common/startup-hold';
 import type { ChatService } from './chat-service';
-import type { PhaseState } from './phase-state';
+import type { PhaseState } from '../startup/phase-state';
 
 /** The chat page: plain HTML and JavaScript, no build step. */
 export const CHAT_PAGE = path.join(REPO_ROOT, 'app', 'public', 'index.html');

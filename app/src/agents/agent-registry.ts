@@ -4,11 +4,11 @@
  * verifies it, because an unwired registry once meant runs that emitted nothing.
  */
 import type { LlmClient } from './llm';
-import type { AgentEvent } from './protocol';
+import type { AgentEvent } from '../protocol';
 import type { ToolDispatcher } from './tools';
-import type { AgentWebSocketBridge } from './websocket-bridge';
-import type { WebSocketManager } from './websocket-manager';
-import type { StoredMessage } from './store';
+import type { AgentWebSocketBridge } from '../chat/websocket-bridge';
+import type { WebSocketManager } from '../chat/websocket-manager';
+import type { StoredMessage } from '../storage/store';
 
 export interface AgentRun {
   runId: string;

@@ -7,9 +7,9 @@
  * MAX_RETRIES_PER_REQUEST reconnection attempts) and subscribes again.
  */
 import Redis, { type RedisOptions } from 'ioredis';
-import type { Logger } from '../../common/log';
+import type { Logger } from '../../../common/log';
 import type { CacheClient, MessageHandler } from './cache';
-import { connectWithin, describeError, redact, settleWithin, urlSecrets, urlTarget } from './dependency-retry';
+import { connectWithin, describeError, redact, settleWithin, urlSecrets, urlTarget } from '../startup/dependency-retry';
 
 // INCR and PEXPIRE in one step, so a key never lives without its expiry (works on any Redis).
 const INCREMENT_WITH_EXPIRY = `

@@ -4,10 +4,10 @@
  * ping, retried with backoff inside the phase's budget.
  */
 import { Pool, type PoolConfig } from 'pg';
-import type { Logger } from '../../common/log';
-import { connectWithin, describeError, redact, urlSecrets, urlTarget } from './dependency-retry';
+import type { Logger } from '../../../common/log';
+import { connectWithin, describeError, redact, urlSecrets, urlTarget } from '../startup/dependency-retry';
 import { migrate } from './migrations';
-import type { AgentEvent } from './protocol';
+import type { AgentEvent } from '../protocol';
 import type { ChatSession, SessionFactory, StoredMessage } from './store';
 
 /** Connections per instance: Cloud SQL's limit is shared by every instance of every revision. */

@@ -7,9 +7,9 @@
  * stays inside the process, so only local delivery happens.
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../../common/log';
-import type { CacheClient } from './cache';
-import { describeError } from './dependency-retry';
+import type { Logger } from '../../../common/log';
+import type { CacheClient } from '../storage/cache';
+import { describeError } from '../startup/dependency-retry';
 import type { WebSocketManager } from './websocket-manager';
 import type { ThreadMessage } from './websocket-bridge';
 

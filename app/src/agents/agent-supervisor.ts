@@ -3,14 +3,14 @@
  * stores and delivers the reply. Exists only once every dependency does (services phase).
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../../common/log';
+import type { Logger } from '../../../common/log';
 import type { AgentRegistry } from './agent-registry';
 import type { ExecutionTracker } from './execution-tracker';
 import type { LlmClient } from './llm';
-import type { AgentEvent } from './protocol';
-import type { ChatSession, SessionFactory } from './store';
+import type { AgentEvent } from '../protocol';
+import type { ChatSession, SessionFactory } from '../storage/store';
 import type { ToolDispatcher } from './tools';
-import type { AgentWebSocketBridge } from './websocket-bridge';
+import type { AgentWebSocketBridge } from '../chat/websocket-bridge';
 
 /** How many earlier messages of a thread the agent sees. */
 const HISTORY_LIMIT = 20;
