@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { redactUrl } from '../../../common/env';
 import type { LlmConfig } from '../config';
+import { describeError } from '../errors';
 
 export interface ChatTurn {
   role: 'system' | 'user' | 'assistant';
@@ -78,7 +79,7 @@ export class OpenAiCompatibleClient implements LlmClient {
     try {
       response = await this.fetchFn(url, { ...init, headers, signal: AbortSignal.timeout(this.config.timeoutMs) });
     } catch (error) {
-      throw new Error(`${init.method} ${shown} failed: ${describe(error)}`, { cause: error });
+      throw new Error(`${init.method} ${shown} failed: ${describeError(error)}`, { cause: error });
     }
     if (!response.ok) {
       await response.body?.cancel();
@@ -90,14 +91,6 @@ export class OpenAiCompatibleClient implements LlmClient {
       throw new Error(`${init.method} ${shown} answered a body that is not JSON`);
     }
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
-    return `${error.name === 'TimeoutError' ? 'timed out' : error.message}${cause}`;
-  }
-  return String(error);
 }
 
 export async function createLlmClient(config: LlmConfig, fetchFn: typeof fetch = fetch): Promise<LlmClient> {

@@ -17,7 +17,7 @@ import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../../common/log';
 import type { Components } from '../startup/components';
 import { capHistory, type ErrorMessage, parseClientFrame, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../protocol';
-import { describeError } from '../startup/dependency-retry';
+import { describeError } from '../errors';
 import { ThreadTokens } from './thread-tokens';
 
 const RATE_WINDOW_MS = 60_000;

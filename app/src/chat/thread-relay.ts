@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../../common/log';
 import type { CacheClient } from '../storage/cache';
-import { describeError } from '../startup/dependency-retry';
+import { describeError } from '../errors';
 import type { WebSocketManager } from './websocket-manager';
 import type { ThreadMessage } from './websocket-bridge';
 

@@ -3,8 +3,9 @@
  * briefly unreachable while an instance starts (a failover, the VPC route warming up), so one
  * refused connection must not fail startup; a dependency that stays away past the phase's budget
  * must, naming itself and the last error. Connection URLs carry passwords, so every message that
- * leaves this module has them removed.
+ * leaves this module has them removed (errors.ts).
  */
+import { describeError } from '../errors';
 
 export interface RetryOptions {
   /** Names the dependency in the failure, e.g. "PostgreSQL at 10.0.0.3:5432/chat". */
@@ -48,7 +49,7 @@ export async function connectWithin<T>(attempt: (timeoutMs: number) => Promise<T
     try {
       return await attempt(Math.max(MIN_ATTEMPT_MS, deadline - now()));
     } catch (error) {
-      const reason = redact(describeError(error), options.secrets);
+      const reason = describeError(error, options.secrets);
       const delay = backoffMs(attempts);
       if (signal?.aborted) throw new DependencyError(`${options.name}: startup stopped while connecting (last error: ${reason})`);
       if (now() + delay >= deadline) {
@@ -74,26 +75,6 @@ export function settleWithin<T>(promise: Promise<T>, ms: number, message: string
     timer = setTimeout(() => reject(new Error(message)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/**
- * One line for any error. Node reports a refused connection to a name with several addresses as
- * an AggregateError with an empty message, so its parts are spelled out. Errors are read by shape,
- * not instanceof: errors made in another realm (Node's internals under jest) fail that check.
- */
-export function describeError(error: unknown): string {
-  if (typeof error !== 'object' || error === null) return String(error);
-  const { message, code, errors, name } = error as { message?: unknown; code?: unknown; errors?: unknown; name?: unknown };
-  if (Array.isArray(errors) && errors.length > 0 && !message) return [...new Set(errors.map(describeError))].join('; ');
-  for (const text of [message, code, name]) if (typeof text === 'string' && text !== '') return text;
-  return String(error);
-}
-
-/** Replaces each secret, and any `user:password@` in a URL, with `***`. */
-export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of [...secrets].filter(Boolean).sort((a, b) => b.length - a.length)) out = out.split(secret).join('***');
-  return out.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@]*@/gi, '$1***@');
 }
 
 /** The secrets a connection URL holds: the whole URL and its password, raw and decoded. */

@@ -5,6 +5,7 @@
  */
 import { PHASES, type PhaseError, type PhaseName } from '../../../common/phase-contract';
 import { COMPONENT_NAMES, type ComponentName, type Components } from './components';
+import { describeError } from '../errors';
 import type { PhaseState } from './phase-state';
 
 type Needs<N extends ComponentName> = Pick<Components, N>;
@@ -103,7 +104,7 @@ export async function runStartup(plan: readonly PhasePlan[], options: StartupOpt
       }
       if (phase === PHASES[PHASES.length - 1]) assertAllBuilt(built, phase);
     } catch (error) {
-      const failure = error instanceof StartupError ? error : new StartupError(phase, 'unknown', describe(error));
+      const failure = error instanceof StartupError ? error : new StartupError(phase, 'unknown', describeError(error));
       state.fail(failure.toPhaseError());
       throw failure;
     }
@@ -128,7 +129,7 @@ async function runStep(phase: PhaseName, step: Step, built: Partial<Components>,
   try {
     value = await step.run(built);
   } catch (error) {
-    throw new StartupError(phase, step.name, `${step.name}: ${describe(error)}`);
+    throw new StartupError(phase, step.name, `${step.name}: ${describeError(error)}`);
   }
   if (step.provides === undefined) return;
   if (value === undefined || value === null) throw new StartupError(phase, step.name, `${step.name}: step built nothing`);
@@ -139,8 +140,4 @@ async function runStep(phase: PhaseName, step: Step, built: Partial<Components>,
 function assertAllBuilt(built: Partial<Components>, phase: PhaseName): void {
   const never = COMPONENT_NAMES.filter((name) => built[name] === undefined);
   if (never.length > 0) throw new StartupError(phase, 'complete', `startup plan never built ${never.join(', ')}`);
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -5,7 +5,8 @@
  */
 import { Pool, type PoolConfig } from 'pg';
 import type { Logger } from '../../../common/log';
-import { connectWithin, describeError, redact, urlSecrets, urlTarget } from '../startup/dependency-retry';
+import { connectWithin, urlSecrets, urlTarget } from '../startup/dependency-retry';
+import { describeError } from '../errors';
 import { migrate } from './migrations';
 import type { AgentEvent } from '../protocol';
 import type { ChatSession, SessionFactory, StoredMessage } from './store';
@@ -87,7 +88,7 @@ export async function openPostgres({ url, budgetMs, log, signal, createPool = (c
       const pool = createPool({ connectionString: url, connectionTimeoutMillis: timeoutMs, max: POOL_SIZE });
       // An idle connection that the server drops (restart, failover) is reported here; without a
       // listener the process would crash. The pool replaces it on the next query.
-      pool.on('error', (error) => log.warn({ dependency: name }, `${name}: idle connection lost: ${redact(describeError(error), secrets)}`));
+      pool.on('error', (error) => log.warn({ dependency: name }, `${name}: idle connection lost: ${describeError(error, secrets)}`));
       try {
         const client = await pool.connect();
         try {

@@ -9,7 +9,8 @@
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Logger } from '../../../common/log';
 import type { CacheClient, MessageHandler } from './cache';
-import { connectWithin, describeError, redact, settleWithin, urlSecrets, urlTarget } from '../startup/dependency-retry';
+import { connectWithin, settleWithin, urlSecrets, urlTarget } from '../startup/dependency-retry';
+import { describeError } from '../errors';
 
 // INCR and PEXPIRE in one step, so a key never lives without its expiry (works on any Redis).
 const INCREMENT_WITH_EXPIRY = `
@@ -103,7 +104,7 @@ export async function openRedis({ url, budgetMs, log, signal, createClient = (u,
         // From here on ioredis reconnects by itself; an outage shows in the log, without secrets.
         clients.forEach((client, index) => {
           const connection = index === 0 ? 'commands' : 'subscriber';
-          client.on('error', (error) => log.warn({ dependency: name, connection }, `${name}: ${connection} connection: ${redact(describeError(error), secrets)}`));
+          client.on('error', (error) => log.warn({ dependency: name, connection }, `${name}: ${connection} connection: ${describeError(error, secrets)}`));
           client.on('ready', () => log.info({ dependency: name, connection }, `${name}: ${connection} connection ready`));
         });
         return cache;
