@@ -2,7 +2,7 @@ import { PHASES, type PhaseName } from '../../common/phase-contract';
 import { createLogger } from '../../common/log';
 import { COMPONENT_NAMES } from '../src/startup/components';
 import { readServerConfig } from '../src/config';
-import { type PhasePlan, runStartup, StartupError, verify } from '../src/startup/orchestrator';
+import { type PhasePlan, runStartup, StartupError, verify, wire } from '../src/startup/orchestrator';
 import { PhaseState } from '../src/startup/phase-state';
 import { createStartupPlan } from '../src/startup/startup-plan';
 
@@ -87,6 +87,33 @@ describe('startup orchestrator', () => {
     const state = new PhaseState(COMPONENT_NAMES);
     await expect(runStartup(unwired, { state, serve: unexpected })).rejects.toThrow('AgentRegistry is not connected to the AgentWebSocketBridge');
     expect(state.snapshot().error?.phase).toBe('finalize');
+  });
+
+  it('wires only in wire steps: without them the websocket phase check fails, so no verify step wired in their place', async () => {
+    const kinds = plan().flatMap(({ phase, steps }) => steps.filter((step) => step.kind === 'wire').map((step) => `${phase}/${step.name}`));
+    expect(kinds).toEqual(['websocket/connectRegistry']);
+    const verifyOnly = plan().map((entry) => ({ ...entry, steps: entry.steps.filter((step) => step.kind !== 'wire') }));
+    const state = new PhaseState(COMPONENT_NAMES);
+    await expect(runStartup(verifyOnly, { state, serve: unexpected })).rejects.toThrow(StartupError);
+    expect(state.snapshot().error).toEqual({
+      phase: 'websocket',
+      message: 'verifyWiring: AgentRegistry does not reach the WebSocketManager through the AgentWebSocketBridge',
+    });
+  });
+
+  it('runs a wire step like a verify step (builds nothing, publishes no component) and names it when it throws', async () => {
+    const cases: { name: string; connect: () => void; want: string | undefined }[] = [
+      { name: 'wires', connect: () => {}, want: undefined },
+      { name: 'throws', connect: () => { throw new Error('bridge refused'); }, want: 'link: bridge refused' },
+    ];
+    for (const { connect, want } of cases) {
+      const withWire = plan().map((entry) => (entry.phase === 'init' ? { ...entry, steps: [...entry.steps, wire('link', [], connect)] } : entry));
+      const state = new PhaseState(COMPONENT_NAMES);
+      const seqBefore = state.snapshot().seq;
+      const got = await runStartup(withWire, { state, serve: () => {} }).then(() => undefined, (error: Error) => error.message);
+      expect(got).toBe(want);
+      if (want === undefined) expect(state.snapshot().seq - seqBefore).toBe(PHASES.length * 2 + COMPONENT_NAMES.length);
+    }
   });
 
   it('rejects a step that builds nothing, and a plan that leaves a component unbuilt', async () => {

@@ -1,7 +1,9 @@
 /**
- * Deterministic startup: runs the seven phases in order, each a list of named steps. A step either
- * builds one component from components built before it, or checks something. The first failure
- * ends startup: no later step runs, and no component is ever replaced by a stand-in.
+ * Deterministic startup: runs the seven phases in order, each a list of named steps of three
+ * kinds: `build` makes one component from components built before it, `wire` connects components
+ * already built to each other (the only step that changes them), `verify` checks and changes
+ * nothing, so a verify step can be dropped or repeated without changing what starts. The first
+ * failure ends startup: no later step runs, and no component is ever replaced by a stand-in.
  */
 import { PHASES, type PhaseError, type PhaseName } from '../../../common/phase-contract';
 import { COMPONENT_NAMES, type ComponentName, type Components } from './components';
@@ -10,7 +12,10 @@ import type { PhaseState } from './phase-state';
 
 type Needs<N extends ComponentName> = Pick<Components, N>;
 
+export type StepKind = 'build' | 'wire' | 'verify';
+
 export interface Step {
+  readonly kind: StepKind;
   readonly name: string;
   readonly needs: readonly ComponentName[];
   readonly provides: ComponentName | undefined;
@@ -23,12 +28,17 @@ export function build<K extends ComponentName, N extends ComponentName = never>(
   needs: readonly N[],
   create: (deps: Needs<N>) => Components[K] | Promise<Components[K]>,
 ): Step {
-  return { name: provides, needs, provides, run: async (deps) => create(deps as Needs<N>) };
+  return { kind: 'build', name: provides, needs, provides, run: async (deps) => create(deps as Needs<N>) };
 }
 
-/** A step that checks the components it `needs` and builds nothing; it fails by throwing. */
-export function verify<N extends ComponentName>(name: string, needs: readonly N[], check: (deps: Needs<N>) => void | Promise<void>): Step {
-  return { name, needs, provides: undefined, run: async (deps) => check(deps as Needs<N>) };
+/** A step that connects the components it `needs` to each other and builds nothing; it fails by throwing. */
+export function wire<N extends ComponentName>(name: string, needs: readonly N[], connect: (deps: Needs<N>) => void | Promise<void>): Step {
+  return { kind: 'wire', name, needs, provides: undefined, run: async (deps) => connect(deps as Needs<N>) };
+}
+
+/** A step that checks the components it `needs` and changes nothing; it fails by throwing. */
+export function verify<N extends ComponentName>(name: string, needs: readonly N[], check: (deps: Readonly<Needs<N>>) => void | Promise<void>): Step {
+  return { kind: 'verify', name, needs, provides: undefined, run: async (deps) => check(deps as Needs<N>) };
 }
 
 export interface PhasePlan {

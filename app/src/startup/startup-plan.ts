@@ -13,7 +13,7 @@ import type { ServerConfig } from '../config';
 import { type CacheConfig, type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig, readThreadTokenKey } from '../config';
 import { ExecutionTracker } from '../agents/execution-tracker';
 import { createLlmClient } from '../agents/llm';
-import { build, type PhasePlan, verify } from './orchestrator';
+import { build, type PhasePlan, verify, wire } from './orchestrator';
 import { runEventSelfTest } from './self-test';
 import { EmbeddedStore, type SessionFactory } from '../storage/store';
 import { ThreadRelay } from '../chat/thread-relay';
@@ -94,7 +94,7 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
     {
       phase: 'websocket',
       steps: [
-        verify('connectRegistry', ['agentRegistry', 'websocketBridge'], ({ agentRegistry, websocketBridge }) => {
+        wire('connectRegistry', ['agentRegistry', 'websocketBridge'], ({ agentRegistry, websocketBridge }) => {
           agentRegistry.connect(websocketBridge);
         }),
         verify(
