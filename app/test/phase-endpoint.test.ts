@@ -55,6 +55,31 @@ describe('phase endpoint', () => {
     expect((await get('/phase')).body).toMatchObject({ state: 'stopping', error: { phase: 'database', message: 'down' } });
   });
 
+  it('once stopping, drops progress but records a failure, and stays stopping', () => {
+    const cases: { name: string; change: (state: PhaseState) => void; want: { state: string; phase: string; error: object | null; seqGrew: boolean } }[] = [
+      { name: 'beginPhase', change: (s) => s.beginPhase('database'), want: { state: 'stopping', phase: 'init', error: null, seqGrew: false } },
+      { name: 'componentBuilt', change: (s) => s.componentBuilt('llmClient'), want: { state: 'stopping', phase: 'init', error: null, seqGrew: false } },
+      { name: 'completePhase', change: (s) => s.completePhase('init', 1), want: { state: 'stopping', phase: 'init', error: null, seqGrew: false } },
+      { name: 'completeStartup', change: (s) => s.completeStartup('finalize', 1), want: { state: 'stopping', phase: 'init', error: null, seqGrew: false } },
+      { name: 'markStopping again', change: (s) => s.markStopping(), want: { state: 'stopping', phase: 'init', error: null, seqGrew: false } },
+      {
+        name: 'fail',
+        change: (s) => s.fail({ phase: 'database', message: 'startup stopped: the process is shutting down' }),
+        want: { state: 'stopping', phase: 'init', error: { phase: 'database', message: 'startup stopped: the process is shutting down' }, seqGrew: true },
+      },
+    ];
+    for (const { name, change, want } of cases) {
+      const phases = new PhaseState(COMPONENT_NAMES);
+      phases.markStopping();
+      const before = phases.snapshot();
+      change(phases);
+      const after = phases.snapshot();
+      const got = { state: after.state, phase: after.phase, error: after.error, seqGrew: after.seq > before.seq };
+      expect({ name, ...got }).toEqual({ name, ...want });
+      expect({ name, completed: after.completedPhases, built: after.components.llmClient }).toEqual({ name, completed: [], built: false });
+    }
+  });
+
   it('long-poll answers as soon as seq passes afterSeq', async () => {
     const { seq } = (await get('/phase')).body;
     const started = performance.now();

@@ -1,6 +1,11 @@
 /**
  * The startup progress that the phase endpoint publishes (contract 1). Every change bumps `seq`
  * and wakes long-poll waiters.
+ *
+ * `stopping` is final. Once stopping, progress (a phase begun or completed, a component built,
+ * startup complete) is dropped: the app no longer heads for `ready`, and nobody may see it go
+ * there. A failure is still recorded, in `error`, with the state left at `stopping`: a startup
+ * that ended while the process stopped still says where and why.
  */
 import { PHASES, PHASE_CONTRACT_VERSION, type PhaseBody, type PhaseError, type PhaseName, type StartupState } from '../../../common/phase-contract';
 
@@ -68,10 +73,13 @@ export class PhaseState {
   }
 
   fail(error: PhaseError): void {
-    this.change(() => {
-      this.state = 'failed';
-      this.error = { ...error };
-    });
+    this.change(
+      () => {
+        if (this.state !== 'stopping') this.state = 'failed';
+        this.error = { ...error };
+      },
+      { evenWhileStopping: true },
+    );
   }
 
   /** The last phase completed and the app serves: one change, one answer to long-poll clients. */
@@ -118,8 +126,8 @@ export class PhaseState {
     });
   }
 
-  private change(apply: () => void): void {
-    if (this.state === 'stopping') return;
+  private change(apply: () => void, { evenWhileStopping = false } = {}): void {
+    if (this.state === 'stopping' && !evenWhileStopping) return;
     apply();
     this.seq += 1;
     this.updatedAt = this.now().toISOString();
