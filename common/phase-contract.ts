@@ -13,10 +13,6 @@ z.config(en());
 
 export const PHASE_CONTRACT_VERSION = 1;
 
-/** The app's startup phases, in the order they run. Other backends may name their phases differently. */
-export const PHASES = ['init', 'dependencies', 'database', 'cache', 'services', 'websocket', 'finalize'] as const;
-export type PhaseName = (typeof PHASES)[number];
-
 export const STATES = ['starting', 'ready', 'failed', 'stopping'] as const;
 export type StartupState = (typeof STATES)[number];
 

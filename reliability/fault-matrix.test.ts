@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { WebSocket } from 'ws';
 import { type AppProcess, closeEvent, messages, slowModel, startApp } from '../app/test/support';
-import { PHASES } from '../common/phase-contract';
+import { PHASES } from '../app/src/startup/phases';
 import { revisionProbes } from '../common/probes';
 import { APP_ENV_VARS, GATE_ENV_VARS, GATE_PATHS, GATE_PORT } from '../common/revision';
 import { FrontDoor } from '../runner/src/front-door';

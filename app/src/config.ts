@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { type Env, ConfigError, readEnum, readFlag, readList, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
-import { PHASES, type PhaseName } from '../../common/phase-contract';
+import { PHASES, type PhaseName } from './startup/phases';
 import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupHoldMs } from '../../common/probes';
 import { APP_ENV_VARS as V, APP_ENVIRONMENTS, APP_PORT, type AppEnvironment, PHASE_HOST, PHASE_PORT } from '../../common/revision';
 

@@ -4,6 +4,7 @@
  */
 import type { Server } from 'node:http';
 import { setImmediate } from 'node:timers/promises';
+import { phaseCompleteLog } from '../../common/app-log';
 import { exitOnConfigError } from '../../common/env';
 import { createLogger } from '../../common/log';
 import { ChatService } from './chat/chat-service';
@@ -85,7 +86,10 @@ async function main(): Promise<void> {
         log.fatal({ phase }, `rehearsed crash in phase ${phase} (APP_CRASH_PHASE=${phase})`);
         process.exit(1);
       },
-      onPhaseComplete: (phase, durationMs) => log.info({ phase, durationMs }, `phase ${phase} complete`),
+      onPhaseComplete: (phase, durationMs) => {
+        const { fields, message } = phaseCompleteLog(phase, durationMs);
+        log.info(fields, message);
+      },
       serve: (built) => {
         chat = new ChatService({
           components: built,

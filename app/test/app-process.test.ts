@@ -3,7 +3,7 @@
  * configuration errors and shutdown.
  */
 import { phaseBodySchema } from '../../common/phase-contract';
-import { AGENT_EVENT_TYPES } from '../src/protocol';
+import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_MAIN, appLauncher, closeEvent, messages, openChat, slowModel, tryUpgrade } from './support';

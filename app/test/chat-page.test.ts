@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
-import { AGENT_EVENT_TYPES } from '../src/protocol';
+import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
 import { type AppProcess, startApp } from './support';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -1,7 +1,7 @@
 import { EmbeddedCache } from '../src/storage/cache';
 import { ExecutionTracker } from '../src/agents/execution-tracker';
 import { BuiltinModel } from '../src/agents/llm';
-import { capHistory, parseClientFrame } from '../src/protocol';
+import { capHistory, parseClientFrame } from '../../common/chat-protocol';
 import { EmbeddedStore } from '../src/storage/store';
 import { textStats, ToolDispatcher } from '../src/agents/tools';
 import { WebSocketManager } from '../src/chat/websocket-manager';

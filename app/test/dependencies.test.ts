@@ -4,7 +4,7 @@
  * Redis, and SIGTERM with a run in flight.
  */
 import { Client } from 'pg';
-import { AGENT_EVENT_TYPES } from '../src/protocol';
+import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
 import { waitFor } from '../../testkit/wait-for';
 import { appLauncher, type AppProcess, closeEvent, messages, openChat, slowModel } from './support';
 import { createDatabase, PG_PASSWORD, REDIS_PASSWORD, serverForFile, startPostgres, startRedis } from './servers';

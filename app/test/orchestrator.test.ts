@@ -1,4 +1,4 @@
-import { PHASES, type PhaseName } from '../../common/phase-contract';
+import { PHASES, type PhaseName } from '../src/startup/phases';
 import { createLogger } from '../../common/log';
 import { COMPONENT_NAMES } from '../src/startup/components';
 import { readServerConfig } from '../src/config';

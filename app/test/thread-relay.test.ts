@@ -1,7 +1,7 @@
 /** Cross-instance delivery of a thread's messages, with two relays sharing one in-process bus. */
 import { createLogger } from '../../common/log';
 import type { CacheClient, MessageHandler } from '../src/storage/cache';
-import type { ServerMessage } from '../src/protocol';
+import type { ServerMessage } from '../../common/chat-protocol';
 import { decodeEnvelope, threadChannel, ThreadRelay } from '../src/chat/thread-relay';
 import { AgentWebSocketBridge } from '../src/chat/websocket-bridge';
 import { WebSocketManager } from '../src/chat/websocket-manager';

@@ -4,7 +4,7 @@
  * the memory each idle connection adds, and how fast an upgrade is refused before ready.
  */
 import { WebSocket } from 'ws';
-import { AGENT_EVENT_TYPES, type ServerMessage } from '../../app/src/protocol';
+import { AGENT_EVENT_TYPES, type ServerMessage } from '../../common/chat-protocol';
 import { APP_ENV_VARS, APP_PATHS } from '../../common/revision';
 import { type BenchApp, observeStartup, startApp } from './app-process';
 import { rssMb, sleep, waitListening } from './processes';

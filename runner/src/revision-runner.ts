@@ -5,6 +5,7 @@
  */
 import { ContainerProcess, type Exit } from './container';
 import type { FrontDoor } from './front-door';
+import { parseAppLogLine } from '../../common/app-log';
 import { defaultTcpStartupProbe, type ProbeSpec, startupWindowSeconds } from '../../common/probes';
 import { type Clock, probeAttempt, realClock, runLivenessProbe, runStartupProbe } from './probe';
 import type { Emit } from './timeline';
@@ -180,18 +181,14 @@ export class RevisionRunner {
 
   /** Shows the app's phase completions and its warnings and errors; other log lines stay quiet. */
   private onLine(name: string, line: string): void {
-    let entry: { severity?: unknown; message?: unknown; phase?: unknown; durationMs?: unknown };
-    try {
-      entry = JSON.parse(line) as typeof entry;
-    } catch {
-      this.emit({ kind: 'app-log', container: name, severity: 'OUTPUT', message: line });
-      return;
-    }
-    if (typeof entry.phase === 'string' && typeof entry.durationMs === 'number') {
+    const entry = parseAppLogLine(line);
+    if (entry.kind === 'text') {
+      this.emit({ kind: 'app-log', container: name, severity: 'OUTPUT', message: entry.text });
+    } else if (entry.kind === 'phase-complete') {
       this.emit({ kind: 'phase', container: name, phase: entry.phase, durationMs: entry.durationMs });
-    } else if (typeof entry.severity === 'string' && ['WARNING', 'ERROR', 'CRITICAL'].includes(entry.severity)) {
-      this.emit({ kind: 'app-log', container: name, severity: entry.severity, message: String(entry.message) });
-      if (entry.severity !== 'WARNING') this.lastError.set(name, String(entry.message));
+    } else if (entry.severity !== undefined && ['WARNING', 'ERROR', 'CRITICAL'].includes(entry.severity)) {
+      this.emit({ kind: 'app-log', container: name, severity: entry.severity, message: entry.message });
+      if (entry.severity !== 'WARNING') this.lastError.set(name, entry.message);
     }
   }
 

@@ -4,7 +4,7 @@
  * verifies it, because an unwired registry once meant runs that emitted nothing.
  */
 import type { LlmClient } from './llm';
-import type { AgentEvent } from '../protocol';
+import type { AgentEvent } from '../../../common/chat-protocol';
 import type { ToolDispatcher } from './tools';
 import type { AgentWebSocketBridge } from '../chat/websocket-bridge';
 import type { WebSocketManager } from '../chat/websocket-manager';

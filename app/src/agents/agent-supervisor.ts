@@ -7,7 +7,7 @@ import type { Logger } from '../../../common/log';
 import type { AgentRegistry } from './agent-registry';
 import type { ExecutionTracker } from './execution-tracker';
 import type { LlmClient } from './llm';
-import type { AgentEvent } from '../protocol';
+import type { AgentEvent } from '../../../common/chat-protocol';
 import type { ChatSession, SessionFactory } from '../storage/store';
 import type { ToolDispatcher } from './tools';
 import type { AgentWebSocketBridge } from '../chat/websocket-bridge';

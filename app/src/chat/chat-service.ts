@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../../common/log';
 import type { Components } from '../startup/components';
-import { capHistory, type ErrorMessage, parseClientFrame, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../protocol';
+import { capHistory, type ErrorMessage, parseClientFrame, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
 import { describeError } from '../errors';
 import { ThreadTokens } from './thread-tokens';
 

@@ -2,7 +2,7 @@
  * Carries agent output to the connections that follow the run's thread: this instance's directly,
  * other instances' through the relay (thread-relay.ts).
  */
-import type { AgentEvent, AgentResponse, ErrorMessage } from '../protocol';
+import type { AgentEvent, AgentResponse, ErrorMessage } from '../../../common/chat-protocol';
 import type { WebSocketManager } from './websocket-manager';
 
 export type ThreadMessage = AgentEvent | AgentResponse | (ErrorMessage & { threadId: string });

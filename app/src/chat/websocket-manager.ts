@@ -1,5 +1,5 @@
 /** Open client connections and the threads they follow. Delivery is by thread id. */
-import type { ServerMessage } from '../protocol';
+import type { ServerMessage } from '../../../common/chat-protocol';
 
 /** One client connection: a real WebSocket, or the loopback sink of the startup self-test. */
 export interface ClientSink {

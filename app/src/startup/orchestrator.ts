@@ -5,7 +5,8 @@
  * nothing, so a verify step can be dropped or repeated without changing what starts. The first
  * failure ends startup: no later step runs, and no component is ever replaced by a stand-in.
  */
-import { PHASES, type PhaseError, type PhaseName } from '../../../common/phase-contract';
+import type { PhaseError } from '../../../common/phase-contract';
+import { PHASES, type PhaseName } from './phases';
 import { COMPONENT_NAMES, type ComponentName, type Components } from './components';
 import { describeError } from '../errors';
 import type { PhaseState } from './phase-state';

@@ -7,7 +7,8 @@
  * there. A failure is still recorded, in `error`, with the state left at `stopping`: a startup
  * that ended while the process stopped still says where and why.
  */
-import { PHASES, PHASE_CONTRACT_VERSION, type PhaseBody, type PhaseError, type PhaseName, type StartupState } from '../../../common/phase-contract';
+import { PHASE_CONTRACT_VERSION, type PhaseBody, type PhaseError, type StartupState } from '../../../common/phase-contract';
+import { PHASES, type PhaseName } from './phases';
 
 export type PhaseDurations = Partial<Record<PhaseName, number>>;
 

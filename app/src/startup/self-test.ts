@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AgentRegistry } from '../agents/agent-registry';
-import { AGENT_EVENT_TYPES, type AgentEvent, type ServerMessage } from '../protocol';
+import { AGENT_EVENT_TYPES, type AgentEvent, type ServerMessage } from '../../../common/chat-protocol';
 import type { WebSocketManager } from '../chat/websocket-manager';
 
 export function sampleEvents(runId: string, threadId: string): AgentEvent[] {

@@ -8,7 +8,7 @@ import type { Logger } from '../../../common/log';
 import { connectWithin, urlSecrets, urlTarget } from '../startup/dependency-retry';
 import { describeError } from '../errors';
 import { migrate } from './migrations';
-import type { AgentEvent } from '../protocol';
+import type { AgentEvent } from '../../../common/chat-protocol';
 import type { ChatSession, SessionFactory, StoredMessage } from './store';
 
 /** Connections per instance: Cloud SQL's limit is shared by every instance of every revision. */

@@ -2,7 +2,7 @@
  * Chat history storage behind a session factory. The embedded store keeps threads in memory; the
  * PostgreSQL store (pg-store.ts) implements the same interface.
  */
-import type { AgentEvent } from '../protocol';
+import type { AgentEvent } from '../../../common/chat-protocol';
 
 export interface StoredMessage {
   threadId: string;

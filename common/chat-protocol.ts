@@ -8,7 +8,7 @@ import { z } from 'zod';
 export const MAX_USER_TEXT_CHARS = 8000;
 
 const threadIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'threadId must be 1-64 letters, digits, _ or -');
-/** The capability the server sent with the thread's first agent_started (chat/thread-tokens.ts). */
+/** The capability the server sent with the thread's first agent_started (app/src/chat/thread-tokens.ts). */
 const threadTokenSchema = z.string().max(128);
 
 export const userMessageSchema = z.object({
