@@ -7,6 +7,7 @@
 import http from 'node:http';
 import { WebSocket } from 'ws';
 import { type AppProcess, closeEvent, messages, slowModel, startApp } from '../app/test/support';
+import type { StartupReason } from '../common/gate-contract';
 import { PHASES } from '../common/phase-contract';
 import { revisionProbes } from '../common/probes';
 import { APP_ENV_VARS, GATE_ENV_VARS, GATE_PATHS, GATE_PORT } from '../common/revision';
@@ -18,13 +19,8 @@ import { type GateProcess, spawnGate, startTarget } from '../sidecar/test/suppor
 import { waitFor } from '../testkit/wait-for';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-interface StartupBody {
-  state?: string;
-  phase?: string | null;
-  reason?: string;
-  error?: { phase: string; message: string } | null;
-  lastCheckError?: { result: string; message: string } | null;
-}
+/** /startup's 503 body (contract 2); a test reads only the fields it needs. */
+type StartupBody = Partial<StartupReason>;
 
 const running: { stop(): Promise<void> }[] = [];
 afterEach(async () => {
