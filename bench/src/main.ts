@@ -9,11 +9,12 @@ import path from 'node:path';
 import { type DetectionTrial, latencyMs, runDetection } from './detection';
 import { runEndpoints } from './endpoints';
 import { runFootprint } from './footprint';
-import { GATE_MAIN, killAll } from './processes';
+import { killAll } from './processes';
 import { buildJson, formatReport, type Results } from './report';
 import { round } from './stats';
 import { modelTimeToTraffic, spreadOverPeriod } from './time-to-traffic';
 import { CLOUD_RUN_MAX_CONCURRENCY, runWebSockets } from './websockets';
+import { ENTRY_POINTS } from '../../common/paths';
 
 const OUT_FILE = path.resolve(__dirname, '../../../bench/out/latest.json');
 
@@ -57,8 +58,8 @@ async function main(): Promise<number> {
   const plan = PLANS[planName];
   const started = performance.now();
   say(`bench (${planName}): node ${process.version}, ${os.cpus().length} CPUs, load average ${loadAverage()}`);
-  const gateBuilt = existsSync(GATE_MAIN);
-  if (!gateBuilt) say(`the gate is not built (${GATE_MAIN}): skipping every figure that needs it`);
+  const gateBuilt = existsSync(ENTRY_POINTS.gate);
+  if (!gateBuilt) say(`the gate is not built (${ENTRY_POINTS.gate}): skipping every figure that needs it`);
 
   const results: Results = {};
   let failures = 0;
