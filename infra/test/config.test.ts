@@ -1,5 +1,6 @@
 import { STARTUP_HEADROOM_SECONDS } from '../../common/probes';
-import { CONFIG_KEYS, ConfigError, parseStackConfig, type ConfigKey } from '../config';
+import { ConfigError } from '../../common/env';
+import { CONFIG_KEYS, parseStackConfig, type ConfigKey } from '../config';
 import { stackConfig } from '../mocks';
 
 const staging = stackConfig('staging');
@@ -31,7 +32,7 @@ describe('parseStackConfig', () => {
   });
 
   it.each(CONFIG_KEYS)('names %s when it is missing', (key) => {
-    expect(() => parseStackConfig('staging', lookup({ [key]: undefined }))).toThrow(new ConfigError(`${key} is required (pulumi config set ${key} ...)`));
+    expect(() => parseStackConfig('staging', lookup({ [key]: undefined }))).toThrow(new ConfigError(key, `is required (pulumi config set ${key} ...)`));
   });
 
   const bad: [ConfigKey, string][] = [
@@ -76,6 +77,7 @@ describe('parseStackConfig', () => {
         parseStackConfig('staging', lookup({ [key]: value }));
       } catch (error) {
         expect(error).toBeInstanceOf(ConfigError);
+        expect((error as ConfigError).setting).toBe(key);
         return (error as Error).message;
       }
       throw new Error('accepted');

@@ -15,7 +15,7 @@ import { waitFor } from '../../testkit/wait-for';
 import { loadAlertRules } from '../alert-rules';
 import { collectorLabels, METADATA_LABELS, PROMETHEUS_TARGET_LABELS, runMonitoring } from '../collector';
 import type { Dashboard } from '../dashboard';
-import { STACKS } from '../config';
+import { STACKS } from '../../common/cloud-run-service';
 import { SERVICE_NAME } from '../program';
 import { runStack } from './stack-support';
 import { freePort } from '../../common/local-ports';

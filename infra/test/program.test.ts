@@ -6,27 +6,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DIST_DIR } from '../../common/paths';
-import { MAX_STARTUP_WINDOW_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, PROBE_NETWORK_MARGIN_MS, revisionProbes, startupProbeProblems, STARTUP_HEADROOM_SECONDS, type ProbeSpec } from '../../common/probes';
+import { MAX_STARTUP_WINDOW_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, PROBE_NETWORK_MARGIN_MS, revisionProbes, startupCoverSeconds, startupProbeProblems, startupWindowSeconds, STARTUP_HEADROOM_SECONDS } from '../../common/probes';
 import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
-import { parseStackConfig, STACKS, type StackConfig } from '../config';
+import { parseStackConfig, type StackConfig } from '../config';
+import { type CloudRunContainer, type CloudRunService, type CloudRunTemplate, probeTiming, STACKS } from '../../common/cloud-run-service';
 import { runMonitoring, runMonitoringYaml } from '../collector';
 import { programEntry, stackConfig } from '../mocks';
 import { TYPES, violations } from '../policy/rules';
 import { normalize } from '../render';
 import { runStack, type RecordedStack } from './stack-support';
-
-interface Container {
-  name: string;
-  image: string;
-  ports?: { containerPort?: number };
-  envs?: { name: string; value?: string; valueSource?: { secretKeyRef?: { secret: string; version: string } } }[];
-  startupProbe?: ProbeSpec;
-  livenessProbe?: ProbeSpec;
-  readinessProbe?: Omit<ProbeSpec, 'initialDelaySeconds'>;
-  dependsOns?: string[];
-  resources?: { cpuIdle?: boolean; startupCpuBoost?: boolean; limits?: Record<string, string> };
-  volumeMounts?: { name: string; mountPath: string }[];
-}
 
 const SECRET_IAM_MEMBER = 'gcp:secretmanager/secretIamMember:SecretIamMember';
 const DOCKER_IMAGE = 'docker-build:index:Image';
@@ -34,15 +22,15 @@ const DOCKER_IMAGE = 'docker-build:index:Image';
 describe.each(STACKS)('stack %s', (stackName) => {
   let stack: RecordedStack;
   let config: StackConfig;
-  let service: Record<string, unknown>;
-  let template: Record<string, unknown> & { containers: Container[]; volumes: { name: string; secret?: { secret: string; items: { path: string; version: string }[] } }[] };
-  let byName: Record<string, Container>;
+  let service: CloudRunService & Record<string, unknown>;
+  let template: Required<Pick<CloudRunTemplate, 'containers' | 'volumes'>> & CloudRunTemplate;
+  let byName: Record<string, CloudRunContainer>;
   const member = () => `serviceAccount:chat-sa@${config.project}.iam.gserviceaccount.com`;
 
   beforeAll(async () => {
     stack = await runStack(stackName);
     config = parseStackConfig(stackName, (key) => stackConfig(stackName)[key]);
-    service = stack.one(TYPES.service, 'chat').inputs;
+    service = stack.one(TYPES.service, 'chat').inputs as typeof service;
     template = service.template as typeof template;
     byName = Object.fromEntries(template.containers.map((container) => [container.name, container]));
   });
@@ -153,29 +141,31 @@ describe.each(STACKS)('stack %s', (stackName) => {
       { name: 'GATE_PORT', value: String(GATE_PORT) },
       { name: 'GATE_TARGET_URL', value: DEFAULT_GATE_TARGET_URL },
       { name: 'GATE_REQUIRE', value: 'agentSupervisor,websocketBridge' },
-      { name: 'GATE_STARTUP_HOLD_MS', value: String(byName.gate!.startupProbe!.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) },
+      { name: 'GATE_STARTUP_HOLD_MS', value: String(probeTiming(byName.gate!.startupProbe!).timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) },
     ]);
   });
 
   it('holds traffic with the gate startup probe: one attempt a second for the whole startup budget', () => {
     const probe = byName.gate!.startupProbe!;
+    const timing = probeTiming(probe);
     expect(probe).toEqual(revisionProbes(config.startupBudgetSeconds).gate.startup);
     expect(probe.httpGet).toEqual({ path: GATE_PATHS.startup, port: GATE_PORT });
-    expect(probe.periodSeconds).toBe(1);
-    expect(probe.failureThreshold * probe.periodSeconds + probe.initialDelaySeconds).toBe(config.startupBudgetSeconds);
-    expect(probe.failureThreshold * probe.periodSeconds).toBeLessThanOrEqual(MAX_STARTUP_WINDOW_SECONDS);
-    expect(startupProbeProblems(probe)).toEqual([]);
+    expect(timing.periodSeconds).toBe(1);
+    expect(startupCoverSeconds(timing)).toBe(config.startupBudgetSeconds);
+    expect(startupWindowSeconds(timing)).toBeLessThanOrEqual(MAX_STARTUP_WINDOW_SECONDS);
+    expect(startupProbeProblems({ ...timing, ...probe })).toEqual([]);
   });
 
   it("gates the ingress container's own startup probe on readiness: /startup on the app port, held within its timeout", () => {
     const probe = byName.app!.startupProbe!;
+    const timing = probeTiming(probe);
     expect(probe).toEqual(revisionProbes(config.startupBudgetSeconds).app.startup);
     expect(probe.httpGet).toEqual({ path: APP_PATHS.startup, port: APP_PORT });
-    expect(probe.periodSeconds).toBe(1);
-    expect(probe.failureThreshold * probe.periodSeconds).toBe(config.startupBudgetSeconds);
-    expect(startupProbeProblems(probe)).toEqual([]);
+    expect(timing.periodSeconds).toBe(1);
+    expect(startupCoverSeconds(timing)).toBe(config.startupBudgetSeconds);
+    expect(startupProbeProblems({ ...timing, ...probe })).toEqual([]);
     const hold = byName.app!.envs!.find((env) => env.name === 'APP_STARTUP_HOLD_MS');
-    expect(hold).toEqual({ name: 'APP_STARTUP_HOLD_MS', value: String(probe.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) });
+    expect(hold).toEqual({ name: 'APP_STARTUP_HOLD_MS', value: String(timing.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) });
   });
 
   it('checks liveness over HTTP: the app on /healthz, the gate on /live at its own port', () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
 import { renderedContainers } from '../../runner/src/local-revision';
-import { STACKS } from '../config';
+import { STACKS } from '../../common/cloud-run-service';
 import { REPO_ROOT, renderedStackPath } from '../../common/paths';
 import { normalize, render, renderDocument, renderStack, SECRET_PLACEHOLDER } from '../render';
 
