@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DIST_DIR } from '../../common/paths';
 import { MAX_STARTUP_WINDOW_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, PROBE_NETWORK_MARGIN_MS, revisionProbes, startupCoverSeconds, startupProbeProblems, startupWindowSeconds, STARTUP_HEADROOM_SECONDS } from '../../common/probes';
-import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, DEFAULT_REQUIRED_COMPONENTS, GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { APP_ENV_VARS, APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, DEFAULT_REQUIRED_COMPONENTS, GATE_ENV_VARS, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { parseStackConfig, type StackConfig } from '../config';
 import { type CloudRunContainer, type CloudRunService, type CloudRunTemplate, probeTiming, STACKS } from '../../common/cloud-run-service';
 import { runMonitoring, runMonitoringYaml } from '../collector';
@@ -143,27 +143,21 @@ describe.each(STACKS)('stack %s', (stackName) => {
     ]);
   });
 
-  it('holds traffic with the gate startup probe: one attempt a second for the whole startup budget', () => {
-    const probe = byName.gate!.startupProbe!;
+  // Both startup probes pass only once the app is ready: the gate's on its /startup, the ingress container's on its own.
+  it.each([
+    ['gate', GATE_PATHS.startup, GATE_PORT, GATE_ENV_VARS.startupHoldMs],
+    ['app', APP_PATHS.startup, APP_PORT, APP_ENV_VARS.startupHoldMs],
+  ] as const)('holds traffic with the %s startup probe on %s: one attempt a second for the whole startup budget, held within its timeout', (name, path, port, holdEnv) => {
+    const probe = byName[name]!.startupProbe!;
     const timing = probeTiming(probe);
-    expect(probe).toEqual(revisionProbes(config.startupBudgetSeconds).gate.startup);
-    expect(probe.httpGet).toEqual({ path: GATE_PATHS.startup, port: GATE_PORT });
+    expect(probe).toEqual(revisionProbes(config.startupBudgetSeconds)[name].startup);
+    expect(probe.httpGet).toEqual({ path, port });
     expect(timing.periodSeconds).toBe(1);
     expect(startupCoverSeconds(timing)).toBe(config.startupBudgetSeconds);
     expect(startupWindowSeconds(timing)).toBeLessThanOrEqual(MAX_STARTUP_WINDOW_SECONDS);
     expect(startupProbeProblems({ ...timing, ...probe })).toEqual([]);
-  });
-
-  it("gates the ingress container's own startup probe on readiness: /startup on the app port, held within its timeout", () => {
-    const probe = byName.app!.startupProbe!;
-    const timing = probeTiming(probe);
-    expect(probe).toEqual(revisionProbes(config.startupBudgetSeconds).app.startup);
-    expect(probe.httpGet).toEqual({ path: APP_PATHS.startup, port: APP_PORT });
-    expect(timing.periodSeconds).toBe(1);
-    expect(startupCoverSeconds(timing)).toBe(config.startupBudgetSeconds);
-    expect(startupProbeProblems({ ...timing, ...probe })).toEqual([]);
-    const hold = byName.app!.envs!.find((env) => env.name === 'APP_STARTUP_HOLD_MS');
-    expect(hold).toEqual({ name: 'APP_STARTUP_HOLD_MS', value: String(timing.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) });
+    const hold = byName[name]!.envs!.find((env) => env.name === holdEnv);
+    expect(hold).toEqual({ name: holdEnv, value: String(timing.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) });
   });
 
   it('checks liveness over HTTP: the app on /healthz, the gate on /live at its own port', () => {
