@@ -14,3 +14,10 @@ export const DIST_DIR = path.join(REPO_ROOT, 'dist');
 export function renderedStackPath(stack: string, root = REPO_ROOT): string {
   return path.join(root, 'infra', 'rendered', `${stack}.yaml`);
 }
+
+/** The compiled entry points (`tsc -p .`) of the two images' programs, as the runner, the tests and the bench start them. */
+export const ENTRY_POINTS = {
+  app: path.join(DIST_DIR, 'app', 'src', 'main.js'),
+  gate: path.join(DIST_DIR, 'sidecar', 'src', 'main.js'),
+} as const;
+

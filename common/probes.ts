@@ -5,11 +5,15 @@
  */
 import { APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from './revision';
 
-export interface ProbeSpec {
+/** When a probe runs and how often it may fail. */
+export interface ProbeTiming {
   initialDelaySeconds: number;
   periodSeconds: number;
   timeoutSeconds: number;
   failureThreshold: number;
+}
+
+export interface ProbeSpec extends ProbeTiming {
   httpGet?: { path: string; port: number };
   tcpSocket?: { port: number };
 }
@@ -37,7 +41,7 @@ export const MIN_DEPENDENCY_BUDGET_SECONDS = 60;
 export const STARTUP_HEADROOM_SECONDS = 10;
 
 /** Cloud Run's values for probe fields left out. */
-export const CLOUD_RUN_PROBE_DEFAULTS = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3 } as const;
+export const CLOUD_RUN_PROBE_DEFAULTS: Readonly<ProbeTiming> = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3 };
 
 /** Cloud Run's default startup probe for the ingress container when none is configured. */
 export function defaultTcpStartupProbe(port: number): ProbeSpec {
@@ -49,12 +53,12 @@ export function httpStatusPasses(status: number): boolean {
   return status >= 200 && status <= 399;
 }
 
-export function startupWindowSeconds(spec: ProbeSpec): number {
+export function startupWindowSeconds(spec: ProbeTiming): number {
   return spec.failureThreshold * spec.periodSeconds;
 }
 
 /** How long after the container's start a startup probe gives up: its initial delay plus its window. */
-export function startupCoverSeconds(spec: ProbeSpec): number {
+export function startupCoverSeconds(spec: ProbeTiming): number {
   return spec.initialDelaySeconds + startupWindowSeconds(spec);
 }
 
@@ -67,7 +71,7 @@ export function initialDelayForBudget(startupBudgetSeconds: number): number {
 }
 
 /** The limits of the Cloud Run API for a startup probe; returns the problems, empty when valid. */
-export function startupProbeProblems(spec: ProbeSpec): string[] {
+export function startupProbeProblems(spec: ProbeTiming & { httpGet?: object; tcpSocket?: object }): string[] {
   const problems: string[] = [];
   if (spec.initialDelaySeconds < 0 || spec.initialDelaySeconds > MAX_INITIAL_DELAY_SECONDS) problems.push(`initialDelaySeconds must be 0..${MAX_INITIAL_DELAY_SECONDS}`);
   if (spec.periodSeconds < 1 || spec.periodSeconds > 240) problems.push('periodSeconds must be 1..240');

@@ -11,14 +11,12 @@ import {
   MIN_DEPENDENCY_BUDGET_SECONDS,
   STARTUP_HEADROOM_SECONDS,
 } from '../common/probes';
+import { STACKS, type StackName } from '../common/cloud-run-service';
+import { ConfigError } from '../common/env';
 import type { DependencyArgs } from './revision-template';
 
 /** The project name in Pulumi.yaml: the namespace of this program's own config keys. */
 export const PROJECT = 'cloud-run-startup-gate';
-
-/** The stacks this program deploys; each is also the app's APP_ENV. */
-export const STACKS = ['staging', 'production'] as const;
-export type StackName = (typeof STACKS)[number];
 
 export interface StackConfig extends DependencyArgs {
   stack: StackName;
@@ -146,58 +144,55 @@ export type ConfigKey = (typeof KEYS)[keyof typeof KEYS][0];
 /** Every config key the program reads, fully qualified. */
 export const CONFIG_KEYS: readonly ConfigKey[] = Object.values(KEYS).map(([key]) => key);
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
 /**
  * Parses a stack's settings from raw config strings (as Pulumi stores them), throwing a
  * ConfigError that names the first bad key. Pure, so the tests need no Pulumi runtime.
  */
 export function parseStackConfig(stack: string, lookup: (key: ConfigKey) => string | undefined): StackConfig {
-  if (!(STACKS as readonly string[]).includes(stack)) throw new ConfigError(`stack must be one of ${STACKS.join(', ')}, got ${JSON.stringify(stack)}`);
+  if (!(STACKS as readonly string[]).includes(stack)) throw new ConfigError('stack', `must be one of ${STACKS.join(', ')}, got ${JSON.stringify(stack)}`);
   const parsed: Record<string, unknown> = { stack };
   for (const [field, [key, schema]] of Object.entries(KEYS)) {
     const raw = lookup(key);
-    if (raw === undefined) throw new ConfigError(`${key} is required (pulumi config set ${key} ...)`);
+    if (raw === undefined) throw new ConfigError(key, `is required (pulumi config set ${key} ...)`);
     const result = (schema as z.ZodType).safeParse(raw);
-    if (!result.success) throw new ConfigError(`${key} ${result.error.issues[0]?.message ?? 'is invalid'}, got ${JSON.stringify(raw)}`);
+    if (!result.success) throw new ConfigError(key, `${result.error.issues[0]?.message ?? 'is invalid'}, got ${JSON.stringify(raw)}`);
     parsed[field] = result.data;
   }
   const config = parsed as unknown as StackConfig;
   // A bare ID names a channel in the stack's project; the API wants the resource name.
   config.notificationChannels = config.notificationChannels.map((channel) => (channel.includes('/') ? channel : `projects/${config.project}/notificationChannels/${channel}`));
   const problem = crossKeyProblem(config);
-  if (problem) throw new ConfigError(problem);
+  if (problem) throw new ConfigError(...problem);
   return config;
 }
 
-/** Rules that span keys, each message naming every key involved; undefined when the config is consistent. */
-function crossKeyProblem(config: StackConfig): string | undefined {
+/** Rules that span keys: the first key involved and a problem that names the others; undefined when the config is consistent. */
+function crossKeyProblem(config: StackConfig): [setting: string, problem: string] | undefined {
   if (config.minInstances > config.maxInstances) {
-    return `${KEYS.minInstances[0]} (${config.minInstances}) must not exceed ${KEYS.maxInstances[0]} (${config.maxInstances})`;
+    return [KEYS.minInstances[0], `(${config.minInstances}) must not exceed ${KEYS.maxInstances[0]} (${config.maxInstances})`];
   }
   const dependencies = config.databaseBudgetSeconds + config.cacheBudgetSeconds;
   if (dependencies + STARTUP_HEADROOM_SECONDS > config.startupBudgetSeconds) {
-    return (
-      `${KEYS.databaseBudgetSeconds[0]} (${config.databaseBudgetSeconds}) + ${KEYS.cacheBudgetSeconds[0]} (${config.cacheBudgetSeconds}) ` +
-      `+ ${STARTUP_HEADROOM_SECONDS} s for the other phases must fit within ${KEYS.startupBudgetSeconds[0]} (${config.startupBudgetSeconds}): ` +
-      `the phases run one after the other inside the startup window. Raise it to ${dependencies + STARTUP_HEADROOM_SECONDS} (${STARTUP_BUDGET_TRADE_OFF})`
-    );
+    return [
+      KEYS.databaseBudgetSeconds[0],
+      `(${config.databaseBudgetSeconds}) + ${KEYS.cacheBudgetSeconds[0]} (${config.cacheBudgetSeconds}) ` +
+        `+ ${STARTUP_HEADROOM_SECONDS} s for the other phases must fit within ${KEYS.startupBudgetSeconds[0]} (${config.startupBudgetSeconds}): ` +
+        `the phases run one after the other inside the startup window. Raise it to ${dependencies + STARTUP_HEADROOM_SECONDS} (${STARTUP_BUDGET_TRADE_OFF})`,
+    ];
   }
   if (config.databaseUrlSecret === config.redisUrlSecret) {
-    return `${KEYS.databaseUrlSecret[0]} and ${KEYS.redisUrlSecret[0]} must name different secrets, both are ${JSON.stringify(config.databaseUrlSecret)}`;
+    return [KEYS.databaseUrlSecret[0], `and ${KEYS.redisUrlSecret[0]} must name different secrets, both are ${JSON.stringify(config.databaseUrlSecret)}`];
   }
   if (ALERTING_STACKS.includes(config.stack) && config.notificationChannels.length === 0) {
-    return `${KEYS.notificationChannels[0]} must list at least one notification channel in ${config.stack}: its alerts must reach someone`;
+    return [KEYS.notificationChannels[0], `must list at least one notification channel in ${config.stack}: its alerts must reach someone`];
   }
   const foreign = config.notificationChannels.find((channel) => channel.split('/')[1] !== config.project);
   if (foreign !== undefined) {
-    return `${KEYS.notificationChannels[0]} must name channels in ${KEYS.project[0]} (${config.project}), got ${foreign}`;
+    return [KEYS.notificationChannels[0], `must name channels in ${KEYS.project[0]} (${config.project}), got ${foreign}`];
   }
   const subnetRegion = /\/regions\/([^/]+)\//.exec(config.subnetwork)?.[1];
   if (subnetRegion !== undefined && subnetRegion !== config.region) {
-    return `${KEYS.subnetwork[0]} must be in ${KEYS.region[0]} (${config.region}) for Direct VPC egress, got a subnet in ${subnetRegion}`;
+    return [KEYS.subnetwork[0], `must be in ${KEYS.region[0]} (${config.region}) for Direct VPC egress, got a subnet in ${subnetRegion}`];
   }
   return undefined;
 }

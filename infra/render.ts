@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { stringify } from 'yaml';
-import { STACKS } from './config';
+import { STACKS } from '../common/cloud-run-service';
 import { REPO_ROOT, renderedStackPath } from '../common/paths';
 import { recordStack, stackConfig, type RecordedResource } from './mocks';
 

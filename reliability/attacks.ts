@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
-import { messages } from '../app/test/support';
+import { messages } from '../testkit/chat-client';
 
 /** Resident memory of a process in bytes, from /proc (Linux). */
 export function rssBytes(pid: number): number {

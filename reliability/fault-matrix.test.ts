@@ -6,25 +6,24 @@
  */
 import http from 'node:http';
 import { WebSocket } from 'ws';
-import { type AppProcess, closeEvent, messages, slowModel, startApp } from '../app/test/support';
+import type { StartupReason } from '../common/gate-contract';
 import { PHASES } from '../app/src/startup/phases';
 import { revisionProbes } from '../common/probes';
 import { APP_ENV_VARS, GATE_ENV_VARS, GATE_PATHS, GATE_PORT } from '../common/revision';
 import { FrontDoor } from '../runner/src/front-door';
 import { localRevisionOf } from '../runner/src/local-images';
-import { freePort } from '../runner/src/ports';
 import { RevisionRunner } from '../runner/src/revision-runner';
-import { type GateProcess, spawnGate, startTarget } from '../sidecar/test/support';
 import { waitFor } from '../testkit/wait-for';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../common/local-ports';
+import { type AppProcess, startApp } from '../testkit/app-process';
+import { closeEvent, messages } from '../testkit/chat-client';
+import { type GateProcess, spawnGate } from '../testkit/gate-process';
+import { slowModel } from '../testkit/model-stub';
+import { startTarget } from '../testkit/phase-endpoint';
 
-interface StartupBody {
-  state?: string;
-  phase?: string | null;
-  reason?: string;
-  error?: { phase: string; message: string } | null;
-  lastCheckError?: { result: string; message: string } | null;
-}
+/** /startup's 503 body (contract 2); a test reads only the fields it needs. */
+type StartupBody = Partial<StartupReason>;
 
 const running: { stop(): Promise<void> }[] = [];
 afterEach(async () => {

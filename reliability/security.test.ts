@@ -3,9 +3,9 @@
  * self-stopping. The figures they print are quoted in docs/protocol.md.
  */
 import { once } from 'node:events';
-import { appLauncher } from '../app/test/support';
 import { FrontDoor } from '../runner/src/front-door';
 import { buildThread, forgedHeaderFlood, openSocket, rssBytes, slowReader } from './attacks';
+import { appLauncher } from '../testkit/app-process';
 
 const { launch, stopAll } = appLauncher();
 afterEach(stopAll);

@@ -6,7 +6,10 @@ import { phaseBodySchema } from '../../common/phase-contract';
 import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { APP_MAIN, appLauncher, closeEvent, messages, openChat, slowModel, tryUpgrade } from './support';
+import { ENTRY_POINTS } from '../../common/paths';
+import { appLauncher } from '../../testkit/app-process';
+import { closeEvent, messages, openChat, tryUpgrade } from '../../testkit/chat-client';
+import { slowModel } from '../../testkit/model-stub';
 
 const { launch, stopAll } = appLauncher();
 afterEach(stopAll);
@@ -216,7 +219,7 @@ describe('app process', () => {
   });
 
   it('exits 2 when PHASE_HOST is not loopback, unless APP_ALLOW_PUBLIC_PHASE_HOST=true', () => {
-    const result = spawnSync(process.execPath, [APP_MAIN], { env: { PATH: process.env.PATH, PHASE_HOST: '0.0.0.0' }, encoding: 'utf8', timeout: 10_000 });
+    const result = spawnSync(process.execPath, [ENTRY_POINTS.app], { env: { PATH: process.env.PATH, PHASE_HOST: '0.0.0.0' }, encoding: 'utf8', timeout: 10_000 });
     expect(result.status).toBe(2);
     expect(JSON.parse(result.stderr.trim())).toMatchObject({ setting: 'PHASE_HOST', message: expect.stringContaining('APP_ALLOW_PUBLIC_PHASE_HOST') });
   });
@@ -306,7 +309,7 @@ describe('app process', () => {
   });
 
   it('exits 2 with one line naming a bad setting', () => {
-    const result = spawnSync(process.execPath, [APP_MAIN], { env: { PATH: process.env.PATH, PORT: 'eighty' }, encoding: 'utf8', timeout: 10_000 });
+    const result = spawnSync(process.execPath, [ENTRY_POINTS.app], { env: { PATH: process.env.PATH, PORT: 'eighty' }, encoding: 'utf8', timeout: 10_000 });
     expect(result.status).toBe(2);
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);

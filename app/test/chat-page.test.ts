@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
 import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
-import { type AppProcess, startApp } from './support';
+import { type AppProcess, startApp } from '../../testkit/app-process';
 
 const CHROMIUM = '/usr/bin/chromium';
 

@@ -8,7 +8,7 @@ import { COMPONENT_NAMES } from '../src/startup/components';
 import { runStartup } from '../src/startup/orchestrator';
 import { PhaseState } from '../src/startup/phase-state';
 import { createStartupPlan } from '../src/startup/startup-plan';
-import { closeEvent, messages } from './support';
+import { closeEvent, messages } from '../../testkit/chat-client';
 
 const log = createLogger('test', 'silent');
 const RUN = [...AGENT_EVENT_TYPES, 'agent_response'];

@@ -6,8 +6,10 @@
 import { Client } from 'pg';
 import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
 import { waitFor } from '../../testkit/wait-for';
-import { appLauncher, type AppProcess, closeEvent, messages, openChat, slowModel } from './support';
-import { createDatabase, PG_PASSWORD, REDIS_PASSWORD, serverForFile, startPostgres, startRedis } from './servers';
+import { appLauncher, type AppProcess } from '../../testkit/app-process';
+import { closeEvent, messages, openChat } from '../../testkit/chat-client';
+import { createDatabase, PG_PASSWORD, REDIS_PASSWORD, serverForFile, startPostgres, startRedis } from '../../testkit/dependency-servers';
+import { slowModel } from '../../testkit/model-stub';
 
 
 const { launch, stopAll } = appLauncher();

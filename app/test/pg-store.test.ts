@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { createLogger } from '../../common/log';
 import { MIGRATIONS, migrate, pendingMigrations } from '../src/storage/migrations';
 import { openPostgres, type PgStore } from '../src/storage/pg-store';
-import { createDatabase, PG_PASSWORD, serverForFile, startPostgres } from './servers';
+import { createDatabase, PG_PASSWORD, serverForFile, startPostgres } from '../../testkit/dependency-servers';
 
 
 const log = createLogger('test', 'silent');

@@ -9,7 +9,7 @@ import { COMPONENT_NAMES, type Components } from '../src/startup/components';
 import { runStartup } from '../src/startup/orchestrator';
 import { PhaseState } from '../src/startup/phase-state';
 import { createStartupPlan } from '../src/startup/startup-plan';
-import { tryUpgrade } from './support';
+import { tryUpgrade } from '../../testkit/chat-client';
 
 const log = createLogger('test', 'silent');
 type Stage = 'starting' | 'ready' | 'failed' | 'stopping';

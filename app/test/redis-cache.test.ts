@@ -4,7 +4,7 @@ import { createLogger } from '../../common/log';
 import { EmbeddedCache } from '../src/storage/cache';
 import { openRedis, reconnectDelayMs, type RedisCache } from '../src/storage/redis-cache';
 import { waitFor } from '../../testkit/wait-for';
-import { REDIS_PASSWORD, serverForFile, startRedis } from './servers';
+import { REDIS_PASSWORD, serverForFile, startRedis } from '../../testkit/dependency-servers';
 
 const log = createLogger('test', 'silent');
 const redis = serverForFile(startRedis);

@@ -4,8 +4,9 @@
  * reason (and no error message: the port is public) otherwise. Waits are on conditions only.
  */
 import { APP_PATHS } from '../../common/revision';
-import { appLauncher, tryUpgrade } from './support';
 import { waitFor } from '../../testkit/wait-for';
+import { appLauncher } from '../../testkit/app-process';
+import { tryUpgrade } from '../../testkit/chat-client';
 
 
 const { launch, stopAll } = appLauncher();

@@ -1,8 +1,9 @@
 /** The real app, started for a benchmark on free loopback ports, and the bench's view of its startup. */
 import type { PhaseBody } from '../../common/phase-contract';
 import { APP_ENV_VARS, PHASE_PATH } from '../../common/revision';
-import { freePort } from '../../runner/src/ports';
-import { APP_MAIN, type NodeProcess, httpGet, startNode, waitListening } from './processes';
+import { type NodeProcess, httpGet, startNode, waitListening } from './processes';
+import { freePort } from '../../common/local-ports';
+import { ENTRY_POINTS } from '../../common/paths';
 
 export interface BenchApp {
   proc: NodeProcess;
@@ -13,7 +14,7 @@ export interface BenchApp {
 export async function startApp(env: Record<string, string> = {}): Promise<BenchApp> {
   const port = await freePort();
   const phasePort = await freePort();
-  const proc = startNode(APP_MAIN, { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), [APP_ENV_VARS.logLevel]: 'warn', ...env });
+  const proc = startNode(ENTRY_POINTS.app, { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), [APP_ENV_VARS.logLevel]: 'warn', ...env });
   return { proc, port, phaseUrl: `http://127.0.0.1:${phasePort}${PHASE_PATH}` };
 }
 

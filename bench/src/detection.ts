@@ -5,10 +5,11 @@
  */
 import waitOn from 'wait-on';
 import { APP_ENV_VARS, GATE_ENV_VARS, GATE_PATHS } from '../../common/revision';
-import { freePort } from '../../runner/src/ports';
 import { observeStartup, startApp } from './app-process';
-import { GATE_MAIN, type NodeProcess, sleep, startNode, waitFor200 } from './processes';
+import { type NodeProcess, sleep, startNode, waitFor200 } from './processes';
 import { rotate } from './stats';
+import { freePort } from '../../common/local-ports';
+import { ENTRY_POINTS } from '../../common/paths';
 
 export const DETECTION_VARIANTS = ['longPoll', 'polling', 'waitOn'] as const;
 export type DetectionVariant = (typeof DETECTION_VARIANTS)[number];
@@ -97,7 +98,7 @@ async function runTrial(variant: DetectionVariant): Promise<DetectionTrial> {
     } else {
       const gatePort = await freePort();
       const startupUrl = `http://127.0.0.1:${gatePort}${GATE_PATHS.startup}`;
-      const gateProc = startNode(GATE_MAIN, {
+      const gateProc = startNode(ENTRY_POINTS.gate, {
         [GATE_ENV_VARS.port]: String(gatePort),
         [GATE_ENV_VARS.targetUrl]: app.phaseUrl,
         // info: a handful of lines per startup (checks failing and recovering, phases, open).

@@ -5,10 +5,11 @@
  */
 import autocannon from 'autocannon';
 import { GATE_ENV_VARS, GATE_PATHS } from '../../common/revision';
-import { freePort } from '../../runner/src/ports';
 import { observeStartup, startApp } from './app-process';
-import { GATE_MAIN, type NodeProcess, startNode, waitFor200 } from './processes';
+import { type NodeProcess, startNode, waitFor200 } from './processes';
 import { mean, rotate } from './stats';
+import { freePort } from '../../common/local-ports';
+import { ENTRY_POINTS } from '../../common/paths';
 
 export const ENDPOINTS = ['startup', 'metrics'] as const;
 export type Endpoint = (typeof ENDPOINTS)[number];
@@ -32,7 +33,7 @@ export async function runEndpoints(rounds: number, secondsPerRound: number): Pro
   try {
     await observeStartup(app);
     const port = await freePort();
-    gate = startNode(GATE_MAIN, { [GATE_ENV_VARS.port]: String(port), [GATE_ENV_VARS.targetUrl]: app.phaseUrl, [GATE_ENV_VARS.logLevel]: 'warn' });
+    gate = startNode(ENTRY_POINTS.gate, { [GATE_ENV_VARS.port]: String(port), [GATE_ENV_VARS.targetUrl]: app.phaseUrl, [GATE_ENV_VARS.logLevel]: 'warn' });
     await waitFor200(`http://127.0.0.1:${port}${GATE_PATHS.startup}`, gate);
     const results: Record<Endpoint, autocannon.Result[]> = { startup: [], metrics: [] };
     for (let round = 0; round < rounds; round += 1) {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: runs the five comparisons of issue 6 one after another on loopback, prints the
+ * `npm run bench`: runs the five comparisons one after another on loopback, prints the
  * side-by-side tables with the aims, and writes bench/out/latest.json.
  * `--quick` runs a smaller plan (a smoke run, not figures to quote); `--only a,b` runs some.
  */
@@ -9,11 +9,13 @@ import path from 'node:path';
 import { type DetectionTrial, latencyMs, runDetection } from './detection';
 import { runEndpoints } from './endpoints';
 import { runFootprint } from './footprint';
-import { GATE_MAIN, killAll } from './processes';
+import { parseOptions, type Section, UsageError } from './options';
+import { killAll } from './processes';
 import { buildJson, formatReport, type Results } from './report';
 import { round } from './stats';
 import { modelTimeToTraffic, spreadOverPeriod } from './time-to-traffic';
 import { CLOUD_RUN_MAX_CONCURRENCY, runWebSockets } from './websockets';
+import { ENTRY_POINTS } from '../../common/paths';
 
 const OUT_FILE = path.resolve(__dirname, '../../../bench/out/latest.json');
 
@@ -32,33 +34,18 @@ const PLANS = {
   },
 } as const;
 
-const SECTIONS = ['detection', 'footprint', 'endpoints', 'ws'] as const;
-type Section = (typeof SECTIONS)[number];
-
-class UsageError extends Error {}
-
-function parseArgs(argv: readonly string[]): { plan: keyof typeof PLANS; only: readonly Section[] } {
-  const onlyAt = argv.indexOf('--only');
-  const stray = argv.filter((arg, i) => arg !== '--quick' && (onlyAt === -1 || (i !== onlyAt && i !== onlyAt + 1)));
-  if (stray.length > 0) throw new UsageError(`unknown arguments ${stray.join(' ')}; use --quick and --only ${SECTIONS.join(',')}`);
-  const only = onlyAt === -1 ? SECTIONS : (argv[onlyAt + 1] ?? '').split(',');
-  const unknown = only.filter((s) => !(SECTIONS as readonly string[]).includes(s));
-  if (unknown.length > 0) throw new UsageError(`--only takes ${SECTIONS.join(',')}; unknown: ${unknown.join(',') || '(nothing)'}`);
-  return { plan: argv.includes('--quick') ? 'quick' : 'full', only: only as Section[] };
-}
-
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Printed at the start and the end: other work on the machine inflates every latency here. */
 const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 async function main(): Promise<number> {
-  const { plan: planName, only } = parseArgs(process.argv.slice(2));
+  const { plan: planName, only } = parseOptions(process.argv.slice(2));
   const plan = PLANS[planName];
   const started = performance.now();
   say(`bench (${planName}): node ${process.version}, ${os.cpus().length} CPUs, load average ${loadAverage()}`);
-  const gateBuilt = existsSync(GATE_MAIN);
-  if (!gateBuilt) say(`the gate is not built (${GATE_MAIN}): skipping every figure that needs it`);
+  const gateBuilt = existsSync(ENTRY_POINTS.gate);
+  if (!gateBuilt) say(`the gate is not built (${ENTRY_POINTS.gate}): skipping every figure that needs it`);
 
   const results: Results = {};
   let failures = 0;

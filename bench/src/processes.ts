@@ -7,14 +7,13 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connects } from '../../runner/src/ports';
+import { DIST_DIR } from '../../common/paths';
 import { waitFor } from '../../testkit/wait-for';
+import { connects } from '../../common/local-ports';
 
-export const APP_MAIN = path.resolve(__dirname, '../../app/src/main.js');
-export const GATE_MAIN = path.resolve(__dirname, '../../sidecar/src/main.js');
 export const BARE_SERVER_MAIN = path.resolve(__dirname, 'bare-server.js');
 /** The gate bundled into one file by `npm run bundle` (esbuild). */
-export const GATE_BUNDLE = path.resolve(__dirname, '../../bundle/gate.js');
+export const GATE_BUNDLE = path.join(DIST_DIR, 'bundle', 'gate.js');
 
 export interface NodeProcess {
   child: ChildProcess;

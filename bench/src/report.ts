@@ -1,6 +1,6 @@
 /**
- * From measurements to what `npm run bench` shows: bench/out/latest.json with exactly the keys
- * issue 6 names, the side-by-side tables, and each aim met or not. Pure functions of the results.
+ * From measurements to what `npm run bench` shows: bench/out/latest.json with a fixed set of
+ * keys, the side-by-side tables, and each aim met or not. Pure functions of the results.
  */
 import { type DetectionTrial, DETECTION_VARIANTS, latencyMs } from './detection';
 import type { Endpoint, EndpointResult } from './endpoints';
@@ -92,7 +92,7 @@ export interface AimCheck {
   met: boolean | null;
 }
 
-/** Issue 6's and issue 11's aims, each read from the JSON alone, so the table and latest.json cannot disagree. */
+/** The benchmarks' aims, each read from the JSON alone, so the table and latest.json cannot disagree. */
 export function checkAims(json: LatestJson): AimCheck[] {
   const { detection: d, timeToTraffic: t, footprint: f, endpoints: e, ws } = json;
   const check = (aim: string, figures: Figure[], value: (...x: number[]) => string, met: (...x: number[]) => boolean): AimCheck =>
@@ -161,7 +161,7 @@ export function formatReport(results: Results, json: LatestJson): string {
     });
     parts.push(
       '2. Time to traffic under Cloud Run probe semantics, both readings (virtual clock, the long-poll startups above, ready spread over a probe period)',
-      formatTable(['', 'ours (held, 1 s)', 'before issue 11', 'old config (delay 45 s)', 'Cloud Run TCP default'], rows),
+      formatTable(['', 'ours (held, 1 s)', 'before held probes', 'old config (delay 45 s)', 'Cloud Run TCP default'], rows),
     );
   }
   if (footprint) {
@@ -240,6 +240,6 @@ export function formatReport(results: Results, json: LatestJson): string {
     );
   }
   const aims = checkAims(json).map((a) => [a.aim, a.value, a.met === null ? 'not measured' : a.met ? 'met' : 'NOT MET']);
-  parts.push('Aims (issues 6 and 11)', formatTable(['aim', 'measured', ''], aims));
+  parts.push('Aims', formatTable(['aim', 'measured', ''], aims));
   return parts.join('\n\n');
 }

@@ -20,8 +20,8 @@ const PRODUCTION_STARTUP_PROBES = (() => {
 })();
 
 /**
- * The old service's probe (background/incident-503-health-task-cloud-run-config.md): HTTP on the
- * app's health endpoint, which answered as soon as the server listened, started or not.
+ * The probe of the service this project replaces: HTTP on the app's health endpoint after a 45 s
+ * delay, and the endpoint answered as soon as the server listened, started or not.
  */
 export const OLD_STARTUP_PROBE: ProbeSpec = {
   initialDelaySeconds: 45,
@@ -41,8 +41,9 @@ export interface StartupTimeline {
 }
 
 /**
- * ours: this project as deployed (both startup probes on readiness, both held). previous: before
- * issue 11 (the app's startup probe on /healthz, the gate's /startup answered at once).
+ * ours: this project as deployed (both startup probes on readiness, both held). previous: the
+ * probes before they were held (the app's startup probe on /healthz, the gate's /startup answered
+ * at once).
  */
 export const CONFIGURATIONS = ['ours', 'previous', 'oldConfig', 'tcpDefault'] as const;
 export type Configuration = (typeof CONFIGURATIONS)[number];

@@ -1,16 +1,16 @@
 import type { DetectionTrial } from '../src/detection';
 import { buildJson, checkAims, formatReport, formatTable, type LatestJson, type Results } from '../src/report';
 
-/** Every leaf path of an object, dotted, as issue 6 names the keys. */
+/** Every leaf path of an object, dotted, as docs/bench.md names the keys. */
 function leafPaths(value: unknown, prefix = ''): string[] {
   if (value === null || typeof value !== 'object') return [prefix];
   return Object.entries(value).flatMap(([key, child]) => leafPaths(child, prefix ? `${prefix}.${key}` : key));
 }
 
-const ISSUE_KEYS = [
+const LATEST_JSON_KEYS = [
   'detection.longPoll.p50Ms', 'detection.longPoll.p99Ms', 'detection.polling.p50Ms', 'detection.polling.p99Ms', 'detection.waitOn.p50Ms', 'detection.waitOn.p99Ms',
   'timeToTraffic.ours.p50Ms', 'timeToTraffic.ours.earlyRoutedShare', 'timeToTraffic.oldConfig.p50Ms', 'timeToTraffic.tcpDefault.earlyRoutedShare',
-  // issue 11
+  // traffic after ready, and early routing under the ingress-only reading
   'timeToTraffic.ours.afterReadyP50Ms', 'timeToTraffic.ours.afterReadyP99Ms', 'timeToTraffic.ours.ingressOnly.earlyRoutedShare',
   'footprint.gate.rssMb', 'footprint.gate.cpuSeconds30s', 'footprint.gate.listenMs', 'footprint.bareNode.rssMb', 'footprint.bareNode.listenMs',
   'endpoints.startup.rps', 'endpoints.startup.p99Ms', 'endpoints.metrics.rps', 'endpoints.metrics.p99Ms',
@@ -46,9 +46,9 @@ const results: Results = {
   ws: { clients: 1000, eventLatenciesMs: [1, 2, 30], messagesSent: 10, messagesCompleted: 10, kbPerConnection: 11.26, refuseMs: [1, 2], acceptedBeforeReady: 0 },
 };
 
-test('latest.json has exactly the keys issues 6 and 11 name', () => {
-  expect(leafPaths(buildJson(results)).sort()).toEqual(ISSUE_KEYS);
-  expect(leafPaths(buildJson({})).sort()).toEqual(ISSUE_KEYS);
+test('latest.json has exactly the documented keys', () => {
+  expect(leafPaths(buildJson(results)).sort()).toEqual(LATEST_JSON_KEYS);
+  expect(leafPaths(buildJson({})).sort()).toEqual(LATEST_JSON_KEYS);
 });
 
 test('figures come from the measurements; CPU is scaled to the 30 s window', () => {
@@ -106,13 +106,13 @@ test('formatTable pads the label column left and the figures right', () => {
   );
 });
 
-test('the report shows both probe models, the configuration before issue 11, and the tsc-compiled gate when measured', () => {
+test('the report shows both probe models, the configuration before held probes, and the tsc-compiled gate when measured', () => {
   const withBundle: Results = {
     ...results,
     footprint: { ...results.footprint!, subjects: { ...results.footprint!.subjects, gateTsc: { listenMs: [135], rssAfterStartMb: 55, rssAfterWindowMb: 56, cpuSecondsInWindow: 0.1 } } },
   };
   const report = formatReport(withBundle, buildJson(withBundle));
-  expect(report).toContain('before issue 11');
+  expect(report).toContain('before held probes');
   expect(report).toMatch(/ingress-only: early routed share\s+0\s+1\s/);
   expect(report).toMatch(/all-containers: after ready p50 \/ p99 ms\s+4 \/ 30\s/);
   expect(report).toContain('gate (tsc)');

@@ -52,7 +52,7 @@ describe('traffic time per configuration and probe model', () => {
     expect(await trafficAtMs('ours', timeline, 'ingress-only')).toBe(2_400);
   });
 
-  test('before issue 11: the next period under all-containers, and at once after listening under ingress-only', async () => {
+  test('before held probes: the next period under all-containers, and at once after listening under ingress-only', async () => {
     expect(await trafficAtMs('previous', timeline, 'all-containers')).toBe(3_000);
     expect(await trafficAtMs('previous', timeline, 'ingress-only')).toBe(1_000);
   });
@@ -96,7 +96,7 @@ test('modelTimeToTraffic runs every configuration under both models on the same 
   // The second startup is ready before the gate's first held attempt (1 000): traffic at 1 000.
   expect(result['all-containers'].ours).toEqual({ trafficAtMs: [2_405, 1_000], afterReadyMs: [5, 400], failed: 0, earlyRoutedShare: 0 });
   expect(result['ingress-only'].ours.earlyRoutedShare).toBe(0);
-  // Before issue 11, ingress-only routed the 2.4 s startup at 1 s (early), the 0.6 s one at 1 s (not).
+  // Before held probes, ingress-only routed the 2.4 s startup at 1 s (early), the 0.6 s one at 1 s (not).
   expect(result['ingress-only'].previous.earlyRoutedShare).toBe(2_400 / 3_000);
   expect(result['all-containers'].previous.earlyRoutedShare).toBe(0);
   expect(result['all-containers'].tcpDefault.earlyRoutedShare).toBe(1);

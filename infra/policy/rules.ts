@@ -9,8 +9,8 @@ import {
   startupProbeProblems,
   STARTUP_HEADROOM_SECONDS,
   STARTUP_PROBE_PERIOD_SECONDS,
-  type ProbeSpec,
 } from '../../common/probes';
+import { type CloudRunProbe, type CloudRunService, probeTiming, SERVICE_TYPE } from '../../common/cloud-run-service';
 import { APP_ENV_VARS, APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { loadAlertRules, type AlertingRule } from '../alert-rules';
 import { ALERTING_STACKS } from '../config';
@@ -18,7 +18,7 @@ import { instanceProblems } from '../resources';
 import { CONTAINER_NAMES, EXECUTION_ENVIRONMENT, REQUEST_TIMEOUT, VPC_EGRESS } from '../revision-template';
 
 export const TYPES = {
-  service: 'gcp:cloudrunv2/service:Service',
+  service: SERVICE_TYPE,
   serviceInvoker: 'gcp:cloudrunv2/serviceIamMember:ServiceIamMember',
   projectIamMember: 'gcp:projects/iAMMember:IAMMember',
   projectIamBinding: 'gcp:projects/iAMBinding:IAMBinding',
@@ -39,31 +39,7 @@ export interface Rule {
   check(props: Record<string, unknown>, context: RuleContext): string[];
 }
 
-interface Probe extends Partial<ProbeSpec> {
-  grpc?: unknown;
-}
-interface Container {
-  name?: string;
-  image?: string;
-  ports?: { containerPort?: number };
-  envs?: { name: string; value?: string; valueSource?: { secretKeyRef?: { secret?: string } } }[];
-  startupProbe?: Probe;
-  livenessProbe?: Probe;
-  readinessProbe?: Probe;
-  dependsOns?: string[];
-  resources?: { cpuIdle?: boolean; startupCpuBoost?: boolean; limits?: { cpu?: string; memory?: string } };
-}
-interface Template {
-  containers?: Container[];
-  sessionAffinity?: boolean;
-  timeout?: string;
-  executionEnvironment?: string;
-  maxInstanceRequestConcurrency?: number;
-  scaling?: { minInstanceCount?: number; maxInstanceCount?: number };
-  vpcAccess?: { connector?: string; egress?: string; networkInterfaces?: { network?: string; subnetwork?: string }[] };
-}
-
-const template = (props: Record<string, unknown>) => (props.template ?? {}) as Template;
+const template = (props: Record<string, unknown>) => ((props as CloudRunService).template ?? {});
 const containers = (props: Record<string, unknown>) => template(props).containers ?? [];
 const named = (props: Record<string, unknown>, name: string) => containers(props).find((container) => container.name === name);
 
@@ -89,21 +65,20 @@ const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'];
  */
 export const APP_SECRET_ENVS = [APP_ENV_VARS.llmApiKey, APP_ENV_VARS.databaseUrl, APP_ENV_VARS.redisUrl] as const;
 
-function probeAt(probe: Probe | undefined, path: string, port: number): string | undefined {
+function probeAt(probe: CloudRunProbe | undefined, path: string, port: number): string | undefined {
   if (probe?.httpGet?.path !== path || probe.httpGet.port !== port) return `must be an HTTP GET of ${path} on port ${port}`;
   return undefined;
 }
 
 /** A startup probe that passes only once the app is ready: HTTP on `path`, every second, within the API's limits. */
-function readinessStartupProbeProblems(who: string, probe: Probe, path: string, port: number): string[] {
+function readinessStartupProbeProblems(who: string, probe: CloudRunProbe, path: string, port: number): string[] {
   const problems: string[] = [];
   const target = probeAt(probe, path, port);
   if (target) problems.push(`${who} startup probe ${target}`);
   if (probe.periodSeconds !== STARTUP_PROBE_PERIOD_SECONDS) {
     problems.push(`${who} startup probe must run every ${STARTUP_PROBE_PERIOD_SECONDS} s so traffic flows within a second of ready even without the hold`);
   }
-  const spec = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, ...probe } as ProbeSpec;
-  problems.push(...startupProbeProblems(spec).map((problem) => `${who} startup probe: ${problem}`));
+  problems.push(...startupProbeProblems({ ...probeTiming(probe), httpGet: probe.httpGet, tcpSocket: probe.tcpSocket }).map((problem) => `${who} startup probe: ${problem}`));
   return problems;
 }
 
@@ -153,7 +128,7 @@ export const RULES: readonly Rule[] = [
         }
         return Number.isFinite(value) ? value / 1000 : 0;
       });
-      const cover = startupCoverSeconds({ initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, ...probe } as ProbeSpec);
+      const cover = startupCoverSeconds(probeTiming(probe));
       const needed = budgets[0]! + budgets[1]! + STARTUP_HEADROOM_SECONDS;
       if (needed > cover) {
         problems.push(`the app's dependency budgets (${budgets.join(' s + ')} s) plus ${STARTUP_HEADROOM_SECONDS} s need ${needed} s, but the gate's startup probe gives up after ${cover} s`);

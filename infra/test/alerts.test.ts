@@ -21,7 +21,8 @@ import {
   type AlertingRule,
 } from '../alert-rules';
 import { SCRAPE_INTERVAL } from '../collector';
-import { parseStackConfig, STACKS } from '../config';
+import { parseStackConfig } from '../config';
+import { STACKS } from '../../common/cloud-run-service';
 import { stackConfig } from '../mocks';
 import { runStack } from './stack-support';
 

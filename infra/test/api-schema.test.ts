@@ -5,12 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
 import { MAX_STARTUP_WINDOW_SECONDS } from '../../common/probes';
 import { instanceProblems } from '../resources';
-import { STACKS } from '../config';
-import { TYPES } from '../policy/rules';
-import { renderedStackPath } from '../../common/paths';
+import { type CloudRunContainer, type CloudRunProbe, type CloudRunService, type CloudRunTemplate, probeTiming, renderedResources, SERVICE_TYPE, STACKS } from '../../common/cloud-run-service';
 
 interface Property {
   type?: string;
@@ -84,33 +81,13 @@ function valueProblems(schemas: Record<string, Schema>, value: unknown, property
   }
 }
 
-interface Probe {
-  initialDelaySeconds?: number;
-  periodSeconds?: number;
-  timeoutSeconds?: number;
-  failureThreshold?: number;
-  httpGet?: unknown;
-  tcpSocket?: unknown;
-  grpc?: unknown;
-}
-interface Container {
-  name: string;
-  ports?: object;
-  envs?: { name: string }[];
-  resources?: { limits?: Record<string, string> };
-  startupProbe?: Probe;
-  livenessProbe?: Probe;
-  readinessProbe?: Probe;
-}
-interface Service {
-  name: string;
-  template: { timeout?: string; maxInstanceRequestConcurrency?: number; containers: Container[]; scaling?: { minInstanceCount?: number; maxInstanceCount?: number } };
-}
+/** A rendered service with the fields this file reads present. */
+type Service = Required<Pick<CloudRunService, 'name'>> & { template: CloudRunTemplate & { containers: CloudRunContainer[] } };
 
 /** The limits in the schema's field descriptions (GoogleCloudRunV2Probe and others) and Cloud Run's documented maxima. */
-function probeLimitProblems(probe: Probe, kind: 'startup' | 'liveness' | 'readiness', at: string): string[] {
+function probeLimitProblems(probe: CloudRunProbe, kind: 'startup' | 'liveness' | 'readiness', at: string): string[] {
   const max = kind === 'startup' ? 240 : 3600;
-  const { initialDelaySeconds = 0, periodSeconds = 10, timeoutSeconds = 1, failureThreshold = 3 } = probe;
+  const { initialDelaySeconds, periodSeconds, timeoutSeconds, failureThreshold } = probeTiming(probe);
   const problems: string[] = [];
   if (initialDelaySeconds < 0 || initialDelaySeconds > max) problems.push(`${at}.initialDelaySeconds must be 0..${max}`);
   if (periodSeconds < 1 || periodSeconds > max) problems.push(`${at}.periodSeconds must be 1..${max}`);
@@ -158,8 +135,7 @@ function limitProblems(service: Service): string[] {
 }
 
 function renderedServices(stack: string): Service[] {
-  const document = parse(fs.readFileSync(renderedStackPath(stack), 'utf8')) as { resources: { type: string; inputs: Service }[] };
-  return document.resources.filter((resource) => resource.type === TYPES.service).map((resource) => resource.inputs);
+  return renderedResources(stack).filter((resource) => resource.type === SERVICE_TYPE).map((resource) => resource.inputs as Service);
 }
 
 describe('the Cloud Run Admin API v2 schema', () => {

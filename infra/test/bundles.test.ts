@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../common/paths';
 import { APP_PATHS, GATE_PATHS } from '../../common/revision';
-import { freePort } from '../../runner/src/ports';
-import { createDatabase, serverForFile, startPostgres, startRedis } from '../../app/test/servers';
 import { waitFor } from '../../testkit/wait-for';
+import { freePort } from '../../common/local-ports';
+import { createDatabase, serverForFile, startPostgres, startRedis } from '../../testkit/dependency-servers';
 
 jest.setTimeout(60_000);
 

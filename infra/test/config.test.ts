@@ -1,29 +1,29 @@
 import { STARTUP_HEADROOM_SECONDS } from '../../common/probes';
-import { CONFIG_KEYS, ConfigError, parseStackConfig, type ConfigKey } from '../config';
+import { ConfigError } from '../../common/env';
+import { CONFIG_KEYS, parseStackConfig, type ConfigKey } from '../config';
 import { stackConfig } from '../mocks';
 
 const staging = stackConfig('staging');
 const lookup = (overrides: Partial<Record<ConfigKey, string | undefined>>) => (key: ConfigKey) =>
   key in overrides ? overrides[key] : staging[key];
+/** A staging setting as the stack file writes it: the tests derive what they expect from it, not from a copy. */
+const raw = (key: string) => staging[`cloud-run-startup-gate:${key}` as ConfigKey] ?? staging[key as ConfigKey]!;
 
 describe('parseStackConfig', () => {
   it.each(['staging', 'production'])('accepts the committed %s stack', (stack) => {
     const config = parseStackConfig(stack, (key) => stackConfig(stack)[key]);
     expect(config.stack).toBe(stack);
-    expect(config.llmApiKeySecret).toBe('llm-api-key');
+    expect(config.llmApiKeySecret).toBe(stackConfig(stack)['cloud-run-startup-gate:llmApiKeySecret']);
   });
 
   it('parses numbers, flags and labels from their string form', () => {
     const config = parseStackConfig('staging', lookup({}));
-    expect(config).toMatchObject({
-      startupBudgetSeconds: 150,
-      gateReadinessProbe: true,
-      publicAccess: false,
-      minInstances: 0,
-      maxInstances: 3,
-      concurrency: 100,
-      labels: { app: 'chat', team: 'chat-platform' },
-    });
+    for (const key of ['startupBudgetSeconds', 'minInstances', 'maxInstances', 'concurrency'] as const) {
+      expect(typeof config[key]).toBe('number');
+      expect(String(config[key])).toBe(raw(key));
+    }
+    for (const key of ['gateReadinessProbe', 'publicAccess'] as const) expect(config[key]).toBe(raw(key) === 'true');
+    expect(config.labels).toEqual(JSON.parse(raw('labels')));
   });
 
   it('reads exactly the keys the stack files set', () => {
@@ -31,7 +31,7 @@ describe('parseStackConfig', () => {
   });
 
   it.each(CONFIG_KEYS)('names %s when it is missing', (key) => {
-    expect(() => parseStackConfig('staging', lookup({ [key]: undefined }))).toThrow(new ConfigError(`${key} is required (pulumi config set ${key} ...)`));
+    expect(() => parseStackConfig('staging', lookup({ [key]: undefined }))).toThrow(new ConfigError(key, `is required (pulumi config set ${key} ...)`));
   });
 
   const bad: [ConfigKey, string][] = [
@@ -76,6 +76,7 @@ describe('parseStackConfig', () => {
         parseStackConfig('staging', lookup({ [key]: value }));
       } catch (error) {
         expect(error).toBeInstanceOf(ConfigError);
+        expect((error as ConfigError).setting).toBe(key);
         return (error as Error).message;
       }
       throw new Error('accepted');
@@ -86,37 +87,37 @@ describe('parseStackConfig', () => {
 
   it('rejects more minimum than maximum instances, naming both keys', () => {
     expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:minInstances': '5' }))).toThrow(
-      'cloud-run-startup-gate:minInstances (5) must not exceed cloud-run-startup-gate:maxInstances (3)',
+      `cloud-run-startup-gate:minInstances (5) must not exceed cloud-run-startup-gate:maxInstances (${raw('maxInstances')})`,
     );
   });
 
   it('reads the dependency secrets, budgets and the network', () => {
     expect(parseStackConfig('staging', lookup({}))).toMatchObject({
-      databaseUrlSecret: 'database-url',
-      redisUrlSecret: 'redis-url',
-      databaseBudgetSeconds: 60,
-      cacheBudgetSeconds: 60,
-      network: 'chat-vpc',
-      subnetwork: 'chat-run-egress',
+      databaseUrlSecret: raw('databaseUrlSecret'),
+      redisUrlSecret: raw('redisUrlSecret'),
+      databaseBudgetSeconds: Number(raw('databaseBudgetSeconds')),
+      cacheBudgetSeconds: Number(raw('cacheBudgetSeconds')),
+      network: raw('network'),
+      subnetwork: raw('subnetwork'),
     });
   });
 
   it('accepts a Shared VPC network and subnet by path in the stack region', () => {
     const config = parseStackConfig('staging', lookup({
       'cloud-run-startup-gate:network': 'projects/chat-host-net/global/networks/shared-vpc',
-      'cloud-run-startup-gate:subnetwork': 'projects/chat-host-net/regions/europe-west1/subnetworks/chat-run',
+      'cloud-run-startup-gate:subnetwork': `projects/chat-host-net/regions/${raw('gcp:region')}/subnetworks/chat-run`,
     }));
-    expect(config).toMatchObject({ network: 'projects/chat-host-net/global/networks/shared-vpc', subnetwork: 'projects/chat-host-net/regions/europe-west1/subnetworks/chat-run' });
+    expect(config).toMatchObject({ network: 'projects/chat-host-net/global/networks/shared-vpc', subnetwork: `projects/chat-host-net/regions/${raw('gcp:region')}/subnetworks/chat-run` });
   });
 
   it('rejects a subnet outside the stack region, naming both keys', () => {
     expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:subnetwork': 'projects/chat-host-net/regions/us-central1/subnetworks/chat-run' }))).toThrow(
-      'cloud-run-startup-gate:subnetwork must be in gcp:region (europe-west1) for Direct VPC egress, got a subnet in us-central1',
+      `cloud-run-startup-gate:subnetwork must be in gcp:region (${raw('gcp:region')}) for Direct VPC egress, got a subnet in us-central1`,
     );
   });
 
   it('accepts dependency budgets that fill the startup window up to the headroom', () => {
-    const config = parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:databaseBudgetSeconds': String(150 - STARTUP_HEADROOM_SECONDS - 60) }));
+    const config = parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:databaseBudgetSeconds': String(Number(raw('startupBudgetSeconds')) - STARTUP_HEADROOM_SECONDS - Number(raw('cacheBudgetSeconds'))) }));
     expect(config.databaseBudgetSeconds + config.cacheBudgetSeconds + STARTUP_HEADROOM_SECONDS).toBe(config.startupBudgetSeconds);
   });
 
@@ -151,8 +152,8 @@ describe('parseStackConfig', () => {
   });
 
   it('rejects one secret for both URLs', () => {
-    expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:redisUrlSecret': 'database-url' }))).toThrow(
-      'cloud-run-startup-gate:databaseUrlSecret and cloud-run-startup-gate:redisUrlSecret must name different secrets, both are "database-url"',
+    expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:redisUrlSecret': raw('databaseUrlSecret') }))).toThrow(
+      `cloud-run-startup-gate:databaseUrlSecret and cloud-run-startup-gate:redisUrlSecret must name different secrets, both are ${JSON.stringify(raw('databaseUrlSecret'))}`,
     );
   });
 

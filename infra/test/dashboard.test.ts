@@ -1,5 +1,5 @@
 /** The startup dashboard's shape; its queries are checked against a running gate in monitoring-queries.test.ts. */
-import { STACKS } from '../config';
+import { STACKS } from '../../common/cloud-run-service';
 import { dashboardJson, startupCharts, startupDashboard, type Dashboard } from '../dashboard';
 import { runStack } from './stack-support';
 

@@ -80,7 +80,7 @@ describe.each(IMAGES)('$file', ({ file, component, bundle, entry }) => {
 describe('.dockerignore', () => {
   const ignored = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').filter((line) => line && !line.startsWith('#'));
   it('keeps git history, local builds, dependencies and tests out of the context', () => {
-    expect(ignored).toEqual(expect.arrayContaining(['.git', 'node_modules', 'dist', '**/test', 'infra']));
+    expect(ignored).toEqual(expect.arrayContaining(['.git', 'node_modules', 'dist', '**/test', 'testkit', 'infra']));
   });
   it('keeps what the images build from', () => {
     for (const needed of ['common', 'app', 'sidecar', 'package.json', 'package-lock.json', 'tsconfig.json']) expect(ignored).not.toContain(needed);

@@ -11,15 +11,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GATE_ENV_VARS as V } from '../../common/revision';
-import { freePort } from '../../runner/src/ports';
 import { waitFor } from '../../testkit/wait-for';
-import { READY_BODY, sendJson, spawnGate, startTarget, type GateProcess, type Target } from '../../sidecar/test/support';
 import { loadAlertRules } from '../alert-rules';
 import { collectorLabels, METADATA_LABELS, PROMETHEUS_TARGET_LABELS, runMonitoring } from '../collector';
 import type { Dashboard } from '../dashboard';
-import { STACKS } from '../config';
+import { STACKS } from '../../common/cloud-run-service';
 import { SERVICE_NAME } from '../program';
 import { runStack } from './stack-support';
+import { freePort } from '../../common/local-ports';
+import { type GateProcess, spawnGate } from '../../testkit/gate-process';
+import { READY_BODY, sendPhase, startTarget, type Target } from '../../testkit/phase-endpoint';
 
 function requireTool(name: string): string {
   try {
@@ -113,7 +114,7 @@ describe('the deployed queries against a running gate', () => {
   let api: string;
 
   beforeAll(async () => {
-    target = await startTarget((_req, res) => sendJson(res, READY_BODY));
+    target = await startTarget((_req, res) => sendPhase(res, READY_BODY));
     const gatePort = await freePort();
     gate = spawnGate({ [V.targetUrl]: target.url.href, [V.longPollMs]: '0', [V.pollIntervalMs]: '50' }, gatePort);
     let text = '';

@@ -16,8 +16,9 @@ import { runtime as pulumiRuntime } from '@pulumi/pulumi';
 import { Struct } from 'google-protobuf/google/protobuf/struct_pb';
 import { Empty } from 'google-protobuf/google/protobuf/empty_pb';
 import { parse } from 'yaml';
-import { PROJECT, STACKS } from '../config';
-import { DIST_DIR, REPO_ROOT, renderedStackPath } from '../../common/paths';
+import { PROJECT } from '../config';
+import { renderedResources, STACKS } from '../../common/cloud-run-service';
+import { DIST_DIR, REPO_ROOT } from '../../common/paths';
 import { POLICY_PACK_NAME } from '../policy/policies';
 import { TYPES } from '../policy/rules';
 
@@ -80,10 +81,6 @@ function analyzeStack(stack: string, resources: { type: string; name: string; in
   return new Promise((resolve, reject) => {
     client.analyzeStack(request, (error, response) => (error ? reject(error) : resolve(response!.getDiagnosticsList())));
   });
-}
-
-function renderedResources(stack: string): { type: string; name: string; inputs: Record<string, unknown> }[] {
-  return (parse(fs.readFileSync(renderedStackPath(stack), 'utf8')) as { resources: { type: string; name: string; inputs: Record<string, unknown> }[] }).resources;
 }
 
 beforeAll(async () => {

@@ -1,26 +1,15 @@
 /** Every rule of the policy pack, with the rendered stacks as passing inputs and one failing input per invariant. */
-import fs from 'node:fs';
-import { parse } from 'yaml';
-import { STACKS } from '../config';
+import { renderedResources, renderedService, STACKS } from '../../common/cloud-run-service';
 import { loadAlertRules } from '../alert-rules';
 import { POLICIES, RESOURCE_POLICIES } from '../policy/policies';
 import { missingGateAlerts, RULES, STACK_RULES, stackOfUrn, TYPES, violations, type StackResource } from '../policy/rules';
-import { renderedStackPath } from '../../common/paths';
 import { revisionProbes } from '../../common/probes';
 
-interface Rendered {
-  type: string;
-  name: string;
-  inputs: Record<string, unknown>;
-}
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- mutated freely below
 
-function rendered(stack: string): Rendered[] {
-  return (parse(fs.readFileSync(renderedStackPath(stack), 'utf8')) as { resources: Rendered[] }).resources;
-}
 /** A fresh copy of a stack's rendered service, to break one invariant at a time. */
 function service(stack = 'production'): Props {
-  return structuredClone(rendered(stack).find((resource) => resource.type === TYPES.service)!.inputs);
+  return structuredClone(renderedService(stack)) as Props;
 }
 const container = (props: Props, name: string) => (props.template.containers as Props[]).find((candidate) => candidate.name === name)!;
 const envOf = (props: Props, name: string) => (container(props, 'app').envs as Props[]).find((env) => env.name === name)!;
@@ -28,8 +17,8 @@ const check = (rule: string, props: Props, stack = 'production') => RULES.find((
 
 describe('the rendered stacks', () => {
   it.each(STACKS)('%s passes every rule', (stack) => {
-    for (const resource of rendered(stack)) expect(violations(resource.type, resource.inputs, { stack })).toEqual([]);
-    const resources = rendered(stack).map(({ type, inputs }) => ({ type, props: inputs }));
+    for (const resource of renderedResources(stack)) expect(violations(resource.type, resource.inputs, { stack })).toEqual([]);
+    const resources = renderedResources(stack).map(({ type, inputs }) => ({ type, props: inputs }));
     for (const rule of STACK_RULES) expect(rule.check(resources, { stack })).toEqual([]);
   });
 
@@ -115,7 +104,7 @@ describe.each(failing)('%s fails on %s', (rule, _what, change, message) => {
 });
 
 describe('images-built-for-cloud-run', () => {
-  const image = (stack = 'production') => structuredClone(rendered(stack).find((resource) => resource.type === TYPES.image)!.inputs) as Props;
+  const image = (stack = 'production') => structuredClone(renderedResources(stack).find((resource) => resource.type === TYPES.image)!.inputs) as Props;
   it('passes the rendered builds and names each broken setting', () => {
     expect(check('images-built-for-cloud-run', image())).toEqual([]);
     const broken = image();
@@ -186,7 +175,7 @@ describe('the policies', () => {
 });
 
 describe('production-alert-channels', () => {
-  const policy = () => structuredClone(rendered('production').find((resource) => resource.type === TYPES.alertPolicy)!.inputs) as Props;
+  const policy = () => structuredClone(renderedResources('production').find((resource) => resource.type === TYPES.alertPolicy)!.inputs) as Props;
   it('passes a production policy with a channel and a staging policy without', () => {
     expect(check('production-alert-channels', policy())).toEqual([]);
     expect(check('production-alert-channels', { ...policy(), notificationChannels: [] }, 'staging')).toEqual([]);
@@ -205,7 +194,7 @@ describe('production-alert-channels', () => {
 });
 
 describe('gate-alert-policies', () => {
-  const stackResources = (stack = 'staging'): StackResource[] => rendered(stack).map(({ type, inputs }) => ({ type, props: structuredClone(inputs) }));
+  const stackResources = (stack = 'staging'): StackResource[] => renderedResources(stack).map(({ type, inputs }) => ({ type, props: structuredClone(inputs) }));
   const rules = loadAlertRules();
 
   it('finds a policy for every rule of sidecar/alerts in the rendered stacks', () => {

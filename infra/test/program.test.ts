@@ -6,27 +6,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DIST_DIR } from '../../common/paths';
-import { MAX_STARTUP_WINDOW_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, PROBE_NETWORK_MARGIN_MS, revisionProbes, startupProbeProblems, STARTUP_HEADROOM_SECONDS, type ProbeSpec } from '../../common/probes';
-import { APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
-import { parseStackConfig, STACKS, type StackConfig } from '../config';
+import { MAX_STARTUP_WINDOW_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, PROBE_NETWORK_MARGIN_MS, revisionProbes, startupCoverSeconds, startupProbeProblems, startupWindowSeconds, STARTUP_HEADROOM_SECONDS } from '../../common/probes';
+import { APP_ENV_VARS, APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, DEFAULT_REQUIRED_COMPONENTS, GATE_ENV_VARS, GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { parseStackConfig, type StackConfig } from '../config';
+import { type CloudRunContainer, type CloudRunService, type CloudRunTemplate, probeTiming, STACKS } from '../../common/cloud-run-service';
 import { runMonitoring, runMonitoringYaml } from '../collector';
 import { programEntry, stackConfig } from '../mocks';
-import { TYPES, violations } from '../policy/rules';
+import { PUBLIC_STACKS, TYPES, violations } from '../policy/rules';
 import { normalize } from '../render';
 import { runStack, type RecordedStack } from './stack-support';
-
-interface Container {
-  name: string;
-  image: string;
-  ports?: { containerPort?: number };
-  envs?: { name: string; value?: string; valueSource?: { secretKeyRef?: { secret: string; version: string } } }[];
-  startupProbe?: ProbeSpec;
-  livenessProbe?: ProbeSpec;
-  readinessProbe?: Omit<ProbeSpec, 'initialDelaySeconds'>;
-  dependsOns?: string[];
-  resources?: { cpuIdle?: boolean; startupCpuBoost?: boolean; limits?: Record<string, string> };
-  volumeMounts?: { name: string; mountPath: string }[];
-}
 
 const SECRET_IAM_MEMBER = 'gcp:secretmanager/secretIamMember:SecretIamMember';
 const DOCKER_IMAGE = 'docker-build:index:Image';
@@ -34,15 +22,15 @@ const DOCKER_IMAGE = 'docker-build:index:Image';
 describe.each(STACKS)('stack %s', (stackName) => {
   let stack: RecordedStack;
   let config: StackConfig;
-  let service: Record<string, unknown>;
-  let template: Record<string, unknown> & { containers: Container[]; volumes: { name: string; secret?: { secret: string; items: { path: string; version: string }[] } }[] };
-  let byName: Record<string, Container>;
+  let service: CloudRunService & Record<string, unknown>;
+  let template: Required<Pick<CloudRunTemplate, 'containers' | 'volumes'>> & CloudRunTemplate;
+  let byName: Record<string, CloudRunContainer>;
   const member = () => `serviceAccount:chat-sa@${config.project}.iam.gserviceaccount.com`;
 
   beforeAll(async () => {
     stack = await runStack(stackName);
     config = parseStackConfig(stackName, (key) => stackConfig(stackName)[key]);
-    service = stack.one(TYPES.service, 'chat').inputs;
+    service = stack.one(TYPES.service, 'chat').inputs as typeof service;
     template = service.template as typeof template;
     byName = Object.fromEntries(template.containers.map((container) => [container.name, container]));
   });
@@ -123,7 +111,7 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(envs.APP_ENV).toEqual({ name: 'APP_ENV', value: stackName });
     expect(envs.LLM_BASE_URL!.value).toBe(config.llmBaseUrl);
     expect(envs.LLM_MODEL!.value).toBe(config.llmModel);
-    expect(envs.LLM_API_KEY).toEqual({ name: 'LLM_API_KEY', valueSource: { secretKeyRef: { secret: 'llm-api-key', version: 'latest' } } });
+    expect(envs.LLM_API_KEY).toEqual({ name: 'LLM_API_KEY', valueSource: { secretKeyRef: { secret: config.llmApiKeySecret, version: 'latest' } } });
     // Cloud Run reserves PORT and sets it from containerPort.
     expect(envs.PORT).toBeUndefined();
   });
@@ -132,7 +120,6 @@ describe.each(STACKS)('stack %s', (stackName) => {
     const envs = Object.fromEntries(byName.app!.envs!.map((env) => [env.name, env]));
     expect(envs.DATABASE_URL).toEqual({ name: 'DATABASE_URL', valueSource: { secretKeyRef: { secret: config.databaseUrlSecret, version: 'latest' } } });
     expect(envs.REDIS_URL).toEqual({ name: 'REDIS_URL', valueSource: { secretKeyRef: { secret: config.redisUrlSecret, version: 'latest' } } });
-    expect(config).toMatchObject({ databaseUrlSecret: 'database-url', redisUrlSecret: 'redis-url' });
     expect(envs.APP_DATABASE_BUDGET_MS).toEqual({ name: 'APP_DATABASE_BUDGET_MS', value: String(config.databaseBudgetSeconds * 1000) });
     expect(envs.APP_CACHE_BUDGET_MS).toEqual({ name: 'APP_CACHE_BUDGET_MS', value: String(config.cacheBudgetSeconds * 1000) });
     // Direct VPC egress: each phase rides out a connection delay of a minute.
@@ -145,37 +132,32 @@ describe.each(STACKS)('stack %s', (stackName) => {
 
   it('reaches private IPs through Direct VPC egress on the configured network and subnet, private ranges only', () => {
     expect(template.vpcAccess).toEqual({ egress: 'PRIVATE_RANGES_ONLY', networkInterfaces: [{ network: config.network, subnetwork: config.subnetwork }] });
-    expect(config).toMatchObject({ network: 'chat-vpc', subnetwork: 'chat-run-egress' });
   });
 
   it('points the gate at the phase endpoint and the required components, and holds probes within their timeout', () => {
     expect(byName.gate!.envs).toEqual([
       { name: 'GATE_PORT', value: String(GATE_PORT) },
       { name: 'GATE_TARGET_URL', value: DEFAULT_GATE_TARGET_URL },
-      { name: 'GATE_REQUIRE', value: 'agentSupervisor,websocketBridge' },
-      { name: 'GATE_STARTUP_HOLD_MS', value: String(byName.gate!.startupProbe!.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) },
+      { name: 'GATE_REQUIRE', value: DEFAULT_REQUIRED_COMPONENTS.join(',') },
+      { name: 'GATE_STARTUP_HOLD_MS', value: String(probeTiming(byName.gate!.startupProbe!).timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) },
     ]);
   });
 
-  it('holds traffic with the gate startup probe: one attempt a second for the whole startup budget', () => {
-    const probe = byName.gate!.startupProbe!;
-    expect(probe).toEqual(revisionProbes(config.startupBudgetSeconds).gate.startup);
-    expect(probe.httpGet).toEqual({ path: GATE_PATHS.startup, port: GATE_PORT });
-    expect(probe.periodSeconds).toBe(1);
-    expect(probe.failureThreshold * probe.periodSeconds + probe.initialDelaySeconds).toBe(config.startupBudgetSeconds);
-    expect(probe.failureThreshold * probe.periodSeconds).toBeLessThanOrEqual(MAX_STARTUP_WINDOW_SECONDS);
-    expect(startupProbeProblems(probe)).toEqual([]);
-  });
-
-  it("gates the ingress container's own startup probe on readiness: /startup on the app port, held within its timeout", () => {
-    const probe = byName.app!.startupProbe!;
-    expect(probe).toEqual(revisionProbes(config.startupBudgetSeconds).app.startup);
-    expect(probe.httpGet).toEqual({ path: APP_PATHS.startup, port: APP_PORT });
-    expect(probe.periodSeconds).toBe(1);
-    expect(probe.failureThreshold * probe.periodSeconds).toBe(config.startupBudgetSeconds);
-    expect(startupProbeProblems(probe)).toEqual([]);
-    const hold = byName.app!.envs!.find((env) => env.name === 'APP_STARTUP_HOLD_MS');
-    expect(hold).toEqual({ name: 'APP_STARTUP_HOLD_MS', value: String(probe.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) });
+  // Both startup probes pass only once the app is ready: the gate's on its /startup, the ingress container's on its own.
+  it.each([
+    ['gate', GATE_PATHS.startup, GATE_PORT, GATE_ENV_VARS.startupHoldMs],
+    ['app', APP_PATHS.startup, APP_PORT, APP_ENV_VARS.startupHoldMs],
+  ] as const)('holds traffic with the %s startup probe on %s: one attempt a second for the whole startup budget, held within its timeout', (name, path, port, holdEnv) => {
+    const probe = byName[name]!.startupProbe!;
+    const timing = probeTiming(probe);
+    expect(probe).toEqual(revisionProbes(config.startupBudgetSeconds)[name].startup);
+    expect(probe.httpGet).toEqual({ path, port });
+    expect(timing.periodSeconds).toBe(1);
+    expect(startupCoverSeconds(timing)).toBe(config.startupBudgetSeconds);
+    expect(startupWindowSeconds(timing)).toBeLessThanOrEqual(MAX_STARTUP_WINDOW_SECONDS);
+    expect(startupProbeProblems({ ...timing, ...probe })).toEqual([]);
+    const hold = byName[name]!.envs!.find((env) => env.name === holdEnv);
+    expect(hold).toEqual({ name: holdEnv, value: String(timing.timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) });
   });
 
   it('checks liveness over HTTP: the app on /healthz, the gate on /live at its own port', () => {
@@ -186,7 +168,10 @@ describe.each(STACKS)('stack %s', (stackName) => {
 
   it('adds the gate readiness probe exactly when the stack asks for it, at launch stage BETA', () => {
     if (config.gateReadinessProbe) {
-      expect(byName.gate!.readinessProbe).toEqual({ periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2, httpGet: { path: GATE_PATHS.ready, port: GATE_PORT } });
+      // Cloud Run's readiness probe has no initial delay.
+      const { initialDelaySeconds: _none, ...readiness } = revisionProbes(config.startupBudgetSeconds).gate.readiness;
+      expect(byName.gate!.readinessProbe).toEqual(readiness);
+      expect(readiness.httpGet).toEqual({ path: GATE_PATHS.ready, port: GATE_PORT });
       expect(service.launchStage).toBe('BETA');
     } else {
       expect(byName.gate!.readinessProbe).toBeUndefined();
@@ -247,7 +232,8 @@ describe.each(STACKS)('stack %s', (stackName) => {
     const referenced = template.containers.flatMap((container) => (container.envs ?? []).flatMap((env) => (env.valueSource ? [env.valueSource.secretKeyRef!.secret] : [])));
     const mounted = template.volumes.flatMap((volume) => (volume.secret ? [volume.secret.secret] : []));
     expect(grants.map((grant) => grant.secretId).sort()).toEqual([...referenced, ...mounted].sort());
-    expect(grants.map((grant) => grant.secretId).sort()).toEqual(['chat-collector-config', 'database-url', 'llm-api-key', 'redis-url', 'thread-token-key']);
+    const configured = [config.llmApiKeySecret, config.databaseUrlSecret, config.redisUrlSecret, config.threadTokenKeySecret, 'chat-collector-config'];
+    expect(grants.map((grant) => grant.secretId).sort()).toEqual(configured.sort());
     for (const grant of grants) expect(grant).toMatchObject({ role: 'roles/secretmanager.secretAccessor', member: member(), project: config.project });
   });
 
@@ -258,12 +244,13 @@ describe.each(STACKS)('stack %s', (stackName) => {
 });
 
 describe('the two stacks', () => {
-  it('differ as designed: production is public, protected, warm and larger', () => {
+  it('differ as designed: only public stacks are public, production is protected, warm and at least as large', () => {
     const [staging, production] = STACKS.map((stack) => parseStackConfig(stack, (key) => stackConfig(stack)[key]));
-    expect(staging).toMatchObject({ startupBudgetSeconds: 150, gateReadinessProbe: true, publicAccess: false, minInstances: 0, maxInstances: 3, concurrency: 100, deletionProtection: false });
-    expect(production).toMatchObject({ startupBudgetSeconds: 180, gateReadinessProbe: false, publicAccess: true, minInstances: 1, maxInstances: 20, concurrency: 250, deletionProtection: true });
-    expect(staging).toMatchObject({ databaseBudgetSeconds: 60, cacheBudgetSeconds: 60 });
-    expect(production).toMatchObject({ databaseBudgetSeconds: 90, cacheBudgetSeconds: 60 });
+    for (const config of [staging!, production!]) expect(config.publicAccess).toBe((PUBLIC_STACKS as readonly string[]).includes(config.stack));
+    expect(production!.deletionProtection).toBe(true);
+    expect(production!.minInstances).toBeGreaterThanOrEqual(1);
+    expect(production!.maxInstances).toBeGreaterThanOrEqual(staging!.maxInstances);
+    expect(production!.concurrency).toBeGreaterThanOrEqual(staging!.concurrency);
   });
 });
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
 import { renderedContainers } from '../../runner/src/local-revision';
-import { STACKS } from '../config';
+import { STACKS } from '../../common/cloud-run-service';
 import { REPO_ROOT, renderedStackPath } from '../../common/paths';
 import { normalize, render, renderDocument, renderStack, SECRET_PLACEHOLDER } from '../render';
 
@@ -87,7 +87,10 @@ describe('render', () => {
   it('a config change shows as a stale file', async () => {
     const root = scratchRoot();
     const file = path.join(root, 'Pulumi.production.yaml');
-    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('startupBudgetSeconds: 180', 'startupBudgetSeconds: 200'));
+    const text = fs.readFileSync(file, 'utf8');
+    const changed = text.replace(/(startupBudgetSeconds: )(\d+)/, (_match, key: string, seconds: string) => `${key}${Number(seconds) + 1}`);
+    expect(changed).not.toBe(text);
+    fs.writeFileSync(file, changed);
     expect(await render({ check: true, root })).toEqual([path.join('infra', 'rendered', 'production.yaml')]);
   });
 });

@@ -4,11 +4,10 @@
  * suite restarts.
  */
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { DIST_DIR } from '../../common/paths';
+import { ENTRY_POINTS } from '../../common/paths';
 import { APP_ENV_VARS, APP_PORT, GATE_ENV_VARS, GATE_PORT, PHASE_HOST, PHASE_PATH, PHASE_PORT } from '../../common/revision';
-import { freePort } from './ports';
 import { type LocalImage, type LocalRevisionResult, renderedContainers, toLocalRevision } from './local-revision';
+import { freePort } from '../../common/local-ports';
 
 
 export function localImages(
@@ -19,7 +18,7 @@ export function localImages(
   const local = (port: number) => String(ports.get(port));
   return {
     app: {
-      command: [process.execPath, path.join(DIST_DIR, 'app/src/main.js')],
+      command: [process.execPath, ENTRY_POINTS.app],
       // No Secret Manager here: the built-in model, store and cache stand in for the LLM endpoint, PostgreSQL and Redis.
       omitEnv: [APP_ENV_VARS.llmBaseUrl, APP_ENV_VARS.llmModel],
       env: {
@@ -32,7 +31,7 @@ export function localImages(
       },
     },
     gate: {
-      command: [process.execPath, path.join(DIST_DIR, 'sidecar/src/main.js')],
+      command: [process.execPath, ENTRY_POINTS.gate],
       env: {
         [GATE_ENV_VARS.port]: local(GATE_PORT),
         [GATE_ENV_VARS.targetUrl]: `http://${PHASE_HOST}:${local(PHASE_PORT)}${PHASE_PATH}`,

@@ -3,31 +3,10 @@
  * a revision this machine can run: each container becomes a local process, probes move to the
  * local ports the runner picked, and values that come from Secret Manager are left out.
  */
-import fs from 'node:fs';
-import { parse } from 'yaml';
+import { type CloudRunContainer, type CloudRunProbe, probeTiming, renderedService } from '../../common/cloud-run-service';
 import { REPO_ROOT, renderedStackPath } from '../../common/paths';
-import { CLOUD_RUN_PROBE_DEFAULTS, type ProbeSpec } from '../../common/probes';
+import type { ProbeSpec } from '../../common/probes';
 import type { LocalContainer, LocalRevision } from './revision-runner';
-
-/** The Cloud Run v2 container fields the runner reads, as Pulumi names them. */
-export interface CloudRunContainer {
-  name: string;
-  image: string;
-  envs?: { name: string; value?: string; valueSource?: unknown }[];
-  ports?: { containerPort?: number };
-  startupProbe?: CloudRunProbe;
-  livenessProbe?: CloudRunProbe;
-  dependsOns?: string[];
-}
-
-interface CloudRunProbe {
-  initialDelaySeconds?: number;
-  periodSeconds?: number;
-  timeoutSeconds?: number;
-  failureThreshold?: number;
-  httpGet?: { path?: string; port?: number };
-  tcpSocket?: { port?: number };
-}
 
 /** How each container of the service runs here: the compiled entry point of its image. */
 export interface LocalImage {
@@ -38,27 +17,16 @@ export interface LocalImage {
   omitEnv?: readonly string[];
 }
 
-export const SERVICE_TYPE = 'gcp:cloudrunv2/service:Service';
-
+/** The containers of a stack's rendered service, as the runner runs them. */
 export function renderedContainers(stack: string, root = REPO_ROOT): CloudRunContainer[] {
-  const file = renderedStackPath(stack, root);
-  const document = parse(fs.readFileSync(file, 'utf8')) as { resources?: { type: string; name: string; inputs: { template?: { containers?: CloudRunContainer[] } } }[] };
-  const services = (document.resources ?? []).filter((resource) => resource.type === SERVICE_TYPE);
-  if (services.length !== 1) throw new Error(`${file} must hold exactly one ${SERVICE_TYPE}, found ${services.length}`);
-  const containers = services[0]!.inputs.template?.containers;
-  if (!containers?.length) throw new Error(`${file}: the service has no containers`);
+  const containers = renderedService(stack, root).template?.containers;
+  if (!containers?.length) throw new Error(`${renderedStackPath(stack, root)}: the service has no containers`);
   return containers;
 }
 
 export function toProbeSpec(probe: CloudRunProbe | undefined, ports: ReadonlyMap<number, number>): ProbeSpec | undefined {
   if (probe === undefined) return undefined;
-  const d = CLOUD_RUN_PROBE_DEFAULTS;
-  const timing = {
-    initialDelaySeconds: probe.initialDelaySeconds ?? d.initialDelaySeconds,
-    periodSeconds: probe.periodSeconds ?? d.periodSeconds,
-    timeoutSeconds: probe.timeoutSeconds ?? d.timeoutSeconds,
-    failureThreshold: probe.failureThreshold ?? d.failureThreshold,
-  };
+  const timing = probeTiming(probe);
   const local = (port: number | undefined) => {
     if (port === undefined || !ports.has(port)) throw new Error(`probe port ${port} is not a port of this revision`);
     return ports.get(port)!;

@@ -4,6 +4,7 @@
  */
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
+import { STACKS, type StackName } from '../../common/cloud-run-service';
 import { APP_PORT } from '../../common/revision';
 import { FrontDoor } from './front-door';
 import { localRevisionOf } from './local-images';
@@ -11,12 +12,11 @@ import { PROBE_MODELS, type ProbeModel, RevisionRunner } from './revision-runner
 import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
 import { formatEvent, type Stamped, type TimelineEvent } from './timeline';
 
-const STACKS = ['staging', 'production'] as const;
 
 const USAGE = `usage: npm start -- [--stack ${STACKS.join('|')}] [--scenario ${SCENARIO_NAMES.join('|')}] [--probe-model ${PROBE_MODELS.join('|')}] [--exit-after-ready] [--json] [--port N] [--hold-timeout-ms N]`;
 
 interface Options {
-  stack: (typeof STACKS)[number];
+  stack: StackName;
   scenario: ScenarioName;
   probeModel: ProbeModel;
   exitAfterReady: boolean;

@@ -11,7 +11,7 @@
  * probe passed and restart the container after failureThreshold consecutive failures.
  */
 import { httpStatusPasses, type ProbeSpec } from '../../common/probes';
-import { connects } from './ports';
+import { connects } from '../../common/local-ports';
 
 export interface ProbeResult {
   ok: boolean;

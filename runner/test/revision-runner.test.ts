@@ -7,13 +7,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import { waitFor } from '../../testkit/wait-for';
-import { APP_MAIN } from '../../app/test/support';
 import { APP_ENV_VARS, APP_PATHS, GATE_ENV_VARS, GATE_PATHS } from '../../common/revision';
-import { GATE_MAIN } from '../../sidecar/test/support';
 import { FrontDoor } from '../src/front-door';
-import { freePort } from '../src/ports';
 import { type LocalRevision, PROBE_MODELS, type ProbeModel, RevisionRunner, startOrder } from '../src/revision-runner';
 import type { Stamped, TimelineEvent } from '../src/timeline';
+import { freePort } from '../../common/local-ports';
+import { ENTRY_POINTS } from '../../common/paths';
 
 async function setup(appEnv: Record<string, string>, failureThreshold = 10, startupProbePort?: number) {
   const [port, phasePort] = [await freePort(), await freePort()];
@@ -22,7 +21,7 @@ async function setup(appEnv: Record<string, string>, failureThreshold = 10, star
     containers: [
       {
         name: 'app',
-        command: [process.execPath, APP_MAIN],
+        command: [process.execPath, ENTRY_POINTS.app],
         env: { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), ...appEnv },
         ingressPort: port,
         startupProbe: { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold, httpGet: { path: '/phase', port: startupProbePort ?? phasePort } },
@@ -141,7 +140,7 @@ describe('probe models: which startup probes let traffic in', () => {
       containers: [
         {
           name: 'app',
-          command: [process.execPath, APP_MAIN],
+          command: [process.execPath, ENTRY_POINTS.app],
           // Long enough that the app's /healthz passes its probe well before finalize ends.
           env: { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), [APP_ENV_VARS.phaseDelayMs]: 'finalize=2500' },
           ingressPort: port,
@@ -150,7 +149,7 @@ describe('probe models: which startup probes let traffic in', () => {
         },
         {
           name: 'gate',
-          command: [process.execPath, GATE_MAIN],
+          command: [process.execPath, ENTRY_POINTS.gate],
           env: { [GATE_ENV_VARS.port]: String(gatePort), [GATE_ENV_VARS.targetUrl]: `http://127.0.0.1:${phasePort}/phase` },
           startupProbe: { ...schedule, httpGet: { path: GATE_PATHS.startup, port: gatePort } },
           dependsOn: [],

@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { messages, tryUpgrade } from '../../app/test/support';
+import { messages, tryUpgrade } from '../../testkit/chat-client';
 
 const RUNNER = path.resolve(__dirname, '../../dist/runner/src/main.js');
 const CLIENTS = 40;

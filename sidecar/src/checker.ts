@@ -8,12 +8,9 @@ import http from 'node:http';
 import https from 'node:https';
 import pRetry from 'p-retry';
 import { type PhaseBody, phaseBodySchema, phaseStatusCode } from '../../common/phase-contract';
+import type { CheckFailure, CheckResult } from '../../common/gate-contract';
 import type { CheckTimings } from './config';
-import type { CheckFailure, CheckOutcome } from './decision';
-
-/** Every `result` label of startup_gate_checks_total, so each series exists from the first scrape. */
-export const CHECK_RESULTS = ['ok', 'refused', 'timeout', 'reset', 'network', 'http_status', 'not_json', 'invalid', 'too_large'] as const;
-export type CheckResult = (typeof CHECK_RESULTS)[number];
+import type { CheckOutcome } from './decision';
 
 export class CheckError extends Error implements CheckFailure {
   constructor(

@@ -2,19 +2,13 @@
  * The gate's decisions as pure functions of what it has seen: no I/O, no clock, so each state has
  * a one-line test and the property tests can run thousands of sequences.
  */
-import type { PhaseBody, PhaseError, StartupState } from '../../common/phase-contract';
-import { type Reason, decide, worthHolding } from '../../common/startup-decision';
-import type { CheckResult } from './checker';
+import type { CheckFailure, StartupReason } from '../../common/gate-contract';
+import type { PhaseBody, PhaseError } from '../../common/phase-contract';
+import { decide, worthHolding } from '../../common/startup-decision';
 
 /** The app's reason for a failed startup; a body without one still names the phase it stopped in. */
 export function appError(observation: PhaseBody): PhaseError {
   return observation.error ?? { phase: observation.phase, message: 'no error message given' };
-}
-
-/** A check that did not produce a trusted body, by kind (the `result` label of the checks counter). */
-export interface CheckFailure {
-  result: Exclude<CheckResult, 'ok'>;
-  message: string;
 }
 
 /** Everything the gate knows, updated by one check at a time. */
@@ -57,15 +51,6 @@ export function startupPending(state: GateState, required: readonly string[]): b
 }
 
 /** The JSON reason /startup answers with while closed (contract 2). */
-export interface StartupReason {
-  state: StartupState | null;
-  phase: string | null;
-  reason: Reason;
-  missing: string[];
-  error: PhaseError | null;
-  lastCheckError: CheckFailure | null;
-}
-
 export function startupReason(state: GateState, required: readonly string[]): StartupReason {
   const { reason, missing } = decide(state.observation, required);
   return {

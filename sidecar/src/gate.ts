@@ -2,12 +2,13 @@
  * The gate's state over time: takes each check's outcome, keeps the decision state, the metrics
  * and the logs in step, and reports a failed app once. Logs say what changed, never every check.
  */
+import type { NotReadyBody, StartupOpenBody, StartupReason } from '../../common/gate-contract';
 import type { Logger } from '../../common/log';
 import type { PhaseError } from '../../common/phase-contract';
+import { decide } from '../../common/startup-decision';
 import { ProbeHolds } from '../../common/startup-hold';
 import type { CheckTimings } from './config';
-import { type Reason, decide } from '../../common/startup-decision';
-import { type CheckOutcome, type GateState, INITIAL_STATE, type StartupReason, afterCheck, appError, isLive, isReady, startupPending, startupReason } from './decision';
+import { type CheckOutcome, type GateState, INITIAL_STATE, afterCheck, appError, isLive, isReady, startupPending, startupReason } from './decision';
 import type { GateMetrics } from './metrics';
 
 export interface LogEvent {
@@ -124,9 +125,10 @@ export class Gate {
     return startupPending(this.state, this.options.required);
   }
 
-  startup(): { open: true; openedAfterMs: number } | { open: false; reason: StartupReason } {
-    if (this.state.openedAtMs !== null) return { open: true, openedAfterMs: Math.round(this.state.openedAtMs - this.startedAtMs) };
-    return { open: false, reason: startupReason(this.state, this.options.required) };
+  /** /startup's body: open (200) or why not (503). */
+  startup(): StartupOpenBody | StartupReason {
+    if (this.state.openedAtMs !== null) return { state: 'open', openedAfterMs: Math.round(this.state.openedAtMs - this.startedAtMs) };
+    return startupReason(this.state, this.options.required);
   }
 
   ready(): boolean {
@@ -134,8 +136,8 @@ export class Gate {
   }
 
   /** Why /ready answers 503: shutting down, the latest check failed, or the app is not ready. */
-  readyReason(): { stopping: boolean; lastCheckOk: boolean; reason: Reason } {
-    return { stopping: this.state.stopping, lastCheckOk: this.state.lastCheckOk, reason: decide(this.state.observation, this.options.required).reason };
+  readyReason(): NotReadyBody {
+    return { ready: false, stopping: this.state.stopping, lastCheckOk: this.state.lastCheckOk, reason: decide(this.state.observation, this.options.required).reason };
   }
 
   live(): boolean {

@@ -9,10 +9,10 @@ import type { Registry } from 'prom-client';
 import Counter from 'prom-client/lib/counter';
 import Gauge from 'prom-client/lib/gauge';
 import Histogram from 'prom-client/lib/histogram';
+import { CHECK_RESULTS, type CheckResult } from '../../common/gate-contract';
 import { STATES } from '../../common/phase-contract';
-import { HOLD_OUTCOMES, type HoldOutcome } from '../../common/startup-hold';
-import { CHECK_RESULTS, type CheckResult } from './checker';
 import { decide } from '../../common/startup-decision';
+import { HOLD_OUTCOMES, type HoldOutcome } from '../../common/startup-hold';
 import { type GateState, isReady } from './decision';
 
 export class GateMetrics {

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { Registry } from 'prom-client';
+import type { LiveBody } from '../../common/gate-contract';
 import { GATE_PATHS } from '../../common/revision';
 import { type StartupAnswer, sendJson as send, serveStartupProbe } from '../../common/startup-hold';
 import type { Gate } from './gate';
@@ -21,9 +22,9 @@ export interface GateServerOptions {
 export function createGateServer(gate: Gate, registry: Registry, options: GateServerOptions = { startupHoldMs: 0 }): http.Server {
   const now = options.now ?? (() => performance.now());
   const startupAnswer = (): StartupAnswer => {
-    const startup = gate.startup();
-    if (startup.open) return { status: 200, body: { state: 'open', openedAfterMs: startup.openedAfterMs }, final: true };
-    return { status: 503, body: startup.reason, final: !gate.startupPending(), close: gate.current.stopping };
+    const body = gate.startup();
+    if (body.state === 'open') return { status: 200, body, final: true };
+    return { status: 503, body, final: !gate.startupPending(), close: gate.current.stopping };
   };
   const routes: Record<string, (res: http.ServerResponse) => void | Promise<void>> = {
     [GATE_PATHS.startup]: (res) =>
@@ -34,8 +35,11 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
         now,
         onHeld: (outcome, heldMs) => options.metrics?.recordHold(outcome, heldMs),
       }),
-    [GATE_PATHS.ready]: (res) => (gate.ready() ? send(res, 200, { ready: true }) : send(res, 503, { ready: false, ...gate.readyReason() })),
-    [GATE_PATHS.live]: (res) => (gate.live() ? send(res, 200, { live: true }) : send(res, 503, { live: false })),
+    [GATE_PATHS.ready]: (res) => (gate.ready() ? send(res, 200, { ready: true }) : send(res, 503, gate.readyReason())),
+    [GATE_PATHS.live]: (res) => {
+      const body: LiveBody = { live: gate.live() };
+      send(res, body.live ? 200 : 503, body);
+    },
     [GATE_PATHS.metrics]: async (res) => {
       const text = await registry.metrics();
       res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });

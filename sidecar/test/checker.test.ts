@@ -1,6 +1,7 @@
 /** The check loop's requests and waits, with an injected GET and sleep. */
 import { type CheckDeps, delayAfter, type HttpAnswer, runCheckLoop } from '../src/checker';
-import { TEST_TIMINGS, phaseBody } from './support';
+import { TEST_TIMINGS } from './support';
+import { phaseBody } from '../../testkit/phase-endpoint';
 
 describe('check loop requests', () => {
   it('long-polls after the first answer, asks plainly after a failure, falls back to the poll interval', async () => {

@@ -1,7 +1,8 @@
 import { decide } from '../../common/startup-decision';
 import { type CheckOutcome, INITIAL_STATE, type GateState, afterCheck, isLive, isReady, startupPending, startupReason } from '../src/decision';
 import { describeChanges } from '../src/gate';
-import { READY_BODY, REQUIRED, phaseBody } from './support';
+import { REQUIRED } from './support';
+import { phaseBody, READY_BODY } from '../../testkit/phase-endpoint';
 
 const failedBody = phaseBody({ state: 'failed', phase: 'database', error: { phase: 'database', message: 'connection refused' }, seq: 5 });
 

@@ -3,9 +3,10 @@
  * check loop and gate: counted under its own result label, kept as the last error, never opening.
  */
 import type http from 'node:http';
-import { freePort } from '../../runner/src/ports';
 import { waitFor } from '../../testkit/wait-for';
-import { READY_BODY, type Target, phaseBody, sendJson, startGate, startTarget } from './support';
+import { startGate } from './support';
+import { freePort } from '../../common/local-ports';
+import { phaseBody, READY_BODY, sendPhase, startTarget, type Target } from '../../testkit/phase-endpoint';
 
 const TEN_MB = 10 * 1024 * 1024;
 const readyJson = JSON.stringify(READY_BODY);
@@ -91,7 +92,7 @@ describe('targets that behave differently', () => {
 
   it('flapping between ready and starting: /startup stays open, /ready follows', async () => {
     let n = 0;
-    target = await startTarget((_req, res) => sendJson(res, (n += 1) % 2 === 0 ? { ...READY_BODY, seq: n } : phaseBody({ seq: n })));
+    target = await startTarget((_req, res) => sendPhase(res, (n += 1) % 2 === 0 ? { ...READY_BODY, seq: n } : phaseBody({ seq: n })));
     const gate = await startGate(target.url, { pollIntervalMs: 10 });
     try {
       await waitFor('open', () => gate.gate.current.openedAtMs !== null);
@@ -108,7 +109,7 @@ describe('targets that behave differently', () => {
 
   it('without long-poll: detects it, polls at the interval (no busy loop), opens on the next check', async () => {
     let body = phaseBody({ seq: 3 });
-    target = await startTarget((_req, res) => sendJson(res, body));
+    target = await startTarget((_req, res) => sendPhase(res, body));
     const gate = await startGate(target.url, { pollIntervalMs: 50 });
     try {
       const started = performance.now();
@@ -136,11 +137,11 @@ describe('targets that behave differently', () => {
     target = await startTarget((req, res) => {
       const query = new URL(req.url ?? '/', 'http://x').searchParams;
       const afterSeq = Number(query.get('afterSeq') ?? -1);
-      if (!query.has('afterSeq') || body.seq > afterSeq) return sendJson(res, body);
+      if (!query.has('afterSeq') || body.seq > afterSeq) return sendPhase(res, body);
       const answer = () => {
         parked.delete(answer);
         clearTimeout(timer);
-        if (!res.destroyed) sendJson(res, body);
+        if (!res.destroyed) sendPhase(res, body);
       };
       // The first long-poll is held for its wait, so the gate learns the target honours it; later
       // ones stay parked until the change, however slow the machine.

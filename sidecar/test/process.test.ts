@@ -3,13 +3,14 @@
  * containers of one Cloud Run instance run: startup through every phase, a failed app, SIGTERM,
  * bad configuration.
  */
-import { APP_MAIN, type AppProcess, startApp } from '../../app/test/support';
 import { APP_ENV_VARS, GATE_ENV_VARS as V, GATE_PATHS } from '../../common/revision';
 import { FrontDoor } from '../../runner/src/front-door';
-import { freePort } from '../../runner/src/ports';
 import { type LocalRevision, RevisionRunner } from '../../runner/src/revision-runner';
 import { waitFor } from '../../testkit/wait-for';
-import { GATE_MAIN, type GateProcess, spawnGate } from './support';
+import { freePort } from '../../common/local-ports';
+import { ENTRY_POINTS } from '../../common/paths';
+import { type AppProcess, startApp } from '../../testkit/app-process';
+import { type GateProcess, spawnGate } from '../../testkit/gate-process';
 
 interface StartupAnswer {
   status: number;
@@ -172,7 +173,7 @@ describe('the gate under the local runner (app + gate containers, dependsOn, pro
       containers: [
         {
           name: 'app',
-          command: [process.execPath, APP_MAIN],
+          command: [process.execPath, ENTRY_POINTS.app],
           env: { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), ...appEnv },
           ingressPort: port,
           // TCP, so the app's own probe passes whatever it reports (its /healthz answers 503 once
@@ -182,7 +183,7 @@ describe('the gate under the local runner (app + gate containers, dependsOn, pro
         },
         {
           name: 'gate',
-          command: [process.execPath, GATE_MAIN],
+          command: [process.execPath, ENTRY_POINTS.gate],
           env: { [V.port]: String(gatePort), [V.targetUrl]: `http://127.0.0.1:${phasePort}/phase` },
           startupProbe: { ...schedule, httpGet: { path: GATE_PATHS.startup, port: gatePort } },
           dependsOn: ['app'],

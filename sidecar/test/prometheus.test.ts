@@ -9,9 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GATE_ENV_VARS as V } from '../../common/revision';
-import { freePort } from '../../runner/src/ports';
 import { waitFor } from '../../testkit/wait-for';
-import { READY_BODY, type Target, phaseBody, sendJson, spawnGate, startGate, startTarget } from './support';
+import { startGate } from './support';
+import { freePort } from '../../common/local-ports';
+import { spawnGate } from '../../testkit/gate-process';
+import { phaseBody, READY_BODY, sendPhase, startTarget, type Target } from '../../testkit/phase-endpoint';
 
 const ALERTS = path.resolve(__dirname, '../alerts');
 
@@ -46,7 +48,7 @@ describe('promtool', () => {
 
   it('finds nothing to complain about in a real scrape of an opened gate', async () => {
     let n = 0;
-    const target = await startTarget((_req, res) => sendJson(res, (n += 1) < 3 ? phaseBody({ seq: n }) : READY_BODY));
+    const target = await startTarget((_req, res) => sendPhase(res, (n += 1) < 3 ? phaseBody({ seq: n }) : READY_BODY));
     const gate = await startGate(target.url, { longPollMs: 0, pollIntervalMs: 10 });
     try {
       await waitFor('open', () => gate.gate.current.openedAtMs !== null);
@@ -91,7 +93,7 @@ describe('a real Prometheus server scraping the gate', () => {
 
   it('sees startup_gate_open go from 0 to 1', async () => {
     let body = phaseBody({ phase: 'services', seq: 2 });
-    target = await startTarget((_req, res) => sendJson(res, body));
+    target = await startTarget((_req, res) => sendPhase(res, body));
     const gatePort = await freePort();
     const gate = spawnGate({ [V.targetUrl]: target.url.href, [V.longPollMs]: '0', [V.pollIntervalMs]: '50' }, gatePort);
     gates.push(gate);

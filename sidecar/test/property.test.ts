@@ -10,7 +10,8 @@ import { type CheckDeps, runCheckLoop } from '../src/checker';
 import type { CheckOutcome } from '../src/decision';
 import { Gate } from '../src/gate';
 import { GateMetrics } from '../src/metrics';
-import { REQUIRED, TEST_TIMINGS, phaseBody } from './support';
+import { REQUIRED, TEST_TIMINGS } from './support';
+import { phaseBody } from '../../testkit/phase-endpoint';
 
 type Behaviour =
   | { kind: 'body'; body: PhaseBody; delayMs: number }

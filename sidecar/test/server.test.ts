@@ -7,7 +7,8 @@ import { readGateConfig } from '../src/config';
 import { Gate } from '../src/gate';
 import { GateMetrics } from '../src/metrics';
 import { createGateServer } from '../src/server';
-import { READY_BODY, REQUIRED, TEST_TIMINGS, phaseBody } from './support';
+import { REQUIRED, TEST_TIMINGS } from './support';
+import { phaseBody, READY_BODY } from '../../testkit/phase-endpoint';
 
 describe('gate endpoints', () => {
   let server: http.Server;

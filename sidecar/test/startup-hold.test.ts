@@ -11,7 +11,8 @@ import { Gate } from '../src/gate';
 import { GateMetrics } from '../src/metrics';
 import { createGateServer } from '../src/server';
 import { waitFor } from '../../testkit/wait-for';
-import { READY_BODY, REQUIRED, TEST_TIMINGS, phaseBody } from './support';
+import { REQUIRED, TEST_TIMINGS } from './support';
+import { phaseBody, READY_BODY } from '../../testkit/phase-endpoint';
 
 /** Long enough that a test which passes never sees a hold expire unless it asks for it. */
 const LONG_HOLD_MS = 60_000;

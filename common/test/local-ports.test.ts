@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { freePort } from '../src/ports';
+import { freePort } from '../local-ports';
 
 it('hands out distinct ports below the ephemeral range that a server can bind on 0.0.0.0', async () => {
   const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));

@@ -1,3 +1,7 @@
+/**
+ * Ports on this machine for the processes the local runner, the tests and the bench start, and
+ * whether something listens on one. Not used by the images.
+ */
 import net from 'node:net';
 
 /**

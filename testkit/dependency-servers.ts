@@ -9,8 +9,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { freePort } from '../../runner/src/ports';
-import { waitFor } from '../../testkit/wait-for';
+import { freePort } from '../common/local-ports';
+import { waitFor } from './wait-for';
 
 const INSTALL_HINT = 'npm test installs them (scripts/test-prerequisites.sh), or: apt-get install -y postgresql redis-server';
 /** Passwords with characters that need URL encoding, so redaction of encoded forms is exercised. */

@@ -1,0 +1,46 @@
+/** The compiled gate (dist/, built by `tsc -p .`) as its own process. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { ENTRY_POINTS } from '../common/paths';
+import { GATE_ENV_VARS } from '../common/revision';
+
+export interface GateProcess {
+  child: ChildProcess;
+  base: string;
+  /** Parsed JSON log lines, and every raw line in order. */
+  logs: Record<string, unknown>[];
+  lines: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<void>;
+}
+
+/** Starts the gate with only PATH and `env` (and GATE_PORT when `port` is given) in its environment. */
+export function spawnGate(env: Record<string, string>, port?: number): GateProcess {
+  const portEnv = port === undefined ? {} : { [GATE_ENV_VARS.port]: String(port) };
+  const child = spawn(process.execPath, [ENTRY_POINTS.gate], { env: { PATH: process.env.PATH, ...portEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.setEncoding('utf8').on('data', (chunk: string) => {
+      for (const line of chunk.split('\n').filter(Boolean)) {
+        lines.push(line);
+        try {
+          logs.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          // not JSON: kept in `lines` so a test can show it
+        }
+      }
+    });
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    base: `http://127.0.0.1:${port}`,
+    logs,
+    lines,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
