@@ -12,6 +12,14 @@ import { closeEvent, messages, openChat, tryUpgrade } from '../../testkit/chat-c
 import { slowModel } from '../../testkit/model-stub';
 
 const { launch, stopAll } = appLauncher();
+
+/** A ready app and one chat socket on it, with the socket's inbox. */
+async function readyChat(env: Record<string, string> = {}) {
+  const app = await launch(env);
+  await app.waitForState('ready');
+  const ws = await openChat(app);
+  return { app, ws, inbox: messages(ws) };
+}
 afterEach(stopAll);
 
 describe('app process', () => {
@@ -52,10 +60,7 @@ describe('app process', () => {
   });
 
   it('keeps the connection open after bad frames and closes oversized frames with 1009', async () => {
-    const app = await launch({ APP_WS_MAX_MESSAGE_BYTES: '2048' });
-    await app.waitForState('ready');
-    const ws = await openChat(app);
-    const inbox = messages(ws);
+    const { ws, inbox } = await readyChat({ APP_WS_MAX_MESSAGE_BYTES: '2048' });
     ws.send('not json');
     expect(await inbox.next()).toMatchObject({ type: 'error', code: 'invalid_json' });
     ws.send(JSON.stringify({ type: 'subscribe' }));
@@ -73,10 +78,7 @@ describe('app process', () => {
   });
 
   it('rate-limits messages per client', async () => {
-    const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '2' });
-    await app.waitForState('ready');
-    const ws = await openChat(app);
-    const inbox = messages(ws);
+    const { ws, inbox } = await readyChat({ APP_RATE_LIMIT_PER_MINUTE: '2' });
     for (let i = 0; i < 3; i += 1) ws.send(JSON.stringify({ type: 'user_message', text: `m${i}` }));
     const received = await inbox.take(13);
     const errors = received.filter((m) => m.type === 'error');
@@ -225,10 +227,7 @@ describe('app process', () => {
   });
 
   it('counts resumes against the rate limit', async () => {
-    const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '2' });
-    await app.waitForState('ready');
-    const ws = await openChat(app);
-    const inbox = messages(ws);
+    const { ws, inbox } = await readyChat({ APP_RATE_LIMIT_PER_MINUTE: '2' });
     for (let i = 0; i < 3; i += 1) ws.send(JSON.stringify({ type: 'resume', threadId: `t${i}` }));
     const received = await inbox.take(3);
     expect(received[2]).toMatchObject({ type: 'error', code: 'rate_limited' });
@@ -236,10 +235,7 @@ describe('app process', () => {
   });
 
   it('lets one socket follow at most APP_WS_MAX_THREADS_PER_SOCKET threads', async () => {
-    const app = await launch({ APP_WS_MAX_THREADS_PER_SOCKET: '2' });
-    await app.waitForState('ready');
-    const ws = await openChat(app);
-    const inbox = messages(ws);
+    const { ws, inbox } = await readyChat({ APP_WS_MAX_THREADS_PER_SOCKET: '2' });
     for (let i = 0; i < 2; i += 1) {
       ws.send(JSON.stringify({ type: 'user_message', text: `new thread ${i}` }));
       expect((await inbox.take(6)).map((m) => m.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);

@@ -83,6 +83,14 @@ function analyzeStack(stack: string, resources: { type: string; name: string; in
   });
 }
 
+/** The stack's rendered Cloud Run service inputs, changed by `change`: what a bad program would send. */
+function changedService<T>(stack: string, change: (inputs: T) => void): Record<string, unknown> {
+  const service = renderedResources(stack).find((resource) => resource.type === TYPES.service)!;
+  const inputs = structuredClone(service.inputs) as T;
+  change(inputs);
+  return inputs as Record<string, unknown>;
+}
+
 beforeAll(async () => {
   const port = await startPack();
   client = new AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -115,9 +123,9 @@ describe('the policy pack over gRPC, launched as the CLI launches it', () => {
   });
 
   it('rejects the app depending on the gate as a mandatory violation', async () => {
-    const service = renderedResources('production').find((resource) => resource.type === TYPES.service)!;
-    const inputs = structuredClone(service.inputs) as { template: { containers: { name: string; dependsOns?: string[] }[] } };
-    inputs.template.containers.find((container) => container.name === 'app')!.dependsOns = ['gate'];
+    const inputs = changedService<{ template: { containers: { name: string; dependsOns?: string[] }[] } }>('production', (inputs) => {
+      inputs.template.containers.find((container) => container.name === 'app')!.dependsOns = ['gate'];
+    });
     const diagnostics = await analyze('production', TYPES.service, 'chat', inputs);
     expect(diagnostics.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel(), diagnostic.getPolicypackname()])).toEqual([
       ['no-startup-deadlock', EnforcementLevel.MANDATORY, POLICY_PACK_NAME],
@@ -126,11 +134,11 @@ describe('the policy pack over gRPC, launched as the CLI launches it', () => {
   });
 
   it('rejects a plain DATABASE_URL and all traffic through the VPC as mandatory violations', async () => {
-    const service = renderedResources('staging').find((resource) => resource.type === TYPES.service)!;
-    const inputs = structuredClone(service.inputs) as { template: { vpcAccess: { egress: string }; containers: { name: string; envs?: { name: string; value?: string; valueSource?: unknown }[] }[] } };
-    const app = inputs.template.containers.find((container) => container.name === 'app')!;
-    app.envs = app.envs!.map((env) => (env.name === 'DATABASE_URL' ? { name: env.name, value: 'postgres://chat:pw@10.0.0.3/chat' } : env));
-    inputs.template.vpcAccess.egress = 'ALL_TRAFFIC';
+    const inputs = changedService<{ template: { vpcAccess: { egress: string }; containers: { name: string; envs?: { name: string; value?: string; valueSource?: unknown }[] }[] } }>('staging', (inputs) => {
+      const app = inputs.template.containers.find((container) => container.name === 'app')!;
+      app.envs = app.envs!.map((env) => (env.name === 'DATABASE_URL' ? { name: env.name, value: 'postgres://chat:pw@10.0.0.3/chat' } : env));
+      inputs.template.vpcAccess.egress = 'ALL_TRAFFIC';
+    });
     const diagnostics = await analyze('staging', TYPES.service, 'chat', inputs);
     expect(diagnostics.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel()])).toEqual([
       ['app-secrets-from-secret-manager', EnforcementLevel.MANDATORY],
@@ -141,9 +149,9 @@ describe('the policy pack over gRPC, launched as the CLI launches it', () => {
   });
 
   it('rejects a service whose gate has no startup probe as a mandatory violation', async () => {
-    const service = renderedResources('staging').find((resource) => resource.type === TYPES.service)!;
-    const inputs = structuredClone(service.inputs) as { template: { containers: { name: string; startupProbe?: unknown }[] } };
-    delete inputs.template.containers.find((container) => container.name === 'gate')!.startupProbe;
+    const inputs = changedService<{ template: { containers: { name: string; startupProbe?: unknown }[] } }>('staging', (inputs) => {
+      delete inputs.template.containers.find((container) => container.name === 'gate')!.startupProbe;
+    });
     const diagnostics = await analyze('staging', TYPES.service, 'chat', inputs);
     expect(diagnostics.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel(), diagnostic.getPolicypackname()])).toEqual([
       ['gate-startup-probe', EnforcementLevel.MANDATORY, POLICY_PACK_NAME],
@@ -152,9 +160,9 @@ describe('the policy pack over gRPC, launched as the CLI launches it', () => {
   });
 
   it('only advises during a preview whose images are still to be built (their digests unknown), so the preview runs', async () => {
-    const service = renderedResources('staging').find((resource) => resource.type === TYPES.service)!;
-    const inputs = structuredClone(service.inputs) as { template: { containers: { name: string; image: string }[] } };
-    for (const container of inputs.template.containers.filter(({ name }) => name !== 'collector')) container.image = pulumiRuntime.unknownValue;
+    const inputs = changedService<{ template: { containers: { name: string; image: string }[] } }>('staging', (inputs) => {
+      for (const container of inputs.template.containers.filter(({ name }) => name !== 'collector')) container.image = pulumiRuntime.unknownValue;
+    });
     const diagnostics = await analyze('staging', TYPES.service, 'chat', inputs);
     expect(diagnostics.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel()])).toEqual([['pinned-images', EnforcementLevel.ADVISORY]]);
     expect(diagnostics[0]!.getMessage()).toContain("can't run policy 'pinned-images'");

@@ -7,27 +7,22 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import { waitFor } from '../../testkit/wait-for';
-import { APP_ENV_VARS, APP_PATHS, GATE_ENV_VARS, GATE_PATHS } from '../../common/revision';
+import { APP_ENV_VARS, APP_PATHS } from '../../common/revision';
 import { FrontDoor } from '../src/front-door';
 import { type LocalRevision, PROBE_MODELS, type ProbeModel, RevisionRunner, startOrder } from '../src/revision-runner';
 import type { Stamped, TimelineEvent } from '../src/timeline';
 import { freePort } from '../../common/local-ports';
-import { ENTRY_POINTS } from '../../common/paths';
+import { appContainer, gateContainer } from '../../testkit/local-containers';
 
 async function setup(appEnv: Record<string, string>, failureThreshold = 10, startupProbePort?: number) {
   const [port, phasePort] = [await freePort(), await freePort()];
   const revision: LocalRevision = {
     stack: 'test',
     containers: [
-      {
-        name: 'app',
-        command: [process.execPath, ENTRY_POINTS.app],
-        env: { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), ...appEnv },
-        ingressPort: port,
+      appContainer({ port, phasePort }, appEnv, {
         startupProbe: { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold, httpGet: { path: '/phase', port: startupProbePort ?? phasePort } },
         livenessProbe: { initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 3, httpGet: { path: '/healthz', port } },
-        dependsOn: [],
-      },
+      }),
     ],
   };
   const frontDoor = new FrontDoor({ targetPort: port, holdTimeoutMs: 20_000 });
@@ -138,22 +133,9 @@ describe('probe models: which startup probes let traffic in', () => {
     const revision: LocalRevision = {
       stack: 'test',
       containers: [
-        {
-          name: 'app',
-          command: [process.execPath, ENTRY_POINTS.app],
-          // Long enough that the app's /healthz passes its probe well before finalize ends.
-          env: { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), [APP_ENV_VARS.phaseDelayMs]: 'finalize=2500' },
-          ingressPort: port,
-          startupProbe: { ...schedule, httpGet: { path: appProbePath, port } },
-          dependsOn: [],
-        },
-        {
-          name: 'gate',
-          command: [process.execPath, ENTRY_POINTS.gate],
-          env: { [GATE_ENV_VARS.port]: String(gatePort), [GATE_ENV_VARS.targetUrl]: `http://127.0.0.1:${phasePort}/phase` },
-          startupProbe: { ...schedule, httpGet: { path: GATE_PATHS.startup, port: gatePort } },
-          dependsOn: [],
-        },
+        // Long enough that the app's /healthz passes its probe well before finalize ends.
+        appContainer({ port, phasePort }, { [APP_ENV_VARS.phaseDelayMs]: 'finalize=2500' }, { startupProbe: { ...schedule, httpGet: { path: appProbePath, port } } }),
+        gateContainer(gatePort, phasePort, schedule),
       ],
     };
     const frontDoor = new FrontDoor({ targetPort: port, holdTimeoutMs: 20_000 });

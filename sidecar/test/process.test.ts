@@ -3,12 +3,12 @@
  * containers of one Cloud Run instance run: startup through every phase, a failed app, SIGTERM,
  * bad configuration.
  */
-import { APP_ENV_VARS, GATE_ENV_VARS as V, GATE_PATHS } from '../../common/revision';
+import { GATE_ENV_VARS as V } from '../../common/revision';
 import { FrontDoor } from '../../runner/src/front-door';
 import { type LocalRevision, RevisionRunner } from '../../runner/src/revision-runner';
 import { waitFor } from '../../testkit/wait-for';
 import { freePort } from '../../common/local-ports';
-import { ENTRY_POINTS } from '../../common/paths';
+import { appContainer, gateContainer } from '../../testkit/local-containers';
 import { type AppProcess, startApp } from '../../testkit/app-process';
 import { type GateProcess, spawnGate } from '../../testkit/gate-process';
 
@@ -171,23 +171,10 @@ describe('the gate under the local runner (app + gate containers, dependsOn, pro
     const revision: LocalRevision = {
       stack: 'test',
       containers: [
-        {
-          name: 'app',
-          command: [process.execPath, ENTRY_POINTS.app],
-          env: { [APP_ENV_VARS.port]: String(port), [APP_ENV_VARS.phasePort]: String(phasePort), ...appEnv },
-          ingressPort: port,
-          // TCP, so the app's own probe passes whatever it reports (its /healthz answers 503 once
-          // failed, which would keep the gate from ever starting: see docs/gate.md).
-          startupProbe: { ...schedule, tcpSocket: { port } },
-          dependsOn: [],
-        },
-        {
-          name: 'gate',
-          command: [process.execPath, ENTRY_POINTS.gate],
-          env: { [V.port]: String(gatePort), [V.targetUrl]: `http://127.0.0.1:${phasePort}/phase` },
-          startupProbe: { ...schedule, httpGet: { path: GATE_PATHS.startup, port: gatePort } },
-          dependsOn: ['app'],
-        },
+        // TCP, so the app's own probe passes whatever it reports (its /healthz answers 503 once
+        // failed, which would keep the gate from ever starting: see docs/gate.md).
+        appContainer({ port, phasePort }, appEnv, { startupProbe: { ...schedule, tcpSocket: { port } } }),
+        gateContainer(gatePort, phasePort, schedule, ['app']),
       ],
     };
     const frontDoor = new FrontDoor({ targetPort: port, holdTimeoutMs: 5000 });
