@@ -116,18 +116,27 @@ export class FrontDoor {
       socket.pipe(upstream);
     });
     this.tunnels.add(upstream);
-    const end = () => {
+    const drop = () => {
       this.tunnels.delete(upstream);
       upstream.destroy();
       socket.destroy();
     };
-    upstream.on('error', end);
-    upstream.on('close', end);
-    socket.on('close', end);
+    upstream.on('error', drop);
+    socket.on('error', drop);
+    socket.on('close', drop);
+    // The app closed its side: what it sent last (a 1012 close frame on SIGTERM) may still wait in
+    // the client socket's buffer, so end it gracefully and destroy it only if the client never reads.
+    upstream.on('close', () => {
+      this.tunnels.delete(upstream);
+      socket.end();
+      setTimeout(() => socket.destroy(), TUNNEL_FLUSH_MS).unref();
+    });
   }
 }
 
 const FORWARDED_FOR = 'x-forwarded-for';
+/** How long a closed tunnel may take to flush its last bytes to a slow client. */
+const TUNNEL_FLUSH_MS = 5000;
 
 /** What the client sent (node joins repeated headers with ", "), then the address this hop saw. */
 function forwardedFor(req: http.IncomingMessage): string {
