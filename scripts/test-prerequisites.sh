@@ -7,6 +7,7 @@
 #   prometheus     promtool lints the gate's metrics and rules; a real Prometheus scrapes the gate
 #   postgresql     throwaway PostgreSQL servers for the database tests (initdb, postgres)
 #   redis-server   throwaway Redis servers for the cache tests
+#   openssl        a throwaway certificate for the gate's https target test
 set -euo pipefail
 
 missing=()
@@ -14,6 +15,7 @@ command -v chromium >/dev/null || missing+=(chromium)
 { command -v promtool && command -v prometheus; } >/dev/null || missing+=(prometheus)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v openssl >/dev/null || missing+=(openssl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 as_root=()

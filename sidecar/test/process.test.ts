@@ -3,6 +3,12 @@
  * containers of one Cloud Run instance run: startup through every phase, a failed app, SIGTERM,
  * bad configuration.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { GATE_ENV_VARS as V } from '../../common/revision';
 import { FrontDoor } from '../../runner/src/front-door';
 import { type LocalRevision, RevisionRunner } from '../../runner/src/revision-runner';
@@ -11,6 +17,7 @@ import { freePort } from '../../common/local-ports';
 import { appContainer, gateContainer } from '../../testkit/local-containers';
 import { type AppProcess, startApp } from '../../testkit/app-process';
 import { type GateProcess, spawnGate } from '../../testkit/gate-process';
+import { READY_BODY, sendPhase } from '../../testkit/phase-endpoint';
 
 interface StartupAnswer {
   status: number;
@@ -117,6 +124,27 @@ describe('credentials in the target URL', () => {
       expect(gate.lines.join('\n')).not.toContain('s3cret-pass');
     } finally {
       await gate.stop();
+    }
+  });
+});
+
+describe('an https target', () => {
+  it('is checked over TLS, trusting the CA the container adds (NODE_EXTRA_CA_CERTS)', async () => {
+    // The gate loads node:https only for an https target (it costs memory), so this path needs its own test.
+    const dir = mkdtempSync(path.join(tmpdir(), 'gate-tls-'));
+    const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const server = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => sendPhase(res, READY_BODY));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const gate = spawnGate({ [V.targetUrl]: `https://127.0.0.1:${(server.address() as AddressInfo).port}/phase`, NODE_EXTRA_CA_CERTS: cert }, await freePort());
+    try {
+      await waitFor('gate open', () => gate.logs.some((l) => l.message === 'gate open'), { detail: () => gate.lines.join('\n') });
+      expect((await startupOf(gate))?.status).toBe(200);
+    } finally {
+      await gate.stop();
+      server.closeAllConnections();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
