@@ -4,7 +4,7 @@
  */
 import { once } from 'node:events';
 import { FrontDoor } from '../runner/src/front-door';
-import { buildThread, forgedHeaderFlood, openSocket, rssBytes, slowReader } from './attacks';
+import { buildThread, forgedHeaderFlood, openSocket, rssBytes, slowReader } from '../testkit/hostile-clients';
 import { appLauncher } from '../testkit/app-process';
 
 const { launch, stopAll } = appLauncher();

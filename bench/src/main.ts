@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: runs the five comparisons one after another on loopback, prints the
+ * `npm run bench`: runs the six comparisons one after another on loopback, prints the
  * side-by-side tables with the aims, and writes bench/out/latest.json.
  * `--quick` runs a smaller plan (a smoke run, not figures to quote); `--only a,b` runs some.
  */
@@ -9,6 +9,7 @@ import path from 'node:path';
 import { type DetectionTrial, latencyMs, runDetection } from './detection';
 import { runEndpoints } from './endpoints';
 import { runFootprint } from './footprint';
+import { runHostile } from './hostile';
 import { parseOptions, type Section, UsageError } from './options';
 import { killAll } from './processes';
 import { buildJson, formatReport, type Results } from './report';
@@ -25,12 +26,14 @@ const PLANS = {
     footprint: { starts: 5, windowMs: 30_000 },
     endpoints: { rounds: 3, secondsPerRound: 5 },
     ws: { clients: CLOUD_RUN_MAX_CONCURRENCY, messagesPerClient: 5, messageIntervalMs: 1000, refusals: 1000 },
+    hostile: { resumes: [100, 1000, 10_000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000 },
   },
   quick: {
     startupsPerVariant: 10,
     footprint: { starts: 3, windowMs: 5_000 },
     endpoints: { rounds: 1, secondsPerRound: 2 },
     ws: { clients: CLOUD_RUN_MAX_CONCURRENCY, messagesPerClient: 2, messageIntervalMs: 1000, refusals: 200 },
+    hostile: { resumes: [1000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000 },
   },
 } as const;
 
@@ -83,6 +86,7 @@ async function main(): Promise<number> {
   if (footprint) results.footprint = { subjects: footprint, windowMs: plan.footprint.windowMs };
   results.endpoints = await section('endpoints', true, () => runEndpoints(plan.endpoints.rounds, plan.endpoints.secondsPerRound));
   results.ws = await section('ws', false, () => runWebSockets(plan.ws));
+  results.hostile = await section('hostile', false, () => runHostile(plan.hostile));
 
   const json = buildJson(results);
   mkdirSync(path.dirname(OUT_FILE), { recursive: true });

@@ -5,6 +5,7 @@
 import { type DetectionTrial, DETECTION_VARIANTS, latencyMs } from './detection';
 import type { Endpoint, EndpointResult } from './endpoints';
 import type { Footprints, Subject } from './footprint';
+import type { HostileResult } from './hostile';
 import { percentile, round } from './stats';
 import { PROBE_MODELS } from '../../runner/src/revision-runner';
 import { CONFIGURATIONS, type TimeToTraffic } from './time-to-traffic';
@@ -17,6 +18,7 @@ export interface Results {
   footprint?: { subjects: Footprints; windowMs: number };
   endpoints?: Record<Endpoint, EndpointResult>;
   ws?: WebSocketResult;
+  hostile?: HostileResult;
 }
 
 type Figure = number | null;
@@ -32,6 +34,8 @@ export interface LatestJson {
   footprint: { gate: { rssMb: Figure; cpuSeconds30s: Figure; listenMs: Figure }; bareNode: { rssMb: Figure; listenMs: Figure } };
   endpoints: Record<Endpoint, { rps: Figure; p99Ms: Figure }>;
   ws: { clients: Figure; eventP50Ms: Figure; eventP99Ms: Figure; kbPerConnection: Figure; refuseP99Ms: Figure };
+  /** The slow reader's largest growth over its attack sizes, the runs the app did not close, and the forged-header flood. */
+  hostile: { slowReaderMaxGrowthMb: Figure; slowReaderNotClosed: Figure; floodAccepted: Figure; floodLimitPerMinute: Figure };
 }
 
 /** The JSON's footprint window: CPU over a shorter (--quick) window is scaled to it. */
@@ -44,7 +48,8 @@ export function latenciesOf(trials: readonly DetectionTrial[], variant: Detectio
 }
 
 export function buildJson(results: Results): LatestJson {
-  const { detection, timeToTraffic: ttt, footprint, endpoints, ws } = results;
+  const { detection, timeToTraffic: ttt, footprint, endpoints, ws, hostile } = results;
+  const slowReader = hostile?.slowReader;
   const detectionOf = (variant: DetectionTrial['variant']) => {
     const samples = detection && latenciesOf(detection, variant);
     return { p50Ms: pct(samples, 50), p99Ms: pct(samples, 99) };
@@ -82,8 +87,17 @@ export function buildJson(results: Results): LatestJson {
       kbPerConnection: ws ? round(ws.kbPerConnection, 1) : null,
       refuseP99Ms: pct(ws?.refuseMs, 99),
     },
+    hostile: {
+      slowReaderMaxGrowthMb: slowReader && slowReader.length > 0 ? round(Math.max(...slowReader.map((r) => r.peakGrowthMb)), 1) : null,
+      slowReaderNotClosed: slowReader && slowReader.length > 0 ? slowReader.filter((r) => !r.closed).length : null,
+      floodAccepted: hostile ? hostile.flood.accepted : null,
+      floodLimitPerMinute: hostile ? hostile.flood.limitPerMinute : null,
+    },
   };
 }
+
+/** The most a socket that never reads may grow the app by: its 1 MiB send buffer and what serving it costs, far below the instance's memory. */
+export const SLOW_READER_MAX_GROWTH_MB = 32;
 
 export interface AimCheck {
   aim: string;
@@ -94,7 +108,7 @@ export interface AimCheck {
 
 /** The benchmarks' aims, each read from the JSON alone, so the table and latest.json cannot disagree. */
 export function checkAims(json: LatestJson): AimCheck[] {
-  const { detection: d, timeToTraffic: t, footprint: f, endpoints: e, ws } = json;
+  const { detection: d, timeToTraffic: t, footprint: f, endpoints: e, ws, hostile: h } = json;
   const check = (aim: string, figures: Figure[], value: (...x: number[]) => string, met: (...x: number[]) => boolean): AimCheck =>
     figures.some((x) => x === null) ? { aim, value: 'not measured', met: null } : { aim, value: value(...(figures as number[])), met: met(...(figures as number[])) };
   return [
@@ -117,6 +131,19 @@ export function checkAims(json: LatestJson): AimCheck[] {
       (clients, p99) => `${clients} clients, p99 ${p99} ms`,
       (clients, p99) => clients >= 1000 && p99 < 50,
     ),
+    check(
+      `a socket that never reads grows the app at most ${SLOW_READER_MAX_GROWTH_MB} MB and is closed`,
+      [h.slowReaderMaxGrowthMb, h.slowReaderNotClosed],
+      (growth, notClosed) => `+${growth} MB at most, ${notClosed} not closed`,
+      (growth, notClosed) => growth <= SLOW_READER_MAX_GROWTH_MB && notClosed === 0,
+    ),
+    // A flood that straddles the start of a minute meets two windows of the limit.
+    check(
+      'forged X-Forwarded-For: agent runs accepted within the limit',
+      [h.floodAccepted, h.floodLimitPerMinute],
+      (accepted, limit) => `${accepted} (limit ${limit} a minute)`,
+      (accepted, limit) => accepted <= 2 * limit,
+    ),
   ];
 }
 
@@ -132,7 +159,7 @@ const show = (x: Figure | undefined, unit = '') => (x === null || x === undefine
 /** The side-by-side tables, one per comparison that ran, then the aims. */
 export function formatReport(results: Results, json: LatestJson): string {
   const parts: string[] = [];
-  const { detection, timeToTraffic: ttt, footprint, endpoints, ws } = results;
+  const { detection, timeToTraffic: ttt, footprint, endpoints, ws, hostile } = results;
   if (detection) {
     const count = (variant: DetectionTrial['variant']) => latenciesOf(detection, variant).length;
     const early = (variant: DetectionTrial['variant']) => (variant === 'waitOn' ? '-' : String(latenciesOf(detection, variant).filter((ms) => ms < 0).length));
@@ -237,6 +264,23 @@ export function formatReport(results: Results, json: LatestJson): string {
           ['upgrades accepted before ready', String(ws.acceptedBeforeReady)],
         ],
       ),
+    );
+  }
+  if (hostile) {
+    const runs = hostile.slowReader;
+    const { flood } = hostile;
+    parts.push(
+      '6. Hostile clients: a socket that never reads resumes a thread of 100 messages of 8 KB (each size against a fresh app, rate limit out of the way)',
+      formatTable(
+        ['', ...runs.map((r) => `${r.resumes.toLocaleString('en')} resumes`)],
+        [
+          ['app RSS before MB', ...runs.map((r) => show(round(r.baselineMb, 1)))],
+          ['peak growth MB', ...runs.map((r) => show(round(r.peakGrowthMb, 1)))],
+          ['closed with 1008, logged', ...runs.map((r) => (r.closed ? 'yes' : 'NO'))],
+        ],
+      ),
+      `   ${flood.sockets} sockets, each forging its own X-Forwarded-For through the front door for ${flood.seconds} s: ` +
+        `${flood.accepted} agent runs accepted (limit ${flood.limitPerMinute} a minute), ${flood.limited} refused with rate_limited`,
     );
   }
   const aims = checkAims(json).map((a) => [a.aim, a.value, a.met === null ? 'not measured' : a.met ? 'met' : 'NOT MET']);

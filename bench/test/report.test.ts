@@ -15,6 +15,7 @@ const LATEST_JSON_KEYS = [
   'footprint.gate.rssMb', 'footprint.gate.cpuSeconds30s', 'footprint.gate.listenMs', 'footprint.bareNode.rssMb', 'footprint.bareNode.listenMs',
   'endpoints.startup.rps', 'endpoints.startup.p99Ms', 'endpoints.metrics.rps', 'endpoints.metrics.p99Ms',
   'ws.clients', 'ws.eventP50Ms', 'ws.eventP99Ms', 'ws.kbPerConnection', 'ws.refuseP99Ms',
+  'hostile.slowReaderMaxGrowthMb', 'hostile.slowReaderNotClosed', 'hostile.floodAccepted', 'hostile.floodLimitPerMinute',
 ].sort();
 
 const trial = (variant: DetectionTrial['variant'], latency: number): DetectionTrial => ({ variant, listenMs: 200, readyMs: 600, detectedMs: 600 + latency });
@@ -44,6 +45,13 @@ const results: Results = {
   },
   endpoints: { startup: { rps: 9000.4, p99Ms: 3, non2xx: 0, errors: 0 }, metrics: { rps: 4000, p99Ms: 6, non2xx: 0, errors: 0 } },
   ws: { clients: 1000, eventLatenciesMs: [1, 2, 30], messagesSent: 10, messagesCompleted: 10, kbPerConnection: 11.26, refuseMs: [1, 2], acceptedBeforeReady: 0 },
+  hostile: {
+    slowReader: [
+      { resumes: 100, baselineMb: 90, peakGrowthMb: 7.84, closed: true },
+      { resumes: 10_000, baselineMb: 91, peakGrowthMb: 10.93, closed: true },
+    ],
+    flood: { sockets: 200, seconds: 3, limitPerMinute: 60, accepted: 60, limited: 20_000 },
+  },
 };
 
 test('latest.json has exactly the documented keys', () => {
@@ -63,6 +71,7 @@ test('figures come from the measurements; CPU is scaled to the 30 s window', () 
   expect(json.footprint.gate).toEqual({ rssMb: 52, cpuSeconds30s: 0.3, listenMs: 40 });
   expect(json.endpoints.startup).toEqual({ rps: 9000, p99Ms: 3 });
   expect(json.ws).toEqual({ clients: 1000, eventP50Ms: 2, eventP99Ms: 30, kbPerConnection: 11.3, refuseP99Ms: 2 });
+  expect(json.hostile).toEqual({ slowReaderMaxGrowthMb: 10.9, slowReaderNotClosed: 0, floodAccepted: 60, floodLimitPerMinute: 60 });
 });
 
 test('a comparison that did not run leaves nulls', () => {
@@ -82,6 +91,8 @@ describe('aims', () => {
       'gate listens within 2x the bare Node time': true,
       '/startup above 5,000 requests per second': true,
       '1000 WebSocket clients with event p99 under 50 ms': true,
+      'a socket that never reads grows the app at most 32 MB and is closed': true,
+      'forged X-Forwarded-For: agent runs accepted within the limit': true,
     });
   });
 
@@ -91,10 +102,14 @@ describe('aims', () => {
     json.footprint.gate.rssMb = 60;
     json.timeToTraffic.ours.ingressOnly.earlyRoutedShare = 0.5;
     json.timeToTraffic.ours.afterReadyP99Ms = 51;
+    json.hostile.slowReaderNotClosed = 1;
+    json.hostile.floodAccepted = 121;
     const byAim = Object.fromEntries(checkAims(json).map((a) => [a.aim, a]));
     expect(byAim['long-poll detection p99 under 10 ms']!.met).toBe(false);
     expect(byAim['zero early routing for ours under both probe models']).toMatchObject({ value: 'all-containers 0, ingress-only 0.5', met: false });
     expect(byAim['traffic after ready p99 at most 50 ms for ours']!.met).toBe(false);
+    expect(byAim['a socket that never reads grows the app at most 32 MB and is closed']).toMatchObject({ value: '+10.9 MB at most, 1 not closed', met: false });
+    expect(byAim['forged X-Forwarded-For: agent runs accepted within the limit']).toMatchObject({ value: '121 (limit 60 a minute)', met: false });
     expect(byAim['gate RSS within 1.3x the bare Node floor']).toEqual({ aim: 'gate RSS within 1.3x the bare Node floor', value: '1.46x (60 / 41 MB)', met: false });
     expect(checkAims(buildJson({})).every((a) => a.met === null && a.value === 'not measured')).toBe(true);
   });
@@ -117,4 +132,11 @@ test('the report shows both probe models, the configuration before held probes, 
   expect(report).toMatch(/all-containers: after ready p50 \/ p99 ms\s+4 \/ 30\s/);
   expect(report).toContain('gate (tsc)');
   expect(formatReport(results, buildJson(results))).not.toContain('gate (tsc)');
+});
+
+test('the hostile-client table shows each attack size side by side, and the flood against its limit', () => {
+  const report = formatReport(results, buildJson(results));
+  expect(report).toMatch(/100 resumes\s+10,000 resumes/);
+  expect(report).toMatch(/peak growth MB\s+7\.8\s+10\.9/);
+  expect(report).toContain('60 agent runs accepted (limit 60 a minute), 20000 refused with rate_limited');
 });
