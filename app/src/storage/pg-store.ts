@@ -35,7 +35,7 @@ const APPEND_MESSAGE = `
 const APPEND_EVENT = 'INSERT INTO events (thread_id, run_id, type, payload) VALUES ($1, $2, $3, $4)';
 
 // A backward range scan of messages_thread_id_id, however deep the page.
-const HISTORY = `
+export const HISTORY_QUERY = `
   SELECT id, thread_id, role, text, at FROM (
     SELECT id, thread_id, role, text, at FROM messages
     WHERE thread_id = $1 AND id < COALESCE($3::bigint, 9223372036854775807)
@@ -56,7 +56,7 @@ export class PgStore implements SessionFactory {
         await this.pool.query(APPEND_EVENT, [event.threadId, event.runId, event.type, JSON.stringify(event)]);
       },
       history: async (threadId, limit, before) => {
-        const { rows } = await this.pool.query<MessageRow>(HISTORY, [threadId, limit, before ?? null]);
+        const { rows } = await this.pool.query<MessageRow>(HISTORY_QUERY, [threadId, limit, before ?? null]);
         return rows.map((row) => ({ threadId: row.thread_id, role: row.role, text: row.text, at: row.at.toISOString(), position: Number(row.id) }));
       },
     };
