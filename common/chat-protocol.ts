@@ -20,8 +20,9 @@ export const userMessageSchema = z.object({
 export type UserMessage = z.infer<typeof userMessageSchema>;
 
 /**
- * A place in a thread, counted from its start (the embedded store's index, PostgreSQL's row id):
- * appending messages never moves it, so paging backwards is stable while the thread grows.
+ * A message's place, fixed when it is stored and counted from the start, not from the newest
+ * (the embedded store's index, PostgreSQL's row id): appending never moves it, so paging
+ * backwards is stable while the thread grows.
  */
 const cursorSchema = z
   .number({ error: 'before must be a number: the nextBefore of a history answer' })
