@@ -19,11 +19,26 @@ export const userMessageSchema = z.object({
 });
 export type UserMessage = z.infer<typeof userMessageSchema>;
 
-/** Sent after (re)connecting, possibly to another instance: follow the thread and get its history. */
+/**
+ * A message's place, fixed when it is stored and counted from the start, not from the newest
+ * (the embedded store's index, PostgreSQL's row id): appending never moves it, so paging
+ * backwards is stable while the thread grows.
+ */
+const cursorSchema = z
+  .number({ error: 'before must be a number: the nextBefore of a history answer' })
+  // int() also refuses anything past Number.MAX_SAFE_INTEGER.
+  .int('before must be a non-negative integer: the nextBefore of a history answer')
+  .min(0, 'before must be a non-negative integer: the nextBefore of a history answer');
+
+/**
+ * Sent after (re)connecting, possibly to another instance: follow the thread and get its history.
+ * With `before`, the page of messages older than that place instead of the newest page.
+ */
 export const resumeSchema = z.object({
   type: z.literal('resume'),
   threadId: threadIdSchema,
   threadToken: threadTokenSchema.optional(),
+  before: cursorSchema.optional(),
 });
 export type Resume = z.infer<typeof resumeSchema>;
 
@@ -32,7 +47,7 @@ export type ClientMessage = UserMessage | Resume;
 const CLIENT_SCHEMAS = { user_message: userMessageSchema, resume: resumeSchema } as const;
 const CLIENT_TYPES = Object.keys(CLIENT_SCHEMAS) as (keyof typeof CLIENT_SCHEMAS)[];
 
-/** Messages of a thread sent in a history answer, at most this many, the newest ones. */
+/** Messages of a thread sent in one history answer (a page), at most this many. */
 export const RESUME_HISTORY_LIMIT = 100;
 /** And at most this many bytes of message text (UTF-8), so one answer has a fixed upper size. */
 export const RESUME_HISTORY_MAX_BYTES = 256 * 1024;
@@ -43,8 +58,8 @@ type HistoryEntry = History['messages'][number];
  * The newest messages whose texts fit in `maxBytes`, oldest first; `truncated` when older ones
  * were left out. A newest message larger than the whole budget is cut to it.
  */
-export function capHistory(messages: readonly HistoryEntry[], maxBytes: number): { messages: HistoryEntry[]; truncated: boolean } {
-  const kept: HistoryEntry[] = [];
+export function capHistory<T extends HistoryEntry>(messages: readonly T[], maxBytes: number): { messages: T[]; truncated: boolean } {
+  const kept: T[] = [];
   let left = maxBytes;
   for (let i = messages.length - 1; i >= 0; i -= 1) {
     const message = messages[i]!;
@@ -57,6 +72,28 @@ export function capHistory(messages: readonly HistoryEntry[], maxBytes: number):
     left -= bytes;
   }
   return { messages: kept.reverse(), truncated: false };
+}
+
+/**
+ * One history page from the newest `limit + 1` stored messages before the requested place, oldest
+ * first (the extra one only tells that older messages exist): at most `limit` messages and
+ * `maxBytes` of text, and `nextBefore`, the place of its oldest message when anything older is
+ * left, else null.
+ */
+export function historyPage(
+  stored: readonly (HistoryEntry & { position: number })[],
+  limit: number,
+  maxBytes: number,
+): Pick<History, 'messages' | 'truncated' | 'nextBefore'> {
+  const window = stored.slice(Math.max(0, stored.length - limit));
+  const capped = capHistory(window, maxBytes);
+  const oldest = capped.messages[0];
+  const olderLeft = stored.length > window.length || capped.messages.length < window.length;
+  return {
+    messages: capped.messages.map(({ role, text, at }) => ({ role, text, at })),
+    truncated: capped.truncated,
+    nextBefore: olderLeft && oldest !== undefined ? oldest.position : null,
+  };
 }
 
 /** The five events every agent run emits, in this order. */
@@ -85,6 +122,10 @@ export interface History {
   messages: { role: 'user' | 'assistant'; text: string; at: string }[];
   /** True when older messages were left out to keep the answer within RESUME_HISTORY_MAX_BYTES. */
   truncated: boolean;
+  /** The `before` of the resume this answers: null for the newest page. */
+  before: number | null;
+  /** Send this as `before` to get the page before this one; null when there is nothing older. */
+  nextBefore: number | null;
 }
 
 export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable', 'too_many_threads', 'forbidden'] as const;

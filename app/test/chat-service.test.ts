@@ -1,43 +1,9 @@
-import type { AddressInfo } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
-import { createLogger } from '../../common/log';
 import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
-import { ChatService, type ChatOptions, RECONNECT_CLOSE, SLOW_READER_CLOSE } from '../src/chat/chat-service';
-import { readServerConfig } from '../src/config';
-import { COMPONENT_NAMES } from '../src/startup/components';
-import { runStartup } from '../src/startup/orchestrator';
-import { PhaseState } from '../src/startup/phase-state';
-import { createStartupPlan } from '../src/startup/startup-plan';
-import { closeEvent, messages } from '../../testkit/chat-client';
+import { RECONNECT_CLOSE, SLOW_READER_CLOSE } from '../src/chat/chat-service';
+import { closeEvent } from '../../testkit/chat-client';
+import { type Limits, serveChat } from './serve-chat';
 
-const log = createLogger('test', 'silent');
 const RUN = [...AGENT_EVENT_TYPES, 'agent_response'];
-
-type Limits = Partial<Pick<ChatOptions, 'rateLimitPerMinute' | 'maxBufferedBytes' | 'maxThreadsPerSocket'>>;
-
-/** The chat service over the components the real startup plan builds, behind a loopback WebSocket server. */
-async function serveChat(limits: Limits = {}) {
-  const components = await runStartup(createStartupPlan({ env: {}, config: readServerConfig({}), log }), { state: new PhaseState(COMPONENT_NAMES), serve: () => {} });
-  const chat = new ChatService({ components, rateLimitPerMinute: 60, maxBufferedBytes: 1 << 20, maxThreadsPerSocket: 16, pingIntervalMs: 60_000, log, ...limits });
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  wss.on('connection', (ws) => chat.accept(ws, 'client-a'));
-  await new Promise((resolve) => wss.once('listening', resolve));
-  const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
-  const sockets: WebSocket[] = [];
-  const connect = async () => {
-    const ws = new WebSocket(url);
-    sockets.push(ws);
-    const inbox = messages(ws);
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    return { ws, inbox };
-  };
-  const close = async () => {
-    for (const ws of sockets) ws.terminate();
-    await chat.stop(0, 0);
-    await new Promise((resolve) => wss.close(resolve));
-  };
-  return { chat, connect, close };
-}
 
 const summary = (message: Record<string, unknown>) => (message.type === 'error' ? `error:${String(message.code)}` : String(message.type));
 const userMessage = (text: string, thread?: { threadId: string; threadToken?: string }) => JSON.stringify({ type: 'user_message', text, ...thread });

@@ -1,7 +1,8 @@
 import { EmbeddedCache } from '../src/storage/cache';
 import { ExecutionTracker } from '../src/agents/execution-tracker';
 import { BuiltinModel } from '../src/agents/llm';
-import { capHistory, parseClientFrame } from '../../common/chat-protocol';
+import fc from 'fast-check';
+import { capHistory, historyPage, parseClientFrame } from '../../common/chat-protocol';
 import { EmbeddedStore } from '../src/storage/store';
 import { textStats, ToolDispatcher } from '../src/agents/tools';
 import { WebSocketManager } from '../src/chat/websocket-manager';
@@ -21,7 +22,21 @@ describe('client frames', () => {
     if (!parsed.ok) expect(parsed.error.code).toBe(code);
   });
 
-  it('accepts a resume with a thread id, and names both types when the type is unknown', () => {
+  it.each([
+    ['"12"', 'before must be a number'],
+    ['-1', 'before must be a non-negative integer'],
+    ['1.5', 'before must be a non-negative integer'],
+    ['1e300', 'before must be a non-negative integer'],
+    ['null', 'before must be a number'],
+  ])('a resume with before %s is an invalid_message naming it', (before, message) => {
+    expect(parseClientFrame(`{"type":"resume","threadId":"t-1","before":${before}}`)).toEqual({
+      ok: false,
+      error: { type: 'error', code: 'invalid_message', message: expect.stringContaining(`before: ${message}`) },
+    });
+  });
+
+  it('accepts a resume with a thread id and an optional before, and names both types when the type is unknown', () => {
+    expect(parseClientFrame('{"type":"resume","threadId":"t-1","before":0}')).toEqual({ ok: true, message: { type: 'resume', threadId: 't-1', before: 0 } });
     expect(parseClientFrame('{"type":"resume","threadId":"t-1"}')).toEqual({ ok: true, message: { type: 'resume', threadId: 't-1' } });
     expect(parseClientFrame('{"type":"hello"}')).toMatchObject({ error: { message: 'unknown message type "hello"; expected "user_message" or "resume"' } });
   });
@@ -47,6 +62,66 @@ describe('history cap', () => {
   });
 });
 
+describe('history page', () => {
+  const at = (position: number, text = `m${position}`) => ({ role: 'user' as const, text, at: '', position });
+  const texts = (page: { messages: { text: string }[] }) => page.messages.map((m) => m.text);
+
+  it('takes the newest `limit` of the `limit + 1` it is given and points before its oldest', () => {
+    const page = historyPage([at(3), at(7), at(8)], 2, 100);
+    expect({ texts: texts(page), truncated: page.truncated, nextBefore: page.nextBefore }).toEqual({ texts: ['m7', 'm8'], truncated: false, nextBefore: 7 });
+  });
+
+  it('has no next page when everything older fits, or nothing is stored', () => {
+    expect(historyPage([at(0), at(1)], 2, 100)).toMatchObject({ truncated: false, nextBefore: null });
+    expect(historyPage([], 2, 100)).toEqual({ messages: [], truncated: false, nextBefore: null });
+  });
+
+  it('stops at the byte budget, marks it truncated and points before the oldest it kept', () => {
+    const page = historyPage([at(0, 'aaaa'), at(1, 'bb'), at(2, 'cc')], 5, 4);
+    expect({ texts: texts(page), truncated: page.truncated, nextBefore: page.nextBefore }).toEqual({ texts: ['bb', 'cc'], truncated: true, nextBefore: 1 });
+  });
+
+  it('cuts a message larger than the budget and goes on before it', () => {
+    expect(historyPage([at(4, 'x'), at(5, 'abcdef')], 5, 3)).toEqual({ messages: [{ role: 'user', text: 'abc', at: '' }], truncated: true, nextBefore: 5 });
+  });
+
+  // A thread in a model store (positions grow with gaps, as PostgreSQL row ids shared by every
+  // thread do), read newest page first, with messages appended between pages.
+  it('reads a whole thread page by page, oldest to newest, nothing missing or twice, within both caps', () => {
+    const text = fc.string({ unit: fc.constantFrom('a', 'é', '€'), maxLength: 4 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.array(text, { maxLength: 30 }),
+        fc.array(fc.array(text, { maxLength: 3 }), { maxLength: 30 }),
+        fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 60, maxLength: 60 }),
+        (limit, initial, appendsBetweenPages, gaps) => {
+          const maxBytes = 12; // every text fits (at most 4 x 3 bytes): nothing is cut
+          const thread: ReturnType<typeof at>[] = [];
+          let position = 0;
+          const append = (t: string) => thread.push(at((position += gaps[thread.length % gaps.length]!), t));
+          initial.forEach(append);
+          const read = (before: number | undefined) => thread.filter((m) => before === undefined || m.position < before).slice(-(limit + 1));
+          const newestAtStart = thread.length;
+          const got: string[] = [];
+          let before: number | undefined;
+          for (let page = 0; ; page += 1) {
+            const answer = historyPage(read(before), limit, maxBytes);
+            expect(answer.messages.length).toBeLessThanOrEqual(limit);
+            expect(answer.messages.reduce((sum, m) => sum + Buffer.byteLength(m.text), 0)).toBeLessThanOrEqual(maxBytes);
+            if (answer.nextBefore !== null) expect(answer.messages.length).toBeGreaterThan(0);
+            got.unshift(...texts(answer));
+            if (answer.nextBefore === null) break;
+            before = answer.nextBefore;
+            (appendsBetweenPages[page] ?? []).forEach(append);
+          }
+          expect(got).toEqual(thread.slice(0, newestAtStart).map((m) => m.text));
+        },
+      ),
+    );
+  });
+});
+
 describe('embedded cache', () => {
   it('counts within the window and starts again after it expires', async () => {
     let now = 1000;
@@ -65,6 +140,13 @@ describe('embedded store', () => {
     await session.append({ threadId: 'u', role: 'user', text: 'other', at: '' });
     expect((await session.history('t', 2)).map((m) => m.text)).toEqual(['b', 'c']);
     expect(await session.history('none', 5)).toEqual([]);
+  });
+
+  it('numbers messages from the start of the thread and reads the page before a position', async () => {
+    const session = new EmbeddedStore().session();
+    for (const text of ['a', 'b', 'c', 'd']) await session.append({ threadId: 't', role: 'user', text, at: '' });
+    const page = (before?: number) => session.history('t', 2, before).then((messages) => messages.map((m) => `${m.position}:${m.text}`));
+    expect([await page(), await page(2), await page(1), await page(0), await page(99)]).toEqual([['2:c', '3:d'], ['0:a', '1:b'], ['0:a'], [], ['2:c', '3:d']]);
   });
 });
 

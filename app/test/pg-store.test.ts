@@ -2,7 +2,7 @@
 import { Client } from 'pg';
 import { createLogger } from '../../common/log';
 import { MIGRATIONS, migrate, pendingMigrations } from '../src/storage/migrations';
-import { openPostgres, type PgStore } from '../src/storage/pg-store';
+import { HISTORY_QUERY, openPostgres, type PgStore } from '../src/storage/pg-store';
 import { createDatabase, PG_PASSWORD, serverForFile, startPostgres } from '../../testkit/dependency-servers';
 
 
@@ -60,12 +60,27 @@ describe('PostgreSQL store', () => {
     for (const [i, text] of ['a', 'b', 'c'].entries()) await session.append({ threadId: 't', role: i === 1 ? 'assistant' : 'user', text, at: `2026-01-01T00:00:0${i}.000Z` });
     await session.append({ threadId: 'u', role: 'user', text: 'other', at: '2026-01-01T00:00:00.000Z' });
     expect(await session.history('t', 2)).toEqual([
-      { threadId: 't', role: 'assistant', text: 'b', at: '2026-01-01T00:00:01.000Z' },
-      { threadId: 't', role: 'user', text: 'c', at: '2026-01-01T00:00:02.000Z' },
+      { threadId: 't', role: 'assistant', text: 'b', at: '2026-01-01T00:00:01.000Z', position: 2 },
+      { threadId: 't', role: 'user', text: 'c', at: '2026-01-01T00:00:02.000Z', position: 3 },
     ]);
     await session.appendEvent({ type: 'agent_started', runId: 'r1', threadId: 't', agent: 'chat' });
     const { rows } = await withClient(url, (c) => c.query('SELECT thread_id, run_id, type, payload FROM events'));
     expect(rows).toEqual([{ thread_id: 't', run_id: 'r1', type: 'agent_started', payload: { type: 'agent_started', runId: 'r1', threadId: 't', agent: 'chat' } }]);
+  });
+
+  it('reads the page before a position (the row id, shared by every thread) with a range scan of the thread index', async () => {
+    const url = await createDatabase(postgres());
+    const session = (await open(url)).session();
+    for (const [i, threadId] of ['t', 'u', 't', 'u', 't', 't'].entries()) await session.append({ threadId, role: 'user', text: `${threadId}${i}`, at: new Date().toISOString() });
+    const page = (before?: number) => session.history('t', 2, before).then((messages) => messages.map((m) => `${m.position}:${m.text}`));
+    expect([await page(), await page(5), await page(3), await page(1), await page(0)]).toEqual([['5:t4', '6:t5'], ['1:t0', '3:t2'], ['1:t0'], [], []]);
+    // The plan a large table gets: the index bounds both the thread and the position.
+    const plan = await withClient(url, async (c) => {
+      await c.query('SET enable_seqscan = off');
+      const { rows } = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${HISTORY_QUERY}`, ['t', 2, 5]);
+      return rows.map((row) => row['QUERY PLAN']).join('\n');
+    });
+    expect(plan).toMatch(/Index (Only )?Scan Backward using messages_thread_id_id[\s\S]*Index Cond: \(\(thread_id = 't'::text\) AND \(id < /);
   });
 
   it('sees what another instance stored', async () => {

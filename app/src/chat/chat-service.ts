@@ -5,8 +5,8 @@
  *
  * What one socket can make the app hold is bounded: frames are read one at a time (the socket is
  * paused while one is admitted), sends stop once `maxBufferedBytes` wait for a client that does
- * not read, a socket follows at most `maxThreadsPerSocket` threads, and a history answer is capped
- * in bytes.
+ * not read, a socket follows at most `maxThreadsPerSocket` threads, and a history answer is one
+ * page capped in count and bytes (older pages on request, each a rate-limited resume).
  *
  * A thread belongs to whoever holds its token: the server mints every thread id and sends the
  * token on the thread's first agent_started to the socket that started it; a resume, or a message
@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../../common/log';
 import type { Components } from '../startup/components';
-import { capHistory, type ErrorMessage, parseClientFrame, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
+import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
 import { describeError } from '../errors';
 import { ThreadTokens } from './thread-tokens';
 
@@ -144,7 +144,7 @@ export class ChatService {
       const limited = await this.rateLimit(client);
       if (limited !== undefined) return send(limited);
       if (message.threadId !== undefined && !this.tokens.verify(message.threadId, message.threadToken)) return send(forbidden(message.threadId));
-      if (message.type === 'resume') return await this.resume(id, message.threadId, send);
+      if (message.type === 'resume') return await this.resume(id, message, send);
       const threadId = message.threadId ?? randomUUID();
       // This instance delivers its own run's events directly; the subscription is for other instances' runs.
       const following = this.follow(id, threadId);
@@ -159,14 +159,18 @@ export class ChatService {
     }
   }
 
-  /** Follows the thread once other instances' events for it arrive here, then sends its history. */
-  private async resume(id: string, threadId: string, send: (message: ServerMessage) => void): Promise<void> {
+  /**
+   * Follows the thread once other instances' events for it arrive here, then sends one page of its
+   * history: the newest, or the one before `before`. The token was checked for `threadId`, and the
+   * store reads only that thread, so no cursor reaches another thread.
+   */
+  private async resume(id: string, { threadId, before }: Resume, send: (message: ServerMessage) => void): Promise<void> {
     const following = this.follow(id, threadId);
     if (following === undefined) return send(this.tooManyThreads());
     await following;
-    const history = await this.options.components.sessionFactory.session().history(threadId, RESUME_HISTORY_LIMIT);
-    const capped = capHistory(history.map(({ role, text, at }) => ({ role, text, at })), RESUME_HISTORY_MAX_BYTES);
-    send({ type: 'history', threadId, ...capped });
+    // One more than a page, to tell whether anything older is left.
+    const stored = await this.options.components.sessionFactory.session().history(threadId, RESUME_HISTORY_LIMIT + 1, before);
+    send({ type: 'history', threadId, ...historyPage(stored, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES), before: before ?? null });
   }
 
   /** Undefined when the socket already follows as many threads as it may. */

@@ -15,6 +15,8 @@ import type { ChatSession, SessionFactory, StoredMessage } from './store';
 const POOL_SIZE = 5;
 
 interface MessageRow {
+  /** bigint: pg returns it as a string. */
+  id: string;
   thread_id: string;
   role: StoredMessage['role'];
   text: string;
@@ -32,9 +34,12 @@ const APPEND_MESSAGE = `
 
 const APPEND_EVENT = 'INSERT INTO events (thread_id, run_id, type, payload) VALUES ($1, $2, $3, $4)';
 
-const HISTORY = `
-  SELECT thread_id, role, text, at FROM (
-    SELECT id, thread_id, role, text, at FROM messages WHERE thread_id = $1 ORDER BY id DESC LIMIT $2
+// A backward range scan of messages_thread_id_id, however deep the page.
+export const HISTORY_QUERY = `
+  SELECT id, thread_id, role, text, at FROM (
+    SELECT id, thread_id, role, text, at FROM messages
+    WHERE thread_id = $1 AND id < COALESCE($3::bigint, 9223372036854775807)
+    ORDER BY id DESC LIMIT $2
   ) newest ORDER BY id`;
 
 export class PgStore implements SessionFactory {
@@ -50,9 +55,9 @@ export class PgStore implements SessionFactory {
       appendEvent: async (event: AgentEvent) => {
         await this.pool.query(APPEND_EVENT, [event.threadId, event.runId, event.type, JSON.stringify(event)]);
       },
-      history: async (threadId, limit) => {
-        const { rows } = await this.pool.query<MessageRow>(HISTORY, [threadId, limit]);
-        return rows.map((row) => ({ threadId: row.thread_id, role: row.role, text: row.text, at: row.at.toISOString() }));
+      history: async (threadId, limit, before) => {
+        const { rows } = await this.pool.query<MessageRow>(HISTORY_QUERY, [threadId, limit, before ?? null]);
+        return rows.map((row) => ({ threadId: row.thread_id, role: row.role, text: row.text, at: row.at.toISOString(), position: Number(row.id) }));
       },
     };
   }

@@ -11,12 +11,18 @@ export interface StoredMessage {
   at: string;
 }
 
+/** `position`: the message's place in its thread (embedded: its index; PostgreSQL: its row id). */
+export type PositionedMessage = StoredMessage & { position: number };
+
 export interface ChatSession {
   append(message: StoredMessage): Promise<void>;
   /** Records an agent event of a run whose user message was appended. */
   appendEvent(event: AgentEvent): Promise<void>;
-  /** The newest `limit` messages of a thread, oldest first. */
-  history(threadId: string, limit: number): Promise<StoredMessage[]>;
+  /**
+   * The newest `limit` messages of a thread, oldest first; with `before`, the newest of those at
+   * a position below it. A position grows as messages are appended and never changes.
+   */
+  history(threadId: string, limit: number, before?: number): Promise<PositionedMessage[]>;
 }
 
 export interface SessionFactory {
@@ -39,7 +45,12 @@ export class EmbeddedStore implements SessionFactory {
       },
       // Events are kept where they outlive the process (PostgreSQL); in memory nothing reads them.
       appendEvent: async () => {},
-      history: async (threadId, limit) => (this.threads.get(threadId) ?? []).slice(-limit).map((message) => ({ ...message })),
+      history: async (threadId, limit, before) => {
+        const thread = this.threads.get(threadId) ?? [];
+        const end = Math.min(before ?? thread.length, thread.length);
+        const start = Math.max(0, end - limit);
+        return thread.slice(start, end).map((message, index) => ({ ...message, position: start + index }));
+      },
     };
   }
 
