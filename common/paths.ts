@@ -21,3 +21,12 @@ export const ENTRY_POINTS = {
   gate: path.join(DIST_DIR, 'sidecar', 'src', 'main.js'),
 } as const;
 
+
+/**
+ * The esbuild bundles (`npm run bundle`) the images run, at the path each Dockerfile's final stage
+ * puts them under its working directory (the repository root here).
+ */
+export const BUNDLES = {
+  app: path.join(DIST_DIR, 'bundle', 'app.js'),
+  gate: path.join(DIST_DIR, 'bundle', 'gate.js'),
+} as const;

@@ -7,13 +7,10 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DIST_DIR } from '../../common/paths';
 import { waitFor } from '../../testkit/wait-for';
 import { connects } from '../../common/local-ports';
 
 export const BARE_SERVER_MAIN = path.resolve(__dirname, 'bare-server.js');
-/** The gate bundled into one file by `npm run bundle` (esbuild). */
-export const GATE_BUNDLE = path.join(DIST_DIR, 'bundle', 'gate.js');
 
 export interface NodeProcess {
   child: ChildProcess;
