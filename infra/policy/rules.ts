@@ -63,7 +63,7 @@ const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'];
  * the program fails the policy: without its URLs the app's dependencies phase fails in staging
  * and production, and the URLs carry passwords.
  */
-export const APP_SECRET_ENVS = [APP_ENV_VARS.llmApiKey, APP_ENV_VARS.databaseUrl, APP_ENV_VARS.redisUrl] as const;
+export const APP_SECRET_ENVS = [APP_ENV_VARS.llmApiKey, APP_ENV_VARS.databaseUrl, APP_ENV_VARS.redisUrl, APP_ENV_VARS.threadTokenKey] as const;
 
 function probeAt(probe: CloudRunProbe | undefined, path: string, port: number): string | undefined {
   if (probe?.httpGet?.path !== path || probe.httpGet.port !== port) return `must be an HTTP GET of ${path} on port ${port}`;
