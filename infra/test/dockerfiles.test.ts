@@ -6,10 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BUNDLES, REPO_ROOT } from '../../common/paths';
 import { stages } from './dockerfile';
+import { NODE_MAJOR } from './node-version';
 
 const ROOT = REPO_ROOT;
-/** The Node.js major the tests run on: the `node` devDependency puts it first on npm's PATH. */
-const NODE_MAJOR = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies.node!.split('.')[0];
 
 const IMAGES = [
   { file: 'app/Dockerfile', component: 'app', bundle: 'app', entry: path.relative(REPO_ROOT, BUNDLES.app) },
