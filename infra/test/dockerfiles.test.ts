@@ -5,12 +5,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUNDLES, REPO_ROOT } from '../../common/paths';
-import { stages } from './dockerfile';
+import { finalStage, stages } from './dockerfile';
 import { NODE_MAJOR } from './node-version';
 
 const ROOT = REPO_ROOT;
 
-const IMAGES = [
+const IMAGES: { file: string; component: string; bundle: keyof typeof BUNDLES; entry: string }[] = [
   { file: 'app/Dockerfile', component: 'app', bundle: 'app', entry: path.relative(REPO_ROOT, BUNDLES.app) },
   { file: 'sidecar/Dockerfile', component: 'sidecar', bundle: 'gate', entry: path.relative(REPO_ROOT, BUNDLES.gate) },
 ];
@@ -48,6 +48,13 @@ describe.each(IMAGES)('$file', ({ file, component, bundle, entry }) => {
     for (const copy of copies.filter((candidate) => !candidate.startsWith('--from='))) {
       expect(copy).toMatch(/^app\/public \.\/app\/public$/);
     }
+  });
+
+  it('reads as the final stage bundles.test starts: the bundle `npm run bundle` writes, ENV and exec-form CMD', () => {
+    const image = finalStage(file);
+    expect(image.copies).toContainEqual({ from: BUNDLES[bundle], to: entry });
+    expect(image.env).toEqual({ NODE_ENV: 'production' });
+    expect(image.command).toEqual(['node', entry]);
   });
 
   it('runs as the non-root user node', () => {
