@@ -28,8 +28,8 @@ export type TargetMetadata = keyof typeof METADATA_LABELS;
 const TARGET_METADATA: TargetMetadata[] = ['instance', 'revision'];
 
 /** Every label the collector attaches to the gate's series with the config below, beside the gate's own. */
-export function collectorLabels(metadata: readonly TargetMetadata[] = TARGET_METADATA): string[] {
-  return [...PROMETHEUS_TARGET_LABELS, ...metadata.map((entry) => METADATA_LABELS[entry])];
+export function collectorLabels(): string[] {
+  return [...PROMETHEUS_TARGET_LABELS, ...TARGET_METADATA.map((entry) => METADATA_LABELS[entry])];
 }
 
 /** The RunMonitoring config as data; `name` identifies the scrape job in Cloud Monitoring. */

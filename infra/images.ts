@@ -7,13 +7,12 @@
 import * as dockerbuild from '@pulumi/docker-build';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
+import { PLATFORM } from './image-platform';
 
 export const IMAGES_COMPONENT_TYPE = 'cloud-run-startup-gate:index:Images';
 
 /** The repository id, in the stack's project and region. */
 export const IMAGE_REPOSITORY = 'chat';
-/** Cloud Run runs x86-64 Linux images only. */
-export const PLATFORM = 'linux/amd64';
 /**
  * The build context: the project folder, which is where the language host runs the program. Both
  * Dockerfiles build from the repository root, and .dockerignore keeps the context to what they COPY.

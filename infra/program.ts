@@ -1,13 +1,13 @@
 /** The stack: the images built from this checkout, and one gated chat service running them. */
 import { loadAlertRules } from './alert-rules';
-import { loadStackConfig, type StackConfig } from './config';
+import { loadStackConfig } from './config';
 import { GatedService } from './gated-service';
 import { Images } from './images';
 
 /** The Cloud Run service name. */
 export const SERVICE_NAME = 'chat';
 
-export function deployStack(): { chat: GatedService; images: Images; config: StackConfig } {
+export function deployStack(): { chat: GatedService; images: Images } {
   const config = loadStackConfig();
   // Every resource says which stack owns it.
   const labels = { ...config.labels, environment: config.stack };
@@ -21,5 +21,5 @@ export function deployStack(): { chat: GatedService; images: Images; config: Sta
     alertRules: loadAlertRules(),
     labels,
   });
-  return { chat, images, config };
+  return { chat, images };
 }

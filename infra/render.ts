@@ -44,13 +44,17 @@ export async function renderStack(stack: string, root = REPO_ROOT): Promise<stri
   return renderDocument(stack, resources);
 }
 
-/** Writes (or with `check`, compares) every stack's file; returns the stale files' paths. */
-export async function render(options: { check: boolean; root?: string }): Promise<string[]> {
+/**
+ * Writes (or with `check`, compares) every stack's file; returns the stale files' paths. `renderer`
+ * lets tests reuse documents already rendered instead of running the program again.
+ */
+export async function render(options: { check: boolean; root?: string; renderer?: (stack: string, root: string) => Promise<string> }): Promise<string[]> {
   const root = options.root ?? REPO_ROOT;
+  const renderer = options.renderer ?? renderStack;
   const stale: string[] = [];
   for (const stack of STACKS) {
     const file = renderedStackPath(stack, root);
-    const text = await renderStack(stack, root);
+    const text = await renderer(stack, root);
     const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
     if (current === text) continue;
     stale.push(path.relative(root, file));

@@ -18,7 +18,7 @@ export const RESOURCE_POLICIES: ResourceValidationPolicy[] = RULES.map((rule) =>
   },
 }));
 
-export const STACK_POLICIES: StackValidationPolicy[] = STACK_RULES.map((rule) => ({
+const STACK_POLICIES: StackValidationPolicy[] = STACK_RULES.map((rule) => ({
   name: rule.name,
   description: rule.description,
   enforcementLevel: 'mandatory',

@@ -14,6 +14,7 @@ import { type CloudRunProbe, type CloudRunService, probeTiming, SERVICE_TYPE } f
 import { APP_ENV_VARS, APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { loadAlertRules, type AlertingRule } from '../alert-rules';
 import { ALERTING_STACKS } from '../config';
+import { PLATFORM } from '../image-platform';
 import { instanceProblems } from '../resources';
 import { CONTAINER_NAMES, EXECUTION_ENVIRONMENT, REQUEST_TIMEOUT, VPC_EGRESS } from '../revision-template';
 
@@ -63,7 +64,7 @@ const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'];
  * the program fails the policy: without its URLs the app's dependencies phase fails in staging
  * and production, and the URLs carry passwords.
  */
-export const APP_SECRET_ENVS = [APP_ENV_VARS.llmApiKey, APP_ENV_VARS.databaseUrl, APP_ENV_VARS.redisUrl] as const;
+export const APP_SECRET_ENVS = [APP_ENV_VARS.llmApiKey, APP_ENV_VARS.databaseUrl, APP_ENV_VARS.redisUrl, APP_ENV_VARS.threadTokenKey] as const;
 
 function probeAt(probe: CloudRunProbe | undefined, path: string, port: number): string | undefined {
   if (probe?.httpGet?.path !== path || probe.httpGet.port !== port) return `must be an HTTP GET of ${path} on port ${port}`;
@@ -252,12 +253,12 @@ export const RULES: readonly Rule[] = [
   },
   {
     name: 'images-built-for-cloud-run',
-    description: 'Every image the program builds is for linux/amd64 only (what Cloud Run runs), from a named Dockerfile, and pushed to a tagged target, so the service can run it by digest.',
+    description: `Every image the program builds is for ${PLATFORM} only (what Cloud Run runs), from a named Dockerfile, and pushed to a tagged target, so the service can run it by digest.`,
     types: [TYPES.image],
     check(props) {
       const problems: string[] = [];
       const platforms = props.platforms as string[] | undefined;
-      if (platforms?.length !== 1 || platforms[0] !== 'linux/amd64') problems.push(`platforms must be exactly linux/amd64, got ${JSON.stringify(platforms ?? [])}`);
+      if (platforms?.length !== 1 || platforms[0] !== PLATFORM) problems.push(`platforms must be exactly ${PLATFORM}, got ${JSON.stringify(platforms ?? [])}`);
       if (props.push !== true) problems.push('push must be true: Cloud Run pulls the image from the registry');
       if (!(props.dockerfile as { location?: string } | undefined)?.location) problems.push('dockerfile.location must name the Dockerfile');
       if (!((props.tags as string[] | undefined)?.length ?? 0)) problems.push('tags must name the push target');

@@ -1,7 +1,7 @@
 /** The startup dashboard's shape; its queries are checked against a running gate in monitoring-queries.test.ts. */
 import { STACKS } from '../../common/cloud-run-service';
 import { dashboardJson, startupCharts, startupDashboard, type Dashboard } from '../dashboard';
-import { runStack } from './stack-support';
+import { renderedStack } from './stack-support';
 
 const dashboard = startupDashboard({ service: 'chat', job: 'chat', stack: 'staging', labels: { app: 'chat' } });
 
@@ -37,8 +37,8 @@ describe('startupDashboard', () => {
 });
 
 describe.each(STACKS)('stack %s', (stackName) => {
-  it("has one dashboard for the service's scrape job, named after the stack", async () => {
-    const { inputs } = (await runStack(stackName)).one('gcp:monitoring/dashboard:Dashboard', 'chat-startup-dashboard');
+  it("has one dashboard for the service's scrape job, named after the stack", () => {
+    const { inputs } = renderedStack(stackName).one('gcp:monitoring/dashboard:Dashboard', 'chat-startup-dashboard');
     const deployed = JSON.parse(inputs.dashboardJson as string) as Dashboard;
     expect(deployed.displayName).toBe(`Startup gate: chat (${stackName})`);
     expect(deployed.mosaicLayout.tiles.map((tile) => tile.widget.xyChart.dataSets.map((dataSet) => dataSet.timeSeriesQuery.prometheusQuery))).toEqual(

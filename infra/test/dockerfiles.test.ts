@@ -4,32 +4,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT } from '../../common/paths';
+import { BUNDLES, REPO_ROOT } from '../../common/paths';
+import { finalStage, stages } from './dockerfile';
+import { NODE_MAJOR } from './node-version';
 
 const ROOT = REPO_ROOT;
-/** The Node.js major the tests run on: the `node` devDependency puts it first on npm's PATH. */
-const NODE_MAJOR = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies.node!.split('.')[0];
 
-interface Instruction {
-  keyword: string;
-  args: string;
-}
-/** The instructions of a Dockerfile, comments and blank lines dropped, grouped by stage. */
-function stages(file: string): Instruction[][] {
-  const result: Instruction[][] = [];
-  for (const line of fs.readFileSync(path.join(ROOT, file), 'utf8').split('\n')) {
-    const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) continue;
-    const [keyword = '', ...rest] = trimmed.split(/\s+/);
-    if (keyword.toUpperCase() === 'FROM') result.push([]);
-    result.at(-1)?.push({ keyword: keyword.toUpperCase(), args: rest.join(' ') });
-  }
-  return result;
-}
-
-const IMAGES = [
-  { file: 'app/Dockerfile', component: 'app', bundle: 'app', entry: 'dist/bundle/app.js' },
-  { file: 'sidecar/Dockerfile', component: 'sidecar', bundle: 'gate', entry: 'dist/bundle/gate.js' },
+const IMAGES: { file: string; component: string; bundle: keyof typeof BUNDLES; entry: string }[] = [
+  { file: 'app/Dockerfile', component: 'app', bundle: 'app', entry: path.relative(REPO_ROOT, BUNDLES.app) },
+  { file: 'sidecar/Dockerfile', component: 'sidecar', bundle: 'gate', entry: path.relative(REPO_ROOT, BUNDLES.gate) },
 ];
 
 const scripts = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
@@ -47,7 +30,8 @@ describe.each(IMAGES)('$file', ({ file, component, bundle, entry }) => {
   it('type-checks and bundles its entry point in the build stage, with the lockfile', () => {
     const build = all[0]!.map((instruction) => `${instruction.keyword} ${instruction.args}`);
     expect(build).toContain('RUN npm ci --no-audit --no-fund');
-    expect(build).toContain('RUN npx tsc -p .');
+    // Type check only: the final stage copies the bundle, never tsc's output.
+    expect(build).toContain('RUN npx tsc -p . --noEmit');
     expect(build).toContain(`COPY ${component} ./${component}`);
     expect(build).toContain(`RUN npm run bundle:${bundle}`);
     expect(scripts[`bundle:${bundle}`]).toBe(`esbuild ${bundle}=${component}/src/main.ts $npm_package_config_esbuild`);
@@ -64,6 +48,13 @@ describe.each(IMAGES)('$file', ({ file, component, bundle, entry }) => {
     for (const copy of copies.filter((candidate) => !candidate.startsWith('--from='))) {
       expect(copy).toMatch(/^app\/public \.\/app\/public$/);
     }
+  });
+
+  it('reads as the final stage bundles.test starts: the bundle `npm run bundle` writes, ENV and exec-form CMD', () => {
+    const image = finalStage(file);
+    expect(image.copies).toContainEqual({ from: BUNDLES[bundle], to: entry });
+    expect(image.env).toEqual({ NODE_ENV: 'production' });
+    expect(image.command).toEqual(['node', entry]);
   });
 
   it('runs as the non-root user node', () => {

@@ -17,7 +17,7 @@ import { collectorLabels, METADATA_LABELS, PROMETHEUS_TARGET_LABELS, runMonitori
 import type { Dashboard } from '../dashboard';
 import { STACKS } from '../../common/cloud-run-service';
 import { SERVICE_NAME } from '../program';
-import { runStack } from './stack-support';
+import { renderedStack } from './stack-support';
 import { freePort } from '../../common/local-ports';
 import { type GateProcess, spawnGate } from '../../testkit/gate-process';
 import { READY_BODY, sendPhase, startTarget, type Target } from '../../testkit/phase-endpoint';
@@ -73,9 +73,9 @@ interface Query {
   query: string;
 }
 
-/** The queries a stack deploys, read from the mocked resources: alert conditions and dashboard charts. */
-async function deployedQueries(stackName: string): Promise<{ alerts: Query[]; charts: { title: string; queries: Query[] }[] }> {
-  const stack = await runStack(stackName);
+/** The queries a stack deploys, read from its rendered resources: alert conditions and dashboard charts. */
+function deployedQueries(stackName: string): { alerts: Query[]; charts: { title: string; queries: Query[] }[] } {
+  const stack = renderedStack(stackName);
   const alerts = stack.all('gcp:monitoring/alertPolicy:AlertPolicy').map(({ name, inputs }) => ({
     where: `${stackName} ${name}`,
     query: (inputs.conditions as { conditionPrometheusQueryLanguage: { query: string } }[])[0]!.conditionPrometheusQueryLanguage.query,
@@ -170,8 +170,8 @@ describe('the deployed queries against a running gate', () => {
     }
   }
 
-  it.each(STACKS)('%s: every query selects only metrics the gate exports', async (stackName) => {
-    const { alerts, charts } = await deployedQueries(stackName);
+  it.each(STACKS)('%s: every query selects only metrics the gate exports', (stackName) => {
+    const { alerts, charts } = deployedQueries(stackName);
     const queries = [...alerts, ...charts.flatMap((chart) => chart.queries)];
     expect(alerts.length).toBe(loadAlertRules().length);
     expect(charts.length).toBeGreaterThanOrEqual(5);
@@ -182,8 +182,8 @@ describe('the deployed queries against a running gate', () => {
     }
   });
 
-  it.each(STACKS)("%s: every label a query or an alert's text uses is the gate's or the collector's", async (stackName) => {
-    const { alerts, charts } = await deployedQueries(stackName);
+  it.each(STACKS)("%s: every label a query or an alert's text uses is the gate's or the collector's", (stackName) => {
+    const { alerts, charts } = deployedQueries(stackName);
     const provided = new Set([...collectorLabels(), ...[...scraped.values()].flatMap((labels) => [...labels])]);
     const templates = loadAlertRules().flatMap((rule) => Object.values(rule.annotations).flatMap((text) => [...text.matchAll(/\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)/g)].map(([, name]) => name!)));
     const used = [...alerts, ...charts.flatMap((chart) => chart.queries)].flatMap(({ where, query }) => labelNamesIn(query).map((label) => ({ where, label })));
@@ -194,8 +194,8 @@ describe('the deployed queries against a running gate', () => {
     expect(used.map(({ label }) => label)).toEqual(expect.arrayContaining(['instance', 'job', 'revision_name']));
   });
 
-  it("parses every chart's query with promtool", async () => {
-    const { charts } = await deployedQueries('production');
+  it("parses every chart's query with promtool", () => {
+    const { charts } = deployedQueries('production');
     const queries = charts.flatMap((chart) => chart.queries);
     const file = path.join(dir, 'charts.rules.yml');
     const rules = queries.map(({ query }, index) => `      - record: dashboard:chart_${index}\n        expr: ${JSON.stringify(query)}`);
@@ -205,7 +205,7 @@ describe('the deployed queries against a running gate', () => {
   });
 
   it('gives every chart data from an opened gate, and fires no alert for it', async () => {
-    const { alerts, charts } = await deployedQueries('production');
+    const { alerts, charts } = deployedQueries('production');
     for (const chart of charts) {
       const results = await Promise.all(chart.queries.map(({ query }) => evaluate(query)));
       for (const [index, result] of results.entries()) expect({ query: chart.queries[index]!.query, status: result.status, error: result.error }).toEqual({ query: chart.queries[index]!.query, status: 'success', error: undefined });

@@ -24,7 +24,8 @@ import { TYPES } from '../policy/rules';
 
 const PACK_DIR = path.join(REPO_ROOT, 'infra', 'policy');
 const COMPILED_PACK = path.join(DIST_DIR, 'infra', 'policy', 'index.js');
-const RUN_POLICY_PACK = path.join(REPO_ROOT, 'node_modules', '@pulumi', 'pulumi', 'cmd', 'run-policy-pack');
+/** Resolved from the pack's folder, as the CLI's analyzer resolves it (require.resolve there). */
+const RUN_POLICY_PACK = createRequire(path.join(PACK_DIR, 'package.json')).resolve('@pulumi/pulumi/cmd/run-policy-pack');
 /** Nothing listens here: the pack only connects to the engine to log, which none of these requests does. */
 const ENGINE_ADDRESS = '127.0.0.1:1';
 

@@ -79,6 +79,7 @@ const failing: [string, string, (props: Props) => void, string][] = [
   ['app-secrets-from-secret-manager', 'REDIS_URL without its secret reference', (p) => Object.assign(envOf(p, 'REDIS_URL'), { valueSource: undefined, value: 'redis://10.0.0.4' }), "app's REDIS_URL must come from Secret Manager"],
   ['app-secrets-from-secret-manager', 'a reference naming no secret', (p) => (envOf(p, 'LLM_API_KEY').valueSource.secretKeyRef.secret = ''), "app's LLM_API_KEY must come from Secret Manager"],
   ['app-secrets-from-secret-manager', 'REDIS_URL missing', (p) => (container(p, 'app').envs = container(p, 'app').envs.filter((e: Props) => e.name !== 'REDIS_URL')), 'must set REDIS_URL exactly once, found 0'],
+  ['app-secrets-from-secret-manager', 'APP_THREAD_TOKEN_KEY missing', (p) => (container(p, 'app').envs = container(p, 'app').envs.filter((e: Props) => e.name !== 'APP_THREAD_TOKEN_KEY')), 'must set APP_THREAD_TOKEN_KEY exactly once, found 0'],
   ['app-secrets-from-secret-manager', 'DATABASE_URL twice', (p) => container(p, 'app').envs.push({ name: 'DATABASE_URL', valueSource: { secretKeyRef: { secret: 'other', version: 'latest' } } }), 'must set DATABASE_URL exactly once, found 2'],
   ['app-secrets-from-secret-manager', 'a sidecar with a plain DATABASE_URL', (p) => (container(p, 'collector').envs = [{ name: 'DATABASE_URL', value: 'postgres://x' }]), "collector's DATABASE_URL must not have a plain value"],
   ['direct-vpc-egress', 'no VPC access', (p) => delete p.template.vpcAccess, 'template.vpcAccess is missing'],

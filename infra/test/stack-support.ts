@@ -1,4 +1,9 @@
-/** Runs the compiled program (package.json "main") for a stack under mocks, once per stack per test file, and finds resources in it. */
+/**
+ * A stack's resources, found by type and name: either run now (the compiled program, package.json
+ * "main", under mocks, once per stack per test file) or read from its rendered file, which
+ * `npm test` checks equals the program's output (`render --check`) and costs no program run.
+ */
+import { renderedResources } from '../../common/cloud-run-service';
 import { recordStack, stackConfig, type RecordedResource } from '../mocks';
 
 export interface RecordedStack {
@@ -8,13 +13,7 @@ export interface RecordedStack {
   all(type: string): RecordedResource[];
 }
 
-const cache = new Map<string, Promise<RecordedResource[]>>();
-
-export async function runStack(stack: string): Promise<RecordedStack> {
-  if (!cache.has(stack)) {
-    cache.set(stack, recordStack(stack, stackConfig(stack)));
-  }
-  const resources = await cache.get(stack)!;
+function stackOf(resources: RecordedResource[]): RecordedStack {
   const all = (type: string) => resources.filter((resource) => resource.type === type);
   return {
     resources,
@@ -25,4 +24,19 @@ export async function runStack(stack: string): Promise<RecordedStack> {
       return found[0]!;
     },
   };
+}
+
+const cache = new Map<string, Promise<RecordedResource[]>>();
+
+/** The program's resources for a stack, secrets still wrapped as Pulumi secrets. */
+export async function runStack(stack: string): Promise<RecordedStack> {
+  if (!cache.has(stack)) {
+    cache.set(stack, recordStack(stack, stackConfig(stack)));
+  }
+  return stackOf(await cache.get(stack)!);
+}
+
+/** The rendered resources of a stack: secrets as a placeholder, undefined fields dropped. */
+export function renderedStack(stack: string): RecordedStack {
+  return stackOf(renderedResources(stack));
 }

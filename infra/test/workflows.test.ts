@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../../common/paths';
+import { NODE_MAJOR } from './node-version';
 
 interface Step {
   id?: string;
@@ -39,11 +40,9 @@ describe('.github/workflows', () => {
   });
 
   it('every job sets up the Node.js major the tests run on (the `node` devDependency)', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
-    const major = Number(pkg.devDependencies.node!.split('.')[0]);
     for (const file of fs.readdirSync(DIR)) {
       for (const job of Object.values(workflow(file).jobs)) {
-        for (const step of uses(job, 'actions/setup-node')) expect(step.with?.['node-version']).toBe(major);
+        for (const step of uses(job, 'actions/setup-node')) expect(step.with?.['node-version']).toBe(NODE_MAJOR);
       }
     }
   });
