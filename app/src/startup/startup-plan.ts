@@ -30,7 +30,11 @@ export interface PlanInputs {
   signal?: AbortSignal;
 }
 
-const MIN_NODE_MAJOR = 20;
+/**
+ * The Node.js the images run (node:26) and the bundle targets (esbuild --target=node26), as
+ * package.json's engines says; a constant because the bundle does not carry package.json.
+ */
+const MIN_NODE_MAJOR = 26;
 
 export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, signal }: PlanInputs): PhasePlan[] {
   return [
