@@ -19,6 +19,7 @@ import { APP_ENV_VARS as V, APP_PATHS, DEFAULT_REQUIRED_COMPONENTS } from '../..
 import { decide, worthHolding } from '../../../common/startup-decision';
 import { ProbeHolds, type StartupAnswer, serveStartupProbe } from '../../../common/startup-hold';
 import type { ChatService } from './chat-service';
+import type { ServerConfig } from '../config';
 import type { PhaseState } from '../startup/phase-state';
 
 /** The chat page: plain HTML and JavaScript, no build step. */
@@ -44,6 +45,18 @@ export interface PublicServerOptions {
   trustProxyHops: number;
   /** How long GET /startup holds a probe while startup is under way (APP_STARTUP_HOLD_MS); 0 answers at once. */
   startupHoldMs: number;
+}
+
+/** The listener's options from the app's settings. */
+export function publicServerOptions(config: ServerConfig, log: Logger): PublicServerOptions {
+  return {
+    maxMessageBytes: config.wsMaxMessageBytes,
+    maxConnections: config.maxConnections,
+    allowedOrigins: config.allowedOrigins,
+    trustProxyHops: config.trustProxyHops,
+    startupHoldMs: config.startupHoldMs,
+    log,
+  };
 }
 
 /**
