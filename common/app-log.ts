@@ -19,7 +19,7 @@ export function phaseCompleteLog(phase: string, durationMs: number): { fields: P
 export type AppLogLine =
   /** Not JSON: a crash's stack trace, Node's own warnings. */
   | { kind: 'text'; text: string }
-  | { kind: 'phase-complete'; phase: string; durationMs: number }
+  | ({ kind: 'phase-complete' } & PhaseComplete)
   | { kind: 'entry'; severity: string | undefined; message: string };
 
 /** Reads one line of the app's stdout; never throws. */

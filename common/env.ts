@@ -67,13 +67,27 @@ export function readOptionalEnum<const T extends readonly string[]>(env: Env, na
   return readEnum(env, name, allowed, value);
 }
 
+/**
+ * `scheme://user:password@` anywhere in a text: the one pattern for credentials in URLs. The user
+ * info is everything up to the authority's end (`/`, `?`, `#`), spaces included, so a value that
+ * failed to parse (a space in its host, say) still has its password found.
+ */
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/)([^:/?#@]*)(:[^/?#@]*)?@/gi;
+
+/**
+ * Credentials of every URL in `text` replaced by `***`: the whole user info, or with `keepUser`
+ * only a password (errors keep the user name, which says which account failed).
+ */
+export function redactCredentials(text: string, { keepUser = false } = {}): string {
+  return text.replace(URL_CREDENTIALS, (match, scheme: string, user: string, password: string | undefined) => {
+    if (!keepUser) return `${scheme}***@`;
+    return password === undefined ? match : `${scheme}${user}:***@`;
+  });
+}
+
 /** A URL as it may be logged or published: any user name and password replaced by `***`. */
 export function redactUrl(url: string | URL): string {
-  const parsed = new URL(url);
-  if (parsed.username === '' && parsed.password === '') return parsed.href;
-  parsed.username = '***';
-  parsed.password = '';
-  return parsed.href;
+  return redactCredentials(new URL(url).href);
 }
 
 export function readUrl(env: Env, name: string, fallback?: string): URL | undefined {
@@ -83,8 +97,7 @@ export function readUrl(env: Env, name: string, fallback?: string): URL | undefi
   try {
     url = new URL(value);
   } catch {
-    // Not parseable, so not redactable by redactUrl: cut anything that looks like credentials.
-    throw new ConfigError(name, `must be an absolute http(s) URL, got ${JSON.stringify(value.replace(/\/\/[^/]*@/, '//***@'))}`);
+    throw new ConfigError(name, `must be an absolute http(s) URL, got ${JSON.stringify(redactCredentials(value))}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new ConfigError(name, `must use http or https, got ${JSON.stringify(url.protocol)}`);

@@ -149,3 +149,9 @@ export function revisionProbes(startupBudgetSeconds: number): RevisionProbes {
     },
   };
 }
+
+/** The hold for the startup probes infra deploys (any budget: the app's and the gate's share period and timeout). */
+export const DEFAULT_STARTUP_HOLD_MS = startupHoldMs(revisionProbes(MAX_STARTUP_WINDOW_SECONDS).gate.startup);
+
+/** A probe's timeout is at most its period, at most 240 s. */
+export const MAX_STARTUP_HOLD_MS = MAX_STARTUP_WINDOW_SECONDS * 1000;

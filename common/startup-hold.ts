@@ -58,6 +58,11 @@ export interface HeldProbeOptions {
   holds: ProbeHolds;
   holdMs: number;
   answer: () => StartupAnswer;
+  /**
+   * Whether the answer is still not final, read on every wake of a held probe; cheaper than
+   * `answer()` when that builds a body. Without it, `!answer().final`.
+   */
+  pending?: () => boolean;
   /** Monotonic milliseconds. */
   now: () => number;
   /** Called for every request that had to wait: how it ended and how long it waited. */
@@ -83,7 +88,8 @@ export async function serveStartupProbe(res: http.ServerResponse, options: HeldP
   const onClose = () => gone.abort();
   res.once('close', onClose);
   const startedAt = options.now();
-  const outcome = await options.holds.hold(() => options.answer().final, options.holdMs, gone.signal);
+  const { pending = () => !options.answer().final } = options;
+  const outcome = await options.holds.hold(() => !pending(), options.holdMs, gone.signal);
   res.off('close', onClose);
   options.onHeld?.(outcome, options.now() - startedAt);
   if (outcome === 'gone' || res.destroyed) return;

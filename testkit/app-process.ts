@@ -16,9 +16,14 @@ export interface AppProcess {
   stop(): Promise<void>;
 }
 
-export async function startApp(env: Record<string, string> = {}): Promise<AppProcess> {
+export interface StartAppOptions {
+  /** The phase endpoint's port, when a test must know it before the app starts (a gate started first); a free one by default. */
+  phasePort?: number;
+}
+
+export async function startApp(env: Record<string, string> = {}, options: StartAppOptions = {}): Promise<AppProcess> {
   const port = await freePort();
-  const phasePort = await freePort();
+  const phasePort = options.phasePort ?? (await freePort());
   const child = spawn(process.execPath, [ENTRY_POINTS.app], {
     env: { PATH: process.env.PATH, PORT: String(port), PHASE_PORT: String(phasePort), LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

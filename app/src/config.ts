@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { type Env, ConfigError, readEnum, readFlag, readList, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
 import { PHASES, type PhaseName } from './startup/phases';
-import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupHoldMs } from '../../common/probes';
+import { DEFAULT_STARTUP_HOLD_MS, MAX_STARTUP_HOLD_MS } from '../../common/probes';
 import { APP_ENV_VARS as V, APP_ENVIRONMENTS, APP_PORT, type AppEnvironment, PHASE_HOST, PHASE_PORT } from '../../common/revision';
 
 export interface ServerConfig {
@@ -74,9 +74,6 @@ export function readPhaseDelays(env: Env): PhaseDelays {
   return delays;
 }
 
-/** The hold for the startup probe infra deploys (any budget: they share period and timeout). */
-export const DEFAULT_STARTUP_HOLD_MS = startupHoldMs(revisionProbes(MAX_STARTUP_WINDOW_SECONDS).app.startup);
-
 /** Leaves room for the other phases inside Cloud Run's 240 s startup window. */
 const DEFAULT_BUDGET_MS = 30_000;
 const BUDGET_RANGE = { min: 100, max: 230_000 };
@@ -98,7 +95,7 @@ function readOrigins(env: Env): string[] {
   return origins;
 }
 
-export function isLoopback(host: string): boolean {
+function isLoopback(host: string): boolean {
   return host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
 }
 
@@ -131,7 +128,7 @@ export function readServerConfig(env: Env): ServerConfig {
     maxConnections: readInt(env, V.maxConnections, 800, { min: 1, max: 100_000 }),
     // Cloud Run's front end appends the address it saw; an external load balancer is a second hop.
     trustProxyHops: readInt(env, V.trustProxyHops, 1, { min: 0, max: 10 }),
-    startupHoldMs: readInt(env, V.startupHoldMs, DEFAULT_STARTUP_HOLD_MS, { min: 0, max: MAX_STARTUP_WINDOW_SECONDS * 1000 }),
+    startupHoldMs: readInt(env, V.startupHoldMs, DEFAULT_STARTUP_HOLD_MS, { min: 0, max: MAX_STARTUP_HOLD_MS }),
     databaseBudgetMs: readInt(env, V.databaseBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     cacheBudgetMs: readInt(env, V.cacheBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     phaseDelayMs: readPhaseDelays(env),

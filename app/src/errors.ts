@@ -5,6 +5,8 @@
  * the URL it was given), so every description has credentials removed.
  */
 
+import { redactCredentials } from '../../common/env';
+
 interface ErrorShape {
   message?: unknown;
   code?: unknown;
@@ -41,5 +43,5 @@ function describe(error: unknown): string {
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of [...secrets].filter(Boolean).sort((a, b) => b.length - a.length)) out = out.split(secret).join('***');
-  return out.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@]*@/gi, '$1***@');
+  return redactCredentials(out, { keepUser: true });
 }

@@ -7,13 +7,13 @@ import { setImmediate } from 'node:timers/promises';
 import { phaseCompleteLog } from '../../common/app-log';
 import { exitOnConfigError } from '../../common/env';
 import { createLogger } from '../../common/log';
-import { ChatService } from './chat/chat-service';
+import { ChatService, chatOptions } from './chat/chat-service';
 import { COMPONENT_NAMES, type Components } from './startup/components';
 import { readServerConfig } from './config';
 import { runStartup, StartupError } from './startup/orchestrator';
 import { createPhaseServer } from './startup/phase-server';
 import { PhaseState } from './startup/phase-state';
-import { createPublicServer } from './chat/public-server';
+import { createPublicServer, publicServerOptions } from './chat/public-server';
 import { createStartupPlan } from './startup/startup-plan';
 
 /** Time allowed for close handshakes after the drain, inside Cloud Run's ~10 s SIGTERM grace. */
@@ -27,14 +27,7 @@ async function main(): Promise<void> {
   const startedAt = performance.now();
   const state = new PhaseState(COMPONENT_NAMES);
   const phaseServer = createPhaseServer(state);
-  const publicServer = createPublicServer(state, {
-    maxMessageBytes: config.wsMaxMessageBytes,
-    maxConnections: config.maxConnections,
-    allowedOrigins: config.allowedOrigins,
-    trustProxyHops: config.trustProxyHops,
-    startupHoldMs: config.startupHoldMs,
-    log,
-  });
+  const publicServer = createPublicServer(state, publicServerOptions(config, log));
 
   const startup = new AbortController();
   let components: Components | undefined;
@@ -91,15 +84,8 @@ async function main(): Promise<void> {
         log.info(fields, message);
       },
       serve: (built) => {
-        chat = new ChatService({
-          components: built,
-          rateLimitPerMinute: config.rateLimitPerMinute,
-          maxBufferedBytes: config.wsMaxBufferedBytes,
-          maxThreadsPerSocket: config.wsMaxThreadsPerSocket,
-          pingIntervalMs: config.wsPingIntervalMs,
-          // Not `component`: the root logger binds that key, and pino would write it twice.
-          log: log.child({ module: 'chat' }),
-        });
+        // Not `component`: the root logger binds that key, and pino would write it twice.
+        chat = new ChatService(chatOptions(config, built, log.child({ module: 'chat' })));
         publicServer.enableChat(chat);
       },
     });

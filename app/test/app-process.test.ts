@@ -6,10 +6,12 @@ import { phaseBodySchema } from '../../common/phase-contract';
 import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { WebSocket } from 'ws';
 import { ENTRY_POINTS } from '../../common/paths';
 import { appLauncher } from '../../testkit/app-process';
 import { closeEvent, messages, openChat, tryUpgrade } from '../../testkit/chat-client';
 import { slowModel } from '../../testkit/model-stub';
+import { waitFor } from '../../testkit/wait-for';
 
 const { launch, stopAll } = appLauncher();
 
@@ -160,14 +162,18 @@ describe('app process', () => {
     open[0]!.close();
     await closed;
     // The server may see the close a moment after the client does.
-    let again = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
-    while (again.kind !== 'open') again = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+    const reopened: WebSocket[] = [];
+    await waitFor('an upgrade to open once a socket has closed', async () => {
+      const again = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
+      if (again.kind === 'open') reopened.push(again.ws);
+      return again.kind === 'open';
+    });
     const capLines = app.logs.filter((line) => line.includes('APP_MAX_CONNECTIONS'));
     expect(capLines).toHaveLength(2);
     expect(JSON.parse(capLines[0]!)).toMatchObject({ severity: 'WARNING', connections: 3, limit: 3 });
     expect(JSON.parse(capLines[1]!)).toMatchObject({ severity: 'INFO', refused: expect.any(Number) });
     expect(JSON.parse(capLines[1]!).refused).toBeGreaterThanOrEqual(4);
-    for (const ws of [...open, again.ws]) ws.close();
+    for (const ws of [...open, ...reopened]) ws.close();
   });
 
   it('accepts upgrades without Origin, from its own origin and from APP_ALLOWED_ORIGINS; refuses other origins with 403', async () => {

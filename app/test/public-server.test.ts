@@ -1,24 +1,23 @@
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../common/log';
 import { APP_PATHS } from '../../common/revision';
-import { ChatService } from '../src/chat/chat-service';
-import { chatPagePolicy, ConnectionCap, createPublicServer, originAllowed, type PublicServer, startupAnswer } from '../src/chat/public-server';
+import { chatPagePolicy, ConnectionCap, originAllowed, startupAnswer } from '../src/chat/public-server';
 import { readServerConfig } from '../src/config';
-import { COMPONENT_NAMES, type Components } from '../src/startup/components';
+import { COMPONENT_NAMES } from '../src/startup/components';
 import { runStartup } from '../src/startup/orchestrator';
 import { PhaseState } from '../src/startup/phase-state';
 import { createStartupPlan } from '../src/startup/startup-plan';
 import { tryUpgrade } from '../../testkit/chat-client';
+import { buildChat } from './serve-chat';
 
 const log = createLogger('test', 'silent');
 type Stage = 'starting' | 'ready' | 'failed' | 'stopping';
 
-/** Brings `state` to `stage`; `ready` goes through the real startup plan, and `serve` gets what it built. */
-async function bringTo(state: PhaseState, stage: Stage, serve: (components: Components) => void = () => {}): Promise<void> {
+/** Brings `state` to `stage`; `ready` goes through the real startup plan. */
+async function bringTo(state: PhaseState, stage: Stage): Promise<void> {
   if (stage === 'failed') state.fail({ phase: 'database', message: 'PostgreSQL at db:5432 not available' });
   if (stage === 'stopping') state.markStopping();
-  if (stage === 'ready') await runStartup(createStartupPlan({ env: {}, config: readServerConfig({}), log }), { state, serve });
+  if (stage === 'ready') await runStartup(createStartupPlan({ env: {}, config: readServerConfig({}), log }), { state, serve: () => {} });
 }
 
 describe('startupAnswer (the ingress startup probe over the app state)', () => {
@@ -39,29 +38,18 @@ describe('startupAnswer (the ingress startup probe over the app state)', () => {
 });
 
 describe('the public listener', () => {
-  let publicServer: PublicServer | undefined;
-  let chat: ChatService | undefined;
+  let built: ReturnType<typeof buildChat> | undefined;
 
   async function listen(stage: Stage, options: { maxConnections?: number; allowedOrigins?: string[] } = {}) {
-    const state = new PhaseState(COMPONENT_NAMES);
-    publicServer = createPublicServer(state, { maxMessageBytes: 65536, maxConnections: options.maxConnections ?? 10, allowedOrigins: options.allowedOrigins ?? [], trustProxyHops: 0, startupHoldMs: 0, log });
-    await bringTo(state, stage, (components) => {
-      chat = new ChatService({ components, rateLimitPerMinute: 60, maxBufferedBytes: 1 << 20, maxThreadsPerSocket: 16, pingIntervalMs: 60_000, log });
-      publicServer!.enableChat(chat);
-    });
-    const server = publicServer.server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    built = buildChat({ server: { maxConnections: options.maxConnections ?? 10, allowedOrigins: options.allowedOrigins ?? [], startupHoldMs: 0 } });
+    if (stage === 'ready') await built.start();
+    else await bringTo(built.state, stage);
+    return built.listen();
   }
 
   afterEach(async () => {
-    await chat?.stop(0, 0);
-    chat = undefined;
-    const server = publicServer?.server;
-    publicServer = undefined;
-    if (server === undefined) return;
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await built?.close();
+    built = undefined;
   });
 
   const http: { name: string; stage: Stage; method?: string; path: string; want: { status: number; body?: object } }[] = [

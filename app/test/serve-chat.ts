@@ -1,11 +1,17 @@
-/** The chat service over the components the real startup plan builds, behind a loopback WebSocket server. */
+/**
+ * Chat built the way main.ts builds it: the public listener (createPublicServer), the real startup
+ * plan, then a ChatService enabled on it, with the options main.ts derives from the settings
+ * (readServerConfig of `env`) and a test's own limits on top. Listens on a loopback port.
+ */
 import type { AddressInfo } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import type { Env } from '../../common/env';
 import { createLogger } from '../../common/log';
-import { ChatService, type ChatOptions } from '../src/chat/chat-service';
+import { APP_PATHS } from '../../common/revision';
+import { ChatService, type ChatOptions, chatOptions } from '../src/chat/chat-service';
+import { createPublicServer, type PublicServerOptions, publicServerOptions } from '../src/chat/public-server';
 import { readServerConfig } from '../src/config';
-import { COMPONENT_NAMES } from '../src/startup/components';
+import { COMPONENT_NAMES, type Components } from '../src/startup/components';
 import { runStartup } from '../src/startup/orchestrator';
 import { PhaseState } from '../src/startup/phase-state';
 import { createStartupPlan } from '../src/startup/startup-plan';
@@ -15,14 +21,54 @@ const log = createLogger('test', 'silent');
 
 export type Limits = Partial<Pick<ChatOptions, 'rateLimitPerMinute' | 'maxBufferedBytes' | 'maxThreadsPerSocket'>>;
 
-/** `env` picks the dependencies, as in the app (DATABASE_URL for PostgreSQL); none means the embedded ones. */
+export interface BuildOptions {
+  /** Picks the dependencies, as in the app (DATABASE_URL for PostgreSQL); none means the embedded ones. */
+  env?: Env;
+  limits?: Limits;
+  /** Listener settings that differ from the app's defaults. */
+  server?: Partial<Omit<PublicServerOptions, 'log'>>;
+}
+
+/** The listener and its state before startup; `start()` runs the startup plan and enables chat, `listen()` opens the port. */
+export function buildChat({ env = {}, limits = {}, server: overrides = {} }: BuildOptions = {}) {
+  const config = readServerConfig(env);
+  const state = new PhaseState(COMPONENT_NAMES);
+  const publicServer = createPublicServer(state, { ...publicServerOptions(config, log), ...overrides });
+  const { server } = publicServer;
+  let components: Components | undefined;
+  let chat: ChatService | undefined;
+  return {
+    state,
+    publicServer,
+    start: async (): Promise<{ components: Components; chat: ChatService }> => {
+      components = await runStartup(createStartupPlan({ env, config, log }), {
+        state,
+        serve: (built) => {
+          chat = new ChatService({ ...chatOptions(config, built, log), ...limits });
+          publicServer.enableChat(chat);
+        },
+      });
+      return { components, chat: chat! };
+    },
+    /** Resolves to `host:port`. */
+    listen: async (): Promise<string> => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    },
+    close: async (): Promise<void> => {
+      await chat?.stop(0, 0);
+      server.closeAllConnections();
+      if (server.listening) await new Promise((resolve) => server.close(resolve));
+      await components?.sessionFactory.close();
+    },
+  };
+}
+
+/** Chat ready and listening, with a client that connects to it. */
 export async function serveChat(limits: Limits = {}, env: Env = {}) {
-  const components = await runStartup(createStartupPlan({ env, config: readServerConfig(env), log }), { state: new PhaseState(COMPONENT_NAMES), serve: () => {} });
-  const chat = new ChatService({ components, rateLimitPerMinute: 60, maxBufferedBytes: 1 << 20, maxThreadsPerSocket: 16, pingIntervalMs: 60_000, log, ...limits });
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  wss.on('connection', (ws) => chat.accept(ws, 'client-a'));
-  await new Promise((resolve) => wss.once('listening', resolve));
-  const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  const built = buildChat({ env, limits });
+  const { components, chat } = await built.start();
+  const url = `ws://${await built.listen()}${APP_PATHS.websocket}`;
   const sockets: WebSocket[] = [];
   const connect = async () => {
     const ws = new WebSocket(url);
@@ -33,9 +79,7 @@ export async function serveChat(limits: Limits = {}, env: Env = {}) {
   };
   const close = async () => {
     for (const ws of sockets) ws.terminate();
-    await chat.stop(0, 0);
-    await new Promise((resolve) => wss.close(resolve));
-    await components.sessionFactory.close();
+    await built.close();
   };
   return { chat, components, connect, close };
 }

@@ -5,6 +5,7 @@ describe('environment readers', () => {
     expect(redactUrl('http://user:pa55@llm.example/v1')).toBe('http://***@llm.example/v1');
     expect(redactUrl(new URL('http://127.0.0.1:8081/phase'))).toBe('http://127.0.0.1:8081/phase');
     expect(() => readUrl({ U: 'http://user:pa55@bad host/' }, 'U')).toThrow('U must be an absolute http(s) URL, got "http://***@bad host/"');
+    expect(() => readUrl({ U: 'http://us er:pa 55@bad host/' }, 'U')).toThrow('U must be an absolute http(s) URL, got "http://***@bad host/"');
   });
 
   it('uses the fallback when a variable is unset or blank', () => {

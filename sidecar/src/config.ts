@@ -6,7 +6,7 @@
 import { type Env, ConfigError, readEnum, readInt, readList, readNumber, readPort, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
 import { MAX_LONG_POLL_MS } from '../../common/phase-contract';
-import { MAX_STARTUP_WINDOW_SECONDS, revisionProbes, startupHoldMs } from '../../common/probes';
+import { DEFAULT_STARTUP_HOLD_MS, MAX_STARTUP_HOLD_MS } from '../../common/probes';
 import { DEFAULT_GATE_TARGET_URL, DEFAULT_REQUIRED_COMPONENTS, GATE_ENV_VARS as V, GATE_PORT } from '../../common/revision';
 
 /** How the gate checks its target; also what the check loop and its tests take. */
@@ -47,12 +47,6 @@ export const DEFAULT_TIMINGS: CheckTimings = {
 };
 
 export const DEFAULT_FAILED_LINGER_MS = 1000;
-
-/** The hold for the startup probe infra deploys (any budget: they share period and timeout). */
-export const DEFAULT_STARTUP_HOLD_MS = startupHoldMs(revisionProbes(MAX_STARTUP_WINDOW_SECONDS).gate.startup);
-
-/** A probe's timeout is at most its period, at most 240 s. */
-const MAX_STARTUP_HOLD_MS = MAX_STARTUP_WINDOW_SECONDS * 1000;
 
 export function readGateConfig(env: Env): GateConfig {
   const backoffMinMs = readInt(env, V.backoffMinMs, DEFAULT_TIMINGS.backoffMinMs, { min: 1, max: 60_000 });

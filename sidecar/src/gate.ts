@@ -82,6 +82,7 @@ export class Gate {
 
   constructor(private readonly options: GateOptions) {
     this.startedAtMs = this.lastProgressMs = options.now();
+    options.metrics.countHolds(() => this.holds.count);
     options.metrics.update(this.state, this.startedAtMs);
   }
 

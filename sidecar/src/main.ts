@@ -18,11 +18,10 @@ function main(): void {
   const config = exitOnConfigError('gate', () => readGateConfig(process.env));
   const log = createLogger('gate', config.logLevel);
   const registry = new Registry();
-  // Read at scrape time, after the gate below exists.
-  const metrics: GateMetrics = new GateMetrics(registry, config.require, Date.now() / 1000, (): number => gate.holds.count);
+  const metrics = new GateMetrics(registry, config.require, Date.now() / 1000);
   const checking = new AbortController();
 
-  const gate: Gate = new Gate({
+  const gate = new Gate({
     required: config.require,
     timings: config,
     log,

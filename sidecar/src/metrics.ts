@@ -25,13 +25,15 @@ export class GateMetrics {
   private readonly appState: Gauge<'state'>;
   private readonly appPhase: Gauge<'phase'>;
   private readonly held: Histogram<'outcome'>;
+  /** Set by the Gate that owns the holds (countHolds); none are held before it exists. */
+  private probesHeldNow: () => number = () => 0;
 
   constructor(
     registry: Registry,
     private readonly required: readonly string[],
     startTimeSeconds: number,
-    probesHeldNow: () => number = () => 0,
   ) {
+    const probesHeld = (): number => this.probesHeldNow();
     const registers = [registry];
     this.open = new Gauge({ name: 'startup_gate_open', help: '1 once the gate has opened (latched), else 0.', registers });
     this.ready = new Gauge({ name: 'startup_gate_ready', help: '1 while /ready answers 200.', registers });
@@ -52,7 +54,7 @@ export class GateMetrics {
       help: 'Startup probes /startup is holding now, waiting for the gate to open.',
       registers,
       collect() {
-        this.set(probesHeldNow());
+        this.set(probesHeld());
       },
     });
     this.held = new Histogram({
@@ -70,6 +72,11 @@ export class GateMetrics {
     for (const state of STATES) this.appState.set({ state }, 0);
     for (const component of required) this.component.set({ component }, 0);
     for (const outcome of HOLD_OUTCOMES) this.held.zero({ outcome });
+  }
+
+  /** Where the probes-held gauge reads its value at each scrape: the Gate registers its holds here. */
+  countHolds(count: () => number): void {
+    this.probesHeldNow = count;
   }
 
   recordCheck(result: CheckResult, durationMs: number): void {

@@ -32,6 +32,7 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
         holds: gate.holds,
         holdMs: options.startupHoldMs,
         answer: startupAnswer,
+        pending: () => gate.startupPending(),
         now,
         onHeld: (outcome, heldMs) => options.metrics?.recordHold(outcome, heldMs),
       }),

@@ -44,11 +44,15 @@ describe('the gate in front of the app', () => {
   });
 
   it('answers 503 through every phase and opens once the app is ready (long-poll)', async () => {
-    // finalize lasts long enough for a gate that boots slowly on a busy machine to see it.
-    const app = await startApp({ APP_PHASE_DELAY_MS: 'database=150,cache=150,services=150,websocket=150,finalize=3000' });
+    // The gate first, up and checking a port where the app is not yet, so it sees the phases however
+    // slowly it boots; short backoffs so it finds the app soon after the app starts listening.
+    const phasePort = await freePort();
     // No hold, so each poll shows the phase the gate knows now.
-    const gate = await gateInFrontOf(app, { [V.startupHoldMs]: '0' });
-    running.push(app, gate);
+    const gate = spawnGate({ [V.targetUrl]: `http://127.0.0.1:${phasePort}/phase`, [V.startupHoldMs]: '0', [V.backoffMaxMs]: '100' }, await freePort());
+    running.push(gate);
+    await waitFor('gate /live 200', async () => (await fetch(`${gate.base}/live`).catch(() => undefined))?.status === 200);
+    const app = await startApp({ APP_PHASE_DELAY_MS: '150' }, { phasePort });
+    running.push(app);
     const answers: StartupAnswer[] = [];
     await waitFor('/startup 200', async () => {
       const answer = await startupOf(gate);
@@ -57,7 +61,7 @@ describe('the gate in front of the app', () => {
     });
     const closed = answers.slice(0, -1);
     expect(closed.every((a) => a.status === 503)).toBe(true);
-    // How many phases the gate sees depends on how fast it boots next to the app (slow on a busy CI
+    // How many phases the gate sees depends on how soon its checks find the app (slower on a busy CI
     // machine); the last one it always sees.
     expect(closed.at(-1)?.body.phase).toBe('finalize');
     // Opened on a body that said ready, after the app's change (both share one clock); how soon

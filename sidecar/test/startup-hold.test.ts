@@ -32,7 +32,7 @@ describe('/startup holds probes while the gate is closed', () => {
 
   async function start(startupHoldMs: number): Promise<void> {
     registry = new Registry();
-    const metrics: GateMetrics = new GateMetrics(registry, REQUIRED, 0, (): number => gate.holds.count);
+    const metrics = new GateMetrics(registry, REQUIRED, 0);
     gate = new Gate({ required: REQUIRED, timings: TEST_TIMINGS, log: createLogger('gate', 'silent'), metrics, now: () => performance.now(), onAppFailed: () => {} });
     server = createGateServer(gate, registry, { startupHoldMs, metrics });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -39,8 +39,8 @@ export async function startGate(url: URL, timings: Partial<CheckTimings> = {}, r
   const failed: string[] = [];
   const all = { ...TEST_TIMINGS, ...timings };
   const stopChecks = new AbortController();
-  const metrics: GateMetrics = new GateMetrics(registry, required, Date.now() / 1000, (): number => gate.holds.count);
-  const gate: Gate = new Gate({
+  const metrics = new GateMetrics(registry, required, Date.now() / 1000);
+  const gate = new Gate({
     required,
     timings: all,
     log: createLogger('gate', 'info', sink),

@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../../common/log';
 import type { Components } from '../startup/components';
+import type { ServerConfig } from '../config';
 import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
 import { describeError } from '../errors';
 import { ThreadTokens } from './thread-tokens';
@@ -38,6 +39,18 @@ export interface ChatOptions {
   pingIntervalMs: number;
   log: Logger;
   now?: () => number;
+}
+
+/** The chat service's options from the app's settings, over the components startup built. */
+export function chatOptions(config: ServerConfig, components: ChatOptions['components'], log: Logger): ChatOptions {
+  return {
+    components,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    maxBufferedBytes: config.wsMaxBufferedBytes,
+    maxThreadsPerSocket: config.wsMaxThreadsPerSocket,
+    pingIntervalMs: config.wsPingIntervalMs,
+    log,
+  };
 }
 
 export class ChatService {

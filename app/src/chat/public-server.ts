@@ -19,6 +19,7 @@ import { APP_ENV_VARS as V, APP_PATHS, DEFAULT_REQUIRED_COMPONENTS } from '../..
 import { decide, worthHolding } from '../../../common/startup-decision';
 import { ProbeHolds, type StartupAnswer, serveStartupProbe } from '../../../common/startup-hold';
 import type { ChatService } from './chat-service';
+import type { ServerConfig } from '../config';
 import type { PhaseState } from '../startup/phase-state';
 
 /** The chat page: plain HTML and JavaScript, no build step. */
@@ -46,6 +47,18 @@ export interface PublicServerOptions {
   startupHoldMs: number;
 }
 
+/** The listener's options from the app's settings. */
+export function publicServerOptions(config: ServerConfig, log: Logger): PublicServerOptions {
+  return {
+    maxMessageBytes: config.wsMaxMessageBytes,
+    maxConnections: config.maxConnections,
+    allowedOrigins: config.allowedOrigins,
+    trustProxyHops: config.trustProxyHops,
+    startupHoldMs: config.startupHoldMs,
+    log,
+  };
+}
+
 /**
  * The ingress container's startup answer: contract 2's condition (the gate's own `decide`) over the
  * app's state. The body says why, but not the app's error message: this port is public.
@@ -61,7 +74,9 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', options.trustProxyHops);
-  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: chatPagePolicy(readFileSync(CHAT_PAGE, 'utf8')) } }));
+  // Read once: the page served is the page the CSP hashes were computed from.
+  const page = readFileSync(CHAT_PAGE, 'utf8');
+  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: chatPagePolicy(page) } }));
   const holds = new ProbeHolds();
   state.subscribe(() => holds.wake());
   // Held like the gate's /startup (common/startup-hold.ts): 200 the moment the app is ready.
@@ -71,7 +86,7 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
     res.status(failed ? 503 : 200).json({ status: failed ? 'failed' : 'ok', state: state.current, startupProbesHeld: holds.count });
   });
 
-  app.get(APP_PATHS.chatPage, (_req, res) => res.sendFile(CHAT_PAGE));
+  app.get(APP_PATHS.chatPage, (_req, res) => res.type('html').send(page));
   for (const path of [APP_PATHS.startup, APP_PATHS.healthz, APP_PATHS.chatPage]) {
     app.all(path, (req, res) => {
       res.set('allow', 'GET, HEAD').status(405).json({ error: 'method_not_allowed', message: `${req.method} is not served at ${path}; use GET` });

@@ -13,7 +13,7 @@ import type { PhaseState } from './phase-state';
 
 type Needs<N extends ComponentName> = Pick<Components, N>;
 
-export type StepKind = 'build' | 'wire' | 'verify';
+type StepKind = 'build' | 'wire' | 'verify';
 
 export interface Step {
   readonly kind: StepKind;
