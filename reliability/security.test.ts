@@ -2,7 +2,6 @@
  * The attacks of issue 14 against the real app process on loopback, each bounded and
  * self-stopping. The figures they print are quoted in docs/protocol.md.
  */
-import { once } from 'node:events';
 import { FrontDoor } from '../runner/src/front-door';
 import { buildThread, forgedHeaderFlood, openSocket, rssBytes, slowReader } from '../testkit/hostile-clients';
 import { appLauncher } from '../testkit/app-process';
@@ -34,10 +33,8 @@ it('200 sockets forging X-Forwarded-For through the front door share one rate li
   await app.waitForState('ready');
   const frontDoor = new FrontDoor({ targetPort: app.port, holdTimeoutMs: 1000 });
   frontDoor.open();
-  frontDoor.server.listen(0, '127.0.0.1');
-  await once(frontDoor.server, 'listening');
   try {
-    const url = `ws://127.0.0.1:${(frontDoor.server.address() as { port: number }).port}/ws`;
+    const url = `ws://127.0.0.1:${await frontDoor.listen()}/ws`;
     const { accepted, limited } = await forgedHeaderFlood(url, 200, 3000);
     report('forged-header flood', { sockets: 200, seconds: 3, limitPerMinute: limit, accepted, limited });
     // One minute window, possibly two if the run straddles a window boundary.
