@@ -3,7 +3,8 @@
  * self-stopping. The figures they print are quoted in docs/protocol.md.
  */
 import { FrontDoor } from '../runner/src/front-door';
-import { buildThread, forgedHeaderFlood, openSocket, rssBytes, slowReader } from '../testkit/hostile-clients';
+import { openSocket } from '../testkit/chat-client';
+import { buildThread, forgedHeaderFlood, rssBytes, slowReader } from '../testkit/hostile-clients';
 import { appLauncher } from '../testkit/app-process';
 
 const { launch, stopAll } = appLauncher();
