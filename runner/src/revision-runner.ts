@@ -152,9 +152,12 @@ export class RevisionRunner {
       const reason =
         `container ${container.name} failed its startup probe ${outcome.attempts.length} times in its ${startupWindowSeconds(probe)} s window` +
         `${probe.initialDelaySeconds > 0 ? ` after a ${probe.initialDelaySeconds} s initial delay` : ''} (last: ${last})`;
-      // Under ingress-only a sidecar may still be starting once traffic flows; its failure ends the instance all the same.
-      if (this.state === 'serving') this.emit({ kind: 'failed', reason });
-      else this.fail(reason);
+      // Under ingress-only a sidecar may still be starting once traffic flows; Cloud Run fails the
+      // instance when any container's startup probe fails, so the revision stops all the same.
+      if (this.state === 'serving') {
+        this.emit({ kind: 'failed', reason });
+        await this.stop();
+      } else this.fail(reason);
     }
     return false;
   }
