@@ -235,7 +235,7 @@ export class RevisionRunner {
       this.emit({ kind: 'failed', reason: `container ${container.name} did not pass its startup probe after a restart` });
       return;
     }
-    this.emit({ kind: 'traffic', heldRequests: this.frontDoor.heldCount });
+    this.emit({ kind: 'traffic', heldRequests: this.frontDoor.heldCount, probeModel: this.probeModel });
     this.frontDoor.open();
     void this.watchLiveness(container);
   }

@@ -1,4 +1,5 @@
 /** What the local revision did, in order, with times relative to the runner's start. */
+import type { ProbeModel } from './revision-runner';
 
 export type TimelineEvent =
   | { kind: 'front-door'; url: string }
@@ -9,7 +10,7 @@ export type TimelineEvent =
   | { kind: 'startup-schedule'; container: string; initialDelaySeconds: number; periodSeconds: number; failureThreshold: number }
   | { kind: 'probe'; container: string; probe: 'startup' | 'liveness'; attempt: number; ok: boolean; detail: string; durationMs: number }
   | { kind: 'startup-passed'; container: string; attempts: number }
-  | { kind: 'traffic'; heldRequests: number; probeModel?: string }
+  | { kind: 'traffic'; heldRequests: number; probeModel: ProbeModel }
   | { kind: 'request-held'; request: string }
   | { kind: 'request-expired'; request: string }
   | { kind: 'restart'; container: string; reason: string }
