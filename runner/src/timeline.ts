@@ -1,4 +1,5 @@
 /** What the local revision did, in order, with times relative to the runner's start. */
+import { startupCoverSeconds } from '../../common/probes';
 import type { ProbeModel } from './revision-runner';
 
 export type TimelineEvent =
@@ -69,7 +70,7 @@ function describe(event: TimelineEvent): string {
  */
 function describeSchedule(event: Extract<TimelineEvent, { kind: 'startup-schedule' }>): string {
   const { initialDelaySeconds: delay, periodSeconds: period, failureThreshold: attempts } = event;
-  const cover = delay + attempts * period;
+  const cover = startupCoverSeconds(event);
   const tries = `up to ${attempts} attempt${attempts === 1 ? '' : 's'} ${period} s apart`;
   if (delay === 0) return `startup probe: ${tries}, ${cover} s to pass`;
   return `startup probe: first attempt after a ${delay} s initial delay, then ${tries}, ${cover} s to pass; a boot ready sooner still waits the ${delay} s`;
