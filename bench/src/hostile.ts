@@ -30,6 +30,9 @@ export interface SlowReaderRun {
 }
 
 export interface HostileResult {
+  /** The thread the socket that never reads resumes, as planned. */
+  threadMessages: number;
+  messageChars: number;
   slowReader: SlowReaderRun[];
   flood: { sockets: number; seconds: number; limitPerMinute: number; accepted: number; limited: number };
 }
@@ -74,5 +77,5 @@ export async function runHostile(plan: HostilePlan): Promise<HostileResult> {
       await frontDoor.close();
     }
   });
-  return { slowReader: slowReaderRuns, flood };
+  return { threadMessages: plan.threadMessages, messageChars: plan.messageChars, slowReader: slowReaderRuns, flood };
 }

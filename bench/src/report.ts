@@ -270,7 +270,7 @@ export function formatReport(results: Results, json: LatestJson): string {
     const runs = hostile.slowReader;
     const { flood } = hostile;
     parts.push(
-      '6. Hostile clients: a socket that never reads resumes a thread of 100 messages of 8 KB (each size against a fresh app, rate limit out of the way)',
+      `6. Hostile clients: a socket that never reads resumes a thread of ${hostile.threadMessages} messages of ${hostile.messageChars / 1000} KB (each size against a fresh app, rate limit out of the way)`,
       formatTable(
         ['', ...runs.map((r) => `${r.resumes.toLocaleString('en')} resumes`)],
         [
