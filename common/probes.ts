@@ -53,12 +53,12 @@ export function httpStatusPasses(status: number): boolean {
   return status >= 200 && status <= 399;
 }
 
-export function startupWindowSeconds(spec: ProbeTiming): number {
+export function startupWindowSeconds(spec: Pick<ProbeTiming, 'periodSeconds' | 'failureThreshold'>): number {
   return spec.failureThreshold * spec.periodSeconds;
 }
 
 /** How long after the container's start a startup probe gives up: its initial delay plus its window. */
-export function startupCoverSeconds(spec: ProbeTiming): number {
+export function startupCoverSeconds(spec: Pick<ProbeTiming, 'initialDelaySeconds' | 'periodSeconds' | 'failureThreshold'>): number {
   return spec.initialDelaySeconds + startupWindowSeconds(spec);
 }
 

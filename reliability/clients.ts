@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
+import type { Thread } from '../testkit/chat-client';
 
 export interface ClientTally {
   connects: number;
@@ -39,12 +40,6 @@ export interface ClientOptions {
   stopped: () => boolean;
   /** Pause between a reply and the next message. */
   thinkMs: number;
-}
-
-/** The client's thread: the server mints it and sends its token with the first agent_started. */
-interface Thread {
-  threadId?: string;
-  threadToken?: string;
 }
 
 /** Runs one client until `stopped()`; resolves once its last connection closed. */

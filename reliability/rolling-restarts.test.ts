@@ -4,7 +4,6 @@
  * ten times. No client may see 1011, and every acknowledged message either gets its reply or a
  * close that tells the client to resend it.
  */
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_ENV_VARS, APP_PORT } from '../common/revision';
 import { FrontDoor } from '../runner/src/front-door';
@@ -23,9 +22,7 @@ it(`${CLIENTS} clients across ${CYCLES} restarts of the revision: no 1011, nothi
   const { revision, ports } = await localRevisionOf('staging', { [APP_ENV_VARS.rateLimitPerMinute]: '1000000' });
   const events: TimelineEvent[] = [];
   const frontDoor = new FrontDoor({ targetPort: ports.get(APP_PORT)!, holdTimeoutMs: 30_000 });
-  frontDoor.server.listen(0, '127.0.0.1');
-  await once(frontDoor.server, 'listening');
-  const url = `ws://127.0.0.1:${(frontDoor.server.address() as { port: number }).port}/ws`;
+  const url = `ws://127.0.0.1:${await frontDoor.listen()}/ws`;
 
   let stopped = false;
   const tallies = Array.from({ length: CLIENTS }, emptyTally);

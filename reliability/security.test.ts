@@ -2,9 +2,11 @@
  * The attacks of issue 14 against the real app process on loopback, each bounded and
  * self-stopping. The figures they print are quoted in docs/protocol.md.
  */
-import { once } from 'node:events';
+import { SLOW_READER_CLOSE } from '../app/src/chat/chat-service';
+import { APP_ENV_VARS, APP_PATHS } from '../common/revision';
 import { FrontDoor } from '../runner/src/front-door';
-import { buildThread, forgedHeaderFlood, openSocket, rssBytes, slowReader } from '../testkit/hostile-clients';
+import { openSocket } from '../testkit/chat-client';
+import { buildThread, forgedHeaderFlood, rssBytes, slowReader } from '../testkit/hostile-clients';
 import { appLauncher } from '../testkit/app-process';
 
 const { launch, stopAll } = appLauncher();
@@ -15,11 +17,11 @@ const report = (name: string, figures: object) => process.stdout.write(`${name}:
 
 it('a socket that stops reading grows the app by a small fixed amount, then is closed once', async () => {
   // The rate limit out of the way: the buffer limit alone must hold.
-  const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '100000', LOG_LEVEL: 'info' });
+  const app = await launch({ [APP_ENV_VARS.rateLimitPerMinute]: '100000', [APP_ENV_VARS.logLevel]: 'info' });
   await app.waitForState('ready');
-  const url = `ws://127.0.0.1:${app.port}/ws`;
+  const url = `ws://127.0.0.1:${app.port}${APP_PATHS.websocket}`;
   const thread = await buildThread(url, 100, 8000);
-  const cut = () => app.logs.filter((line) => line.includes('client is not reading'));
+  const cut = () => app.logs.filter((line) => line.includes(SLOW_READER_CLOSE.reason));
   const { baselineBytes, peakGrowthBytes } = await slowReader({ url, pid: app.child.pid!, thread, resumes: 1000, windowMs: 15_000, until: () => cut().length > 0 });
   report('slow reader', { baselineMiB: Math.round(baselineBytes / MiB), peakGrowthMiB: Math.round(peakGrowthBytes / MiB) });
   expect(cut()).toHaveLength(1);
@@ -30,14 +32,12 @@ it('a socket that stops reading grows the app by a small fixed amount, then is c
 
 it('200 sockets forging X-Forwarded-For through the front door share one rate limit', async () => {
   const limit = 60;
-  const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: String(limit), LOG_LEVEL: 'warn' });
+  const app = await launch({ [APP_ENV_VARS.rateLimitPerMinute]: String(limit), [APP_ENV_VARS.logLevel]: 'warn' });
   await app.waitForState('ready');
   const frontDoor = new FrontDoor({ targetPort: app.port, holdTimeoutMs: 1000 });
   frontDoor.open();
-  frontDoor.server.listen(0, '127.0.0.1');
-  await once(frontDoor.server, 'listening');
   try {
-    const url = `ws://127.0.0.1:${(frontDoor.server.address() as { port: number }).port}/ws`;
+    const url = `ws://127.0.0.1:${await frontDoor.listen()}${APP_PATHS.websocket}`;
     const { accepted, limited } = await forgedHeaderFlood(url, 200, 3000);
     report('forged-header flood', { sockets: 200, seconds: 3, limitPerMinute: limit, accepted, limited });
     // One minute window, possibly two if the run straddles a window boundary.
@@ -49,10 +49,10 @@ it('200 sockets forging X-Forwarded-For through the front door share one rate li
 }, 60_000);
 
 it('a flood of made-up resumes from one socket gets forbidden or rate_limited, follows nothing, and leaves memory flat', async () => {
-  const app = await launch({ APP_RATE_LIMIT_PER_MINUTE: '60', LOG_LEVEL: 'warn' });
+  const app = await launch({ [APP_ENV_VARS.rateLimitPerMinute]: '60', [APP_ENV_VARS.logLevel]: 'warn' });
   await app.waitForState('ready');
   const baseline = rssBytes(app.child.pid!);
-  const ws = await openSocket(`ws://127.0.0.1:${app.port}/ws`);
+  const ws = await openSocket(`ws://127.0.0.1:${app.port}${APP_PATHS.websocket}`);
   const FRAMES = 20_000;
   const codes: Record<string, number> = {};
   let answered = 0;
@@ -76,17 +76,17 @@ it('a flood of made-up resumes from one socket gets forbidden or rate_limited, f
 }, 60_000);
 
 it('idle sockets past APP_MAX_CONNECTIONS are refused with 503 while /healthz and /phase keep answering', async () => {
-  const app = await launch({ APP_MAX_CONNECTIONS: '200', LOG_LEVEL: 'warn' });
+  const app = await launch({ [APP_ENV_VARS.maxConnections]: '200', [APP_ENV_VARS.logLevel]: 'warn' });
   await app.waitForState('ready');
-  const url = `ws://127.0.0.1:${app.port}/ws`;
+  const url = `ws://127.0.0.1:${app.port}${APP_PATHS.websocket}`;
   const results = await Promise.allSettled(Array.from({ length: 300 }, () => openSocket(url)));
   const opened = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const refused = results.filter((result) => result.status === 'rejected' && String(result.reason).includes('503')).length;
   report('idle-socket flood', { attempted: 300, opened: opened.length, refused });
   expect(opened).toHaveLength(200);
   expect(refused).toBe(100);
-  expect((await fetch(`http://127.0.0.1:${app.port}/healthz`)).status).toBe(200);
+  expect((await fetch(`http://127.0.0.1:${app.port}${APP_PATHS.healthz}`)).status).toBe(200);
   expect((await app.phase()).status).toBe(200);
-  expect(app.logs.filter((line) => line.includes('APP_MAX_CONNECTIONS reached'))).toHaveLength(1);
+  expect(app.logs.filter((line) => line.includes(`${APP_ENV_VARS.maxConnections} reached`))).toHaveLength(1);
   for (const ws of opened) ws.terminate();
 }, 60_000);

@@ -1,8 +1,8 @@
-/** The compiled app (dist/, built by `tsc -p .`) as its own process on free ports, for tests that talk to it over real sockets. */
+/** The app's bundle (dist/bundle/app.js, built by `npm run bundle`) as its own process on free ports, for tests that talk to it over real sockets. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { PhaseBody } from '../common/phase-contract';
 import { connects, freePort } from '../common/local-ports';
-import { ENTRY_POINTS } from '../common/paths';
+import { IMAGE_ENV, bundlePath } from './bundles';
 import { waitFor } from './wait-for';
 
 export interface AppProcess {
@@ -24,8 +24,8 @@ export interface StartAppOptions {
 export async function startApp(env: Record<string, string> = {}, options: StartAppOptions = {}): Promise<AppProcess> {
   const port = await freePort();
   const phasePort = options.phasePort ?? (await freePort());
-  const child = spawn(process.execPath, [ENTRY_POINTS.app], {
-    env: { PATH: process.env.PATH, PORT: String(port), PHASE_PORT: String(phasePort), LOG_LEVEL: 'debug', ...env },
+  const child = spawn(process.execPath, [bundlePath('app')], {
+    env: { PATH: process.env.PATH, ...IMAGE_ENV, PORT: String(port), PHASE_PORT: String(phasePort), LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];

@@ -1,11 +1,21 @@
 /** A chat client for tests: WebSocket upgrades that may be refused, and the JSON messages of a socket. */
 import { WebSocket } from 'ws';
+import type { UserMessage } from '../common/chat-protocol';
 import { DEFAULT_WAIT_TIMEOUT_MS } from './wait-for';
 
+/** A client's thread: the server mints both with the thread's first agent_started. */
+export type Thread = Pick<UserMessage, 'threadId' | 'threadToken'>;
+
 /** Opens a chat socket on a ready app; fails the test when the upgrade is refused. */
-export async function openChat(app: { port: number }): Promise<WebSocket> {
-  const result = await tryUpgrade(`ws://127.0.0.1:${app.port}/ws`);
-  if (result.kind !== 'open') throw new Error(`expected the upgrade to open, got ${JSON.stringify(result)}`);
+export function openChat(app: { port: number }): Promise<WebSocket> {
+  return openSocket(`ws://127.0.0.1:${app.port}/ws`);
+}
+
+/** Opens a WebSocket; rejects when the upgrade is refused (the error names the HTTP status) or fails. */
+export async function openSocket(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  const result = await tryUpgrade(url, { headers });
+  if (result.kind === 'error') throw result.error;
+  if (result.kind === 'refused') throw new Error(`upgrade refused with HTTP ${result.status}: ${result.body}`);
   return result.ws;
 }
 

@@ -132,7 +132,8 @@ export async function startPostgres(): Promise<TestServer> {
   const url = `postgres://chat:${encodeURIComponent(PG_PASSWORD)}@127.0.0.1:${port}/postgres`;
   // Durability off: these databases live for one test run.
   const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
-  const ready = () => waitFor('PostgreSQL', () => run(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q'], {}).then(() => true, () => false));
+  // Every 100 ms, not 10: each poll spawns pg_isready while the server starts.
+  const ready = () => waitFor('PostgreSQL', () => run(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q'], {}).then(() => true, () => false), { intervalMs: 100 });
   return launched(url, port, dir, serverProcess('postgres', path.join(bin, 'postgres'), args, { ...owner, cwd: dir }, ready));
 }
 
@@ -143,7 +144,7 @@ export async function startRedis(): Promise<TestServer> {
   const port = await freePort();
   const url = `redis://:${encodeURIComponent(REDIS_PASSWORD)}@127.0.0.1:${port}`;
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--requirepass', REDIS_PASSWORD];
-  const ready = () => waitFor('Redis', async () => (await redisCommand(port, ['AUTH', REDIS_PASSWORD])) === '+OK');
+  const ready = () => waitFor('Redis', async () => (await redisCommand(port, ['AUTH', REDIS_PASSWORD])) === '+OK', { intervalMs: 100 });
   return launched(url, port, dir, serverProcess('redis-server', bin, args, { ...owner, cwd: dir }, ready));
 }
 

@@ -5,29 +5,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WebSocket } from 'ws';
-import { messages } from '../testkit/chat-client';
+import { messages, openSocket, type Thread } from './chat-client';
 
-/** Resident memory of a process in bytes, from /proc (Linux). */
+/** Resident memory of a process in bytes, from /proc (Linux, like Cloud Run's gen2 environment). */
 export function rssBytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
     .split('\n')
     .find((l) => l.startsWith('VmRSS:'));
-  return Number(line?.replace(/\D+/g, '') ?? NaN) * 1024;
-}
-
-export function openSocket(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with ${res.statusCode}`)));
-  });
-}
-
-export interface Thread {
-  threadId: string;
-  threadToken: string | undefined;
+  if (line === undefined) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(line.replace(/\D+/g, '')) * 1024;
 }
 
 /** Builds a thread of `count` user messages of `textChars` characters each; waits for every reply. */

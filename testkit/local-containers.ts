@@ -1,7 +1,7 @@
 /** Containers for hand-built local revisions: the compiled app on its own ports, as the runner runs it. */
 import { ENTRY_POINTS } from '../common/paths';
 import type { ProbeSpec } from '../common/probes';
-import { APP_ENV_VARS, GATE_ENV_VARS, GATE_PATHS } from '../common/revision';
+import { APP_ENV_VARS, GATE_ENV_VARS, GATE_PATHS, PHASE_HOST, PHASE_PATH } from '../common/revision';
 import type { LocalContainer } from '../runner/src/revision-runner';
 
 export interface AppPorts {
@@ -26,7 +26,7 @@ export function gateContainer(gatePort: number, phasePort: number, schedule: Omi
   return {
     name: 'gate',
     command: [process.execPath, ENTRY_POINTS.gate],
-    env: { [GATE_ENV_VARS.port]: String(gatePort), [GATE_ENV_VARS.targetUrl]: `http://127.0.0.1:${phasePort}/phase` },
+    env: { [GATE_ENV_VARS.port]: String(gatePort), [GATE_ENV_VARS.targetUrl]: `http://${PHASE_HOST}:${phasePort}${PHASE_PATH}` },
     startupProbe: { ...schedule, httpGet: { path: GATE_PATHS.startup, port: gatePort } },
     dependsOn,
   };

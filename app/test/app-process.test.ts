@@ -7,11 +7,11 @@ import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket } from 'ws';
-import { ENTRY_POINTS } from '../../common/paths';
 import { appLauncher } from '../../testkit/app-process';
 import { closeEvent, messages, openChat, tryUpgrade } from '../../testkit/chat-client';
 import { slowModel } from '../../testkit/model-stub';
 import { waitFor } from '../../testkit/wait-for';
+import { bundlePath, IMAGE_ENV } from '../../testkit/bundles';
 
 const { launch, stopAll } = appLauncher();
 
@@ -227,7 +227,7 @@ describe('app process', () => {
   });
 
   it('exits 2 when PHASE_HOST is not loopback, unless APP_ALLOW_PUBLIC_PHASE_HOST=true', () => {
-    const result = spawnSync(process.execPath, [ENTRY_POINTS.app], { env: { PATH: process.env.PATH, PHASE_HOST: '0.0.0.0' }, encoding: 'utf8', timeout: 10_000 });
+    const result = spawnSync(process.execPath, [bundlePath('app')], { env: { PATH: process.env.PATH, ...IMAGE_ENV, PHASE_HOST: '0.0.0.0' }, encoding: 'utf8', timeout: 10_000 });
     expect(result.status).toBe(2);
     expect(JSON.parse(result.stderr.trim())).toMatchObject({ setting: 'PHASE_HOST', message: expect.stringContaining('APP_ALLOW_PUBLIC_PHASE_HOST') });
   });
@@ -311,7 +311,7 @@ describe('app process', () => {
   });
 
   it('exits 2 with one line naming a bad setting', () => {
-    const result = spawnSync(process.execPath, [ENTRY_POINTS.app], { env: { PATH: process.env.PATH, PORT: 'eighty' }, encoding: 'utf8', timeout: 10_000 });
+    const result = spawnSync(process.execPath, [bundlePath('app')], { env: { PATH: process.env.PATH, ...IMAGE_ENV, PORT: 'eighty' }, encoding: 'utf8', timeout: 10_000 });
     expect(result.status).toBe(2);
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);

@@ -49,20 +49,19 @@ async function start(subject: Subject, phaseUrl: string): Promise<Started> {
  */
 export async function runFootprint(starts: number, windowMs: number): Promise<Footprints> {
   if (!existsSync(BUNDLES.gate)) throw new Error(`the gate bundle ${BUNDLES.gate} is not built: npm run bench builds it (npm run bundle)`);
-  const subjects = SUBJECTS;
   const app = await startApp();
   const started: Started[] = [];
   try {
     await observeStartup(app);
     const listenMs: Record<Subject, number[]> = { gate: [], gateTsc: [], bareNode: [] };
     for (let i = 0; i < starts; i += 1) {
-      for (const subject of rotate(subjects, i)) {
+      for (const subject of rotate(SUBJECTS, i)) {
         const s = await start(subject, app.phaseUrl);
         listenMs[subject].push(s.listenMs);
         await s.proc.stop();
       }
     }
-    for (const subject of subjects) started.push(await start(subject, app.phaseUrl));
+    for (const subject of SUBJECTS) started.push(await start(subject, app.phaseUrl));
     // "After start" means ready to serve: for the gate, once it has opened.
     await Promise.all(started.map((s) => waitFor200(s.probeUrl, s.proc)));
     const rssAfterStart = started.map((s) => rssMb(s.proc.pid));
@@ -72,7 +71,7 @@ export async function runFootprint(starts: number, windowMs: number): Promise<Fo
       await sleep(Math.min(1000, windowMs - elapsed));
     }
     return Object.fromEntries(
-      subjects.map((subject, i) => [
+      SUBJECTS.map((subject, i) => [
         subject,
         {
           listenMs: listenMs[subject],

@@ -5,8 +5,6 @@
  * that each forge their own X-Forwarded-For through the front door (which appends the address it
  * saw, as Cloud Run's does): the agent runs the app accepts, against its per-client limit.
  */
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { SLOW_READER_CLOSE } from '../../app/src/chat/chat-service';
 import { APP_ENV_VARS, APP_PATHS } from '../../common/revision';
 import { FrontDoor } from '../../runner/src/front-door';
@@ -32,6 +30,9 @@ export interface SlowReaderRun {
 }
 
 export interface HostileResult {
+  /** The thread the socket that never reads resumes, as planned. */
+  threadMessages: number;
+  messageChars: number;
   slowReader: SlowReaderRun[];
   flood: { sockets: number; seconds: number; limitPerMinute: number; accepted: number; limited: number };
 }
@@ -69,14 +70,12 @@ export async function runHostile(plan: HostilePlan): Promise<HostileResult> {
   const flood = await withApp({ [APP_ENV_VARS.rateLimitPerMinute]: String(FLOOD_LIMIT_PER_MINUTE) }, async (app) => {
     const frontDoor = new FrontDoor({ targetPort: app.port, holdTimeoutMs: 1000 });
     frontDoor.open();
-    frontDoor.server.listen(0, '127.0.0.1');
-    await once(frontDoor.server, 'listening');
     try {
-      const { accepted, limited } = await forgedHeaderFlood(wsUrl((frontDoor.server.address() as AddressInfo).port), plan.floodSockets, plan.floodMs);
+      const { accepted, limited } = await forgedHeaderFlood(wsUrl(await frontDoor.listen()), plan.floodSockets, plan.floodMs);
       return { sockets: plan.floodSockets, seconds: plan.floodMs / 1000, limitPerMinute: FLOOD_LIMIT_PER_MINUTE, accepted, limited };
     } finally {
       await frontDoor.close();
     }
   });
-  return { slowReader: slowReaderRuns, flood };
+  return { threadMessages: plan.threadMessages, messageChars: plan.messageChars, slowReader: slowReaderRuns, flood };
 }

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { rssBytes } from '../../testkit/hostile-clients';
 import { waitFor } from '../../testkit/wait-for';
 import { connects } from '../../common/local-ports';
 
@@ -93,11 +94,9 @@ export function waitFor200(url: string, proc: NodeProcess, timeoutMs = 10_000): 
   return firstTime(`${url} to answer 200`, proc, async () => (await httpGet(url).then((r) => r.status, () => 0)) === 200, timeoutMs);
 }
 
-/** Resident set size in MiB, from /proc (Linux only, like Cloud Run's gen2 environment). */
+/** Resident set size in MiB. */
 export function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  if (line === undefined) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(line.split(/\s+/)[1]) / 1024;
+  return rssBytes(pid) / (1024 * 1024);
 }
 
 /** User plus system CPU seconds the process has used so far. */

@@ -195,43 +195,43 @@ export function formatReport(results: Results, json: LatestJson): string {
     const { gate, gateTsc, bareNode } = footprint.subjects;
     const seconds = round(footprint.windowMs / 1000, 0);
     const ratio = (a: number, b: number) => `${round(a / b)}x`;
-    const bundled = <T,>(cell: (b: NonNullable<typeof gateTsc>) => T): T[] => (gateTsc ? [cell(gateTsc)] : []);
+    const tscColumn = <T,>(cell: (b: NonNullable<typeof gateTsc>) => T): T[] => (gateTsc ? [cell(gateTsc)] : []);
     parts.push(
       `3. Footprint (gate as its image runs it, one bundle; as tsc compiles it; a bare Node HTTP server; same ${seconds} s window, probed once a second)`,
       formatTable(
-        ['', 'gate (bundle)', ...bundled(() => 'gate (tsc)'), 'bare Node', 'gate / bare', ...bundled(() => 'tsc / bare')],
+        ['', 'gate (bundle)', ...tscColumn(() => 'gate (tsc)'), 'bare Node', 'gate / bare', ...tscColumn(() => 'tsc / bare')],
         [
           [
             'exec to listening p50 ms',
             show(json.footprint.gate.listenMs),
-            ...bundled((b) => show(pct(b.listenMs, 50))),
+            ...tscColumn((b) => show(pct(b.listenMs, 50))),
             show(json.footprint.bareNode.listenMs),
             ratio(pct(gate.listenMs, 50)!, pct(bareNode.listenMs, 50)!),
-            ...bundled((b) => ratio(pct(b.listenMs, 50)!, pct(bareNode.listenMs, 50)!)),
+            ...tscColumn((b) => ratio(pct(b.listenMs, 50)!, pct(bareNode.listenMs, 50)!)),
           ],
           [
             'RSS after start MB',
             show(round(gate.rssAfterStartMb, 1)),
-            ...bundled((b) => show(round(b.rssAfterStartMb, 1))),
+            ...tscColumn((b) => show(round(b.rssAfterStartMb, 1))),
             show(round(bareNode.rssAfterStartMb, 1)),
             ratio(gate.rssAfterStartMb, bareNode.rssAfterStartMb),
-            ...bundled((b) => ratio(b.rssAfterStartMb, bareNode.rssAfterStartMb)),
+            ...tscColumn((b) => ratio(b.rssAfterStartMb, bareNode.rssAfterStartMb)),
           ],
           [
             `RSS after ${seconds} s MB`,
             show(round(gate.rssAfterWindowMb, 1)),
-            ...bundled((b) => show(round(b.rssAfterWindowMb, 1))),
+            ...tscColumn((b) => show(round(b.rssAfterWindowMb, 1))),
             show(round(bareNode.rssAfterWindowMb, 1)),
             ratio(gate.rssAfterWindowMb, bareNode.rssAfterWindowMb),
-            ...bundled((b) => ratio(b.rssAfterWindowMb, bareNode.rssAfterWindowMb)),
+            ...tscColumn((b) => ratio(b.rssAfterWindowMb, bareNode.rssAfterWindowMb)),
           ],
           [
             `CPU s in ${seconds} s`,
             show(round(gate.cpuSecondsInWindow)),
-            ...bundled((b) => show(round(b.cpuSecondsInWindow))),
+            ...tscColumn((b) => show(round(b.cpuSecondsInWindow))),
             show(round(bareNode.cpuSecondsInWindow)),
             '-',
-            ...bundled(() => '-'),
+            ...tscColumn(() => '-'),
           ],
         ],
       ),
@@ -270,7 +270,7 @@ export function formatReport(results: Results, json: LatestJson): string {
     const runs = hostile.slowReader;
     const { flood } = hostile;
     parts.push(
-      '6. Hostile clients: a socket that never reads resumes a thread of 100 messages of 8 KB (each size against a fresh app, rate limit out of the way)',
+      `6. Hostile clients: a socket that never reads resumes a thread of ${hostile.threadMessages} messages of ${hostile.messageChars / 1000} KB (each size against a fresh app, rate limit out of the way)`,
       formatTable(
         ['', ...runs.map((r) => `${r.resumes.toLocaleString('en')} resumes`)],
         [

@@ -46,6 +46,8 @@ const results: Results = {
   endpoints: { startup: { rps: 9000.4, p99Ms: 3, non2xx: 0, errors: 0 }, metrics: { rps: 4000, p99Ms: 6, non2xx: 0, errors: 0 } },
   ws: { clients: 1000, eventLatenciesMs: [1, 2, 30], messagesSent: 10, messagesCompleted: 10, kbPerConnection: 11.26, refuseMs: [1, 2], acceptedBeforeReady: 0 },
   hostile: {
+    threadMessages: 100,
+    messageChars: 8000,
     slowReader: [
       { resumes: 100, baselineMb: 90, peakGrowthMb: 7.84, closed: true },
       { resumes: 10_000, baselineMb: 91, peakGrowthMb: 10.93, closed: true },
@@ -136,6 +138,7 @@ test('the report shows both probe models, the configuration before held probes, 
 
 test('the hostile-client table shows each attack size side by side, and the flood against its limit', () => {
   const report = formatReport(results, buildJson(results));
+  expect(report).toContain('resumes a thread of 100 messages of 8 KB');
   expect(report).toMatch(/100 resumes\s+10,000 resumes/);
   expect(report).toMatch(/peak growth MB\s+7\.8\s+10\.9/);
   expect(report).toContain('60 agent runs accepted (limit 60 a minute), 20000 refused with rate_limited');

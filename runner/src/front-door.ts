@@ -5,6 +5,7 @@
  * instance is not serving within the hold timeout. Like Cloud Run's front end it appends the
  * address it saw to X-Forwarded-For, so the app's `trust proxy` hop count behaves as in production.
  */
+import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -39,6 +40,13 @@ export class FrontDoor {
       socket.on('error', () => socket.destroy());
       this.admit('upgrade', req.url ?? '/', () => this.tunnel(req, socket, head), () => expireUpgrade(socket));
     });
+  }
+
+  /** Listens on `host:port` (0: a free port) and resolves with the port; rejects with the listen error (EADDRINUSE). */
+  async listen(port = 0, host = '127.0.0.1'): Promise<number> {
+    this.server.listen(port, host);
+    await once(this.server, 'listening');
+    return (this.server.address() as net.AddressInfo).port;
   }
 
   get heldCount(): number {

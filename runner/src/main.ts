@@ -2,7 +2,6 @@
  * `npm start`: runs the revision that infra deploys on this machine, with Cloud Run's probe
  * semantics, and shows when Cloud Run would send it traffic. See docs/local-runner.md.
  */
-import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { STACKS, type StackName } from '../../common/cloud-run-service';
 import { APP_PORT } from '../../common/revision';
@@ -77,14 +76,14 @@ async function main(): Promise<void> {
     onHeld: (kind, url) => record({ kind: 'request-held', request: `${kind === 'upgrade' ? 'WebSocket' : 'HTTP'} ${url}` }),
     onExpired: (kind, url) => record({ kind: 'request-expired', request: `${kind === 'upgrade' ? 'WebSocket' : 'HTTP'} ${url}` }),
   });
-  frontDoor.server.listen(options.port, '127.0.0.1');
+  let port: number;
   try {
-    await once(frontDoor.server, 'listening');
+    port = await frontDoor.listen(options.port);
   } catch (error) {
     process.stderr.write(`--port ${options.port} cannot be used for the front door: ${(error as Error).message}\n`);
     process.exit(2);
   }
-  const url = `http://localhost:${(frontDoor.server.address() as { port: number }).port}`;
+  const url = `http://localhost:${port}`;
 
   if (!options.json) {
     out(`Local revision of stack ${options.stack} (infra/rendered/${options.stack}.yaml), scenario ${options.scenario}: ${scenario.description}`);

@@ -90,6 +90,11 @@ export class RevisionRunner {
     startOrder(revision.containers);
   }
 
+  /** Starting or serving: neither failed nor stopping. */
+  private get running(): boolean {
+    return this.state === 'starting' || this.state === 'serving';
+  }
+
   /** Resolves when traffic would flow, or when the revision fails to start. */
   start(): Promise<StartResult> {
     return new Promise<StartResult>((resolve) => {
@@ -129,7 +134,7 @@ export class RevisionRunner {
 
   private async bringUp(container: LocalContainer): Promise<boolean> {
     for (const dependency of container.dependsOn) if (!(await this.passed.get(dependency))) return false;
-    if (this.state !== 'starting' && this.state !== 'serving') return false;
+    if (!this.running) return false;
     const startedAt = this.launch(container);
     const probe = effectiveStartupProbe(container);
     if (probe === undefined) return true;
@@ -141,7 +146,7 @@ export class RevisionRunner {
       this.clock,
       startedAt,
       (attempt) => this.emit({ kind: 'probe', container: container.name, probe: 'startup', ...pickAttempt(attempt) }),
-      () => (this.state !== 'starting' && this.state !== 'serving') || !this.processes.get(container.name)?.running,
+      () => !this.running || !this.processes.get(container.name)?.running,
     );
     if (outcome.passed) {
       this.emit({ kind: 'startup-passed', container: container.name, attempts: outcome.attempts.length });
@@ -152,9 +157,12 @@ export class RevisionRunner {
       const reason =
         `container ${container.name} failed its startup probe ${outcome.attempts.length} times in its ${startupWindowSeconds(probe)} s window` +
         `${probe.initialDelaySeconds > 0 ? ` after a ${probe.initialDelaySeconds} s initial delay` : ''} (last: ${last})`;
-      // Under ingress-only a sidecar may still be starting once traffic flows; its failure ends the instance all the same.
-      if (this.state === 'serving') this.emit({ kind: 'failed', reason });
-      else this.fail(reason);
+      // Under ingress-only a sidecar may still be starting once traffic flows; Cloud Run fails the
+      // instance when any container's startup probe fails, so the revision stops all the same.
+      if (this.state === 'serving') {
+        this.emit({ kind: 'failed', reason });
+        await this.stop();
+      } else this.fail(reason);
     }
     return false;
   }
@@ -227,7 +235,7 @@ export class RevisionRunner {
       this.emit({ kind: 'failed', reason: `container ${container.name} did not pass its startup probe after a restart` });
       return;
     }
-    this.emit({ kind: 'traffic', heldRequests: this.frontDoor.heldCount });
+    this.emit({ kind: 'traffic', heldRequests: this.frontDoor.heldCount, probeModel: this.probeModel });
     this.frontDoor.open();
     void this.watchLiveness(container);
   }

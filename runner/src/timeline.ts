@@ -1,4 +1,6 @@
 /** What the local revision did, in order, with times relative to the runner's start. */
+import { startupCoverSeconds } from '../../common/probes';
+import type { ProbeModel } from './revision-runner';
 
 export type TimelineEvent =
   | { kind: 'front-door'; url: string }
@@ -9,7 +11,7 @@ export type TimelineEvent =
   | { kind: 'startup-schedule'; container: string; initialDelaySeconds: number; periodSeconds: number; failureThreshold: number }
   | { kind: 'probe'; container: string; probe: 'startup' | 'liveness'; attempt: number; ok: boolean; detail: string; durationMs: number }
   | { kind: 'startup-passed'; container: string; attempts: number }
-  | { kind: 'traffic'; heldRequests: number; probeModel?: string }
+  | { kind: 'traffic'; heldRequests: number; probeModel: ProbeModel }
   | { kind: 'request-held'; request: string }
   | { kind: 'request-expired'; request: string }
   | { kind: 'restart'; container: string; reason: string }
@@ -68,7 +70,7 @@ function describe(event: TimelineEvent): string {
  */
 function describeSchedule(event: Extract<TimelineEvent, { kind: 'startup-schedule' }>): string {
   const { initialDelaySeconds: delay, periodSeconds: period, failureThreshold: attempts } = event;
-  const cover = delay + attempts * period;
+  const cover = startupCoverSeconds(event);
   const tries = `up to ${attempts} attempt${attempts === 1 ? '' : 's'} ${period} s apart`;
   if (delay === 0) return `startup probe: ${tries}, ${cover} s to pass`;
   return `startup probe: first attempt after a ${delay} s initial delay, then ${tries}, ${cover} s to pass; a boot ready sooner still waits the ${delay} s`;

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
+import { openSocket as openDoorSocket } from '../../testkit/chat-client';
 import { waitFor } from '../../testkit/wait-for';
 import { FrontDoor } from '../src/front-door';
 
@@ -54,14 +55,7 @@ afterEach(async () => {
   await new Promise((resolve) => backend.close(resolve));
 });
 
-function openSocket(headers: Record<string, string> = {}): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${doorPort}/ws`, { headers });
-    ws.once('open', () => resolve(ws));
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-    ws.once('error', reject);
-  });
-}
+const openSocket = (headers: Record<string, string> = {}) => openDoorSocket(`ws://127.0.0.1:${doorPort}/ws`, headers);
 
 describe('front door', () => {
   it('appends the address it saw to X-Forwarded-For, as Cloud Run does, after whatever the client sent', async () => {

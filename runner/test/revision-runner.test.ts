@@ -157,6 +157,29 @@ describe('probe models: which startup probes let traffic in', () => {
     expect(traffic).toBeGreaterThan(finalize);
   });
 
+  it('ingress-only: a sidecar that fails its startup probe after traffic began fails the instance, and the revision stops', async () => {
+    const [port, phasePort, gatePort] = [await freePort(), await freePort(), await freePort()];
+    const revision: LocalRevision = {
+      stack: 'test',
+      containers: [
+        // The app's /healthz lets traffic in at once; the gate never opens on an app stuck in finalize.
+        appContainer({ port, phasePort }, { [APP_ENV_VARS.phaseDelayMs]: 'finalize=600000' }, { startupProbe: { ...schedule, httpGet: { path: APP_PATHS.healthz, port } } }),
+        gateContainer(gatePort, phasePort, { ...schedule, failureThreshold: 2 }),
+      ],
+    };
+    const frontDoor = new FrontDoor({ targetPort: port, holdTimeoutMs: 20_000 });
+    const events: TimelineEvent[] = [];
+    const runner = new RevisionRunner(revision, frontDoor, (event) => events.push(event), undefined, 'ingress-only');
+    cleanup.push(() => runner.stop(), () => frontDoor.close());
+    expect((await runner.start()).ok).toBe(true);
+    await waitFor('the revision to stop', () => events.some((e) => e.kind === 'stopped'), { timeoutMs: 30_000 });
+    const kinds = events.map((e) => e.kind);
+    expect(kinds.indexOf('traffic')).toBeLessThan(kinds.indexOf('failed'));
+    expect(kinds.indexOf('failed')).toBeLessThan(kinds.indexOf('stopping'));
+    expect(events.find((e) => e.kind === 'failed')).toMatchObject({ reason: expect.stringContaining('container gate failed its startup probe 2 times') });
+    expect(events.filter((e) => e.kind === 'container-exited').map((e) => e.kind === 'container-exited' && e.container).sort()).toEqual(['app', 'gate']);
+  });
+
   it('ingress-only with the old /healthz startup probe routes before the app is ready; all-containers waits for the gate', async () => {
     const early = await twoContainers(APP_PATHS.healthz, 'ingress-only');
     expect(early.traffic).toBeLessThan(early.finalize === -1 ? Number.POSITIVE_INFINITY : early.finalize);
