@@ -51,7 +51,8 @@ describe('the gate in front of the app', () => {
     const gate = spawnGate({ [V.targetUrl]: `http://127.0.0.1:${phasePort}/phase`, [V.startupHoldMs]: '0', [V.backoffMaxMs]: '100' }, await freePort());
     running.push(gate);
     await waitFor('gate /live 200', async () => (await fetch(`${gate.base}/live`).catch(() => undefined))?.status === 200);
-    const app = await startApp({ APP_PHASE_DELAY_MS: '150' }, { phasePort });
+    // finalize a little longer, so this test's own polling sees it on a busy machine.
+    const app = await startApp({ APP_PHASE_DELAY_MS: 'database=150,cache=150,services=150,websocket=150,finalize=1000' }, { phasePort });
     running.push(app);
     const answers: StartupAnswer[] = [];
     await waitFor('/startup 200', async () => {
