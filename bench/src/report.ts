@@ -7,7 +7,7 @@ import type { Endpoint, EndpointResult } from './endpoints';
 import type { Footprints, Subject } from './footprint';
 import type { HostileResult } from './hostile';
 import { percentile, round } from './stats';
-import { PROBE_MODELS } from '../../runner/src/revision-runner';
+import { PROBE_MODELS } from '../../runner/src/probe-model';
 import { CONFIGURATIONS, type TimeToTraffic } from './time-to-traffic';
 import type { WebSocketResult } from './websockets';
 

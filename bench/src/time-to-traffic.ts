@@ -9,7 +9,7 @@ import { defaultTcpStartupProbe, type ProbeSpec, STARTUP_PROBE_PERIOD_SECONDS, s
 import { APP_PATHS, APP_PORT, GATE_PORT } from '../../common/revision';
 import { renderedContainers, toProbeSpec } from '../../runner/src/local-revision';
 import { type Attempt, runStartupProbe, VirtualClock } from '../../runner/src/probe';
-import { PROBE_MODELS, type ProbeModel } from '../../runner/src/revision-runner';
+import { PROBE_MODELS, type ProbeModel } from '../../runner/src/probe-model';
 
 /** Production's startup probes as infra deploys them (infra/rendered/production.yaml), read once. */
 const PRODUCTION_STARTUP_PROBES = (() => {

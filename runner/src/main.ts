@@ -7,7 +7,8 @@ import { STACKS, type StackName } from '../../common/cloud-run-service';
 import { APP_PORT } from '../../common/revision';
 import { FrontDoor } from './front-door';
 import { localRevisionOf } from './local-images';
-import { PROBE_MODELS, type ProbeModel, RevisionRunner } from './revision-runner';
+import { PROBE_MODELS, type ProbeModel } from './probe-model';
+import { RevisionRunner } from './revision-runner';
 import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
 import { formatEvent, type Stamped, type TimelineEvent } from './timeline';
 

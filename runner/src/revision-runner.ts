@@ -8,6 +8,7 @@ import type { FrontDoor } from './front-door';
 import { parseAppLogLine } from '../../common/app-log';
 import { defaultTcpStartupProbe, type ProbeSpec, startupWindowSeconds } from '../../common/probes';
 import { type Clock, probeAttempt, realClock, runLivenessProbe, runStartupProbe } from './probe';
+import type { ProbeModel } from './probe-model';
 import type { Emit } from './timeline';
 
 export interface LocalContainer {
@@ -27,14 +28,6 @@ export interface LocalRevision {
 }
 
 export type StartResult = { ok: true; trafficAtMs: number } | { ok: false; reason: string; atMs: number };
-
-/**
- * Which startup probes Cloud Run waits for before it routes traffic to an instance. Its contract
- * says every container must be healthy (`all-containers`); one public guide says the instance takes
- * requests once the ingress container passes (`ingress-only`). The design must be safe under both.
- */
-export const PROBE_MODELS = ['all-containers', 'ingress-only'] as const;
-export type ProbeModel = (typeof PROBE_MODELS)[number];
 
 /** The containers whose startup probes let traffic in under a probe model. */
 export function trafficWaitsFor(containers: readonly LocalContainer[], model: ProbeModel): LocalContainer[] {

@@ -1,6 +1,6 @@
 /** What the local revision did, in order, with times relative to the runner's start. */
 import { startupCoverSeconds } from '../../common/probes';
-import type { ProbeModel } from './revision-runner';
+import type { ProbeModel } from './probe-model';
 
 export type TimelineEvent =
   | { kind: 'front-door'; url: string }

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { STACKS } from '../../common/cloud-run-service';
 import { renderedContainers, toProbeSpec } from '../src/local-revision';
-import { PROBE_MODELS } from '../src/revision-runner';
+import { PROBE_MODELS } from '../src/probe-model';
 import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from '../src/scenarios';
 
 const RUNNER = path.resolve(__dirname, '../../dist/runner/src/main.js');
