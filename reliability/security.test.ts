@@ -1,5 +1,5 @@
 /**
- * The attacks of issue 14 against the real app process on loopback, each bounded and
+ * Hostile-client attacks against the real app process on loopback, each bounded and
  * self-stopping. The figures they print are quoted in docs/protocol.md.
  */
 import { SLOW_READER_CLOSE } from '../app/src/chat/chat-service';

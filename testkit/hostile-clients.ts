@@ -1,5 +1,5 @@
 /**
- * Hostile clients of issue 14, as bounded loopback runs against a real app process: each attack
+ * Hostile clients, as bounded loopback runs against a real app process: each attack
  * stops itself and reports a figure (memory growth, agent runs accepted) that the security suite
  * asserts on and docs/protocol.md quotes.
  */

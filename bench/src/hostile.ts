@@ -1,5 +1,5 @@
 /**
- * Comparison 6: what a hostile client can make one instance hold (issue 14), against the real app.
+ * Comparison 6: what a hostile client can make one instance hold, against the real app.
  * A socket that never reads asks for a large thread's history ever more times: if the buffer
  * limit works, the app grows by the same small amount whatever the number of asks. Then sockets
  * that each forge their own X-Forwarded-For through the front door (which appends the address it
