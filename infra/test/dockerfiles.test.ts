@@ -29,7 +29,7 @@ describe.each(IMAGES)('$file', ({ file, component, bundle, entry }) => {
 
   it('type-checks and bundles its entry point in the build stage, with the lockfile', () => {
     const build = all[0]!.map((instruction) => `${instruction.keyword} ${instruction.args}`);
-    expect(build).toContain('RUN npm ci --no-audit --no-fund');
+    expect(build).toContain('RUN npm ci --strict-allow-scripts --no-audit --no-fund');
     // Type check only: the final stage copies the bundle, never tsc's output.
     expect(build).toContain('RUN npx tsc -p . --noEmit');
     expect(build).toContain(`COPY ${component} ./${component}`);
