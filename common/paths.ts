@@ -15,10 +15,14 @@ export function renderedStackPath(stack: string, root = REPO_ROOT): string {
   return path.join(root, 'infra', 'rendered', `${stack}.yaml`);
 }
 
-/** The compiled entry points (`tsc -p .`) of the two images' programs, as the runner, the tests and the bench start them. */
+/**
+ * The compiled entry points (`tsc -p .`) of the two images' programs, as the runner, the tests and
+ * the bench start them, and of the contract checker (`npm run check-phase`).
+ */
 export const ENTRY_POINTS = {
   app: path.join(DIST_DIR, 'app', 'src', 'main.js'),
   gate: path.join(DIST_DIR, 'sidecar', 'src', 'main.js'),
+  checkPhase: path.join(DIST_DIR, 'sidecar', 'src', 'check-phase.js'),
 } as const;
 
 
