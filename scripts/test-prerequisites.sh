@@ -8,6 +8,8 @@
 #   postgresql     throwaway PostgreSQL servers for the database tests (initdb, postgres)
 #   redis-server   throwaway Redis servers for the cache tests
 #   openssl        a throwaway certificate for the gate's https target test
+#   python3-fastapi, python3-uvicorn, gunicorn
+#                  the Python backend of examples/python-fastapi, run by Debian's /usr/bin/python3
 set -euo pipefail
 
 missing=()
@@ -16,6 +18,7 @@ command -v chromium >/dev/null || missing+=(chromium)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v openssl >/dev/null || missing+=(openssl)
+/usr/bin/python3 -c 'import fastapi, uvicorn, gunicorn' 2>/dev/null || missing+=(python3-fastapi python3-uvicorn gunicorn)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 as_root=()

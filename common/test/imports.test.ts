@@ -7,7 +7,7 @@ import path from 'node:path';
 import ts from 'typescript';
 import { REPO_ROOT } from '../paths';
 
-const FOLDERS = ['app', 'sidecar', 'common', 'infra', 'runner', 'bench', 'reliability', 'testkit'];
+const FOLDERS = ['app', 'sidecar', 'common', 'infra', 'runner', 'bench', 'reliability', 'testkit', 'examples'];
 
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
