@@ -2,13 +2,14 @@
 once, then connects to its dependencies and loads its model in the background, publishing each
 phase on the phase endpoint for the startup gate. Run it with one process per container:
 
-    python3 -m uvicorn app:app --host 0.0.0.0 --port 8080
+    python3 -m uvicorn app:app --host 0.0.0.0 --port 8080 --log-config log-config.json
 
 Rehearsal knobs: EXAMPLE_PHASE_DELAY_MS (every phase takes this long), EXAMPLE_FAIL_PHASE (the
 phase that fails on purpose). STARTUP_HOLD_MS: how long GET /startup holds a probe (infra sets it
 just under the probe's timeout).
 """
 import asyncio
+import logging
 import os
 
 from fastapi import FastAPI
@@ -22,6 +23,7 @@ REQUIRED = ("database", "model")
 phases = StartupPhases(required=REQUIRED)
 app = FastAPI()
 state = {}
+log = logging.getLogger("app")
 
 
 async def start():
@@ -37,8 +39,10 @@ async def start():
                     state[name] = f"{name} ready"
                     phases.component(name, True)
         phases.ready()
-    except RuntimeError:
-        pass  # published as state "failed"; the gate reports it and ends the revision
+        log.info("ready", extra={"fields": {"completedPhases": phases.body["completedPhases"]}})
+    except RuntimeError as error:
+        # Published as state "failed" too: the gate reports it and ends the revision.
+        log.error(f"startup failed in phase {phases.body['error']['phase']}: {error}")
 
 
 @app.on_event("startup")

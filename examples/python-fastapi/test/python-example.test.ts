@@ -26,7 +26,7 @@ interface Backend {
 }
 
 /** One uvicorn process, as the example's container runs it. */
-const uvicorn = (port: number) => ['-m', 'uvicorn', 'app:app', '--host', '127.0.0.1', '--port', String(port)];
+const uvicorn = (port: number) => ['-m', 'uvicorn', 'app:app', '--host', '127.0.0.1', '--port', String(port), '--log-config', 'log-config.json'];
 
 async function startBackend(env: Record<string, string>, command = uvicorn): Promise<Backend> {
   const [port, phasePort] = [await freePort(), await freePort()];
@@ -70,6 +70,10 @@ describe('examples/python-fastapi', () => {
       expect(code).toBe(0);
       expect(output).toMatch(/seq \d+ starting /);
       expect(output).toContain('ending ready');
+      // One JSON object per line, as Cloud Logging parses them.
+      await waitFor('ready logged', () => backend.output().includes('"message": "ready"'));
+      const lines = backend.output().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { severity: string; message: string });
+      expect(lines.every((line) => typeof line.severity === 'string' && typeof line.message === 'string')).toBe(true);
     } finally {
       await backend.stop();
     }
@@ -113,6 +117,7 @@ describe('examples/python-fastapi', () => {
       const error = gate.logs.find((line) => line.severity === 'ERROR');
       expect(error?.message).toBe('app startup failed in phase database: database failed on purpose (EXAMPLE_FAIL_PHASE)');
       expect(gate.logs.map((line) => line.message)).not.toContain('gate open');
+      await waitFor('failure logged', () => backend.output().includes('startup failed in phase database'));
     } finally {
       await gate.stop();
       await backend.stop();
