@@ -55,6 +55,10 @@ export function readGateConfig(env: Env): GateConfig {
     throw new ConfigError(V.backoffMaxMs, `must be at least ${V.backoffMinMs} (${backoffMinMs}), got ${backoffMaxMs}`);
   }
   const targetUrl = readUrl(env, V.targetUrl, DEFAULT_GATE_TARGET_URL) as URL;
+  // Set but blank is a mistake (a template that left it empty), not a request for the defaults.
+  if (env[V.require] !== undefined && env[V.require]!.trim() === '') {
+    throw new ConfigError(V.require, `is set but empty: name the components that must be true before the gate opens, or unset it for the default (${DEFAULT_REQUIRED_COMPONENTS.join(',')})`);
+  }
   return {
     port: readPort(env, V.port, GATE_PORT),
     targetUrl,

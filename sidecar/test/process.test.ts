@@ -177,6 +177,7 @@ describe('bad configuration', () => {
     [V.port, 'abc'],
     [V.targetUrl, 'ftp://example.com/phase'],
     [V.require, 'agentSupervisor,,websocketBridge'],
+    [V.require, ''],
     [V.longPollMs, '-1'],
     [V.backoffFactor, 'fast'],
     [V.maxBodyBytes, '10'],
