@@ -4,7 +4,7 @@
  */
 import type { NotReadyBody, StartupOpenBody, StartupReason } from '../../common/gate-contract';
 import type { Logger } from '../../common/log';
-import type { PhaseError } from '../../common/phase-contract';
+import type { PhaseBody, PhaseError } from '../../common/phase-contract';
 import { decide } from '../../common/startup-decision';
 import { ProbeHolds } from '../../common/startup-hold';
 import type { CheckTimings } from './config';
@@ -16,6 +16,12 @@ export interface LogEvent {
   message: string;
   fields: Record<string, unknown>;
 }
+
+/** The body's fields whose change must move seq (contract 1). */
+const BODY_FIELDS = ['state', 'phase', 'completedPhases', 'components', 'error'] as const;
+
+/** Required components the body does not list at all: usually a name that differs between GATE_REQUIRE and the backend. */
+const unlisted = (body: PhaseBody | undefined, required: readonly string[]) => required.filter((name) => body === undefined || !(name in body.components));
 
 /** What is worth a log line between two states; the failure of the app always comes last. */
 export function describeChanges(before: GateState, after: GateState, required: readonly string[], startedAtMs: number, wallNowMs: number): LogEvent[] {
@@ -32,6 +38,30 @@ export function describeChanges(before: GateState, after: GateState, required: r
   const now = after.observation;
   if (now !== undefined && (was?.state !== now.state || was.phase !== now.phase)) {
     events.push({ level: 'info', message: `app ${now.state} in phase ${now.phase}`, fields: { state: now.state, phase: now.phase, seq: now.seq } });
+  }
+  if (was !== undefined && now !== undefined && was.startedAt === now.startedAt && was.seq === now.seq) {
+    const changed = BODY_FIELDS.filter((field) => JSON.stringify(was[field]) !== JSON.stringify(now[field]));
+    if (changed.length > 0) {
+      events.push({
+        level: 'warn',
+        message: `the backend changed ${changed.join(', ')} while seq stayed ${now.seq}: contract 1 wants seq to grow on every change, or a long-poll hears of it only when its wait ends`,
+        fields: { seq: now.seq, changed },
+      });
+    }
+  }
+  if (now?.state === 'ready' && before.openedAtMs === null && (was?.state !== 'ready' || unlisted(was, required).join() !== unlisted(now, required).join())) {
+    const absent = unlisted(now, required);
+    const down = required.filter((name) => name in now.components && now.components[name] !== true);
+    if (absent.length > 0 || down.length > 0) {
+      events.push({
+        level: 'warn',
+        message:
+          absent.length > 0
+            ? `the backend reports ready but does not list ${absent.join(', ')} in its components (it lists ${Object.keys(now.components).join(', ') || 'none'}): the gate stays closed; check GATE_REQUIRE against the names it publishes`
+            : `the backend reports ready with ${down.join(', ')} false: the gate stays closed until they are true`,
+        fields: { missing: absent, notReady: down },
+      });
+    }
   }
   if (before.openedAtMs === null && after.openedAtMs !== null) {
     events.push({

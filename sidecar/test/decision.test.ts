@@ -88,6 +88,26 @@ describe('describeChanges: one line per change, not per check', () => {
     expect(messages(starting, run([ok()], starting))).toEqual(['info: app ready in phase finalize', 'info: gate open']);
   });
 
+  it('warns once when the backend says ready without a required component, naming what it lists', () => {
+    const misnamed = run([ok(phaseBody({ state: 'ready', components: { agentSupervisor: true, wsBridge: true } }))]);
+    expect(messages(INITIAL_STATE, misnamed)).toEqual([
+      'info: app ready in phase init',
+      'warn: the backend reports ready but does not list websocketBridge in its components (it lists agentSupervisor, wsBridge): the gate stays closed; check GATE_REQUIRE against the names it publishes',
+    ]);
+    expect(messages(misnamed, run([ok(phaseBody({ state: 'ready', seq: 2, components: { agentSupervisor: true, wsBridge: true } }))], misnamed))).toEqual([]);
+    const down = run([ok(phaseBody({ state: 'ready', components: { agentSupervisor: true, websocketBridge: false } }))]);
+    expect(messages(INITIAL_STATE, down)).toContain('warn: the backend reports ready with websocketBridge false: the gate stays closed until they are true');
+  });
+
+  it('warns when the body changes while seq stays, and not when seq moves', () => {
+    const startedAt = '2026-12-04T10:00:00.000Z';
+    const starting = run([ok(phaseBody({ seq: 4, startedAt }))]);
+    expect(messages(starting, run([ok(phaseBody({ seq: 4, phase: 'cache', startedAt }))], starting))).toContain(
+      'warn: the backend changed phase while seq stayed 4: contract 1 wants seq to grow on every change, or a long-poll hears of it only when its wait ends',
+    );
+    expect(messages(starting, run([ok(phaseBody({ seq: 5, phase: 'cache', startedAt }))], starting))).toEqual(['info: app starting in phase cache']);
+  });
+
   it('ends with one ERROR line naming the failed phase and the message', () => {
     const failed = run([ok(failedBody)], run([bad]));
     const lines = messages(run([bad]), failed);
