@@ -10,12 +10,15 @@ export const MAX_USER_TEXT_CHARS = 8000;
 const threadIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'threadId must be 1-64 letters, digits, _ or -');
 /** The capability the server sent with the thread's first agent_started (app/src/chat/thread-tokens.ts). */
 const threadTokenSchema = z.string().max(128);
+/** The client's own id for one message, the same on every resend of it: unique per thread. */
+export const clientMessageIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'clientMessageId must be 1-64 letters, digits, _ . : or -');
 
 export const userMessageSchema = z.object({
   type: z.literal('user_message'),
   text: z.string().trim().min(1, 'text must not be empty').max(MAX_USER_TEXT_CHARS),
   threadId: threadIdSchema.optional(),
   threadToken: threadTokenSchema.optional(),
+  clientMessageId: clientMessageIdSchema.optional(),
 });
 export type UserMessage = z.infer<typeof userMessageSchema>;
 
@@ -90,7 +93,7 @@ export function historyPage(
   const oldest = capped.messages[0];
   const olderLeft = stored.length > window.length || capped.messages.length < window.length;
   return {
-    messages: capped.messages.map(({ role, text, at }) => ({ role, text, at })),
+    messages: capped.messages.map(({ role, text, at, runId, runState }) => ({ role, text, at, ...(runState === undefined ? {} : { runId, runState }) })),
     truncated: capped.truncated,
     nextBefore: olderLeft && oldest !== undefined ? oldest.position : null,
   };
@@ -106,8 +109,11 @@ interface RunIds {
 }
 
 export type AgentEvent =
-  /** `threadToken` only on the first agent_started of a new thread, and only to the socket that started it. */
-  | (RunIds & { type: 'agent_started'; agent: string; threadToken?: string })
+  /**
+   * `threadToken` only on the first agent_started of a new thread, and only to the socket that
+   * started it; `clientMessageId` when the user message carried one.
+   */
+  | (RunIds & { type: 'agent_started'; agent: string; threadToken?: string; clientMessageId?: string })
   | (RunIds & { type: 'agent_thinking'; text: string })
   | (RunIds & { type: 'tool_executing'; tool: string; input: unknown })
   | (RunIds & { type: 'tool_completed'; tool: string; output: unknown })
@@ -115,11 +121,35 @@ export type AgentEvent =
 
 export type AgentResponse = RunIds & { type: 'agent_response'; text: string };
 
+/**
+ * What a run is: `running` until it ends `completed` (agent_completed, then agent_response),
+ * `failed` (agent_failed) or `interrupted` (its instance died, or stopped, before it ended).
+ */
+export const RUN_STATES = ['running', 'completed', 'failed', 'interrupted'] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+/**
+ * The answer to a user_message whose clientMessageId the thread already has: nothing was stored
+ * and no run started; this is the run the first copy started, with its reply once completed.
+ */
+export interface RunStatus {
+  type: 'run_status';
+  runId: string;
+  threadId: string;
+  clientMessageId: string;
+  state: RunState;
+  /** The reply, when `state` is `completed`. */
+  text?: string;
+}
+
 export interface History {
   type: 'history';
   threadId: string;
-  /** Oldest first. A user message without a following assistant reply got no answer: resend it. */
-  messages: { role: 'user' | 'assistant'; text: string; at: string }[];
+  /**
+   * Oldest first. A user message stored with its run carries `runId` and `runState`: `interrupted`
+   * or `failed` means it got no answer (send it again); `running` means the answer is coming.
+   */
+  messages: { role: 'user' | 'assistant'; text: string; at: string; runId?: string; runState?: RunState }[];
   /** True when older messages were left out to keep the answer within RESUME_HISTORY_MAX_BYTES. */
   truncated: boolean;
   /** The `before` of the resume this answers: null for the newest page. */
@@ -128,7 +158,7 @@ export interface History {
   nextBefore: number | null;
 }
 
-export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable', 'too_many_threads', 'forbidden'] as const;
+export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable', 'too_many_threads', 'forbidden', 'busy', 'interrupted'] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface ErrorMessage {
@@ -140,7 +170,7 @@ export interface ErrorMessage {
   retryAfterMs?: number;
 }
 
-export type ServerMessage = AgentEvent | AgentResponse | History | ErrorMessage;
+export type ServerMessage = AgentEvent | AgentResponse | RunStatus | History | ErrorMessage;
 
 export type ParsedClientMessage = { ok: true; message: ClientMessage } | { ok: false; error: ErrorMessage };
 

@@ -57,6 +57,8 @@ export const APP_ENV_VARS = {
   allowedOrigins: 'APP_ALLOWED_ORIGINS',
   allowPublicPhaseHost: 'APP_ALLOW_PUBLIC_PHASE_HOST',
   wsMaxThreadsPerSocket: 'APP_WS_MAX_THREADS_PER_SOCKET',
+  wsMaxRunsPerSocket: 'APP_WS_MAX_RUNS_PER_SOCKET',
+  runLeaseMs: 'APP_RUN_LEASE_MS',
   startupHoldMs: 'APP_STARTUP_HOLD_MS',
   phaseDelayMs: 'APP_PHASE_DELAY_MS',
   failPhase: 'APP_FAIL_PHASE',

@@ -26,6 +26,10 @@ export interface ServerConfig {
   wsMaxBufferedBytes: number;
   /** Threads one socket may follow. */
   wsMaxThreadsPerSocket: number;
+  /** Agent runs one socket may have in flight; past it a user message gets `busy`. */
+  wsMaxRunsPerSocket: number;
+  /** How long a run counts as alive without its instance renewing it; a dead instance's runs are closed about this much later. */
+  runLeaseMs: number;
   /** Origins besides the page's own whose browsers may open chat sockets. */
   allowedOrigins: string[];
   /** Open chat sockets past which upgrades are refused with 503. */
@@ -122,6 +126,9 @@ export function readServerConfig(env: Env): ServerConfig {
     // Above the largest history answer (RESUME_HISTORY_MAX_BYTES), so one resume never trips it.
     wsMaxBufferedBytes: readInt(env, V.wsMaxBufferedBytes, 1024 * 1024, { min: 512 * 1024, max: 64 * 1024 * 1024 }),
     wsMaxThreadsPerSocket: readInt(env, V.wsMaxThreadsPerSocket, 8, { min: 1, max: 1000 }),
+    // Two: a user may send the next message while the reply to the last is on its way.
+    wsMaxRunsPerSocket: readInt(env, V.wsMaxRunsPerSocket, 2, { min: 1, max: 100 }),
+    runLeaseMs: readInt(env, V.runLeaseMs, 30_000, { min: 300, max: 600_000 }),
     // 800 sockets that each hold APP_WS_MAX_BUFFERED_BYTES (1 MiB) still fit the app's 1 GiB, and
     // stay below the common 1024 open-file limit with room for the listeners, database and Redis.
     allowedOrigins: readOrigins(env),

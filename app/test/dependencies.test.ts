@@ -69,7 +69,7 @@ describe('database phase with PostgreSQL', () => {
     const app = await launch({ DATABASE_URL: url });
     const body = await app.waitForState('ready');
     expect(body.completedPhases).toContain('database');
-    expect(app.logs.some((line) => line.includes('applied migrations 1, 2'))).toBe(true);
+    expect(app.logs.some((line) => line.includes('applied migrations 1, 2, 3'))).toBe(true);
     const client = await connect(app);
     const reply = await chat(client, 'first', 'pg-thread');
     expect(reply[5]?.text).toContain('message 1 in this thread');
@@ -80,12 +80,16 @@ describe('database phase with PostgreSQL', () => {
       const { threadId, threadToken } = thread('pg-thread');
       const messages = await stored.query('SELECT role, text FROM messages WHERE thread_id = $1 ORDER BY id', [threadId]);
       expect(messages.rows).toEqual([{ role: 'user', text: 'first' }, { role: 'assistant', text: reply[5]?.text }]);
-      // Written as they happen, concurrently, so their ids need not follow the emit order.
-      const events = await stored.query('SELECT type, run_id, payload FROM events WHERE thread_id = $1', [threadId]);
+      // Numbered in emission order and written one after another: by id and by seq the same order.
+      const events = await stored.query('SELECT type, run_id, seq, payload FROM events WHERE thread_id = $1 ORDER BY id', [threadId]);
       // The token goes to the socket that started the thread, never into storage.
       expect(JSON.stringify(events.rows)).not.toContain(threadToken);
-      expect(events.rows.map((row) => row.type).sort()).toEqual([...AGENT_EVENT_TYPES].sort());
+      expect(events.rows.map((row) => `${row.seq}:${row.type}`)).toEqual(AGENT_EVENT_TYPES.map((type, i) => `${i + 1}:${type}`));
       expect(new Set(events.rows.map((row) => row.run_id))).toEqual(new Set([reply[0]?.runId]));
+      const runs = await stored.query('SELECT id, state, error_code, ended_at IS NOT NULL AS ended FROM runs WHERE thread_id = $1', [threadId]);
+      expect(runs.rows).toEqual([{ id: reply[0]?.runId, state: 'completed', error_code: null, ended: true }]);
+      const linked = await stored.query('SELECT count(*)::int AS n FROM messages WHERE thread_id = $1 AND run_id = $2', [threadId, reply[0]?.runId]);
+      expect(linked.rows[0]).toEqual({ n: 2 });
     } finally {
       await stored.end();
     }

@@ -31,14 +31,14 @@ async function withClient<T>(url: string, use: (client: Client) => Promise<T>): 
 
 describe('migrations', () => {
   it('are numbered 1, 2, 3... and only the missing ones are pending', () => {
-    expect(pendingMigrations(MIGRATIONS, new Set([1])).map((m) => m.version)).toEqual([2]);
+    expect(pendingMigrations(MIGRATIONS, new Set([1])).map((m) => m.version)).toEqual([2, 3]);
     expect(() => pendingMigrations([{ version: 2, name: 'x', sql: '' }], new Set())).toThrow('found 2 at position 1');
   });
 
   it('apply once when two instances start at the same time, and not again later', async () => {
     const url = await createDatabase(postgres());
     const [first, second] = await Promise.all([withClient(url, (c) => migrate(c)), withClient(url, (c) => migrate(c))]);
-    expect([first, second].sort((a, b) => b.length - a.length)).toEqual([[1, 2], []]);
+    expect([first, second].sort((a, b) => b.length - a.length)).toEqual([[1, 2, 3], []]);
     expect(await withClient(url, (c) => migrate(c))).toEqual([]);
     const { rows } = await withClient(url, (c) => c.query('SELECT version, name FROM schema_migrations ORDER BY version'));
     expect(rows).toEqual(MIGRATIONS.map(({ version, name }) => ({ version, name })));
@@ -47,9 +47,27 @@ describe('migrations', () => {
   it('roll back a failing migration and report it', async () => {
     const url = await createDatabase(postgres());
     const broken = [...MIGRATIONS, { version: MIGRATIONS.length + 1, name: 'broken', sql: 'CREATE TABLE ok (id int); SELECT nope' }];
-    await expect(withClient(url, (c) => migrate(c, broken))).rejects.toThrow(/migration 3 \(broken\) failed: column "nope" does not exist/);
+    await expect(withClient(url, (c) => migrate(c, broken))).rejects.toThrow(/migration 4 \(broken\) failed: column "nope" does not exist/);
     const { rows } = await withClient(url, (c) => c.query("SELECT to_regclass('ok') AS ok, max(version) AS newest FROM schema_migrations"));
-    expect(rows[0]).toEqual({ ok: null, newest: 2 });
+    expect(rows[0]).toEqual({ ok: null, newest: 3 });
+  });
+
+  it('keep the rows of a database at version 2 readable: messages without a run, events without a number', async () => {
+    const url = await createDatabase(postgres());
+    await withClient(url, async (c) => {
+      await migrate(c, MIGRATIONS.slice(0, 2));
+      await c.query("INSERT INTO threads (id) VALUES ('old')");
+      await c.query("INSERT INTO messages (thread_id, role, text, at) VALUES ('old', 'user', 'before runs', now()), ('old', 'assistant', 'reply', now())");
+      await c.query(`INSERT INTO events (thread_id, run_id, type, payload) VALUES ('old', 'r0', 'agent_started', '{}'), ('old', 'r0', 'agent_thinking', '{}')`);
+      expect(await migrate(c)).toEqual([3]);
+    });
+    const session = (await open(url)).session();
+    expect((await session.history('old', 10)).map(({ role, text, runState }) => ({ role, text, runState }))).toEqual([
+      { role: 'user', text: 'before runs', runState: undefined },
+      { role: 'assistant', text: 'reply', runState: undefined },
+    ]);
+    await session.append({ threadId: 'old', role: 'user', text: 'after', at: new Date().toISOString() });
+    expect(await session.history('old', 10)).toHaveLength(3);
   });
 });
 
@@ -63,9 +81,9 @@ describe('PostgreSQL store', () => {
       { threadId: 't', role: 'assistant', text: 'b', at: '2026-01-01T00:00:01.000Z', position: 2 },
       { threadId: 't', role: 'user', text: 'c', at: '2026-01-01T00:00:02.000Z', position: 3 },
     ]);
-    await session.appendEvent({ type: 'agent_started', runId: 'r1', threadId: 't', agent: 'chat' });
-    const { rows } = await withClient(url, (c) => c.query('SELECT thread_id, run_id, type, payload FROM events'));
-    expect(rows).toEqual([{ thread_id: 't', run_id: 'r1', type: 'agent_started', payload: { type: 'agent_started', runId: 'r1', threadId: 't', agent: 'chat' } }]);
+    await session.appendEvent({ type: 'agent_started', runId: 'r1', threadId: 't', agent: 'chat' }, 1);
+    const { rows } = await withClient(url, (c) => c.query('SELECT thread_id, run_id, seq, type, payload FROM events'));
+    expect(rows).toEqual([{ thread_id: 't', run_id: 'r1', seq: 1, type: 'agent_started', payload: { type: 'agent_started', runId: 'r1', threadId: 't', agent: 'chat' } }]);
   });
 
   it('reads the page before a position (the row id, shared by every thread) with a range scan of the thread index', async () => {
@@ -88,6 +106,57 @@ describe('PostgreSQL store', () => {
     const [a, b] = await Promise.all([open(url), open(url)]);
     await a.session().append({ threadId: 'moving', role: 'user', text: 'hello from a', at: new Date().toISOString() });
     expect((await b.session().history('moving', 10)).map((m) => m.text)).toEqual(['hello from a']);
+  });
+});
+
+describe('PostgreSQL runs', () => {
+  const AT = '2026-01-01T00:00:00.000Z';
+  const started = (runId: string, clientMessageId?: string, leaseMs = 60_000) => ({ runId, threadId: 't', text: `message of ${runId}`, at: AT, clientMessageId, leaseMs });
+
+  it('store the user message with its run, and the reply, terminal event and state together; each ends once', async () => {
+    const url = await createDatabase(postgres());
+    const session = (await open(url)).session();
+    expect(await session.startRun(started('r1'))).toEqual({ started: true });
+    for (const [i, type] of (['agent_started', 'agent_thinking'] as const).entries()) {
+      await session.appendEvent(type === 'agent_started' ? { type, runId: 'r1', threadId: 't', agent: 'chat' } : { type, runId: 'r1', threadId: 't', text: '…' }, i + 1);
+    }
+    const completion = { runId: 'r1', event: { type: 'agent_completed' as const, runId: 'r1', threadId: 't', durationMs: 3 }, seq: 3, reply: { threadId: 't', role: 'assistant' as const, text: 'the reply', at: AT } };
+    expect(await session.completeRun(completion)).toBe(true);
+    expect(await session.completeRun(completion)).toBe(false);
+    expect(await session.failRun('r1', 'agent_failed')).toBe(false);
+    expect(await session.run('r1')).toEqual({ runId: 'r1', threadId: 't', state: 'completed', errorCode: null, reply: 'the reply' });
+    expect((await session.events('r1')).map(({ seq, event }) => `${seq}:${event.type}`)).toEqual(['1:agent_started', '2:agent_thinking', '3:agent_completed']);
+    const { rows } = await withClient(url, (c) =>
+      c.query(`SELECT m.role, m.run_id, r.user_message_id = m.id AS answers, r.ended_at IS NOT NULL AS ended FROM messages m JOIN runs r ON r.id = m.run_id ORDER BY m.id`),
+    );
+    expect(rows).toEqual([
+      { role: 'user', run_id: 'r1', answers: true, ended: true },
+      { role: 'assistant', run_id: 'r1', answers: false, ended: true },
+    ]);
+  });
+
+  it('a clientMessageId the thread has stores nothing and returns its run, also when two instances race with it', async () => {
+    const url = await createDatabase(postgres());
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    const results = await Promise.all([a.session().startRun(started('r1', 'c-1')), b.session().startRun(started('r2', 'c-1'))]);
+    expect(results.filter((result) => result.started)).toHaveLength(1);
+    const winner = results[0]!.started ? 'r1' : 'r2';
+    expect(results.find((result) => !result.started)).toEqual({ started: false, existing: { runId: winner, threadId: 't', state: 'running', errorCode: null, reply: null } });
+    const { rows } = await withClient(url, (c) => c.query('SELECT (SELECT count(*)::int FROM messages) AS messages, (SELECT count(*)::int FROM runs) AS runs'));
+    expect(rows[0]).toEqual({ messages: 1, runs: 1 });
+  });
+
+  it('a sweep marks only runs whose lease ran out interrupted, once, whichever instance sweeps', async () => {
+    const url = await createDatabase(postgres());
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    await a.session().startRun(started('dead', undefined, 1));
+    await a.session().startRun(started('alive', undefined, 1));
+    await a.session().renewLeases(['alive'], 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const swept = await Promise.all([a.session().sweepExpired(), b.session().sweepExpired()]);
+    expect(swept.flat()).toEqual([{ runId: 'dead', threadId: 't' }]);
+    expect(await a.session().run('dead')).toMatchObject({ state: 'interrupted', errorCode: 'instance_lost' });
+    expect((await a.session().history('t', 10)).map(({ text, runState }) => `${text}:${runState}`)).toEqual(['message of dead:interrupted', 'message of alive:running']);
   });
 });
 

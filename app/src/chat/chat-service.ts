@@ -20,6 +20,7 @@ import type { ServerConfig } from '../config';
 import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
 import { describeError } from '../errors';
 import { ThreadTokens } from './thread-tokens';
+import { busy, RunSlots, runStatus } from './socket-runs';
 
 const RATE_WINDOW_MS = 60_000;
 
@@ -36,6 +37,7 @@ export interface ChatOptions {
   rateLimitPerMinute: number;
   maxBufferedBytes: number;
   maxThreadsPerSocket: number;
+  maxRunsPerSocket: number;
   pingIntervalMs: number;
   log: Logger;
   now?: () => number;
@@ -48,6 +50,7 @@ export function chatOptions(config: ServerConfig, components: ChatOptions['compo
     rateLimitPerMinute: config.rateLimitPerMinute,
     maxBufferedBytes: config.wsMaxBufferedBytes,
     maxThreadsPerSocket: config.wsMaxThreadsPerSocket,
+    maxRunsPerSocket: config.wsMaxRunsPerSocket,
     pingIntervalMs: config.wsPingIntervalMs,
     log,
   };
@@ -98,12 +101,13 @@ export class ChatService {
     // its own TCP buffers, not in ours (a chunk already read may still hold a few frames).
     let queued = 0;
     let frames = Promise.resolve();
+    const runs = new RunSlots(this.options.maxRunsPerSocket);
     ws.on('message', (data, isBinary) => {
       if (ws.readyState !== WebSocket.OPEN) return;
       queued += 1;
       ws.pause();
       frames = frames
-        .then(() => this.onFrame({ id, client, send, unsentTokens }, data, isBinary))
+        .then(() => this.onFrame({ id, client, send, unsentTokens, runs }, data, isBinary))
         .catch((error: unknown) => this.options.log.warn({ connectionId: id }, `frame failed: ${describeError(error)}`))
         .finally(() => {
           queued -= 1;
@@ -126,6 +130,7 @@ export class ChatService {
     this.stopping = true;
     clearInterval(this.heartbeat);
     const drained = await this.options.components.executionTracker.drain(deadlineMs);
+    await this.options.components.agentSupervisor.stopLeases();
     const closed = this.alive.size;
     this.options.components.websocketManager.closeAll(RECONNECT_CLOSE.code, RECONNECT_CLOSE.reason);
     await this.allClosed(closeWaitMs);
@@ -153,6 +158,7 @@ export class ChatService {
       return send({ type: 'error', code: 'shutting_down', message: 'the server is restarting; reconnect and send the message again' });
     }
     const message = parsed.message;
+    if (message.type === 'user_message' && connection.runs.running >= connection.runs.max) return send(busy(connection.runs.max));
     try {
       const limited = await this.rateLimit(client);
       if (limited !== undefined) return send(limited);
@@ -164,8 +170,15 @@ export class ChatService {
       if (following === undefined) return send(this.tooManyThreads());
       if (message.threadId === undefined) connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
       following.catch((error: unknown) => this.options.log.warn({ connectionId: id }, `following thread failed: ${describeError(error)}`));
-      // Not awaited: the next frame of this socket is read while the agent runs.
-      void this.options.components.agentSupervisor.handle({ threadId, text: message.text });
+      // Not awaited: the next frame of this socket is read while the agent runs, in one of its slots.
+      const release = connection.runs.take();
+      const { clientMessageId } = message;
+      void this.options.components.agentSupervisor
+        .handle({ threadId, text: message.text, clientMessageId })
+        .then((outcome) => {
+          if (outcome.existing !== undefined && clientMessageId !== undefined) send(runStatus(outcome.existing, clientMessageId));
+        })
+        .finally(release);
     } catch (error) {
       this.options.log.warn({ connectionId: id, err: error }, `cannot serve ${message.type}: ${describeError(error)}`);
       send({ type: 'error', code: 'unavailable', message: 'the server could not reach its database or cache; try again' });
@@ -224,6 +237,7 @@ interface Connection {
   client: string;
   send: (message: ServerMessage) => void;
   unsentTokens: Map<string, string>;
+  runs: RunSlots;
 }
 
 function forbidden(threadId: string): ErrorMessage {

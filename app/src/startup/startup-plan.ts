@@ -91,7 +91,12 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
         build(
           'agentSupervisor',
           ['llmClient', 'sessionFactory', 'toolDispatcher', 'websocketBridge', 'agentRegistry', 'executionTracker'],
-          (deps) => new AgentSupervisor(deps, log.child({ module: 'agentSupervisor' })),
+          async (deps) => {
+            const supervisor = new AgentSupervisor(deps, log.child({ module: 'agentSupervisor' }), { leaseMs: config.runLeaseMs });
+            // Runs left running by instances that died are closed before this one serves.
+            await supervisor.startLeases();
+            return supervisor;
+          },
         ),
       ],
     },

@@ -45,6 +45,31 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX events_thread_id_id ON events (thread_id, id);`,
   },
+  {
+    version: 3,
+    name: 'agent runs',
+    // Rows from before keep reading as they did: messages without a run, events without a seq
+    // (the foreign key is NOT VALID, so it checks new rows only).
+    sql: `
+      CREATE TABLE runs (
+        id text PRIMARY KEY,
+        thread_id text NOT NULL REFERENCES threads (id) ON DELETE CASCADE,
+        user_message_id bigint NOT NULL,
+        client_message_id text,
+        state text NOT NULL CHECK (state IN ('running', 'completed', 'failed', 'interrupted')),
+        error_code text,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        ended_at timestamptz,
+        lease_until timestamptz NOT NULL,
+        CHECK ((state = 'running') = (ended_at IS NULL))
+      );
+      CREATE UNIQUE INDEX runs_thread_id_client_message_id ON runs (thread_id, client_message_id);
+      CREATE INDEX runs_lease_until_running ON runs (lease_until) WHERE state = 'running';
+      ALTER TABLE messages ADD CONSTRAINT messages_run_id_fkey FOREIGN KEY (run_id) REFERENCES runs (id) ON DELETE CASCADE NOT VALID;
+      CREATE INDEX messages_run_id ON messages (run_id) WHERE run_id IS NOT NULL;
+      ALTER TABLE events ADD COLUMN seq integer;
+      CREATE UNIQUE INDEX events_run_id_seq ON events (run_id, seq);`,
+  },
 ];
 
 /** Arbitrary, but fixed for this app: every instance must lock the same key. */

@@ -8,8 +8,8 @@ import type { Logger } from '../../../common/log';
 import { connectWithin, urlSecrets, urlTarget } from '../startup/dependency-retry';
 import { describeError } from '../errors';
 import { migrate } from './migrations';
-import type { AgentEvent } from '../../../common/chat-protocol';
-import type { ChatSession, SessionFactory, StoredMessage } from './store';
+import type { AgentEvent, RunState } from '../../../common/chat-protocol';
+import { type ChatSession, INTERRUPTED_CODES, type RunRecord, type SessionFactory, type StoredMessage } from './store';
 
 /** Connections per instance: Cloud SQL's limit is shared by every instance of every revision. */
 const POOL_SIZE = 5;
@@ -21,26 +21,92 @@ interface MessageRow {
   role: StoredMessage['role'];
   text: string;
   at: Date;
+  run_id: string | null;
+  run_state: RunState | null;
 }
+
+interface RunRow {
+  id: string;
+  thread_id: string;
+  state: RunState;
+  error_code: string | null;
+  reply: string | null;
+}
+
+const UPSERT_THREAD = `
+  INSERT INTO threads (id) VALUES ($1)
+  ON CONFLICT (id) DO UPDATE SET updated_at = now()
+  RETURNING id`;
 
 // One statement, so a message never lands without its thread.
 const APPEND_MESSAGE = `
-  WITH thread AS (
-    INSERT INTO threads (id) VALUES ($1)
-    ON CONFLICT (id) DO UPDATE SET updated_at = now()
-    RETURNING id
-  )
+  WITH thread AS (${UPSERT_THREAD})
   INSERT INTO messages (thread_id, role, text, at) SELECT id, $2, $3, $4 FROM thread`;
 
-const APPEND_EVENT = 'INSERT INTO events (thread_id, run_id, type, payload) VALUES ($1, $2, $3, $4)';
+// One statement: the thread, the run and its user message land together, or (the thread already
+// has the clientMessageId) none of them. The message id is drawn first so the run can name it.
+const START_RUN = `
+  WITH thread AS (${UPSERT_THREAD}),
+  run AS (
+    INSERT INTO runs (id, thread_id, user_message_id, client_message_id, state, lease_until)
+    SELECT $2, thread.id, nextval(pg_get_serial_sequence('messages', 'id')), $3, 'running', now() + $6::double precision * interval '1 millisecond' FROM thread
+    ON CONFLICT (thread_id, client_message_id) DO NOTHING
+    RETURNING id, thread_id, user_message_id
+  ),
+  message AS (
+    INSERT INTO messages (id, thread_id, role, text, run_id, at) SELECT user_message_id, thread_id, 'user', $4, id, $5 FROM run RETURNING id
+  )
+  SELECT count(*)::int AS started FROM message`;
 
-// A backward range scan of messages_thread_id_id, however deep the page.
+const RUN_COLUMNS = `
+  SELECT runs.id, runs.thread_id, runs.state, runs.error_code, reply.text AS reply FROM runs
+  LEFT JOIN messages reply ON reply.run_id = runs.id AND reply.role = 'assistant'`;
+
+const RUN_BY_CLIENT_MESSAGE_ID = `${RUN_COLUMNS} WHERE runs.thread_id = $1 AND runs.client_message_id = $2`;
+const RUN_BY_ID = `${RUN_COLUMNS} WHERE runs.id = $1`;
+
+const APPEND_EVENT = 'INSERT INTO events (thread_id, run_id, seq, type, payload) VALUES ($1, $2, $3, $4, $5)';
+
+// One statement: the state, the terminal event and the reply, or nothing when the run was no
+// longer running (another instance found its lease expired and marked it interrupted).
+const COMPLETE_RUN = `
+  WITH done AS (
+    UPDATE runs SET state = 'completed', ended_at = now() WHERE id = $1 AND state = 'running' RETURNING id, thread_id
+  ),
+  event AS (
+    INSERT INTO events (thread_id, run_id, seq, type, payload) SELECT thread_id, id, $2, $3, $4 FROM done
+  ),
+  reply AS (
+    INSERT INTO messages (thread_id, role, text, run_id, at) SELECT thread_id, 'assistant', $5, id, $6 FROM done
+  )
+  SELECT count(*)::int AS completed FROM done`;
+
+const END_RUNS = `UPDATE runs SET state = $2, error_code = $3, ended_at = now() WHERE id = ANY($1) AND state = 'running'`;
+
+const RENEW_LEASES = `UPDATE runs SET lease_until = now() + $2::double precision * interval '1 millisecond' WHERE id = ANY($1) AND state = 'running'`;
+
+// The database's clock for every lease, so instances' clocks never disagree about one. Two
+// instances sweeping at once: the second waits for the first's row locks, then finds nothing.
+const SWEEP_EXPIRED = `
+  UPDATE runs SET state = 'interrupted', error_code = $1, ended_at = now()
+  WHERE state = 'running' AND lease_until < now()
+  RETURNING id, thread_id`;
+
+const RUN_EVENTS = 'SELECT seq, payload FROM events WHERE run_id = $1 ORDER BY seq, id';
+
+// A backward range scan of messages_thread_id_id, however deep the page; the run of each user message by its key.
 export const HISTORY_QUERY = `
-  SELECT id, thread_id, role, text, at FROM (
-    SELECT id, thread_id, role, text, at FROM messages
+  SELECT newest.id, newest.thread_id, newest.role, newest.text, newest.at, newest.run_id, runs.state AS run_state FROM (
+    SELECT id, thread_id, role, text, at, run_id FROM messages
     WHERE thread_id = $1 AND id < COALESCE($3::bigint, 9223372036854775807)
     ORDER BY id DESC LIMIT $2
-  ) newest ORDER BY id`;
+  ) newest
+  LEFT JOIN runs ON runs.id = newest.run_id AND newest.role = 'user'
+  ORDER BY newest.id`;
+
+function runRecord(row: RunRow): RunRecord {
+  return { runId: row.id, threadId: row.thread_id, state: row.state, errorCode: row.error_code, reply: row.reply };
+}
 
 export class PgStore implements SessionFactory {
   readonly kind = 'postgres';
@@ -48,16 +114,55 @@ export class PgStore implements SessionFactory {
   constructor(private readonly pool: Pool) {}
 
   session(): ChatSession {
+    const run = async (query: string, values: unknown[]) => {
+      const { rows } = await this.pool.query<RunRow>(query, values);
+      return rows[0] === undefined ? undefined : runRecord(rows[0]);
+    };
+    const endRuns = async (runIds: readonly string[], state: RunState, errorCode: string) => (await this.pool.query(END_RUNS, [runIds, state, errorCode])).rowCount ?? 0;
     return {
       append: async ({ threadId, role, text, at }) => {
         await this.pool.query(APPEND_MESSAGE, [threadId, role, text, at]);
       },
-      appendEvent: async (event: AgentEvent) => {
-        await this.pool.query(APPEND_EVENT, [event.threadId, event.runId, event.type, JSON.stringify(event)]);
+      startRun: async ({ runId, threadId, text, at, clientMessageId, leaseMs }) => {
+        const { rows } = await this.pool.query<{ started: number }>(START_RUN, [threadId, runId, clientMessageId ?? null, text, at, leaseMs]);
+        if (rows[0]?.started === 1) return { started: true };
+        const existing = await run(RUN_BY_CLIENT_MESSAGE_ID, [threadId, clientMessageId]);
+        if (existing === undefined) throw new Error(`run ${runId} was neither stored nor found under its clientMessageId`);
+        return { started: false, existing };
+      },
+      appendEvent: async (event: AgentEvent, seq: number) => {
+        await this.pool.query(APPEND_EVENT, [event.threadId, event.runId, seq, event.type, JSON.stringify(event)]);
+      },
+      completeRun: async ({ runId, event, seq, reply }) => {
+        const { rows } = await this.pool.query<{ completed: number }>(COMPLETE_RUN, [runId, seq, event.type, JSON.stringify(event), reply.text, reply.at]);
+        return rows[0]?.completed === 1;
+      },
+      failRun: async (runId, errorCode) => (await endRuns([runId], 'failed', errorCode)) === 1,
+      interruptRuns: async (runIds, errorCode) => {
+        if (runIds.length > 0) await endRuns(runIds, 'interrupted', errorCode);
+      },
+      renewLeases: async (runIds, leaseMs) => {
+        if (runIds.length > 0) await this.pool.query(RENEW_LEASES, [runIds, leaseMs]);
+      },
+      sweepExpired: async () => {
+        const { rows } = await this.pool.query<{ id: string; thread_id: string }>(SWEEP_EXPIRED, [INTERRUPTED_CODES.leaseExpired]);
+        return rows.map((row) => ({ runId: row.id, threadId: row.thread_id }));
+      },
+      run: (runId) => run(RUN_BY_ID, [runId]),
+      events: async (runId) => {
+        const { rows } = await this.pool.query<{ seq: number; payload: AgentEvent }>(RUN_EVENTS, [runId]);
+        return rows.map((row) => ({ seq: row.seq, event: row.payload }));
       },
       history: async (threadId, limit, before) => {
         const { rows } = await this.pool.query<MessageRow>(HISTORY_QUERY, [threadId, limit, before ?? null]);
-        return rows.map((row) => ({ threadId: row.thread_id, role: row.role, text: row.text, at: row.at.toISOString(), position: Number(row.id) }));
+        return rows.map((row) => ({
+          threadId: row.thread_id,
+          role: row.role,
+          text: row.text,
+          at: row.at.toISOString(),
+          position: Number(row.id),
+          ...(row.run_id !== null && row.run_state !== null ? { runId: row.run_id, runState: row.run_state } : {}),
+        }));
       },
     };
   }

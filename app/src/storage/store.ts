@@ -1,8 +1,12 @@
 /**
- * Chat history storage behind a session factory. The embedded store keeps threads in memory; the
- * PostgreSQL store (pg-store.ts) implements the same interface.
+ * Chat history and run records behind a session factory. The embedded store keeps them in
+ * memory; the PostgreSQL store (pg-store.ts) implements the same interface and the same model:
+ * every user message that starts a run is stored with the run's row (state `running`, leased),
+ * the run's events carry a sequence number in emission order, and the run ends exactly once:
+ * `completed` (the agent_completed event and the reply stored together), `failed`, or
+ * `interrupted` (its lease ran out, or its instance stopped).
  */
-import type { AgentEvent } from '../../../common/chat-protocol';
+import type { AgentEvent, RunState } from '../../../common/chat-protocol';
 
 export interface StoredMessage {
   threadId: string;
@@ -11,13 +15,72 @@ export interface StoredMessage {
   at: string;
 }
 
-/** `position`: the message's place in its thread (embedded: its index; PostgreSQL: its row id). */
-export type PositionedMessage = StoredMessage & { position: number };
+/**
+ * `position`: the message's place in its thread (embedded: its index; PostgreSQL: its row id).
+ * A user message stored with its run carries the run's id and current state.
+ */
+export type PositionedMessage = StoredMessage & { position: number; runId?: string; runState?: RunState };
+
+export interface NewRun {
+  runId: string;
+  threadId: string;
+  /** The user message the run answers. */
+  text: string;
+  at: string;
+  /** The client's id for the message, unique per thread: a second run with it starts nothing. */
+  clientMessageId?: string;
+  /** How long the run counts as alive without a renewal (`renewLeases`). */
+  leaseMs: number;
+}
+
+export interface RunRecord {
+  runId: string;
+  threadId: string;
+  state: RunState;
+  errorCode: string | null;
+  /** The reply, once the run completed. */
+  reply: string | null;
+}
+
+/** `started`: the message and the run were stored; otherwise the run that already holds the clientMessageId. */
+export type StartedRun = { started: true } | { started: false; existing: RunRecord };
+
+export interface Completion {
+  runId: string;
+  /** The run's agent_completed, stored with the reply. */
+  event: AgentEvent;
+  seq: number;
+  reply: StoredMessage;
+}
+
+export interface StoredEvent {
+  seq: number;
+  event: AgentEvent;
+}
+
+/** Why a run ended without an answer: the error code stored with the `interrupted` state. */
+export const INTERRUPTED_CODES = { leaseExpired: 'instance_lost', shutdown: 'shutdown' } as const;
 
 export interface ChatSession {
+  /** Appends a message that belongs to no run (imports, tests). */
   append(message: StoredMessage): Promise<void>;
-  /** Records an agent event of a run whose user message was appended. */
-  appendEvent(event: AgentEvent): Promise<void>;
+  /** Stores the user message and its run (`running`, leased) together, or nothing when the clientMessageId is taken. */
+  startRun(run: NewRun): Promise<StartedRun>;
+  /** Records an event of a running run under its sequence number (1, 2, ... in emission order). */
+  appendEvent(event: AgentEvent, seq: number): Promise<void>;
+  /** Stores the terminal event, the reply and the state `completed` together; false (nothing stored) when the run was no longer running. */
+  completeRun(completion: Completion): Promise<boolean>;
+  /** Marks a running run `failed` with `errorCode`; false when it was no longer running. */
+  failRun(runId: string, errorCode: string): Promise<boolean>;
+  /** Marks running runs `interrupted` with `errorCode`, whatever their lease (this instance stops them). */
+  interruptRuns(runIds: readonly string[], errorCode: string): Promise<void>;
+  /** Extends the lease of those of `runIds` still running to `leaseMs` from now. */
+  renewLeases(runIds: readonly string[], leaseMs: number): Promise<void>;
+  /** Marks every running run whose lease ran out `interrupted`, and returns them. */
+  sweepExpired(): Promise<{ runId: string; threadId: string }[]>;
+  run(runId: string): Promise<RunRecord | undefined>;
+  /** A run's events in emission order. */
+  events(runId: string): Promise<StoredEvent[]>;
   /**
    * The newest `limit` messages of a thread, oldest first; with `before`, the newest of those at
    * a position below it. A position grows as messages are appended and never changes.
@@ -32,24 +95,84 @@ export interface SessionFactory {
   close(): Promise<void>;
 }
 
+interface EmbeddedRun {
+  record: RunRecord;
+  leaseUntil: number;
+  events: StoredEvent[];
+}
+
 export class EmbeddedStore implements SessionFactory {
   readonly kind = 'embedded';
-  private readonly threads = new Map<string, StoredMessage[]>();
+  private readonly threads = new Map<string, (StoredMessage & { runId?: string })[]>();
+  private readonly runs = new Map<string, EmbeddedRun>();
+  /** Run ids by `threadId clientMessageId`. */
+  private readonly byClientMessageId = new Map<string, string>();
+
+  constructor(private readonly now: () => number = Date.now) {}
 
   session(): ChatSession {
+    const running = (runId: string) => {
+      const run = this.runs.get(runId);
+      return run?.record.state === 'running' ? run : undefined;
+    };
+    const end = (run: EmbeddedRun, state: RunState, errorCode: string | null) => Object.assign(run.record, { state, errorCode });
     return {
-      append: async (message) => {
-        const thread = this.threads.get(message.threadId) ?? [];
-        thread.push({ ...message });
-        this.threads.set(message.threadId, thread);
+      append: async (message) => this.push({ ...message }),
+      startRun: async ({ runId, threadId, text, at, clientMessageId, leaseMs }) => {
+        const key = clientMessageId === undefined ? undefined : `${threadId} ${clientMessageId}`;
+        const existing = key === undefined ? undefined : this.runs.get(this.byClientMessageId.get(key) ?? '');
+        if (existing !== undefined) return { started: false, existing: { ...existing.record } };
+        this.runs.set(runId, { record: { runId, threadId, state: 'running', errorCode: null, reply: null }, leaseUntil: this.now() + leaseMs, events: [] });
+        if (key !== undefined) this.byClientMessageId.set(key, runId);
+        this.push({ threadId, role: 'user', text, at, runId });
+        return { started: true };
       },
-      // Events are kept where they outlive the process (PostgreSQL); in memory nothing reads them.
-      appendEvent: async () => {},
+      appendEvent: async (event, seq) => {
+        running(event.runId)?.events.push({ seq, event });
+      },
+      completeRun: async ({ runId, event, seq, reply }) => {
+        const run = running(runId);
+        if (run === undefined) return false;
+        run.events.push({ seq, event });
+        end(run, 'completed', null).reply = reply.text;
+        this.push({ ...reply, runId });
+        return true;
+      },
+      failRun: async (runId, errorCode) => {
+        const run = running(runId);
+        if (run !== undefined) end(run, 'failed', errorCode);
+        return run !== undefined;
+      },
+      interruptRuns: async (runIds, errorCode) => {
+        for (const runId of runIds) {
+          const run = running(runId);
+          if (run !== undefined) end(run, 'interrupted', errorCode);
+        }
+      },
+      renewLeases: async (runIds, leaseMs) => {
+        for (const runId of runIds) {
+          const run = running(runId);
+          if (run !== undefined) run.leaseUntil = this.now() + leaseMs;
+        }
+      },
+      sweepExpired: async () => {
+        const expired = [...this.runs.values()].filter((run) => run.record.state === 'running' && run.leaseUntil < this.now());
+        for (const run of expired) end(run, 'interrupted', INTERRUPTED_CODES.leaseExpired);
+        return expired.map(({ record }) => ({ runId: record.runId, threadId: record.threadId }));
+      },
+      run: async (runId) => {
+        const run = this.runs.get(runId);
+        return run === undefined ? undefined : { ...run.record };
+      },
+      events: async (runId) => [...(this.runs.get(runId)?.events ?? [])].sort((a, b) => a.seq - b.seq),
       history: async (threadId, limit, before) => {
         const thread = this.threads.get(threadId) ?? [];
-        const end = Math.min(before ?? thread.length, thread.length);
-        const start = Math.max(0, end - limit);
-        return thread.slice(start, end).map((message, index) => ({ ...message, position: start + index }));
+        const last = Math.min(before ?? thread.length, thread.length);
+        const first = Math.max(0, last - limit);
+        return thread.slice(first, last).map(({ runId, ...message }, index) => {
+          const run = message.role === 'user' && runId !== undefined ? this.runs.get(runId) : undefined;
+          return { ...message, position: first + index, ...(run === undefined ? {} : { runId, runState: run.record.state }) };
+        });
       },
     };
   }
@@ -58,5 +181,13 @@ export class EmbeddedStore implements SessionFactory {
 
   async close(): Promise<void> {
     this.threads.clear();
+    this.runs.clear();
+    this.byClientMessageId.clear();
+  }
+
+  private push(message: StoredMessage & { runId?: string }): void {
+    const thread = this.threads.get(message.threadId) ?? [];
+    thread.push(message);
+    this.threads.set(message.threadId, thread);
   }
 }
