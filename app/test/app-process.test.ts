@@ -80,7 +80,8 @@ describe('app process', () => {
   });
 
   it('rate-limits messages per client', async () => {
-    const { ws, inbox } = await readyChat({ APP_RATE_LIMIT_PER_MINUTE: '2' });
+    // Three runs may be in flight, so the third message meets the rate limit, not the per-socket cap.
+    const { ws, inbox } = await readyChat({ APP_RATE_LIMIT_PER_MINUTE: '2', APP_WS_MAX_RUNS_PER_SOCKET: '3' });
     for (let i = 0; i < 3; i += 1) ws.send(JSON.stringify({ type: 'user_message', text: `m${i}` }));
     const received = await inbox.take(13);
     const errors = received.filter((m) => m.type === 'error');
@@ -233,7 +234,8 @@ describe('app process', () => {
   });
 
   it('counts resumes against the rate limit', async () => {
-    const { ws, inbox } = await readyChat({ APP_RATE_LIMIT_PER_MINUTE: '2' });
+    // Three runs may be in flight, so the third message meets the rate limit, not the per-socket cap.
+    const { ws, inbox } = await readyChat({ APP_RATE_LIMIT_PER_MINUTE: '2', APP_WS_MAX_RUNS_PER_SOCKET: '3' });
     for (let i = 0; i < 3; i += 1) ws.send(JSON.stringify({ type: 'resume', threadId: `t${i}` }));
     const received = await inbox.take(3);
     expect(received[2]).toMatchObject({ type: 'error', code: 'rate_limited' });

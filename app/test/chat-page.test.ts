@@ -7,6 +7,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { AGENT_EVENT_TYPES, RESUME_HISTORY_LIMIT } from '../../common/chat-protocol';
 import { type AppProcess, startApp } from '../../testkit/app-process';
 import { messages, openChat } from '../../testkit/chat-client';
+import { slowModel } from '../../testkit/model-stub';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -82,4 +83,61 @@ it('offers older messages when the thread is longer than one page, and shows the
   expect(shown.slice(0, 3)).toEqual(['the oldest message', expect.stringContaining('You said: "the oldest message"'), 'later 0']);
   expect(shown.at(-2)).toBe('later 54');
   await page.close();
+});
+
+describe('with a slow model', () => {
+  const others: AppProcess[] = [];
+  const models: { close(): Promise<unknown> }[] = [];
+  afterEach(async () => {
+    await Promise.all(others.splice(0).map((other) => other.stop()));
+    await Promise.all(models.splice(0).map((model) => model.close()));
+  });
+
+  async function slowApp(delayMs: number, env: Record<string, string> = {}): Promise<AppProcess> {
+    const model = await slowModel(delayMs);
+    models.push(model);
+    const slow = await startApp({ LLM_BASE_URL: model.url, ...env });
+    others.push(slow);
+    await slow.waitForState('ready');
+    return slow;
+  }
+
+  it('sends each message with its own clientMessageId and resends it after a reconnect: the thread holds it once, with its reply', async () => {
+    const slow = await slowApp(1500);
+    const page = await browser.newPage();
+    const sent: { type: string; clientMessageId?: string }[] = [];
+    page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => sent.push(JSON.parse(String(payload)) as { type: string })));
+    await page.goto(`http://127.0.0.1:${slow.port}/`);
+    await page.getByText('Connected').waitFor();
+    await page.getByLabel('Message').fill('said once');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.locator('#log li.event', { hasText: 'tool_completed' }).waitFor();
+    // The connection drops mid-run; the page reconnects, resumes and sends the message again.
+    await page.evaluate('socket.close()');
+    await page.locator('#log li.reply').waitFor();
+    const messagesSent = sent.filter((frame) => frame.type === 'user_message');
+    expect(messagesSent).toHaveLength(2);
+    expect(messagesSent[0]?.clientMessageId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(messagesSent[1]?.clientMessageId).toBe(messagesSent[0]?.clientMessageId);
+    await page.reload();
+    await page.getByText('Connected (thread').waitFor();
+    await page.locator('#log li.reply').waitFor();
+    expect(await page.locator('#log li').allTextContents()).toEqual(['said once', 'slow answer']);
+    await page.close();
+  });
+
+  it('shows a run cut off by a restart as interrupted, with a Retry button', async () => {
+    const slow = await slowApp(60_000, { APP_SHUTDOWN_DEADLINE_MS: '200' });
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${slow.port}/`);
+    await page.getByText('Connected').waitFor();
+    await page.getByLabel('Message').fill('cut off');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.locator('#log li.event', { hasText: 'tool_completed' }).waitFor();
+    slow.child.kill('SIGTERM');
+    const interrupted = page.locator('#log li.error', { hasText: 'interrupted' });
+    await interrupted.waitFor();
+    expect(await interrupted.getByRole('button', { name: 'Retry' }).count()).toBe(1);
+    await page.close();
+  });
 });
