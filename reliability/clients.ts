@@ -1,8 +1,9 @@
 /**
  * Chat clients that behave as the protocol asks (docs/protocol.md): retry a refused upgrade
  * after Retry-After, keep one message in flight, and after a close resend any message that has
- * no agent_response. They count what happened to every acknowledged message.
+ * no agent_response, with its clientMessageId. They count what happened to every acknowledged message.
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import type { Thread } from '../testkit/chat-client';
@@ -46,11 +47,10 @@ export interface ClientOptions {
 export async function runClient(options: ClientOptions): Promise<void> {
   const thread: Thread = {};
   let n = 0;
-  let unanswered: string | undefined;
+  let unanswered: Unanswered | undefined;
   const nextText = () => {
-    const text = unanswered ?? `message ${(n += 1)}`;
-    unanswered = text;
-    return text;
+    unanswered ??= { text: `message ${(n += 1)}`, clientMessageId: randomUUID() };
+    return unanswered;
   };
   const answered = () => (unanswered = undefined);
   while (!options.stopped()) {
@@ -60,16 +60,22 @@ export async function runClient(options: ClientOptions): Promise<void> {
 }
 
 /** One connection: resolves with how long to wait before the next attempt. */
-function session(options: ClientOptions, thread: Thread, nextText: () => string, answered: () => void): Promise<number> {
+interface Unanswered {
+  text: string;
+  clientMessageId: string;
+}
+
+function session(options: ClientOptions, thread: Thread, nextText: () => Unanswered, answered: () => void): Promise<number> {
   const { tally } = options;
   return new Promise((resolve) => {
     const ws = new WebSocket(options.url);
-    let pending: { text: string; acknowledged: boolean } | undefined;
+    let pending: { acknowledged: boolean } | undefined;
     const send = () => {
       if (options.stopped()) return void ws.close(1000);
-      pending = { text: nextText(), acknowledged: false };
+      const { text, clientMessageId } = nextText();
+      pending = { acknowledged: false };
       tally.sent += 1;
-      ws.send(JSON.stringify({ type: 'user_message', text: pending.text, ...thread }));
+      ws.send(JSON.stringify({ type: 'user_message', text, clientMessageId, ...thread }));
     };
     ws.on('unexpected-response', (_req, res) => {
       tally.refusedUpgrades += 1;
@@ -85,7 +91,7 @@ function session(options: ClientOptions, thread: Thread, nextText: () => string,
       send();
     });
     ws.on('message', (data) => {
-      const event = JSON.parse(String(data)) as { type: string; code?: string; threadId?: string; threadToken?: string };
+      const event = JSON.parse(String(data)) as { type: string; code?: string; state?: string; threadId?: string; threadToken?: string };
       tally.events[event.type] = (tally.events[event.type] ?? 0) + 1;
       if (event.threadToken !== undefined) Object.assign(thread, { threadId: event.threadId, threadToken: event.threadToken });
       if (event.type === 'agent_started' && pending) {
@@ -93,6 +99,11 @@ function session(options: ClientOptions, thread: Thread, nextText: () => string,
         tally.acknowledged += 1;
       } else if (event.type === 'agent_response' && pending?.acknowledged) {
         tally.completed += 1;
+        pending = undefined;
+        answered();
+        setTimeout(send, options.thinkMs);
+      } else if (event.type === 'run_status' && event.state !== 'running') {
+        // A resend the server already had, whose first copy ended (counted when it was cut off).
         pending = undefined;
         answered();
         setTimeout(send, options.thinkMs);
