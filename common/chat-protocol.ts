@@ -1,7 +1,8 @@
 /**
  * The chat protocol on /ws: JSON text frames. docs/protocol.md is the prose version.
  * Client -> server: user_message, resume. Server -> client: the five agent events in order, then
- * agent_response; history (the answer to resume); or error.
+ * agent_response; run_status (the answer to a resent user_message); history (the answer to
+ * resume); or error.
  */
 import { z } from 'zod';
 

@@ -4,9 +4,10 @@
  * resume (a client that reconnected, perhaps to another instance), heartbeat pings.
  *
  * What one socket can make the app hold is bounded: frames are read one at a time (the socket is
- * paused while one is admitted), sends stop once `maxBufferedBytes` wait for a client that does
- * not read, a socket follows at most `maxThreadsPerSocket` threads, and a history answer is one
- * page capped in count and bytes (older pages on request, each a rate-limited resume).
+ * paused while one is admitted), at most `maxRunsPerSocket` agent runs are in flight (beyond it
+ * `busy`, socket-runs.ts), sends stop once `maxBufferedBytes` wait for a client that does not
+ * read, a socket follows at most `maxThreadsPerSocket` threads, and a history answer is one page
+ * capped in count and bytes (older pages on request, each a rate-limited resume).
  *
  * A thread belongs to whoever holds its token: the server mints every thread id and sends the
  * token on the thread's first agent_started to the socket that started it; a resume, or a message
@@ -21,6 +22,7 @@ import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_H
 import { describeError } from '../errors';
 import { ThreadTokens } from './thread-tokens';
 import { busy, RunSlots, runStatus } from './socket-runs';
+import type { RunRequest } from '../agents/agent-supervisor';
 
 const RATE_WINDOW_MS = 60_000;
 
@@ -158,7 +160,7 @@ export class ChatService {
       return send({ type: 'error', code: 'shutting_down', message: 'the server is restarting; reconnect and send the message again' });
     }
     const message = parsed.message;
-    if (message.type === 'user_message' && connection.runs.running >= connection.runs.max) return send(busy(connection.runs.max));
+    if (message.type === 'user_message' && connection.runs.full) return send(busy(connection.runs.max));
     try {
       const limited = await this.rateLimit(client);
       if (limited !== undefined) return send(limited);
@@ -171,18 +173,24 @@ export class ChatService {
       if (message.threadId === undefined) connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
       following.catch((error: unknown) => this.options.log.warn({ connectionId: id }, `following thread failed: ${describeError(error)}`));
       // Not awaited: the next frame of this socket is read while the agent runs, in one of its slots.
-      const release = connection.runs.take();
-      const { clientMessageId } = message;
-      void this.options.components.agentSupervisor
-        .handle({ threadId, text: message.text, clientMessageId })
-        .then((outcome) => {
-          if (outcome.existing !== undefined && clientMessageId !== undefined) send(runStatus(outcome.existing, clientMessageId));
-        })
-        .finally(release);
+      this.startRun(connection, { threadId, text: message.text, clientMessageId: message.clientMessageId });
     } catch (error) {
       this.options.log.warn({ connectionId: id, err: error }, `cannot serve ${message.type}: ${describeError(error)}`);
       send({ type: 'error', code: 'unavailable', message: 'the server could not reach its database or cache; try again' });
     }
+  }
+
+  /** Runs the agent in one of the socket's slots; a resend the thread already has gets its run's state instead. */
+  private startRun(connection: Connection, request: RunRequest): void {
+    const release = connection.runs.take();
+    const { clientMessageId } = request;
+    this.options.components.agentSupervisor
+      .handle(request)
+      .then((outcome) => {
+        if (outcome.existing !== undefined && clientMessageId !== undefined) connection.send(runStatus(outcome.existing, clientMessageId));
+      })
+      .catch((error: unknown) => this.options.log.warn({ connectionId: connection.id }, `run failed: ${describeError(error)}`))
+      .finally(release);
   }
 
   /**

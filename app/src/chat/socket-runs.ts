@@ -11,13 +11,12 @@ export class RunSlots {
 
   constructor(readonly max: number) {}
 
-  get running(): number {
-    return this.inFlight;
+  get full(): boolean {
+    return this.inFlight >= this.max;
   }
 
-  /** A release function when a slot is free (call it once the run ends), else undefined. */
-  take(): (() => void) | undefined {
-    if (this.inFlight >= this.max) return undefined;
+  /** Counts a run in flight; call the returned function once it ends (later calls do nothing). */
+  take(): () => void {
     this.inFlight += 1;
     let released = false;
     return () => {
