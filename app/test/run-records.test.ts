@@ -3,11 +3,13 @@
  * run on the wire when PostgreSQL stops mid-run, dead runs closed after `kill -9` by another
  * instance's sweep, exactly-once resends, and at most APP_WS_MAX_RUNS_PER_SOCKET runs in flight.
  */
+import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import type { WebSocket } from 'ws';
 import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
 import { appLauncher, type AppProcess } from '../../testkit/app-process';
 import { messages, openChat } from '../../testkit/chat-client';
-import { createDatabase, serverForFile, startPostgres } from '../../testkit/dependency-servers';
+import { createDatabase, serverForFile, startPostgres, startRedis } from '../../testkit/dependency-servers';
 import { slowModel } from '../../testkit/model-stub';
 import { waitFor } from '../../testkit/wait-for';
 
@@ -18,6 +20,7 @@ afterEach(async () => {
   await Promise.all(models.splice(0).map((model) => model.close()));
 });
 const postgres = serverForFile(startPostgres);
+const redis = serverForFile(startRedis);
 
 /** Short leases, so a dead instance's runs are swept within a second. */
 const LEASE_MS = '600';
@@ -162,4 +165,102 @@ it('300 frames from one socket: at most APP_WS_MAX_RUNS_PER_SOCKET runs in fligh
     { messages: counts.started, runs: counts.started },
   ]);
   ws.close();
+});
+
+/**
+ * A client that keeps one message in flight, each with its own clientMessageId, and resends it
+ * with the same id after an error that stored nothing or a lost connection, as docs/protocol.md
+ * asks. Records every run's messages as the wire delivered them.
+ */
+function loadClient(port: () => number, load: { stopped: boolean; sockets: Set<WebSocket>; wire: Map<string, string[]>; inFlight: Set<string>; completed: number }) {
+  let thread = {};
+  let n = 0;
+  let current: { text: string; clientMessageId: string } | undefined;
+  const session = (ws: WebSocket) =>
+    new Promise<void>((resolve) => {
+      const send = () => {
+        if (load.stopped) return ws.close();
+        current ??= { text: `message ${(n += 1)}`, clientMessageId: randomUUID() };
+        ws.send(JSON.stringify({ type: 'user_message', ...current, ...thread }));
+      };
+      ws.on('message', (data) => {
+        const message = JSON.parse(String(data)) as Record<string, string | undefined>;
+        if (message.threadToken !== undefined) thread = { threadId: message.threadId, threadToken: message.threadToken };
+        const runId = message.runId;
+        if (runId !== undefined) load.wire.set(runId, [...(load.wire.get(runId) ?? []), message.type === 'error' ? `error:${message.code}` : message.type!]);
+        if (message.type === 'agent_started') load.inFlight.add(runId!);
+        const ended = message.type === 'agent_response' || message.type === 'error' || (message.type === 'run_status' && message.state !== 'running');
+        if (!ended) return;
+        if (runId !== undefined) load.inFlight.delete(runId);
+        if (message.type === 'agent_response') load.completed += 1;
+        // An error that names no run stored nothing (unavailable, rate_limited): the same message goes again.
+        if (message.type !== 'error' || runId !== undefined) current = undefined;
+        setTimeout(send, 10);
+      });
+      ws.on('error', () => {});
+      ws.on('close', () => resolve());
+      send();
+    });
+  return (async () => {
+    while (!load.stopped) {
+      const ws = await openChat({ port: port() }).catch(() => undefined);
+      if (ws === undefined) continue;
+      load.sockets.add(ws);
+      await session(ws);
+      load.sockets.delete(ws);
+    }
+  })();
+}
+
+it('under load with PostgreSQL and Redis stopped and kill -9 mid-run: every run ends once, in order, with its reply linked when it completed', async () => {
+  const url = await createDatabase(postgres());
+  const env = { DATABASE_URL: url, REDIS_URL: redis().url, LLM_BASE_URL: await model(50), APP_RATE_LIMIT_PER_MINUTE: '1000000' };
+  const [dying, survivor] = await Promise.all([ready(env), ready(env)]);
+  const load = { stopped: false, sockets: new Set<WebSocket>(), wire: new Map<string, string[]>(), inFlight: new Set<string>(), completed: 0 };
+  let target = dying;
+  const clients = Array.from({ length: 10 }, () => loadClient(() => target.port, load));
+  const completions = async (more: number) => {
+    const want = load.completed + more;
+    await waitFor(`${want} replies`, () => load.completed >= want, { timeoutMs: 60_000 });
+  };
+  try {
+    await completions(20);
+    await postgres().stop();
+    await redis().stop();
+    await waitFor('a message refused during the outage', () => [...load.wire.values()].some((messages) => messages.includes('error:agent_failed')));
+    await Promise.all([postgres().start(), redis().start()]);
+    await completions(20);
+    await waitFor('runs in flight', () => load.inFlight.size > 0);
+    dying.child.kill('SIGKILL');
+    await dying.exited;
+    target = survivor;
+    await completions(20);
+  } finally {
+    load.stopped = true;
+    for (const ws of load.sockets) ws.close();
+    await Promise.all(clients);
+  }
+
+  // Within a lease and a sweep, nothing is left running.
+  await waitFor('no run left running', async () => (await query(url, "SELECT id FROM runs WHERE state = 'running'")).length === 0);
+  const states = await query<{ state: string; n: number }>(url, 'SELECT state, count(*)::int AS n FROM runs GROUP BY state ORDER BY state');
+  process.stdout.write(`runs under faults: ${JSON.stringify(states)}\n`);
+  expect(states.map((row) => row.state)).toEqual(expect.arrayContaining(['completed', 'interrupted']));
+  // Events in sequence order, gap-free from 1, by id as by seq; agent_completed only in completed runs, and last.
+  expect(
+    await query(url, `SELECT run_id FROM events GROUP BY run_id
+      HAVING array_agg(seq ORDER BY id) <> array_agg(seq ORDER BY seq) OR min(seq) <> 1 OR max(seq) <> count(*)`),
+  ).toEqual([]);
+  expect(
+    await query(url, `SELECT r.id FROM runs r WHERE (r.state = 'completed') <> EXISTS (SELECT 1 FROM events e WHERE e.run_id = r.id AND e.type = 'agent_completed' AND e.seq = 5)`),
+  ).toEqual([]);
+  // A linked reply exactly when it completed; every user message has its run.
+  expect(
+    await query(url, `SELECT r.id FROM runs r WHERE (r.state = 'completed') <> EXISTS (SELECT 1 FROM messages m WHERE m.run_id = r.id AND m.role = 'assistant')`),
+  ).toEqual([]);
+  expect(await query(url, `SELECT r.id FROM runs r LEFT JOIN messages u ON u.id = r.user_message_id AND u.run_id = r.id AND u.role = 'user' WHERE u.id IS NULL`)).toEqual([]);
+  expect(await query(url, "SELECT id FROM messages WHERE role = 'user' AND run_id IS NULL")).toEqual([]);
+  // On the wire, at most one ending per run.
+  const endings = [...load.wire].map(([runId, messages]) => ({ runId, endings: messages.filter((type) => ['agent_completed', 'error:agent_failed', 'error:interrupted'].includes(type)) }));
+  expect(endings.filter(({ endings: found }) => found.length > 1)).toEqual([]);
 });
