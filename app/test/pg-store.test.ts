@@ -52,14 +52,22 @@ describe('migrations', () => {
     expect(rows[0]).toEqual({ ok: null, newest: 3 });
   });
 
-  it('keep the rows of a database at version 2 readable: messages without a run, events without a number', async () => {
+  it('keep the rows of a database at version 2 readable: messages without a run, events numbered in the order they were emitted', async () => {
     const url = await createDatabase(postgres());
     await withClient(url, async (c) => {
       await migrate(c, MIGRATIONS.slice(0, 2));
       await c.query("INSERT INTO threads (id) VALUES ('old')");
       await c.query("INSERT INTO messages (thread_id, role, text, at) VALUES ('old', 'user', 'before runs', now()), ('old', 'assistant', 'reply', now())");
-      await c.query(`INSERT INTO events (thread_id, run_id, type, payload) VALUES ('old', 'r0', 'agent_started', '{}'), ('old', 'r0', 'agent_thinking', '{}')`);
+      // Written concurrently before version 3: ids out of emission order.
+      await c.query(`INSERT INTO events (thread_id, run_id, type, payload) VALUES
+        ('old', 'r0', 'agent_thinking', '{}'), ('old', 'r0', 'agent_started', '{}'), ('old', 'r1', 'agent_started', '{}')`);
       expect(await migrate(c)).toEqual([3]);
+      const { rows } = await c.query('SELECT run_id, seq, type FROM events ORDER BY run_id, seq');
+      expect(rows).toEqual([
+        { run_id: 'r0', seq: 1, type: 'agent_started' },
+        { run_id: 'r0', seq: 2, type: 'agent_thinking' },
+        { run_id: 'r1', seq: 1, type: 'agent_started' },
+      ]);
     });
     const session = (await open(url)).session();
     expect((await session.history('old', 10)).map(({ role, text, runState }) => ({ role, text, runState }))).toEqual([

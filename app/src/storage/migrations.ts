@@ -48,8 +48,10 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 3,
     name: 'agent runs',
-    // Rows from before keep reading as they did: messages without a run, events without a seq
-    // (the foreign key is NOT VALID, so it checks new rows only).
+    // Rows from before keep reading as they did: messages without a run (the foreign key is NOT
+    // VALID, so it checks new rows only). Their events were written concurrently, so their ids do
+    // not follow the emission order; every run emitted the five events once, in a fixed order,
+    // so that order numbers them.
     sql: `
       CREATE TABLE runs (
         id text PRIMARY KEY,
@@ -68,6 +70,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE messages ADD CONSTRAINT messages_run_id_fkey FOREIGN KEY (run_id) REFERENCES runs (id) ON DELETE CASCADE NOT VALID;
       CREATE INDEX messages_run_id ON messages (run_id) WHERE run_id IS NOT NULL;
       ALTER TABLE events ADD COLUMN seq integer;
+      UPDATE events SET seq = numbered.seq FROM (
+        SELECT id, row_number() OVER (
+          PARTITION BY run_id
+          ORDER BY array_position(ARRAY['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'], type), id
+        ) AS seq FROM events
+      ) numbered WHERE events.id = numbered.id;
+      ALTER TABLE events ALTER COLUMN seq SET NOT NULL;
       CREATE UNIQUE INDEX events_run_id_seq ON events (run_id, seq);`,
   },
 ];
