@@ -253,4 +253,16 @@ describe('run leases', () => {
     expect(types(received)).toEqual(['agent_started', 'error:interrupted']);
     expect((await store.session().history(THREAD, 10)).map((message) => message.role)).toEqual(['user']);
   });
+
+  it('a run that fails after stop, with the database gone too, sends no second ending', async () => {
+    let fail: (error: Error) => void = () => {};
+    const store = new EmbeddedStore();
+    const { supervisor, received } = setUp({ store, sessionFactory: storeWith(store, () => ({ failRun: () => Promise.reject(new Error('pool closed')) })), agent: pausing(new Promise((_, reject) => (fail = reject))) });
+    const run = supervisor.handle({ threadId: THREAD, text: 'cut' });
+    await waitUntil(() => received.length === 1);
+    await supervisor.stopLeases();
+    fail(new Error('model connection reset'));
+    expect(await run).toEqual({ runId: 'run-1', ok: false });
+    expect(types(received)).toEqual(['agent_started', 'error:interrupted']);
+  });
 });

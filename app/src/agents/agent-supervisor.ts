@@ -150,6 +150,8 @@ export class AgentSupervisor {
     } catch (error) {
       // No threadId: ERROR lines reach more readers than the thread's owner.
       this.log.error({ runId, err: error }, 'agent run failed');
+      // The instance is stopping: the run was ended as interrupted, and its sockets are closing.
+      if (this.leases.stopped) return { runId, ok: false };
       const ended = await session.failRun(runId, AGENT_FAILED).catch((failure: unknown) => {
         this.log.warn({ runId }, `storing the failure failed, retried with the leases: ${describeError(failure)}`);
         this.leases.failLater(runId, AGENT_FAILED);

@@ -35,6 +35,7 @@ export class RunLeases {
   private readonly unsettled = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
+  private stopping = false;
 
   constructor(
     private readonly store: SessionFactory,
@@ -51,6 +52,11 @@ export class RunLeases {
 
   release(runId: string): void {
     this.held.delete(runId);
+  }
+
+  /** True once `stop` began: the runs in flight were, or are being, ended as interrupted. */
+  get stopped(): boolean {
+    return this.stopping;
   }
 
   /** Keeps the run's lease and stores its failure on a later tick. */
@@ -76,6 +82,7 @@ export class RunLeases {
    * their threads hear it now rather than after the lease. Bounded by STOP_DEADLINE_MS.
    */
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.timer);
     await this.beating;
     const runs = [...this.held].map(([runId, threadId]) => ({ runId, threadId }));
