@@ -156,6 +156,7 @@ it('300 frames from one socket: at most APP_WS_MAX_RUNS_PER_SOCKET runs in fligh
       }
     }
   }
+  process.stdout.write(`300 frames from one socket: ${JSON.stringify({ ...counts, mostInFlight: most })}\n`);
   expect(most).toBeLessThanOrEqual(maxRuns);
   expect(counts.started).toBe(counts.ended);
   expect(counts.busy).toBe(300 - counts.started);
