@@ -11,7 +11,7 @@ import type { LlmClient } from './llm';
 import type { AgentEvent, ErrorMessage } from '../../../common/chat-protocol';
 import type { ChatSession, RunRecord, SessionFactory, StoredMessage } from '../storage/store';
 import { describeError } from '../errors';
-import { type InterruptedRun, RunLeases } from './run-leases';
+import { type ThreadRun, RunLeases } from './run-leases';
 import type { ToolDispatcher } from './tools';
 import type { AgentWebSocketBridge } from '../chat/websocket-bridge';
 
@@ -163,7 +163,7 @@ export class AgentSupervisor {
     }
   }
 
-  private tellInterrupted(runs: InterruptedRun[]): void {
+  private tellInterrupted(runs: ThreadRun[]): void {
     for (const { runId, threadId } of runs) {
       this.deps.websocketBridge.emit({ type: 'error', code: 'interrupted', runId, threadId, message: 'the run was interrupted before it answered; send the message again' });
     }

@@ -9,7 +9,8 @@ import type { Logger } from '../../../common/log';
 import { describeError } from '../errors';
 import { INTERRUPTED_CODES, type SessionFactory } from '../storage/store';
 
-export interface InterruptedRun {
+/** A run and the thread it belongs to. */
+export interface ThreadRun {
   runId: string;
   threadId: string;
 }
@@ -19,7 +20,7 @@ export interface RunLeaseOptions {
   leaseMs: number;
   log: Logger;
   /** Told about runs this instance marked interrupted, so their threads hear it. */
-  onInterrupted: (runs: InterruptedRun[]) => void;
+  onInterrupted: (runs: ThreadRun[]) => void;
 }
 
 /** Renewals per lease: two may fail (a slow or restarting database) before a live run looks dead. */
@@ -46,7 +47,7 @@ export class RunLeases {
     return Math.floor(this.options.leaseMs / RENEWALS_PER_LEASE);
   }
 
-  hold({ runId, threadId }: InterruptedRun): void {
+  hold({ runId, threadId }: ThreadRun): void {
     this.held.set(runId, threadId);
   }
 
