@@ -6,7 +6,8 @@ import { type DetectionTrial, DETECTION_VARIANTS, latencyMs } from './detection'
 import type { Endpoint, EndpointResult } from './endpoints';
 import type { Footprints, Subject } from './footprint';
 import type { HostileResult } from './hostile';
-import { percentile, round } from './stats';
+import { percentile } from '../../common/percentile';
+import { round } from './stats';
 import { PROBE_MODELS } from '../../runner/src/probe-model';
 import { CONFIGURATIONS, type TimeToTraffic } from './time-to-traffic';
 import type { WebSocketResult } from './websockets';

@@ -1,5 +1,5 @@
 /** What the local revision did, in order, with times relative to the runner's start. */
-import { startupCoverSeconds } from '../../common/probes';
+import { type ProbeTiming, startupCoverSeconds } from '../../common/probes';
 import type { ProbeModel } from './probe-model';
 
 export type TimelineEvent =
@@ -68,9 +68,9 @@ function describe(event: TimelineEvent): string {
  * The startup probe's schedule, shown where the run starts: with an initial delay (a budget beyond
  * 240 s) no attempt runs before it ends, so a boot that is ready sooner still waits for it.
  */
-function describeSchedule(event: Extract<TimelineEvent, { kind: 'startup-schedule' }>): string {
-  const { initialDelaySeconds: delay, periodSeconds: period, failureThreshold: attempts } = event;
-  const cover = startupCoverSeconds(event);
+export function describeSchedule(timing: Omit<ProbeTiming, 'timeoutSeconds'>): string {
+  const { initialDelaySeconds: delay, periodSeconds: period, failureThreshold: attempts } = timing;
+  const cover = startupCoverSeconds(timing);
   const tries = `up to ${attempts} attempt${attempts === 1 ? '' : 's'} ${period} s apart`;
   if (delay === 0) return `startup probe: ${tries}, ${cover} s to pass`;
   return `startup probe: first attempt after a ${delay} s initial delay, then ${tries}, ${cover} s to pass; a boot ready sooner still waits the ${delay} s`;
