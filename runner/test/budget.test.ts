@@ -211,7 +211,8 @@ describe('npm run budget -- --prometheus URL', () => {
       const gate = spawnGate({ [V.targetUrl]: `http://127.0.0.1:${phasePort}/phase`, [V.backoffMaxMs]: '100', [V.startupBudgetSeconds]: '150' }, gatePort);
       processes.push(gate);
       gates.push(gate);
-      processes.push(await startApp({ APP_PHASE_DELAY_MS: `database=${300 * (i + 1)},services=${200 * (i + 1)}` }, { phasePort }));
+      // The dependencies delay lets the gate, which retries every 100 ms at most, reach the app before database starts.
+      processes.push(await startApp({ APP_PHASE_DELAY_MS: `dependencies=300,database=${300 * (i + 1)},services=${200 * (i + 1)}` }, { phasePort }));
       await waitFor(`boot ${i + 1} to open its gate`, async () => (await fetch(`${gate.base}/startup`).catch(() => undefined))?.status === 200, { detail: () => gate.lines.join('\n') });
     }
     await waitFor('Prometheus to scrape the three opened gates', async () => (await prometheus!.query('count(startup_gate_boot_seconds_count{job="chat"} == 1)')) === '3', {
