@@ -11,6 +11,15 @@ import { CLOUD_RUN_PROBE_DEFAULTS, type ProbeTiming } from './probes';
 /** The Pulumi type token of the service. */
 export const SERVICE_TYPE = 'gcp:cloudrunv2/service:Service';
 
+/** The project name in Pulumi.yaml: the namespace of the program's own stack config keys. */
+export const PULUMI_PROJECT = 'cloud-run-startup-gate';
+
+/** The Cloud Run service name; also the collector's scrape job, so the gate's series carry job="chat". */
+export const SERVICE_NAME = 'chat';
+
+/** The stack config key of the startup budget, as Pulumi.STACK.yaml spells it. */
+export const STARTUP_BUDGET_CONFIG_KEY = `${PULUMI_PROJECT}:startupBudgetSeconds`;
+
 /** The stacks infra deploys and renders, and the local runner runs; each is also the app's APP_ENV. */
 export const STACKS = ['staging', 'production'] as const;
 export type StackName = (typeof STACKS)[number];

@@ -17,12 +17,14 @@ export function renderedStackPath(stack: string, root = REPO_ROOT): string {
 
 /**
  * The compiled entry points (`tsc -p .`) of the two images' programs, as the runner, the tests and
- * the bench start them, and of the contract checker (`npm run check-phase`).
+ * the bench start them, of the contract checker (`npm run check-phase`) and of the budget
+ * advisor (`npm run budget`).
  */
 export const ENTRY_POINTS = {
   app: path.join(DIST_DIR, 'app', 'src', 'main.js'),
   gate: path.join(DIST_DIR, 'sidecar', 'src', 'main.js'),
   checkPhase: path.join(DIST_DIR, 'sidecar', 'src', 'check-phase.js'),
+  budget: path.join(DIST_DIR, 'runner', 'src', 'budget-main.js'),
 } as const;
 
 

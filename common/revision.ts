@@ -83,5 +83,7 @@ export const GATE_ENV_VARS = {
   maxBodyBytes: 'GATE_MAX_BODY_BYTES',
   failedLingerMs: 'GATE_FAILED_LINGER_MS',
   startupHoldMs: 'GATE_STARTUP_HOLD_MS',
+  /** The revision's startup budget, exported as startup_gate_budget_seconds; infra sets it from the stack's startupBudgetSeconds. */
+  startupBudgetSeconds: 'GATE_STARTUP_BUDGET_SECONDS',
   logLevel: 'LOG_LEVEL',
 } as const;

@@ -11,12 +11,12 @@ import {
   MIN_DEPENDENCY_BUDGET_SECONDS,
   STARTUP_HEADROOM_SECONDS,
 } from '../common/probes';
-import { STACKS, type StackName } from '../common/cloud-run-service';
+import { PULUMI_PROJECT, STACKS, STARTUP_BUDGET_CONFIG_KEY, type StackName } from '../common/cloud-run-service';
 import { ConfigError } from '../common/env';
 import type { DependencyArgs } from './revision-template';
 
 /** The project name in Pulumi.yaml: the namespace of this program's own config keys. */
-export const PROJECT = 'cloud-run-startup-gate';
+export const PROJECT = PULUMI_PROJECT;
 
 export interface StackConfig extends DependencyArgs {
   stack: StackName;
@@ -104,7 +104,7 @@ const KEYS = {
   project: ['gcp:project', z.string().regex(new RegExp(`^${PROJECT_ID}$`), 'must be a Google Cloud project id')],
   region: ['gcp:region', z.string().regex(new RegExp(`^${REGION}$`), 'must be a Cloud Run region such as europe-west1')],
   collectorImage: [`${PROJECT}:collectorImage`, z.string().regex(PINNED_IMAGE, 'must be an image with a version tag (not latest) or a digest')],
-  startupBudgetSeconds: [`${PROJECT}:startupBudgetSeconds`, wholeNumber(1, MAX_STARTUP_BUDGET_SECONDS, { max: STARTUP_BUDGET_TRADE_OFF })],
+  startupBudgetSeconds: [STARTUP_BUDGET_CONFIG_KEY, wholeNumber(1, MAX_STARTUP_BUDGET_SECONDS, { max: STARTUP_BUDGET_TRADE_OFF })],
   gateReadinessProbe: [`${PROJECT}:gateReadinessProbe`, flag],
   publicAccess: [`${PROJECT}:publicAccess`, flag],
   minInstances: [`${PROJECT}:minInstances`, wholeNumber(0, 1000)],

@@ -62,6 +62,26 @@ export function startupCharts(job: string): Chart[] {
       series: [{ query: `max by (revision_name) (startup_gate_time_to_open_seconds{${sel}} > 0)`, legend: '${revision_name}', plot: 'LINE' }],
     },
     {
+      title: 'Boot time (gate start to open) against the startup budget, last hour',
+      yAxis: 'seconds',
+      unit: 's',
+      // max_over_time counts each instance's one boot once, even when it opened before its first scrape.
+      series: [
+        ...[0.5, 0.95, 0.99].map((q) => ({
+          query: `histogram_quantile(${q}, sum by (le) (max_over_time(startup_gate_boot_seconds_bucket{${sel}}[1h])))`,
+          legend: `p${Math.round(q * 100)}`,
+          plot: 'LINE' as const,
+        })),
+        { query: `max(startup_gate_budget_seconds{${sel}})`, legend: 'budget', plot: 'LINE' },
+      ],
+    },
+    {
+      title: 'Phase duration p95, last hour',
+      yAxis: 'seconds',
+      unit: 's',
+      series: [{ query: `histogram_quantile(0.95, sum by (phase, le) (max_over_time(startup_gate_phase_seconds_bucket{${sel}}[1h])))`, legend: '${phase}', plot: 'LINE' }],
+    },
+    {
       title: 'Checks of the phase endpoint by result',
       yAxis: 'checks/s',
       series: [{ query: `sum by (result) (rate(startup_gate_checks_total{${sel}}[5m]))`, legend: '${result}', plot: 'STACKED_AREA' }],

@@ -1,11 +1,9 @@
 /** The stack: the images built from this checkout, and one gated chat service running them. */
+import { SERVICE_NAME } from '../common/cloud-run-service';
 import { loadAlertRules } from './alert-rules';
 import { loadStackConfig } from './config';
 import { GatedService } from './gated-service';
 import { Images } from './images';
-
-/** The Cloud Run service name. */
-export const SERVICE_NAME = 'chat';
 
 export function deployStack(): { chat: GatedService; images: Images } {
   const config = loadStackConfig();

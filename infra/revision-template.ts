@@ -169,6 +169,8 @@ export function gateContainer(args: RevisionArgs): Container {
       plain(GATE_ENV_VARS.require, DEFAULT_REQUIRED_COMPONENTS.join(',')),
       // /startup holds each attempt of the startup probe below until just before it times out.
       plain(GATE_ENV_VARS.startupHoldMs, startupHoldMs(probes.startup)),
+      // Exported as startup_gate_budget_seconds, the line boots are measured and alerted against.
+      plain(GATE_ENV_VARS.startupBudgetSeconds, args.startupBudgetSeconds),
     ],
     resources: resources(CONTAINER_LIMITS.gate),
     startupProbe: probe(probes.startup),

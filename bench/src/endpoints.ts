@@ -27,7 +27,16 @@ export interface EndpointResult {
   errors: number;
 }
 
-export async function runEndpoints(rounds: number, secondsPerRound: number): Promise<Record<Endpoint, EndpointResult>> {
+/** One /metrics answer: what each scrape carries, with the boot and phase histograms of one observed boot. */
+export interface ScrapeSize {
+  bytes: number;
+  /** Sample lines (not comments): the series a collector stores. */
+  samples: number;
+}
+
+export type EndpointsRun = Record<Endpoint, EndpointResult> & { scrape: ScrapeSize };
+
+export async function runEndpoints(rounds: number, secondsPerRound: number): Promise<EndpointsRun> {
   const app = await startApp();
   let gate: NodeProcess | undefined;
   try {
@@ -35,6 +44,9 @@ export async function runEndpoints(rounds: number, secondsPerRound: number): Pro
     const port = await freePort();
     gate = startNode(ENTRY_POINTS.gate, { [GATE_ENV_VARS.port]: String(port), [GATE_ENV_VARS.targetUrl]: app.phaseUrl, [GATE_ENV_VARS.logLevel]: 'warn' });
     await waitFor200(`http://127.0.0.1:${port}${GATE_PATHS.startup}`, gate);
+    // The gate started after the app was ready, so its first answer completes all seven phases: every phase series exists.
+    const text = await (await fetch(`http://127.0.0.1:${port}${GATE_PATHS.metrics}`, { signal: AbortSignal.timeout(5000) })).text();
+    const scrape = { bytes: Buffer.byteLength(text), samples: text.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length };
     const results: Record<Endpoint, autocannon.Result[]> = { startup: [], metrics: [] };
     for (let round = 0; round < rounds; round += 1) {
       for (const endpoint of rotate(ENDPOINTS, round)) {
@@ -44,6 +56,7 @@ export async function runEndpoints(rounds: number, secondsPerRound: number): Pro
     return {
       startup: summarizeRounds(results.startup),
       metrics: summarizeRounds(results.metrics),
+      scrape,
     };
   } finally {
     await Promise.all([app.proc.stop(), gate?.stop()]);

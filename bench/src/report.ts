@@ -3,10 +3,11 @@
  * keys, the side-by-side tables, and each aim met or not. Pure functions of the results.
  */
 import { type DetectionTrial, DETECTION_VARIANTS, latencyMs } from './detection';
-import type { Endpoint, EndpointResult } from './endpoints';
+import type { Endpoint, EndpointsRun } from './endpoints';
 import type { Footprints, Subject } from './footprint';
 import type { HostileResult } from './hostile';
-import { percentile, round } from './stats';
+import { percentile } from '../../common/percentile';
+import { round } from './stats';
 import { PROBE_MODELS } from '../../runner/src/probe-model';
 import { CONFIGURATIONS, type TimeToTraffic } from './time-to-traffic';
 import type { WebSocketResult } from './websockets';
@@ -16,7 +17,7 @@ export interface Results {
   detection?: DetectionTrial[];
   timeToTraffic?: TimeToTraffic;
   footprint?: { subjects: Footprints; windowMs: number };
-  endpoints?: Record<Endpoint, EndpointResult>;
+  endpoints?: EndpointsRun;
   ws?: WebSocketResult;
   hostile?: HostileResult;
 }
@@ -32,7 +33,7 @@ export interface LatestJson {
     tcpDefault: { earlyRoutedShare: Figure };
   };
   footprint: { gate: { rssMb: Figure; cpuSeconds30s: Figure; listenMs: Figure }; bareNode: { rssMb: Figure; listenMs: Figure } };
-  endpoints: Record<Endpoint, { rps: Figure; p99Ms: Figure }>;
+  endpoints: { startup: { rps: Figure; p99Ms: Figure }; metrics: { rps: Figure; p99Ms: Figure; scrapeKb: Figure; scrapeSamples: Figure } };
   ws: { clients: Figure; eventP50Ms: Figure; eventP99Ms: Figure; kbPerConnection: Figure; refuseP99Ms: Figure };
   /** The slow reader's largest growth over its attack sizes, the runs the app did not close, and the forged-header flood. */
   hostile: { slowReaderMaxGrowthMb: Figure; slowReaderNotClosed: Figure; floodAccepted: Figure; floodLimitPerMinute: Figure };
@@ -79,7 +80,10 @@ export function buildJson(results: Results): LatestJson {
       },
       bareNode: { rssMb: subject('bareNode') ? round(subject('bareNode')!.rssAfterWindowMb, 1) : null, listenMs: pct(subject('bareNode')?.listenMs, 50) },
     },
-    endpoints: { startup: endpoint('startup'), metrics: endpoint('metrics') },
+    endpoints: {
+      startup: endpoint('startup'),
+      metrics: { ...endpoint('metrics'), scrapeKb: endpoints ? round(endpoints.scrape.bytes / 1024, 1) : null, scrapeSamples: endpoints ? endpoints.scrape.samples : null },
+    },
     ws: {
       clients: ws ? ws.clients : null,
       eventP50Ms: pct(ws?.eventLatenciesMs, 50),
@@ -246,6 +250,7 @@ export function formatReport(results: Results, json: LatestJson): string {
           ['requests/s', show(json.endpoints.startup.rps), show(json.endpoints.metrics.rps)],
           ['p99 ms', show(json.endpoints.startup.p99Ms), show(json.endpoints.metrics.p99Ms)],
           ['non-2xx / errors', `${endpoints.startup.non2xx} / ${endpoints.startup.errors}`, `${endpoints.metrics.non2xx} / ${endpoints.metrics.errors}`],
+          ['one answer', '', `${show(json.endpoints.metrics.scrapeKb)} KB, ${show(json.endpoints.metrics.scrapeSamples)} samples`],
         ],
       ),
     );

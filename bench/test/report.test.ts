@@ -13,7 +13,7 @@ const LATEST_JSON_KEYS = [
   // traffic after ready, and early routing under the ingress-only reading
   'timeToTraffic.ours.afterReadyP50Ms', 'timeToTraffic.ours.afterReadyP99Ms', 'timeToTraffic.ours.ingressOnly.earlyRoutedShare',
   'footprint.gate.rssMb', 'footprint.gate.cpuSeconds30s', 'footprint.gate.listenMs', 'footprint.bareNode.rssMb', 'footprint.bareNode.listenMs',
-  'endpoints.startup.rps', 'endpoints.startup.p99Ms', 'endpoints.metrics.rps', 'endpoints.metrics.p99Ms',
+  'endpoints.startup.rps', 'endpoints.startup.p99Ms', 'endpoints.metrics.rps', 'endpoints.metrics.p99Ms', 'endpoints.metrics.scrapeKb', 'endpoints.metrics.scrapeSamples',
   'ws.clients', 'ws.eventP50Ms', 'ws.eventP99Ms', 'ws.kbPerConnection', 'ws.refuseP99Ms',
   'hostile.slowReaderMaxGrowthMb', 'hostile.slowReaderNotClosed', 'hostile.floodAccepted', 'hostile.floodLimitPerMinute',
 ].sort();
@@ -43,7 +43,7 @@ const results: Results = {
       bareNode: { listenMs: [30], rssAfterStartMb: 40, rssAfterWindowMb: 41, cpuSecondsInWindow: 0 },
     },
   },
-  endpoints: { startup: { rps: 9000.4, p99Ms: 3, non2xx: 0, errors: 0 }, metrics: { rps: 4000, p99Ms: 6, non2xx: 0, errors: 0 } },
+  endpoints: { startup: { rps: 9000.4, p99Ms: 3, non2xx: 0, errors: 0 }, metrics: { rps: 4000, p99Ms: 6, non2xx: 0, errors: 0 }, scrape: { bytes: 20_992, samples: 240 } },
   ws: { clients: 1000, eventLatenciesMs: [1, 2, 30], messagesSent: 10, messagesCompleted: 10, kbPerConnection: 11.26, refuseMs: [1, 2], acceptedBeforeReady: 0 },
   hostile: {
     threadMessages: 100,
@@ -72,6 +72,7 @@ test('figures come from the measurements; CPU is scaled to the 30 s window', () 
   });
   expect(json.footprint.gate).toEqual({ rssMb: 52, cpuSeconds30s: 0.3, listenMs: 40 });
   expect(json.endpoints.startup).toEqual({ rps: 9000, p99Ms: 3 });
+  expect(json.endpoints.metrics).toEqual({ rps: 4000, p99Ms: 6, scrapeKb: 20.5, scrapeSamples: 240 });
   expect(json.ws).toEqual({ clients: 1000, eventP50Ms: 2, eventP99Ms: 30, kbPerConnection: 11.3, refuseP99Ms: 2 });
   expect(json.hostile).toEqual({ slowReaderMaxGrowthMb: 10.9, slowReaderNotClosed: 0, floodAccepted: 60, floodLimitPerMinute: 60 });
 });

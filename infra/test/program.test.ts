@@ -55,6 +55,7 @@ describe.each(STACKS)('stack %s', (stackName) => {
         'gcp:secretmanager/secretVersion:SecretVersion chat-collector-config',
         'gcp:serviceaccount/account:Account chat-sa',
         'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-app-failed',
+        'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-boot-near-budget',
         'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-checks-failing',
         'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-not-open',
         'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-not-ready-after-open',
@@ -134,12 +135,13 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(template.vpcAccess).toEqual({ egress: 'PRIVATE_RANGES_ONLY', networkInterfaces: [{ network: config.network, subnetwork: config.subnetwork }] });
   });
 
-  it('points the gate at the phase endpoint and the required components, and holds probes within their timeout', () => {
+  it('points the gate at the phase endpoint and the required components, holds probes within their timeout and exports the stack budget', () => {
     expect(byName.gate!.envs).toEqual([
       { name: 'GATE_PORT', value: String(GATE_PORT) },
       { name: 'GATE_TARGET_URL', value: DEFAULT_GATE_TARGET_URL },
       { name: 'GATE_REQUIRE', value: DEFAULT_REQUIRED_COMPONENTS.join(',') },
       { name: 'GATE_STARTUP_HOLD_MS', value: String(probeTiming(byName.gate!.startupProbe!).timeoutSeconds * 1000 - PROBE_NETWORK_MARGIN_MS) },
+      { name: 'GATE_STARTUP_BUDGET_SECONDS', value: String(config.startupBudgetSeconds) },
     ]);
   });
 

@@ -5,7 +5,8 @@
  */
 import { type CloudRunContainer, type CloudRunProbe, probeTiming, renderedService } from '../../common/cloud-run-service';
 import { REPO_ROOT, renderedStackPath } from '../../common/paths';
-import type { ProbeSpec } from '../../common/probes';
+import { MAX_STARTUP_BUDGET_SECONDS, type ProbeSpec } from '../../common/probes';
+import { GATE_ENV_VARS } from '../../common/revision';
 import type { LocalContainer, LocalRevision } from './revision-runner';
 
 /** How each container of the service runs here: the compiled entry point of its image. */
@@ -72,4 +73,18 @@ export function toLocalRevision(options: LocalRevisionOptions): LocalRevisionRes
     };
   });
   return { revision: { stack: options.stack, containers }, skipped };
+}
+
+/**
+ * The stack's startup budget as infra rendered it for the gate (GATE_STARTUP_BUDGET_SECONDS), so
+ * the runner measures boots against the number the cloud's probes and alert use.
+ */
+export function startupBudgetOf(revision: LocalRevision): number {
+  const name = GATE_ENV_VARS.startupBudgetSeconds;
+  const value = revision.containers.map((container) => container.env[name]).find((v) => v !== undefined);
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_STARTUP_BUDGET_SECONDS) {
+    throw new Error(`infra/rendered/${revision.stack}.yaml: no container sets ${name} to 1..${MAX_STARTUP_BUDGET_SECONDS} (got ${JSON.stringify(value)}); run npm run render`);
+  }
+  return seconds;
 }

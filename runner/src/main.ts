@@ -7,10 +7,11 @@ import { STACKS, type StackName } from '../../common/cloud-run-service';
 import { APP_PORT } from '../../common/revision';
 import { FrontDoor } from './front-door';
 import { localRevisionOf } from './local-images';
+import { startupBudgetOf } from './local-revision';
 import { PROBE_MODELS, type ProbeModel } from './probe-model';
 import { RevisionRunner } from './revision-runner';
 import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
-import { formatEvent, type Stamped, type TimelineEvent } from './timeline';
+import { describeBoot, formatEvent, type Stamped, type TimelineEvent } from './timeline';
 
 
 const USAGE = `usage: npm start -- [--stack ${STACKS.join('|')}] [--scenario ${SCENARIO_NAMES.join('|')}] [--probe-model ${PROBE_MODELS.join('|')}] [--exit-after-ready] [--json] [--port N] [--hold-timeout-ms N]`;
@@ -63,10 +64,13 @@ async function main(): Promise<void> {
   }
   const scenario = SCENARIOS[options.scenario];
   const { revision, skipped, ports } = await localRevisionOf(options.stack, scenario.appEnv);
+  const budgetSeconds = startupBudgetOf(revision);
 
   const startedAt = performance.now();
   const out = (line: string) => process.stdout.write(`${line}\n`);
+  const phases: { phase: string; durationMs: number }[] = [];
   const record = (event: TimelineEvent) => {
+    if (event.kind === 'phase') phases.push({ phase: event.phase, durationMs: event.durationMs });
     const stamped = { ...event, atMs: Math.round((performance.now() - startedAt) * 10) / 10 } as Stamped;
     out(options.json ? JSON.stringify(stamped) : formatEvent(stamped));
   };
@@ -104,8 +108,21 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown(0));
 
   const result = await runner.start();
+  const boot = result.ok ? describeBoot({ readyAtMs: result.trafficAtMs, budgetSeconds, phases }) : undefined;
   const summary = result.ok
-    ? { kind: 'result', ok: true, stack: options.stack, scenario: options.scenario, probeModel: options.probeModel, trafficAtMs: Math.round(result.trafficAtMs), url }
+    ? {
+        kind: 'result',
+        ok: true,
+        stack: options.stack,
+        scenario: options.scenario,
+        probeModel: options.probeModel,
+        trafficAtMs: Math.round(result.trafficAtMs),
+        url,
+        budgetSeconds,
+        budgetShare: Math.round(boot!.share * 1000) / 1000,
+        budgetWarning: boot!.warn,
+        slowestPhase: boot!.slowestPhase,
+      }
     : { kind: 'result', ok: false, stack: options.stack, scenario: options.scenario, probeModel: options.probeModel, reason: result.reason, atMs: Math.round(result.atMs) };
   const exiting = options.exitAfterReady || !result.ok;
   // The summary is the last line, after the containers stopped, so scripts can read it with tail -1.
@@ -117,6 +134,7 @@ async function main(): Promise<void> {
   else if (result.ok) {
     const next = exiting ? 'Stopped (--exit-after-ready).' : `Open ${url} to chat; Ctrl-C stops the revision.`;
     out(`\nTraffic would flow ${(result.trafficAtMs / 1000).toFixed(2)} s after start. ${next}`);
+    out(boot!.line);
   }
   else out(`\nThe revision would fail: ${result.reason}`);
   if (exiting) process.exit(result.ok ? 0 : 1);

@@ -1,5 +1,6 @@
 /** What the local revision did, in order, with times relative to the runner's start. */
-import { startupCoverSeconds } from '../../common/probes';
+import { type ProbeTiming, startupCoverSeconds } from '../../common/probes';
+import { budgetShare } from './budget';
 import type { ProbeModel } from './probe-model';
 
 export type TimelineEvent =
@@ -68,10 +69,29 @@ function describe(event: TimelineEvent): string {
  * The startup probe's schedule, shown where the run starts: with an initial delay (a budget beyond
  * 240 s) no attempt runs before it ends, so a boot that is ready sooner still waits for it.
  */
-function describeSchedule(event: Extract<TimelineEvent, { kind: 'startup-schedule' }>): string {
-  const { initialDelaySeconds: delay, periodSeconds: period, failureThreshold: attempts } = event;
-  const cover = startupCoverSeconds(event);
+export function describeSchedule(timing: Omit<ProbeTiming, 'timeoutSeconds'>): string {
+  const { initialDelaySeconds: delay, periodSeconds: period, failureThreshold: attempts } = timing;
+  const cover = startupCoverSeconds(timing);
   const tries = `up to ${attempts} attempt${attempts === 1 ? '' : 's'} ${period} s apart`;
   if (delay === 0) return `startup probe: ${tries}, ${cover} s to pass`;
   return `startup probe: first attempt after a ${delay} s initial delay, then ${tries}, ${cover} s to pass; a boot ready sooner still waits the ${delay} s`;
+}
+
+export interface BootAgainstBudget {
+  readyAtMs: number;
+  budgetSeconds: number;
+  /** Phase completions in the order the app logged them. */
+  phases: readonly { phase: string; durationMs: number }[];
+}
+
+/** The boot against the stack's budget, npm start's last line: a warning past 80% of it. */
+export function describeBoot({ readyAtMs, budgetSeconds, phases }: BootAgainstBudget): { line: string; warn: boolean; share: number; slowestPhase: { phase: string; durationMs: number } | null } {
+  const { share, warn } = budgetShare(readyAtMs / 1000, budgetSeconds);
+  const slowestPhase = phases.reduce<{ phase: string; durationMs: number } | null>((slowest, p) => (slowest === null || p.durationMs > slowest.durationMs ? p : slowest), null);
+  const slowest = slowestPhase === null ? '' : ` (slowest phase: ${slowestPhase.phase} ${(slowestPhase.durationMs / 1000).toFixed(1)} s)`;
+  const figures = `ready at ${(readyAtMs / 1000).toFixed(1)} s: ${Math.round(share * 100)}% of the ${budgetSeconds} s budget${slowest}`;
+  const line = warn
+    ? `WARNING: ${figures}, past 80%: a slower boot in the cloud would be killed; shorten the slowest phase or size startupBudgetSeconds with npm run budget`
+    : figures;
+  return { line, warn, share, slowestPhase };
 }

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { STACKS } from '../../common/cloud-run-service';
+import { startupCoverSeconds } from '../../common/probes';
 import { renderedContainers, toProbeSpec } from '../src/local-revision';
 import { PROBE_MODELS } from '../src/probe-model';
 import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from '../src/scenarios';
@@ -25,6 +26,9 @@ interface Line {
   trafficAtMs?: number;
   phase?: string;
   probeModel?: string;
+  budgetSeconds?: number;
+  budgetWarning?: boolean;
+  slowestPhase?: { phase: string; durationMs: number };
 }
 
 function runScenario(stack: string, scenario: ScenarioName, extra: string[] = []): Promise<{ code: number | null; lines: Line[] }> {
@@ -84,6 +88,12 @@ describe.each(STACKS)('npm start --stack %s', (stack) => {
       const lastPhase = lines.filter((line) => line.kind === 'phase').at(-1)!;
       expect(traffic.atMs).toBeGreaterThanOrEqual(lastPhase.atMs);
       if (scenario === 'slow-services') expect(result.trafficAtMs).toBeGreaterThanOrEqual(5000);
+      // The boot against the budget the startup probes cover, which is the one the gate exports.
+      expect(result).toMatchObject({ budgetSeconds: startupCoverSeconds(gateStartupProbe(stack)), budgetWarning: false });
+      if (scenario === 'slow-services') {
+        expect(result.slowestPhase?.phase).toBe('services');
+        expect(result.slowestPhase?.durationMs).toBeGreaterThanOrEqual(5000);
+      }
       expectProbeTimeline(lines, stack);
     } else {
       expect(code).toBe(1);

@@ -6,7 +6,7 @@
 import { type Env, ConfigError, readEnum, readInt, readList, readNumber, readPort, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
 import { MAX_LONG_POLL_MS } from '../../common/phase-contract';
-import { DEFAULT_STARTUP_HOLD_MS, MAX_STARTUP_HOLD_MS } from '../../common/probes';
+import { DEFAULT_STARTUP_HOLD_MS, MAX_STARTUP_BUDGET_SECONDS, MAX_STARTUP_HOLD_MS, MAX_STARTUP_WINDOW_SECONDS } from '../../common/probes';
 import { DEFAULT_GATE_TARGET_URL, DEFAULT_REQUIRED_COMPONENTS, GATE_ENV_VARS as V, GATE_PORT } from '../../common/revision';
 
 /** How the gate checks its target; also what the check loop and its tests take. */
@@ -33,6 +33,8 @@ export interface GateConfig extends CheckTimings {
   failedLingerMs: number;
   /** How long /startup holds a probe while the gate is closed; 0 answers at once. */
   startupHoldMs: number;
+  /** The startup budget the revision's probes give the backend, in seconds; only exported as a metric. */
+  startupBudgetSeconds: number;
   logLevel: LogLevel;
 }
 
@@ -47,6 +49,9 @@ export const DEFAULT_TIMINGS: CheckTimings = {
 };
 
 export const DEFAULT_FAILED_LINGER_MS = 1000;
+
+/** Without a budget from infra, Cloud Run's longest startup window without an initial delay. */
+export const DEFAULT_STARTUP_BUDGET_SECONDS = MAX_STARTUP_WINDOW_SECONDS;
 
 export function readGateConfig(env: Env): GateConfig {
   const backoffMinMs = readInt(env, V.backoffMinMs, DEFAULT_TIMINGS.backoffMinMs, { min: 1, max: 60_000 });
@@ -72,6 +77,7 @@ export function readGateConfig(env: Env): GateConfig {
     maxBodyBytes: readInt(env, V.maxBodyBytes, DEFAULT_TIMINGS.maxBodyBytes, { min: 1024, max: 16 * 1024 * 1024 }),
     failedLingerMs: readInt(env, V.failedLingerMs, DEFAULT_FAILED_LINGER_MS, { min: 0, max: 10_000 }),
     startupHoldMs: readInt(env, V.startupHoldMs, DEFAULT_STARTUP_HOLD_MS, { min: 0, max: MAX_STARTUP_HOLD_MS }),
+    startupBudgetSeconds: readInt(env, V.startupBudgetSeconds, DEFAULT_STARTUP_BUDGET_SECONDS, { min: 1, max: MAX_STARTUP_BUDGET_SECONDS }),
     logLevel: readEnum(env, V.logLevel, LOG_LEVELS, 'info'),
   };
 }

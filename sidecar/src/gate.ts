@@ -7,6 +7,7 @@ import type { Logger } from '../../common/log';
 import type { PhaseBody, PhaseError } from '../../common/phase-contract';
 import { decide } from '../../common/startup-decision';
 import { ProbeHolds } from '../../common/startup-hold';
+import { EMPTY_PHASE_CLOCK, observePhases } from './boot-timing';
 import type { CheckTimings } from './config';
 import { type CheckOutcome, type GateState, INITIAL_STATE, afterCheck, appError, isLive, isReady, startupPending, startupReason } from './decision';
 import type { GateMetrics } from './metrics';
@@ -109,6 +110,7 @@ export class Gate {
   private readonly startedAtMs: number;
   private lastProgressMs: number;
   private loopCrashed = false;
+  private phaseClock = EMPTY_PHASE_CLOCK;
 
   constructor(private readonly options: GateOptions) {
     this.startedAtMs = this.lastProgressMs = options.now();
@@ -126,11 +128,19 @@ export class Gate {
     this.lastProgressMs = now();
     this.state = afterCheck(before, outcome, this.lastProgressMs, required);
     metrics.recordCheck(outcome.ok ? 'ok' : outcome.failure.result, durationMs);
+    if (outcome.ok) this.timePhases(outcome.body);
+    if (before.openedAtMs === null && this.state.openedAtMs !== null) metrics.recordBoot((this.state.openedAtMs - this.startedAtMs) / 1000);
     metrics.update(this.state, this.startedAtMs);
     for (const event of describeChanges(before, this.state, required, this.startedAtMs, Date.now())) log[event.level](event.fields, event.message);
     this.holds.wake();
     const app = this.state.observation;
     if (app?.state === 'failed' && before.observation?.state !== 'failed') this.options.onAppFailed(appError(app));
+  }
+
+  private timePhases(body: PhaseBody): void {
+    const { clock, completed } = observePhases(this.phaseClock, body, this.lastProgressMs);
+    this.phaseClock = clock;
+    for (const { phase, seconds } of completed) this.options.metrics.recordPhase(phase, seconds);
   }
 
   recordLongPoll(honoured: boolean): void {

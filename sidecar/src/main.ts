@@ -19,6 +19,7 @@ function main(): void {
   const log = createLogger('gate', config.logLevel);
   const registry = new Registry();
   const metrics = new GateMetrics(registry, config.require, Date.now() / 1000);
+  metrics.setBudget(config.startupBudgetSeconds);
   const checking = new AbortController();
 
   const gate = new Gate({

@@ -13,7 +13,14 @@ import { CHECK_RESULTS, type CheckResult } from '../../common/gate-contract';
 import { STATES } from '../../common/phase-contract';
 import { decide } from '../../common/startup-decision';
 import { HOLD_OUTCOMES, type HoldOutcome } from '../../common/startup-hold';
+import { PhaseLabels } from './boot-timing';
 import { type GateState, isReady } from './decision';
+
+/**
+ * Boot and phase durations: 0.5 s to Cloud Run's longest startup (480 s), closer together around
+ * the 240 s window, where a budget's 80% line usually falls.
+ */
+export const BOOT_BUCKETS = [0.5, 1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 150, 180, 210, 240, 300, 360, 420, 480];
 
 export class GateMetrics {
   private readonly open: Gauge;
@@ -25,6 +32,10 @@ export class GateMetrics {
   private readonly appState: Gauge<'state'>;
   private readonly appPhase: Gauge<'phase'>;
   private readonly held: Histogram<'outcome'>;
+  private readonly boot: Histogram;
+  private readonly phaseSeconds: Histogram<'phase'>;
+  private readonly budget: Gauge;
+  private readonly phaseLabels = new PhaseLabels();
   /** Set by the Gate that owns the holds (countHolds); none are held before it exists. */
   private probesHeldNow: () => number = () => 0;
 
@@ -66,6 +77,20 @@ export class GateMetrics {
       registers,
     });
     new Gauge({ name: 'startup_gate_start_time_seconds', help: 'Unix time the gate started.', registers }).set(startTimeSeconds);
+    this.boot = new Histogram({
+      name: 'startup_gate_boot_seconds',
+      help: 'Seconds from gate start to open, observed once per boot; summed across instances, the fleet boot distribution.',
+      buckets: BOOT_BUCKETS,
+      registers,
+    });
+    this.phaseSeconds = new Histogram({
+      name: 'startup_gate_phase_seconds',
+      help: 'Duration of each completed startup phase as the gate saw it over the long-poll; at most 16 phase names, later ones as _other.',
+      labelNames: ['phase'],
+      buckets: BOOT_BUCKETS,
+      registers,
+    });
+    this.budget = new Gauge({ name: 'startup_gate_budget_seconds', help: 'The startup budget in force (GATE_STARTUP_BUDGET_SECONDS): the startup probes give up this long after start.', registers });
 
     // Zero-valued series from the first scrape, so rates and alerts need no absent() tricks.
     for (const result of CHECK_RESULTS) this.checks.inc({ result }, 0);
@@ -82,6 +107,18 @@ export class GateMetrics {
   recordCheck(result: CheckResult, durationMs: number): void {
     this.checks.inc({ result });
     this.duration.observe(durationMs / 1000);
+  }
+
+  setBudget(seconds: number): void {
+    this.budget.set(seconds);
+  }
+
+  recordBoot(seconds: number): void {
+    this.boot.observe(seconds);
+  }
+
+  recordPhase(phase: string, seconds: number): void {
+    this.phaseSeconds.observe({ phase: this.phaseLabels.label(phase) }, seconds);
   }
 
   recordHold(outcome: HoldOutcome, heldMs: number): void {
