@@ -16,7 +16,7 @@ import { loadAlertRules } from '../alert-rules';
 import { collectorLabels, METADATA_LABELS, PROMETHEUS_TARGET_LABELS, runMonitoring } from '../collector';
 import type { Dashboard } from '../dashboard';
 import { STACKS } from '../../common/cloud-run-service';
-import { SERVICE_NAME } from '../program';
+import { CHAT_SERVICE_NAME as SERVICE_NAME } from '../chat-app';
 import { renderedStack } from './stack-support';
 import { freePort } from '../../common/local-ports';
 import { type GateProcess, spawnGate } from '../../testkit/gate-process';
