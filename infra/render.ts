@@ -1,6 +1,6 @@
 /**
  * `npm run render` writes infra/rendered/STACK.yaml: every resource the program creates for the
- * stack, with the inputs `pulumi up` would send, as a stable document that shows any
+ * stack (the chat app's stacks, and the Python example's from its own project), with the inputs `pulumi up` would send, as a stable document that shows any
  * infrastructure change as a readable diff in review. `--check` only compares and exits 1,
  * naming each stale file.
  */
@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { stringify } from 'yaml';
-import { STACKS } from '../common/cloud-run-service';
+import { RENDERED_STACKS } from '../common/cloud-run-service';
 import { REPO_ROOT, renderedStackPath } from '../common/paths';
 import { recordStack, stackConfig, type RecordedResource } from './mocks';
 
@@ -52,7 +52,7 @@ export async function render(options: { check: boolean; root?: string; renderer?
   const root = options.root ?? REPO_ROOT;
   const renderer = options.renderer ?? renderStack;
   const stale: string[] = [];
-  for (const stack of STACKS) {
+  for (const stack of RENDERED_STACKS) {
     const file = renderedStackPath(stack, root);
     const text = await renderer(stack, root);
     const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
