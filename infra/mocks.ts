@@ -95,6 +95,17 @@ function mockId(type: string, name: string, inputs: Record<string, unknown>): st
   return `${name}-id`;
 }
 
+/** Mocks that answer as the cloud would (ids, computed outputs, invokes) and record each resource into `resources`. */
+export function recordingMocks(resources: RecordedResource[]): pulumi.runtime.Mocks {
+  return {
+    newResource: ({ type, name, inputs }) => {
+      resources.push({ type, name, inputs });
+      return { id: mockId(type, name, inputs), state: { ...inputs, ...computedOutputs(type, inputs) } };
+    },
+    call: ({ token }) => invokeResult(token),
+  };
+}
+
 /**
  * The language host's part, in this process: sets the mocks on the program's own @pulumi/pulumi
  * (the copy its resources register with), requires the entry (calling it when it exports a
@@ -108,13 +119,7 @@ async function runUnderMocks(stack: string, config: Record<string, string>, proj
   const resources: RecordedResource[] = [];
   runtime.setAllConfig(config);
   await runtime.setMocks(
-    {
-      newResource: ({ type, name, inputs }) => {
-        resources.push({ type, name, inputs });
-        return { id: mockId(type, name, inputs), state: { ...inputs, ...computedOutputs(type, inputs) } };
-      },
-      call: ({ token }) => invokeResult(token),
-    },
+    recordingMocks(resources),
     projectFile(projectDir).name,
     stack,
     false,
