@@ -60,15 +60,16 @@ export function commandImage(command: string, ports: ReadonlyMap<number, number>
 export interface PlacedRevision extends LocalRevisionResult {
   /** Declared port -> the free local port it runs on. */
   ports: Map<number, number>;
-  /** Whether the app runs this repository's chat app (not a command given with --run). */
+  /** Whether the stack is the chat app's, whose app runs with local stand-ins for its cloud settings. */
   chatApp: boolean;
 }
 
 /**
  * The stack's rendered service on free local ports. The chat app's stacks run the chat app and
  * the gate from dist/ with the app's rehearsal settings; any stack's container runs a command
- * given for it instead (`run`: container name → command). Throws naming a container that is not
- * in the stack, and the app when nothing can run it.
+ * given for it instead (`run`: container name → command), keeping the local settings this
+ * repository gives it. Throws naming a container that is not in the stack, and the app when
+ * nothing can run it.
  */
 export async function localRevisionOf(stack: string, appEnv: Readonly<Record<string, string>> = {}, run: Readonly<Record<string, string>> = {}): Promise<PlacedRevision> {
   const containers = renderedContainers(stack);
@@ -82,11 +83,14 @@ export async function localRevisionOf(stack: string, appEnv: Readonly<Record<str
   for (const [name, command] of Object.entries(run)) {
     const container = containers.find((candidate) => candidate.name === name);
     if (!container) throw new Error(`--run ${name}: stack ${stack} has no container ${name} (it has ${containers.map((c) => c.name).join(', ')})`);
-    images[name] = commandImage(command, ports, container.ports?.containerPort);
+    // Only the command changes: a container this repository runs keeps its local ports and stand-ins.
+    const given = commandImage(command, ports, container.ports?.containerPort);
+    const known = images[name];
+    images[name] = known ? { ...known, ...given, env: { ...given.env, ...known.env } } : given;
   }
   if (app && images[app.name] === undefined) {
     throw new Error(`stack ${stack}'s ingress container ${app.name} (${app.image}) runs here only from a command given for it: --run ${app.name}=COMMAND`);
   }
   const result = toLocalRevision({ stack, containers, images, ports });
-  return { ...result, ports, chatApp: chatStack && (app === undefined || run[app.name] === undefined) };
+  return { ...result, ports, chatApp: chatStack };
 }

@@ -3,7 +3,7 @@
  * semantics, and shows when Cloud Run would send it traffic. See docs/local-runner.md.
  */
 import { parseArgs } from 'node:util';
-import { RENDERED_STACKS } from '../../common/cloud-run-service';
+import { RENDERED_STACKS, STACKS } from '../../common/cloud-run-service';
 import { APP_PORT } from '../../common/revision';
 import { FrontDoor } from './front-door';
 import { localRevisionOf } from './local-images';
@@ -48,7 +48,9 @@ export function parseOptions(argv: string[]): Options {
   const run = parseRun(values.run);
   const scenario = values.scenario as ScenarioName;
   if (!SCENARIO_NAMES.includes(scenario)) throw new Error(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, got ${JSON.stringify(values.scenario)}`);
-  if (scenario !== 'normal' && run.app !== undefined) throw new Error('--scenario rehearses the chat app; with --run app=COMMAND put the rehearsal settings in the command');
+  if (scenario !== 'normal' && !(STACKS as readonly string[]).includes(stack)) {
+    throw new Error(`--scenario rehearses the chat app, which stack ${stack} does not run; put the rehearsal settings in the --run command`);
+  }
   const probeModel = values['probe-model'] as ProbeModel;
   if (!PROBE_MODELS.includes(probeModel)) throw new Error(`--probe-model must be one of ${PROBE_MODELS.join(', ')}, got ${JSON.stringify(values['probe-model'])}`);
   const port = Number(values.port);

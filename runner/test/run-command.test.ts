@@ -3,11 +3,12 @@
  * with its app run from a command (uvicorn on Debian's python3), behind the real gate, with Cloud
  * Run's probe semantics under both readings of its routing. A request sent while the app starts
  * waits at the front door and reaches the app only once it is ready; a failed phase fails the
- * revision naming it; stopping ends every process the command started.
+ * revision naming it; stopping ends every process the command started. In a chat stack, --run
+ * replaces only the command (here with the images' bundles).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { REPO_ROOT } from '../../common/paths';
+import { BUNDLES, REPO_ROOT } from '../../common/paths';
 import { PROBE_MODELS } from '../src/probe-model';
 import { waitFor } from '../../testkit/wait-for';
 
@@ -25,6 +26,7 @@ interface Line {
   ok?: boolean;
   reason?: string;
   probeModel?: string;
+  phase?: string;
 }
 
 interface Run {
@@ -94,12 +96,21 @@ it("fails the revision naming the Python app's failed phase, reported through th
   expect(run.lines.some((line) => line.kind === 'traffic')).toBe(false);
 }, 60_000);
 
+it("replaces only the command in a chat stack: the images' bundles run with the local ports and stand-ins, traffic after the app's last phase", async () => {
+  const run = start(['--stack', 'staging', '--exit-after-ready', '--run', `app=${process.execPath} ${BUNDLES.app}`, '--run', `gate=${process.execPath} ${BUNDLES.gate}`]);
+  expect(await run.exited).toBe(0);
+  expect(run.lines.at(-1)).toMatchObject({ kind: 'result', ok: true, stack: 'staging' });
+  const lastPhase = run.lines.filter((line) => line.kind === 'phase').at(-1)!;
+  expect(lastPhase).toMatchObject({ container: 'app', phase: 'finalize' });
+  expect(run.lines.find((line) => line.kind === 'traffic')!.atMs).toBeGreaterThanOrEqual(lastPhase.atMs);
+}, 60_000);
+
 describe('a stack whose app is not this repository', () => {
   it.each([
     [[], 'container app (europe-west1-docker.pkg.dev/python-gate-example/apps/python-fastapi@sha256:'],
     [['--run', 'db=redis-server'], '--run db: stack python-fastapi has no container db (it has app, gate, collector)'],
     [['--run', 'app'], '--run must be CONTAINER=COMMAND, got "app"'],
-    [['--run', 'app=true', '--scenario', 'slow-services'], '--scenario rehearses the chat app'],
+    [['--run', 'app=true', '--scenario', 'slow-services'], '--scenario rehearses the chat app, which stack python-fastapi does not run'],
   ])('%j exits 2 with one line, then the usage', async (args, message) => {
     const run = start(args);
     expect(await run.exited).toBe(2);
