@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { parse } from 'yaml';
-import { REPO_ROOT, renderedStackPath } from './paths';
+import { EXAMPLE_PROJECT_DIRS, REPO_ROOT, renderedStackPath } from './paths';
 import { CLOUD_RUN_PROBE_DEFAULTS, type ProbeTiming } from './probes';
 
 /** The Pulumi type token of the service. */
@@ -14,8 +14,8 @@ export const SERVICE_TYPE = 'gcp:cloudrunv2/service:Service';
 /** The project name in Pulumi.yaml: the namespace of the program's own stack config keys. */
 export const PULUMI_PROJECT = 'cloud-run-startup-gate';
 
-/** The Cloud Run service name; also the collector's scrape job, so the gate's series carry job="chat". */
-export const SERVICE_NAME = 'chat';
+/** The chat app's Cloud Run service name (its policies apply to the service of this name); also the collector's scrape job, so the gate's series carry job="chat". */
+export const CHAT_SERVICE_NAME = 'chat';
 
 /** The stack config key of the startup budget, as Pulumi.STACK.yaml spells it. */
 export const STARTUP_BUDGET_CONFIG_KEY = `${PULUMI_PROJECT}:startupBudgetSeconds`;
@@ -23,6 +23,11 @@ export const STARTUP_BUDGET_CONFIG_KEY = `${PULUMI_PROJECT}:startupBudgetSeconds
 /** The stacks infra deploys and renders, and the local runner runs; each is also the app's APP_ENV. */
 export const STACKS = ['staging', 'production'] as const;
 export type StackName = (typeof STACKS)[number];
+
+/** The Python example's stack (its own Pulumi project, examples/python-fastapi/deploy), rendered and run beside them. */
+export const EXAMPLE_STACKS = Object.keys(EXAMPLE_PROJECT_DIRS) as (keyof typeof EXAMPLE_PROJECT_DIRS)[];
+/** Every stack with a rendered file in infra/rendered/. */
+export const RENDERED_STACKS: readonly string[] = [...STACKS, ...EXAMPLE_STACKS];
 
 export interface CloudRunProbe {
   initialDelaySeconds?: number;

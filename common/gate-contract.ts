@@ -35,7 +35,7 @@ export interface StartupReason {
   /** Required components the app does not report as true. */
   missing: string[];
   error: PhaseError | null;
-  /** The last failed check, kept after later successes so the reason says what went wrong. */
+  /** The failed check the gate is in now; null once a check succeeds again (the gate logs the recovery). */
   lastCheckError: CheckFailure | null;
 }
 

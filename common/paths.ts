@@ -10,6 +10,15 @@ export const REPO_ROOT = path.resolve(__dirname, path.basename(path.dirname(__di
 /** Where `tsc -p .` writes the compiled JavaScript. */
 export const DIST_DIR = path.join(REPO_ROOT, 'dist');
 
+/** The stacks of this repository's other Pulumi project, the Python example, and its folder. */
+export const EXAMPLE_PROJECT_DIRS = { 'python-fastapi': path.join('examples', 'python-fastapi', 'deploy') } as const;
+
+/** The folder of the Pulumi project (Pulumi.yaml, Pulumi.STACK.yaml) a stack belongs to: the example's or the repository's. */
+export function pulumiProjectDir(stack: string, root = REPO_ROOT): string {
+  const example = (EXAMPLE_PROJECT_DIRS as Record<string, string>)[stack];
+  return example === undefined ? root : path.join(root, example);
+}
+
 /** A stack's rendered resources (`npm run render`), which the local runner runs. */
 export function renderedStackPath(stack: string, root = REPO_ROOT): string {
   return path.join(root, 'infra', 'rendered', `${stack}.yaml`);

@@ -113,6 +113,15 @@ const LIVENESS = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 3,
 /** Readiness (Cloud Run Preview): a short period so an instance leaves rotation quickly on SIGTERM. */
 const READINESS = { initialDelaySeconds: 0, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 } as const;
 
+/** Where the ingress container answers its probes: its port, and its liveness path (its startup path is contract 2's, /startup). */
+export interface IngressEndpoints {
+  port: number;
+  livenessPath: string;
+}
+
+/** The chat app's: port 8080, liveness on /healthz. */
+export const CHAT_APP_ENDPOINTS: Readonly<IngressEndpoints> = { port: APP_PORT, livenessPath: APP_PATHS.healthz };
+
 export interface RevisionProbes {
   app: { startup: ProbeSpec; liveness: ProbeSpec };
   gate: { startup: ProbeSpec; liveness: ProbeSpec; readiness: ProbeSpec };
@@ -123,9 +132,9 @@ export interface RevisionProbes {
  * longest the app may take from container start to ready. Both startup probes (the app's /startup
  * and the gate's) pass only once the app is ready with its required components, and give up exactly
  * at the budget: a window of up to 240 attempts a second apart, after an initial delay only for the
- * part of the budget beyond 240 s.
+ * part of the budget beyond 240 s. `ingress` places the ingress container's probes (the chat app's by default).
  */
-export function revisionProbes(startupBudgetSeconds: number): RevisionProbes {
+export function revisionProbes(startupBudgetSeconds: number, ingress: IngressEndpoints = CHAT_APP_ENDPOINTS): RevisionProbes {
   if (!Number.isInteger(startupBudgetSeconds) || startupBudgetSeconds < 1 || startupBudgetSeconds > MAX_STARTUP_BUDGET_SECONDS) {
     throw new RangeError(`the startup budget must be a whole number of seconds from 1 to ${MAX_STARTUP_BUDGET_SECONDS}, got ${startupBudgetSeconds}`);
   }
@@ -139,8 +148,8 @@ export function revisionProbes(startupBudgetSeconds: number): RevisionProbes {
     app: {
       // The app's own /startup applies the gate's condition to its own state and holds like the
       // gate's, so traffic waits for ready even if Cloud Run routes once the ingress container passes.
-      startup: { ...startup, httpGet: { path: APP_PATHS.startup, port: APP_PORT } },
-      liveness: { ...LIVENESS, httpGet: { path: APP_PATHS.healthz, port: APP_PORT } },
+      startup: { ...startup, httpGet: { path: APP_PATHS.startup, port: ingress.port } },
+      liveness: { ...LIVENESS, httpGet: { path: ingress.livenessPath, port: ingress.port } },
     },
     gate: {
       startup: { ...startup, httpGet: { path: GATE_PATHS.startup, port: GATE_PORT } },

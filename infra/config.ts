@@ -13,12 +13,13 @@ import {
 } from '../common/probes';
 import { PULUMI_PROJECT, STACKS, STARTUP_BUDGET_CONFIG_KEY, type StackName } from '../common/cloud-run-service';
 import { ConfigError } from '../common/env';
-import type { DependencyArgs } from './revision-template';
+import type { ChatAppSettings } from './chat-app';
+import type { VpcArgs } from './revision-template';
 
 /** The project name in Pulumi.yaml: the namespace of this program's own config keys. */
 export const PROJECT = PULUMI_PROJECT;
 
-export interface StackConfig extends DependencyArgs {
+export interface StackConfig extends ChatAppSettings, VpcArgs {
   stack: StackName;
   project: string;
   region: string;
@@ -34,12 +35,6 @@ export interface StackConfig extends DependencyArgs {
   maxInstances: number;
   /** Requests (WebSocket connections) one instance serves at once. */
   concurrency: number;
-  /** Secret Manager secret id holding the LLM API key; the service reads its latest version. */
-  llmApiKeySecret: string;
-  /** Secret Manager secret id holding the key every instance signs thread tokens with. */
-  threadTokenKeySecret: string;
-  llmBaseUrl: string;
-  llmModel: string;
   deletionProtection: boolean;
   labels: Record<string, string>;
   /**

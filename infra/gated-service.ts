@@ -1,14 +1,16 @@
 /**
- * A Cloud Run v2 service whose instances get traffic only once the app is ready: the app as
- * ingress container, the startup gate as a sidecar whose startup probe holds traffic back, and
- * Managed Prometheus scraping the gate. Plus exactly the identity and access it needs.
+ * A Cloud Run v2 service whose instances get traffic only once the app is ready: any app as the
+ * ingress container (given as data, a GatedApp), the startup gate as a sidecar whose startup probe
+ * holds traffic back, and Managed Prometheus scraping the gate. Plus exactly the identity and
+ * access it needs, the gate's alert policies and its dashboard. It knows nothing of any one app:
+ * infra/chat-app.ts is the chat app's use of it, examples/python-fastapi/deploy a Python app's.
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { alertPolicyArgs, kebab, type AlertingRule } from './alert-rules';
 import { runMonitoringYaml } from './collector';
 import { dashboardJson, startupDashboard } from './dashboard';
-import { APP_SECRETS, revisionTemplate, type RevisionArgs } from './revision-template';
+import { revisionTemplate, type RevisionArgs } from './revision-template';
 
 export const COMPONENT_TYPE = 'cloud-run-startup-gate:index:GatedService';
 
@@ -18,10 +20,15 @@ export const ROLES = {
   invoker: 'roles/run.invoker',
 } as const;
 
-/** Everything a gated service needs; the revision's own settings are documented on RevisionArgs. */
+/**
+ * Everything a gated service needs. The app (`app`, a GatedApp) and the revision's settings are
+ * documented on RevisionArgs; the service account and the collector's config the component makes.
+ */
 export interface GatedServiceArgs extends Omit<RevisionArgs, 'serviceAccount' | 'collectorConfig'> {
   project: string;
   region: string;
+  /** The deployment environment (the stack's name): the dashboard's filter. */
+  environment: string;
   /** Lets anyone on the internet invoke the service (roles/run.invoker for allUsers). */
   publicAccess: boolean;
   /** Refuses `pulumi destroy` and replacements of the service until turned off. */
@@ -32,7 +39,7 @@ export interface GatedServiceArgs extends Omit<RevisionArgs, 'serviceAccount' | 
   notificationChannels: readonly string[];
 }
 
-/** An env name as a resource name part: LLM_API_KEY → llm-api-key (the name its grant always had). */
+/** An env name as a resource name part: LLM_API_KEY → llm-api-key. */
 const secretKey = (env: string) => env.toLowerCase().replaceAll('_', '-');
 
 export class GatedService extends pulumi.ComponentResource {
@@ -73,7 +80,7 @@ export class GatedService extends pulumi.ComponentResource {
     // Access on each secret, never project-wide: the account reads exactly its own secrets.
     const accessors = [
       { key: 'collector-config', secretId: collectorConfig.secretId },
-      ...APP_SECRETS.map(({ env, secret }) => ({ key: secretKey(env), secretId: pulumi.output(args[secret]) })),
+      ...Object.entries(args.app.secrets).map(([env, secretId]) => ({ key: secretKey(env), secretId })),
     ].map(({ key, secretId }) =>
       new gcp.secretmanager.SecretIamMember(`${name}-${key}-accessor`, { project, secretId, role: ROLES.secretAccessor, member }, parent),
     );

@@ -10,8 +10,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
-import { DIST_DIR, REPO_ROOT } from '../common/paths';
-import { PROJECT } from './config';
+import { DIST_DIR, pulumiProjectDir, REPO_ROOT } from '../common/paths';
 
 export interface RecordedResource {
   type: string;
@@ -20,9 +19,9 @@ export interface RecordedResource {
   inputs: Record<string, unknown>;
 }
 
-/** A stack's config as Pulumi hands it to a program: every value a string, objects as JSON. */
+/** A stack's config as Pulumi hands it to a program: every value a string, objects as JSON. `root` is the repository's. */
 export function stackConfig(stack: string, root = REPO_ROOT): Record<string, string> {
-  const file = path.join(root, `Pulumi.${stack}.yaml`);
+  const file = path.join(pulumiProjectDir(stack, root), `Pulumi.${stack}.yaml`);
   const document = parse(fs.readFileSync(file, 'utf8')) as { config?: Record<string, unknown> };
   return Object.fromEntries(
     Object.entries(document.config ?? {}).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)]),
@@ -30,8 +29,13 @@ export function stackConfig(stack: string, root = REPO_ROOT): Record<string, str
 }
 
 interface ProjectFile {
+  name: string;
   runtime: string | { name: string; options?: { typescript?: boolean } };
   main?: string;
+}
+
+function projectFile(root: string): ProjectFile {
+  return parse(fs.readFileSync(path.join(root, 'Pulumi.yaml'), 'utf8')) as ProjectFile;
 }
 
 /**
@@ -41,7 +45,7 @@ interface ProjectFile {
  * as it is, without ts-node.
  */
 export function programEntry(root = REPO_ROOT): string {
-  const project = parse(fs.readFileSync(path.join(root, 'Pulumi.yaml'), 'utf8')) as ProjectFile;
+  const project = projectFile(root);
   const runtime = typeof project.runtime === 'string' ? { name: project.runtime } : project.runtime;
   if (runtime.name !== 'nodejs' || runtime.options?.typescript !== false) {
     throw new Error('Pulumi.yaml must declare runtime nodejs with options.typescript false: the program is the compiled JavaScript');
@@ -91,27 +95,32 @@ function mockId(type: string, name: string, inputs: Record<string, unknown>): st
   return `${name}-id`;
 }
 
+/** Mocks that answer as the cloud would (ids, computed outputs, invokes) and record each resource into `resources`. */
+export function recordingMocks(resources: RecordedResource[]): pulumi.runtime.Mocks {
+  return {
+    newResource: ({ type, name, inputs }) => {
+      resources.push({ type, name, inputs });
+      return { id: mockId(type, name, inputs), state: { ...inputs, ...computedOutputs(type, inputs) } };
+    },
+    call: ({ token }) => invokeResult(token),
+  };
+}
+
 /**
  * The language host's part, in this process: sets the mocks on the program's own @pulumi/pulumi
  * (the copy its resources register with), requires the entry (calling it when it exports a
  * function) and waits for every registration. Config holds fully qualified keys, as `pulumi up`
  * passes them.
  */
-async function runUnderMocks(stack: string, config: Record<string, string>): Promise<RecordedResource[]> {
-  const entry = programEntry();
+async function runUnderMocks(stack: string, config: Record<string, string>, projectDir: string): Promise<RecordedResource[]> {
+  const entry = programEntry(projectDir);
   const load = createRequire(entry);
   const runtime = (load('@pulumi/pulumi') as typeof pulumi).runtime;
   const resources: RecordedResource[] = [];
   runtime.setAllConfig(config);
   await runtime.setMocks(
-    {
-      newResource: ({ type, name, inputs }) => {
-        resources.push({ type, name, inputs });
-        return { id: mockId(type, name, inputs), state: { ...inputs, ...computedOutputs(type, inputs) } };
-      },
-      call: ({ token }) => invokeResult(token),
-    },
-    PROJECT,
+    recordingMocks(resources),
+    projectFile(projectDir).name,
     stack,
     false,
   );
@@ -126,13 +135,14 @@ async function runUnderMocks(stack: string, config: Record<string, string>): Pro
 const RUNNER = path.join(DIST_DIR, 'infra', 'mocks.js');
 
 /**
- * Runs the program as the given stack under mocks in a fresh Node process started in the project
- * folder, as `pulumi up` runs it once per stack, and returns every resource it registered, in
- * registration order (secret values still wrapped as Pulumi secrets).
+ * Runs the program of the stack's project as the given stack under mocks in a fresh Node process
+ * started in the project folder, as `pulumi up` runs it once per stack, and returns every resource
+ * it registered, in registration order (secret values still wrapped as Pulumi secrets).
  */
 export function recordStack(stack: string, config: Record<string, string>): Promise<RecordedResource[]> {
+  const projectDir = pulumiProjectDir(stack);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [RUNNER], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [RUNNER], { cwd: projectDir, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -142,7 +152,7 @@ export function recordStack(stack: string, config: Record<string, string>): Prom
       if (code === 0) resolve(JSON.parse(out) as RecordedResource[]);
       else reject(new Error(`the program failed for stack ${stack} (exit ${code}): ${err.trim() || out.trim()}`));
     });
-    child.stdin.end(JSON.stringify({ stack, config }));
+    child.stdin.end(JSON.stringify({ stack, config, projectDir }));
   });
 }
 
@@ -150,8 +160,8 @@ if (require.main === module) {
   let input = '';
   process.stdin.on('data', (chunk: Buffer) => (input += chunk.toString()));
   process.stdin.on('end', () => {
-    const { stack, config } = JSON.parse(input) as { stack: string; config: Record<string, string> };
-    runUnderMocks(stack, config).then(
+    const { stack, config, projectDir } = JSON.parse(input) as { stack: string; config: Record<string, string>; projectDir: string };
+    runUnderMocks(stack, config, projectDir).then(
       (resources) => process.stdout.write(JSON.stringify(resources)),
       (error: unknown) => {
         process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);

@@ -1,6 +1,7 @@
 /** The stack: the images built from this checkout, and one gated chat service running them. */
-import { SERVICE_NAME } from '../common/cloud-run-service';
+import { CHAT_SERVICE_NAME } from '../common/cloud-run-service';
 import { loadAlertRules } from './alert-rules';
+import { chatApp } from './chat-app';
 import { loadStackConfig } from './config';
 import { GatedService } from './gated-service';
 import { Images } from './images';
@@ -9,11 +10,12 @@ export function deployStack(): { chat: GatedService; images: Images } {
   const config = loadStackConfig();
   // Every resource says which stack owns it.
   const labels = { ...config.labels, environment: config.stack };
-  const images = new Images(`${SERVICE_NAME}-images`, { project: config.project, region: config.region, stack: config.stack, labels });
-  const chat = new GatedService(SERVICE_NAME, {
+  const images = new Images(`${CHAT_SERVICE_NAME}-images`, { project: config.project, region: config.region, stack: config.stack, labels });
+  const chat = new GatedService(CHAT_SERVICE_NAME, {
     ...config,
-    appImage: images.refs.app,
+    app: chatApp(config, config.stack, images.refs.app),
     gateImage: images.refs.gate,
+    vpc: { network: config.network, subnetwork: config.subnetwork },
     environment: config.stack,
     // Read when the program runs, so a new rule is a new policy with no second copy.
     alertRules: loadAlertRules(),

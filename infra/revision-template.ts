@@ -1,20 +1,13 @@
 /**
- * The revision template of the gated service as plain data: containers, probes, scaling and
- * the settings long-lived WebSockets need. Pure, so the tests and the policy pack check the same
- * shape that the component deploys. Field names are @pulumi/gcp's (cloudrunv2.Service).
+ * The revision template of a gated service as plain data: any app as the ingress container, the
+ * gate and the collector beside it, probes, scaling and the settings long-lived WebSockets need.
+ * Pure, so the tests and the policy pack check the same shape that the component deploys. Field
+ * names are @pulumi/gcp's (cloudrunv2.Service). It knows no app: the app comes in as a GatedApp.
  */
 import type * as gcp from '@pulumi/gcp';
 import type * as pulumi from '@pulumi/pulumi';
 import { revisionProbes, startupHoldMs, type ProbeSpec } from '../common/probes';
-import {
-  APP_ENV_VARS,
-  APP_PORT,
-  DEFAULT_GATE_TARGET_URL,
-  DEFAULT_REQUIRED_COMPONENTS,
-  GATE_ENV_VARS,
-  GATE_PORT,
-  PHASE_PORT,
-} from '../common/revision';
+import { GATE_ENV_VARS, GATE_PORT } from '../common/revision';
 
 type Container = gcp.types.input.cloudrunv2.ServiceTemplateContainer;
 type Template = gcp.types.input.cloudrunv2.ServiceTemplate;
@@ -32,54 +25,76 @@ export const COLLECTOR_CONFIG_FILE = 'config.yaml';
 export const COLLECTOR_CONFIG_VOLUME = 'collector-config';
 
 /**
- * CPU and memory per container (rules and sources in infra/resources.ts). Each container may take
- * a fraction of a vCPU as long as the instance's sum is a whole instance Cloud Run accepts with
- * CPU always allocated: one vCPU here. The gate answers in-memory probes (about 60 MiB resident,
- * measured) and the collector scrapes one endpoint every 30 s, so both take Cloud Run's smallest
- * CPU, 0.08 vCPU; the app gets the rest of the vCPU. Exceeding a memory limit ends the whole
- * instance, so the sidecars keep about twice what they use.
+ * CPU and memory of the two sidecars (rules and sources in infra/resources.ts). Each container may
+ * take a fraction of a vCPU as long as the instance's sum is a whole instance Cloud Run accepts
+ * with CPU always allocated. The gate answers in-memory probes (about 60 MiB resident, measured)
+ * and the collector scrapes one endpoint every 30 s, so both take Cloud Run's smallest CPU,
+ * 0.08 vCPU, and the app gets the rest: APP_CPU_OF_ONE_VCPU on a one-vCPU instance. Exceeding a
+ * memory limit ends the whole instance, so the sidecars keep about twice what they use.
  */
-export const CONTAINER_LIMITS = {
-  app: { cpu: '0.84', memory: '1Gi' },
+export const SIDECAR_LIMITS = {
   gate: { cpu: '0.08', memory: '128Mi' },
   collector: { cpu: '0.08', memory: '256Mi' },
 } as const;
 
-/** How the app reaches PostgreSQL and Redis; the stack config holds the same fields. */
-export interface DependencyArgs {
-  /** Secret Manager secret ids holding DATABASE_URL and REDIS_URL (they carry passwords). */
-  databaseUrlSecret: string;
-  redisUrlSecret: string;
-  /** How long the database and cache phases retry, one after the other inside the startup budget. */
-  databaseBudgetSeconds: number;
-  cacheBudgetSeconds: number;
-  /** Direct VPC egress: the VPC network and the subnet (in the service's region) instances take addresses from. */
+/** The app's share of a one-vCPU instance beside the two sidecars. */
+export const APP_CPU_OF_ONE_VCPU = '0.84';
+
+/**
+ * The app behind the gate, as data: what runs in the ingress container and what the gate waits
+ * for. Nothing here is specific to one app; infra/chat-app.ts builds this for the chat app.
+ */
+export interface GatedApp {
+  /** The image, by digest (`REGISTRY/REPO/NAME@sha256:…`): the policy pack refuses a tag. */
+  image: pulumi.Input<string>;
+  /** The port the app serves on; Cloud Run sets PORT from it. Its `/startup` and liveness probe use it too. */
+  port: number;
+  /** Overrides the image's ENTRYPOINT / CMD. */
+  command?: string[];
+  args?: string[];
+  /** Plain settings, in the order the container lists them. Never credentials: those go in `secrets`. */
+  env: Readonly<Record<string, string>>;
+  /** Settings read from Secret Manager: env name → secret id (its latest version). The service account may read exactly these. */
+  secrets: Readonly<Record<string, string>>;
+  /** CPU and memory limits, e.g. `0.84` and `1Gi`: with the sidecars, the instance must reserve a whole number of vCPUs. */
+  cpu: string;
+  memory: string;
+  /** The liveness probe's path on `port`: answers while the process is healthy, whatever its startup. */
+  livenessPath: string;
+  /**
+   * Contract 2's ingress side: the app serves a held `GET /startup` on `port`. This env var tells it
+   * how long it may hold one attempt (the probe's timeout less a network margin).
+   */
+  startupHoldEnv: string;
+  /** The gate's `GATE_TARGET_URL`: the app's phase endpoint (contract 1), on loopback. */
+  phaseUrl: string;
+  /** The components the app must report before the gate opens (`GATE_REQUIRE`); at least one. */
+  requiredComponents: readonly string[];
+}
+
+/** Direct VPC egress: the VPC network and the subnet (in the service's region) instances take addresses from. */
+export interface VpcArgs {
   network: string;
   subnetwork: string;
 }
 
-export interface RevisionArgs extends DependencyArgs {
-  /** The app's environment (APP_ENV): the stack name. */
-  environment: string;
-  /** The app and gate images by digest: what `pulumi up` just built and pushed (infra/images.ts). */
-  appImage: pulumi.Input<string>;
+export interface RevisionArgs {
+  /** The ingress container's app. */
+  app: GatedApp;
+  /** The gate image by digest, and Managed Prometheus's image pinned to a version. */
   gateImage: pulumi.Input<string>;
   collectorImage: string;
-  /** The longest the app may take to become ready, 1..480 s: beyond 240 s the gate's probe starts after an initial delay. */
+  /** The longest the app may take to become ready, 1..480 s: beyond 240 s the startup probes start after an initial delay. */
   startupBudgetSeconds: number;
   /** Adds the gate's readiness probe (Cloud Run Preview). */
   gateReadinessProbe: boolean;
   minInstances: number;
   maxInstances: number;
   concurrency: number;
+  /** Private ranges through this VPC (Direct VPC egress); none when absent. */
+  vpc?: VpcArgs;
   /** The runtime service account's email (known after the account exists). */
   serviceAccount: pulumi.Input<string>;
-  /** Secret Manager secret id of the LLM API key, injected as LLM_API_KEY. */
-  llmApiKeySecret: string;
-  /** Secret Manager secret id of the thread token key, injected as APP_THREAD_TOKEN_KEY. */
-  threadTokenKeySecret: string;
-  llmBaseUrl: string;
-  llmModel: string;
   /** The collector's RunMonitoring config: its secret id and the version to mount. */
   collectorConfig: { secret: pulumi.Input<string>; version: pulumi.Input<string> };
   labels: Record<string, string>;
@@ -104,50 +119,37 @@ function resources(limits: { cpu: string; memory: string }) {
 
 const plain = (name: string, value: string | number) => ({ name, value: String(value) });
 
-/**
- * The app's settings that are secrets, each from the Secret Manager secret its RevisionArgs field
- * names. The URLs carry passwords; the component grants access to exactly these secrets.
- */
-export const APP_SECRETS = [
-  { env: APP_ENV_VARS.llmApiKey, secret: 'llmApiKeySecret' },
-  { env: APP_ENV_VARS.databaseUrl, secret: 'databaseUrlSecret' },
-  { env: APP_ENV_VARS.redisUrl, secret: 'redisUrlSecret' },
-  { env: APP_ENV_VARS.threadTokenKey, secret: 'threadTokenKeySecret' },
-] as const satisfies readonly { env: string; secret: keyof RevisionArgs }[];
-
 /** Rotation adds a version to the secret; instances started after it read the new one. */
 const SECRET_VERSION = 'latest';
 
 /**
- * Direct VPC egress sends only private ranges (Cloud SQL, Memorystore) through the subnet; the
- * public LLM API goes out directly, so the network needs no Cloud NAT.
+ * Direct VPC egress sends only private ranges (a database, a cache) through the subnet; public
+ * APIs go out directly, so the network needs no Cloud NAT.
  */
 export const VPC_EGRESS = 'PRIVATE_RANGES_ONLY';
 
-const secretEnv = (args: RevisionArgs) => ({ env, secret }: (typeof APP_SECRETS)[number]) => ({
-  name: env,
-  valueSource: { secretKeyRef: { secret: args[secret], version: SECRET_VERSION } },
+const secretEnv = ([name, secret]: [string, string]) => ({
+  name,
+  valueSource: { secretKeyRef: { secret, version: SECRET_VERSION } },
 });
 
 /** The ingress container: the only one with a port. Cloud Run sets PORT from containerPort itself. */
 export function appContainer(args: RevisionArgs): Container {
-  const probes = revisionProbes(args.startupBudgetSeconds).app;
+  const { app } = args;
+  const probes = revisionProbes(args.startupBudgetSeconds, { port: app.port, livenessPath: app.livenessPath }).app;
   return {
     name: CONTAINER_NAMES.app,
-    image: args.appImage,
-    ports: { containerPort: APP_PORT },
+    image: app.image,
+    ...(app.command ? { command: [...app.command] } : {}),
+    ...(app.args ? { args: [...app.args] } : {}),
+    ports: { containerPort: app.port },
     envs: [
-      plain(APP_ENV_VARS.environment, args.environment),
-      plain(APP_ENV_VARS.phasePort, PHASE_PORT),
-      plain(APP_ENV_VARS.llmBaseUrl, args.llmBaseUrl),
-      plain(APP_ENV_VARS.llmModel, args.llmModel),
-      plain(APP_ENV_VARS.databaseBudgetMs, args.databaseBudgetSeconds * 1000),
-      plain(APP_ENV_VARS.cacheBudgetMs, args.cacheBudgetSeconds * 1000),
+      ...Object.entries(app.env).map(([name, value]) => plain(name, value)),
       // /startup holds each attempt of the startup probe below until just before it times out.
-      plain(APP_ENV_VARS.startupHoldMs, startupHoldMs(probes.startup)),
-      ...APP_SECRETS.map(secretEnv(args)),
+      plain(app.startupHoldEnv, startupHoldMs(probes.startup)),
+      ...Object.entries(app.secrets).map(secretEnv),
     ],
-    resources: resources(CONTAINER_LIMITS.app),
+    resources: resources({ cpu: app.cpu, memory: app.memory }),
     startupProbe: probe(probes.startup),
     livenessProbe: probe(probes.liveness),
   };
@@ -165,14 +167,14 @@ export function gateContainer(args: RevisionArgs): Container {
     image: args.gateImage,
     envs: [
       plain(GATE_ENV_VARS.port, GATE_PORT),
-      plain(GATE_ENV_VARS.targetUrl, DEFAULT_GATE_TARGET_URL),
-      plain(GATE_ENV_VARS.require, DEFAULT_REQUIRED_COMPONENTS.join(',')),
+      plain(GATE_ENV_VARS.targetUrl, args.app.phaseUrl),
+      plain(GATE_ENV_VARS.require, args.app.requiredComponents.join(',')),
       // /startup holds each attempt of the startup probe below until just before it times out.
       plain(GATE_ENV_VARS.startupHoldMs, startupHoldMs(probes.startup)),
       // Exported as startup_gate_budget_seconds, the line boots are measured and alerted against.
       plain(GATE_ENV_VARS.startupBudgetSeconds, args.startupBudgetSeconds),
     ],
-    resources: resources(CONTAINER_LIMITS.gate),
+    resources: resources(SIDECAR_LIMITS.gate),
     startupProbe: probe(probes.startup),
     livenessProbe: probe(probes.liveness),
     ...(args.gateReadinessProbe ? { readinessProbe: readinessProbe(probes.readiness) } : {}),
@@ -184,7 +186,7 @@ export function collectorContainer(args: RevisionArgs): Container {
   return {
     name: CONTAINER_NAMES.collector,
     image: args.collectorImage,
-    resources: resources(CONTAINER_LIMITS.collector),
+    resources: resources(SIDECAR_LIMITS.collector),
     volumeMounts: [{ name: COLLECTOR_CONFIG_VOLUME, mountPath: COLLECTOR_CONFIG_DIR }],
   };
 }
@@ -200,8 +202,7 @@ export function revisionTemplate(args: RevisionArgs): Template {
     maxInstanceRequestConcurrency: args.concurrency,
     scaling: { minInstanceCount: args.minInstances, maxInstanceCount: args.maxInstances },
     labels: args.labels,
-    // Cloud SQL and Memorystore answer on private IPs only.
-    vpcAccess: { networkInterfaces: [{ network: args.network, subnetwork: args.subnetwork }], egress: VPC_EGRESS },
+    ...(args.vpc ? { vpcAccess: { networkInterfaces: [{ network: args.vpc.network, subnetwork: args.vpc.subnetwork }], egress: VPC_EGRESS } } : {}),
     containers: [appContainer(args), gateContainer(args), collectorContainer(args)],
     volumes: [
       {

@@ -4,11 +4,20 @@
  * constructing a PolicyPack starts its server.
  */
 import type { Policies, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
-import { RULES, STACK_RULES, stackOfUrn } from './rules';
+import { CHAT_APP_RULES } from './chat-app-rules';
+import { RULES, STACK_RULES, stackOfUrn, type RuleContext } from './rules';
 
 export const POLICY_PACK_NAME = 'cloud-run-startup-gate';
 
-export const RESOURCE_POLICIES: ResourceValidationPolicy[] = RULES.map((rule) => ({
+/** The rules of every gated service, then the chat app's. */
+export const RESOURCE_RULES = [...RULES, ...CHAT_APP_RULES];
+
+/** Every violation of every rule for one resource. */
+export function violations(type: string, props: Record<string, unknown>, context: RuleContext): { rule: string; message: string }[] {
+  return RESOURCE_RULES.filter((rule) => rule.types.includes(type)).flatMap((rule) => rule.check(props, context).map((message) => ({ rule: rule.name, message })));
+}
+
+export const RESOURCE_POLICIES: ResourceValidationPolicy[] = RESOURCE_RULES.map((rule) => ({
   name: rule.name,
   description: rule.description,
   enforcementLevel: 'mandatory',

@@ -1,22 +1,17 @@
 /**
- * The deployment's invariants as pure rules over a resource's properties, so the policy pack,
- * its unit tests and the program's tests share one definition. Each returns its violations,
- * empty when the resource complies. Field names are @pulumi/gcp's.
+ * The invariants of every gated service, whatever app it runs, as pure rules over a resource's
+ * properties, so the policy pack, its unit tests and the program's tests share one definition.
+ * Each returns its violations, empty when the resource complies. Field names are @pulumi/gcp's.
+ * The chat app's own rules are in chat-app-rules.ts.
  */
-import {
-  MIN_DEPENDENCY_BUDGET_SECONDS,
-  startupCoverSeconds,
-  startupProbeProblems,
-  STARTUP_HEADROOM_SECONDS,
-  STARTUP_PROBE_PERIOD_SECONDS,
-} from '../../common/probes';
+import { startupProbeProblems, STARTUP_PROBE_PERIOD_SECONDS } from '../../common/probes';
 import { type CloudRunProbe, type CloudRunService, probeTiming, SERVICE_TYPE } from '../../common/cloud-run-service';
-import { APP_ENV_VARS, APP_PATHS, APP_PORT, GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { APP_PATHS, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { loadAlertRules, type AlertingRule } from '../alert-rules';
 import { ALERTING_STACKS } from '../config';
 import { PLATFORM } from '../image-platform';
 import { instanceProblems } from '../resources';
-import { CONTAINER_NAMES, EXECUTION_ENVIRONMENT, REQUEST_TIMEOUT, VPC_EGRESS } from '../revision-template';
+import { CONTAINER_NAMES, EXECUTION_ENVIRONMENT, REQUEST_TIMEOUT } from '../revision-template';
 
 export const TYPES = {
   service: SERVICE_TYPE,
@@ -40,9 +35,11 @@ export interface Rule {
   check(props: Record<string, unknown>, context: RuleContext): string[];
 }
 
-const template = (props: Record<string, unknown>) => ((props as CloudRunService).template ?? {});
-const containers = (props: Record<string, unknown>) => template(props).containers ?? [];
-const named = (props: Record<string, unknown>, name: string) => containers(props).find((container) => container.name === name);
+export const template = (props: Record<string, unknown>) => ((props as CloudRunService).template ?? {});
+export const containers = (props: Record<string, unknown>) => template(props).containers ?? [];
+export const named = (props: Record<string, unknown>, name: string) => containers(props).find((container) => container.name === name);
+/** The port the app (the ingress container) listens on, as its ports say. */
+const appPort = (props: Record<string, unknown>) => named(props, CONTAINER_NAMES.app)?.ports?.containerPort;
 
 /** The stack of a URN: urn:pulumi:STACK::PROJECT::TYPE::NAME. */
 export function stackOfUrn(urn: string): string {
@@ -59,14 +56,7 @@ export const PROJECT_ROLES_ALLOWED = ['roles/monitoring.metricWriter'] as const;
 /** The stacks whose service may be invoked by anyone. */
 export const PUBLIC_STACKS = ['production'] as const;
 const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'];
-/**
- * The app's secrets. Stated here rather than taken from the program's list, so dropping one from
- * the program fails the policy: without its URLs the app's dependencies phase fails in staging
- * and production, and the URLs carry passwords.
- */
-export const APP_SECRET_ENVS = [APP_ENV_VARS.llmApiKey, APP_ENV_VARS.databaseUrl, APP_ENV_VARS.redisUrl, APP_ENV_VARS.threadTokenKey] as const;
-
-function probeAt(probe: CloudRunProbe | undefined, path: string, port: number): string | undefined {
+export function probeAt(probe: CloudRunProbe | undefined, path: string, port: number): string | undefined {
   if (probe?.httpGet?.path !== path || probe.httpGet.port !== port) return `must be an HTTP GET of ${path} on port ${port}`;
   return undefined;
 }
@@ -86,7 +76,7 @@ function readinessStartupProbeProblems(who: string, probe: CloudRunProbe, path: 
 export const RULES: readonly Rule[] = [
   {
     name: 'ingress-startup-probe',
-    description: `The app's (ingress) startup probe is HTTP ${APP_PATHS.startup} on port ${APP_PORT}, which passes only once the app is ready with its required components: never the liveness path, never TCP, so traffic waits for ready even if Cloud Run routes once the ingress container passes.`,
+    description: `The app's (ingress) startup probe is HTTP ${APP_PATHS.startup} on the app's port (contract 2's ingress side), which passes only once the app is ready with its required components: never the liveness path, never TCP, so traffic waits for ready even if Cloud Run routes once the ingress container passes.`,
     types: [TYPES.service],
     check(props) {
       const app = named(props, CONTAINER_NAMES.app);
@@ -95,10 +85,11 @@ export const RULES: readonly Rule[] = [
       if (!probe) return ["the app has no startup probe: Cloud Run's default TCP probe would pass as soon as the port listens, long before the app is ready"];
       if (probe.tcpSocket) return ["the app's startup probe is TCP, which passes as soon as the port listens, long before the app is ready"];
       if (probe.grpc) return [`the app's startup probe must be an HTTP GET of ${APP_PATHS.startup}, not gRPC`];
-      if (probe.httpGet?.path === APP_PATHS.healthz) {
-        return [`the app's startup probe is its liveness path ${APP_PATHS.healthz}, which passes as soon as the process listens; use ${APP_PATHS.startup}`];
+      const livenessPath = app.livenessProbe?.httpGet?.path;
+      if (livenessPath !== undefined && probe.httpGet?.path === livenessPath) {
+        return [`the app's startup probe is its liveness path ${livenessPath}, which passes as soon as the process listens; use ${APP_PATHS.startup}`];
       }
-      return readinessStartupProbeProblems("the app's", probe, APP_PATHS.startup, APP_PORT);
+      return readinessStartupProbeProblems("the app's", probe, APP_PATHS.startup, appPort(props) ?? Number.NaN);
     },
   },
   {
@@ -111,30 +102,6 @@ export const RULES: readonly Rule[] = [
       const probe = gate.startupProbe;
       if (!probe) return ['the gate has no startup probe, so traffic would reach instances whose app is not ready'];
       return readinessStartupProbeProblems("the gate's", probe, GATE_PATHS.startup, GATE_PORT);
-    },
-  },
-  {
-    name: 'dependency-budgets-fit-startup-window',
-    description: `The app's database and cache budgets are each at least ${MIN_DEPENDENCY_BUDGET_SECONDS} s (Direct VPC egress can take a minute to connect) and, one after the other plus ${STARTUP_HEADROOM_SECONDS} s, end before the gate's startup probe gives up.`,
-    types: [TYPES.service],
-    check(props) {
-      const app = named(props, CONTAINER_NAMES.app);
-      const probe = named(props, CONTAINER_NAMES.gate)?.startupProbe;
-      if (!app || !probe) return [];
-      const problems: string[] = [];
-      const budgets = [APP_ENV_VARS.databaseBudgetMs, APP_ENV_VARS.cacheBudgetMs].map((name) => {
-        const value = Number((app.envs ?? []).find((env) => env.name === name)?.value);
-        if (!Number.isInteger(value) || value < MIN_DEPENDENCY_BUDGET_SECONDS * 1000) {
-          problems.push(`the app's ${name} must be at least ${MIN_DEPENDENCY_BUDGET_SECONDS * 1000}: Direct VPC egress can take a minute or more to connect at instance start`);
-        }
-        return Number.isFinite(value) ? value / 1000 : 0;
-      });
-      const cover = startupCoverSeconds(probeTiming(probe));
-      const needed = budgets[0]! + budgets[1]! + STARTUP_HEADROOM_SECONDS;
-      if (needed > cover) {
-        problems.push(`the app's dependency budgets (${budgets.join(' s + ')} s) plus ${STARTUP_HEADROOM_SECONDS} s need ${needed} s, but the gate's startup probe gives up after ${cover} s`);
-      }
-      return problems;
     },
   },
   {
@@ -157,15 +124,15 @@ export const RULES: readonly Rule[] = [
   },
   {
     name: 'single-ingress-app',
-    description: 'The app is the only ingress container, on the app port; sidecars have no ports, so their probes name the port explicitly.',
+    description: 'The app is the only ingress container and names its port; sidecars have no ports, so their probes name the port explicitly.',
     types: [TYPES.service],
     check(props) {
       const problems: string[] = [];
       const ingress = containers(props).filter((container) => container.ports !== undefined);
       if (ingress.length !== 1 || ingress[0]!.name !== CONTAINER_NAMES.app) {
         problems.push(`exactly one container, "${CONTAINER_NAMES.app}", must have ports; found ${ingress.map((container) => container.name).join(', ') || 'none'}`);
-      } else if (ingress[0]!.ports?.containerPort !== APP_PORT) {
-        problems.push(`the app must listen on port ${APP_PORT}`);
+      } else if (ingress[0]!.ports?.containerPort === undefined) {
+        problems.push('the app must name its containerPort');
       }
       for (const container of containers(props).filter((candidate) => candidate.ports === undefined)) {
         for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
@@ -178,17 +145,14 @@ export const RULES: readonly Rule[] = [
   },
   {
     name: 'http-liveness-probes',
-    description: 'The app (/healthz) and the gate (/live) have HTTP liveness probes; Cloud Run liveness probes cannot be TCP.',
+    description: `The app (on its own port) and the gate (${GATE_PATHS.live}) have HTTP liveness probes; Cloud Run liveness probes cannot be TCP.`,
     types: [TYPES.service],
     check(props) {
-      const expected = [
-        [CONTAINER_NAMES.app, APP_PATHS.healthz, APP_PORT],
-        [CONTAINER_NAMES.gate, GATE_PATHS.live, GATE_PORT],
-      ] as const;
-      const problems = expected.flatMap(([name, path, port]) => {
-        const target = probeAt(named(props, name)?.livenessProbe, path, port);
-        return target ? [`${name}'s liveness probe ${target}`] : [];
-      });
+      const problems: string[] = [];
+      const app = named(props, CONTAINER_NAMES.app)?.livenessProbe;
+      if (!app?.httpGet?.path || app.httpGet.port !== appPort(props)) problems.push(`app's liveness probe must be an HTTP GET on the app's port ${appPort(props) ?? '(none)'}`);
+      const gate = probeAt(named(props, CONTAINER_NAMES.gate)?.livenessProbe, GATE_PATHS.live, GATE_PORT);
+      if (gate) problems.push(`gate's liveness probe ${gate}`);
       for (const container of containers(props)) {
         if (container.livenessProbe?.tcpSocket) problems.push(`${container.name}'s liveness probe is TCP, which Cloud Run does not support`);
       }
@@ -275,43 +239,6 @@ export const RULES: readonly Rule[] = [
           .filter((env) => CREDENTIAL_NAME.test(env.name) && (env.value !== undefined || !env.valueSource?.secretKeyRef?.secret))
           .map((env) => `${container.name}'s ${env.name} must come from Secret Manager (valueSource.secretKeyRef)`),
       );
-    },
-  },
-  {
-    name: 'app-secrets-from-secret-manager',
-    description: `The app gets ${APP_SECRET_ENVS.join(', ')} from Secret Manager (valueSource.secretKeyRef with a secret), once each; no container sets them as plain values.`,
-    types: [TYPES.service],
-    check(props) {
-      const app = named(props, CONTAINER_NAMES.app);
-      if (!app) return [`the service has no "${CONTAINER_NAMES.app}" container`];
-      const problems = APP_SECRET_ENVS.flatMap((name) => {
-        const envs = (app.envs ?? []).filter((env) => env.name === name);
-        if (envs.length !== 1) return [`the app must set ${name} exactly once, found ${envs.length}`];
-        return envs[0]!.valueSource?.secretKeyRef?.secret ? [] : [`the app's ${name} must come from Secret Manager (valueSource.secretKeyRef)`];
-      });
-      for (const container of containers(props)) {
-        for (const env of container.envs ?? []) {
-          if ((APP_SECRET_ENVS as readonly string[]).includes(env.name) && env.value !== undefined) problems.push(`${container.name}'s ${env.name} must not have a plain value`);
-        }
-      }
-      return problems;
-    },
-  },
-  {
-    name: 'direct-vpc-egress',
-    description: `Direct VPC egress on one network interface with a network and a subnet, egress ${VPC_EGRESS}, no connector: Cloud SQL and Memorystore on private IPs, the LLM API straight out.`,
-    types: [TYPES.service],
-    check(props) {
-      const access = template(props).vpcAccess;
-      if (!access) return ['template.vpcAccess is missing: the app cannot reach Cloud SQL and Memorystore on their private IPs'];
-      const problems: string[] = [];
-      const interfaces = access.networkInterfaces ?? [];
-      if (interfaces.length !== 1 || !interfaces[0]!.network || !interfaces[0]!.subnetwork) {
-        problems.push('template.vpcAccess.networkInterfaces must be one interface naming its network and subnetwork');
-      }
-      if (access.connector !== undefined) problems.push('template.vpcAccess.connector must not be set: Direct VPC egress needs no Serverless VPC Access connector');
-      if (access.egress !== VPC_EGRESS) problems.push(`template.vpcAccess.egress must be ${VPC_EGRESS}, so public traffic (the LLM API) does not need Cloud NAT, got ${access.egress ?? 'unset'}`);
-      return problems;
     },
   },
   {
@@ -407,7 +334,3 @@ export const STACK_RULES: readonly StackRule[] = [
   },
 ];
 
-/** Every violation of every rule for one resource. */
-export function violations(type: string, props: Record<string, unknown>, context: RuleContext): { rule: string; message: string }[] {
-  return RULES.filter((rule) => rule.types.includes(type)).flatMap((rule) => rule.check(props, context).map((message) => ({ rule: rule.name, message })));
-}

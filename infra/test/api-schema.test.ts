@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MAX_STARTUP_WINDOW_SECONDS } from '../../common/probes';
 import { instanceProblems } from '../resources';
-import { type CloudRunContainer, type CloudRunProbe, type CloudRunService, type CloudRunTemplate, probeTiming, renderedResources, SERVICE_TYPE, STACKS } from '../../common/cloud-run-service';
+import { type CloudRunContainer, type CloudRunProbe, type CloudRunService, type CloudRunTemplate, probeTiming, RENDERED_STACKS, renderedResources, SERVICE_TYPE } from '../../common/cloud-run-service';
 
 interface Property {
   type?: string;
@@ -145,7 +145,7 @@ describe('the Cloud Run Admin API v2 schema', () => {
     expect(discovery.revision).toBe('20240614');
   });
 
-  describe.each(STACKS)('stack %s', (stack) => {
+  describe.each(RENDERED_STACKS)('stack %s', (stack) => {
     it('creates exactly one service', () => {
       expect(renderedServices(stack)).toHaveLength(1);
     });

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CONFIG_KEYS } from '../config';
 import { REPO_ROOT } from '../../common/paths';
-import { RULES, STACK_RULES } from '../policy/rules';
+import { RESOURCE_RULES } from '../policy/policies';
+import { STACK_RULES } from '../policy/rules';
 
 const deploy = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
 
@@ -20,6 +21,6 @@ describe('docs/deploy.md', () => {
   });
 
   it('documents exactly the policies of the pack', () => {
-    expect(firstColumn('The policy pack (infra/policy)').sort()).toEqual([...RULES, ...STACK_RULES].map((rule) => rule.name).sort());
+    expect(firstColumn('The policy pack (infra/policy)').sort()).toEqual([...RESOURCE_RULES, ...STACK_RULES].map((rule) => rule.name).sort());
   });
 });

@@ -16,9 +16,8 @@ import { runtime as pulumiRuntime } from '@pulumi/pulumi';
 import { Struct } from 'google-protobuf/google/protobuf/struct_pb';
 import { Empty } from 'google-protobuf/google/protobuf/empty_pb';
 import { parse } from 'yaml';
-import { PROJECT } from '../config';
-import { renderedResources, STACKS } from '../../common/cloud-run-service';
-import { DIST_DIR, REPO_ROOT } from '../../common/paths';
+import { renderedResources, RENDERED_STACKS } from '../../common/cloud-run-service';
+import { DIST_DIR, pulumiProjectDir, REPO_ROOT } from '../../common/paths';
 import { POLICY_PACK_NAME } from '../policy/policies';
 import { TYPES } from '../policy/rules';
 
@@ -28,6 +27,9 @@ const COMPILED_PACK = path.join(DIST_DIR, 'infra', 'policy', 'index.js');
 const RUN_POLICY_PACK = createRequire(path.join(PACK_DIR, 'package.json')).resolve('@pulumi/pulumi/cmd/run-policy-pack');
 /** Nothing listens here: the pack only connects to the engine to log, which none of these requests does. */
 const ENGINE_ADDRESS = '127.0.0.1:1';
+
+/** The Pulumi project a stack belongs to, as its URNs name it: the chat app's or the Python example's. */
+const projectOf = (stack: string) => (parse(fs.readFileSync(path.join(pulumiProjectDir(stack), 'Pulumi.yaml'), 'utf8')) as { name: string }).name;
 
 let pack: ChildProcess;
 let client: AnalyzerClient;
@@ -59,7 +61,7 @@ function analyze(stack: string, type: string, name: string, inputs: Record<strin
   const request = new AnalyzeRequest()
     .setType(type)
     .setName(name)
-    .setUrn(`urn:pulumi:${stack}::${PROJECT}::${type}::${name}`)
+    .setUrn(`urn:pulumi:${stack}::${projectOf(stack)}::${type}::${name}`)
     .setProperties(Struct.fromJavaScript(inputs as Record<string, never>))
     .setOptions(new AnalyzerResourceOptions());
   return new Promise((resolve, reject) => {
@@ -74,7 +76,7 @@ function analyzeStack(stack: string, resources: { type: string; name: string; in
       new AnalyzerResource()
         .setType(type)
         .setName(name)
-        .setUrn(`urn:pulumi:${stack}::${PROJECT}::${type}::${name}`)
+        .setUrn(`urn:pulumi:${stack}::${projectOf(stack)}::${type}::${name}`)
         .setProperties(Struct.fromJavaScript(inputs as Record<string, never>))
         .setOptions(new AnalyzerResourceOptions()),
     ),
@@ -110,7 +112,7 @@ describe('the policy pack folder', () => {
 });
 
 describe('the policy pack over gRPC, launched as the CLI launches it', () => {
-  it.each(STACKS)('finds no violation in any resource of %s', async (stack) => {
+  it.each(RENDERED_STACKS)('finds no violation in any resource of %s', async (stack) => {
     for (const { type, name, inputs } of renderedResources(stack)) {
       const diagnostics = await analyze(stack, type, name, inputs);
       expect(diagnostics.map((diagnostic) => `${name}: ${diagnostic.getMessage()}`)).toEqual([]);
@@ -169,12 +171,22 @@ describe('the policy pack over gRPC, launched as the CLI launches it', () => {
     expect(diagnostics[0]!.getMessage()).toContain("can't run policy 'pinned-images'");
   });
 
+  it("applies the chat app's policies to the chat service only: the Python example's service passes, the same service named chat fails each", async () => {
+    const inputs = changedService<{ name: string }>('python-fastapi', (inputs) => {
+      inputs.name = 'chat';
+    });
+    const diagnostics = await analyze('python-fastapi', TYPES.service, 'chat', inputs);
+    expect(new Set(diagnostics.map((diagnostic) => diagnostic.getPolicyname()))).toEqual(
+      new Set(['dependency-budgets-fit-startup-window', 'app-secrets-from-secret-manager', 'direct-vpc-egress']),
+    );
+  });
+
   it('rejects a public invoker in staging', async () => {
     const diagnostics = await analyze('staging', TYPES.serviceInvoker, 'chat-public-invoker', { role: 'roles/run.invoker', member: 'allUsers', name: 'chat' });
     expect(diagnostics.map((diagnostic) => diagnostic.getPolicyname())).toEqual(['public-invoker-only-in-public-stacks']);
   });
 
-  it.each(STACKS)('finds no stack violation in %s', async (stack) => {
+  it.each(RENDERED_STACKS)('finds no stack violation in %s', async (stack) => {
     const diagnostics = await analyzeStack(stack, renderedResources(stack));
     expect(diagnostics.map((diagnostic) => diagnostic.getMessage())).toEqual([]);
   });

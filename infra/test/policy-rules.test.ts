@@ -1,8 +1,8 @@
 /** Every rule of the policy pack, with the rendered stacks as passing inputs and one failing input per invariant. */
 import { renderedResources, renderedService, STACKS } from '../../common/cloud-run-service';
 import { loadAlertRules } from '../alert-rules';
-import { POLICIES, RESOURCE_POLICIES } from '../policy/policies';
-import { missingGateAlerts, RULES, STACK_RULES, stackOfUrn, TYPES, violations, type StackResource } from '../policy/rules';
+import { POLICIES, RESOURCE_POLICIES, RESOURCE_RULES as RULES, violations } from '../policy/policies';
+import { missingGateAlerts, STACK_RULES, stackOfUrn, TYPES, type StackResource } from '../policy/rules';
 import { revisionProbes } from '../../common/probes';
 
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- mutated freely below
@@ -56,7 +56,11 @@ const failing: [string, string, (props: Props) => void, string][] = [
   ['no-startup-deadlock', 'a self-dependency', (p) => (container(p, 'app').dependsOns = ['app']), 'depends on itself'],
   ['single-ingress-app', 'a port on the gate too', (p) => (container(p, 'gate').ports = { containerPort: 9091 }), 'exactly one container'],
   ['single-ingress-app', 'no ingress container', (p) => delete container(p, 'app').ports, 'found none'],
-  ['single-ingress-app', 'the app on another port', (p) => (container(p, 'app').ports.containerPort = 3000), 'port 8080'],
+  ['single-ingress-app', 'the ingress container naming no port', (p) => (container(p, 'app').ports = {}), 'must name its containerPort'],
+  ['chat-app-port-and-liveness', 'the chat app on another port', (p) => (container(p, 'app').ports.containerPort = 3000), 'port 8080'],
+  ['chat-app-port-and-liveness', 'the chat app live on another path', (p) => (container(p, 'app').livenessProbe.httpGet.path = '/'), 'liveness probe must be /healthz'],
+  ['ingress-startup-probe', 'the probe on another port than the app listens on', (p) => (container(p, 'app').startupProbe.httpGet.port = 8081), 'HTTP GET of /startup on port 8080'],
+  ['http-liveness-probes', "the app's liveness probe on another port", (p) => (container(p, 'app').livenessProbe.httpGet.port = 8081), "app's liveness probe must be an HTTP GET on the app's port 8080"],
   ['single-ingress-app', 'a sidecar probe without a port', (p) => delete container(p, 'gate').livenessProbe.httpGet.port, "gate's livenessProbe must name its port"],
   ['http-liveness-probes', 'no liveness probe on the app', (p) => delete container(p, 'app').livenessProbe, "app's liveness probe"],
   ['http-liveness-probes', 'a TCP liveness probe', (p) => (container(p, 'gate').livenessProbe = { tcpSocket: { port: 9091 } }), 'is TCP'],
@@ -101,6 +105,28 @@ describe.each(failing)('%s fails on %s', (rule, _what, change, message) => {
     change(props);
     expect(check(rule, props).join('\n')).toContain(message);
     expect(violations(TYPES.service, props, { stack: 'production' }).map((violation) => violation.rule)).toContain(rule);
+  });
+});
+
+describe('the chat app rules', () => {
+  /** The chat service with none of the chat app's settings: no secrets, no budgets, no VPC, on another port and liveness path. */
+  function withoutChatSettings(): Props {
+    const props = service();
+    const app = container(props, 'app');
+    app.envs = app.envs.filter((env: Props) => env.name === 'APP_STARTUP_HOLD_MS');
+    app.ports.containerPort = 8000;
+    app.startupProbe.httpGet.port = 8000;
+    app.livenessProbe.httpGet = { path: '/live', port: 8000 };
+    delete props.template.vpcAccess;
+    return props;
+  }
+
+  it('apply to the chat service only: another app without its settings passes every rule, the same service named chat fails each', () => {
+    const chat = withoutChatSettings();
+    expect(new Set(violations(TYPES.service, chat, { stack: 'production' }).map((violation) => violation.rule))).toEqual(
+      new Set(['dependency-budgets-fit-startup-window', 'chat-app-port-and-liveness', 'app-secrets-from-secret-manager', 'direct-vpc-egress']),
+    );
+    expect(violations(TYPES.service, { ...withoutChatSettings(), name: 'python-fastapi' }, { stack: 'production' })).toEqual([]);
   });
 });
 

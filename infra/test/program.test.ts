@@ -12,7 +12,8 @@ import { parseStackConfig, type StackConfig } from '../config';
 import { type CloudRunContainer, type CloudRunService, type CloudRunTemplate, probeTiming, STACKS } from '../../common/cloud-run-service';
 import { runMonitoring, runMonitoringYaml } from '../collector';
 import { programEntry, stackConfig } from '../mocks';
-import { PUBLIC_STACKS, TYPES, violations } from '../policy/rules';
+import { violations } from '../policy/policies';
+import { PUBLIC_STACKS, TYPES } from '../policy/rules';
 import { normalize } from '../render';
 import { runStack, type RecordedStack } from './stack-support';
 

@@ -4,18 +4,21 @@ import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
 import { renderedContainers } from '../../runner/src/local-revision';
-import { STACKS } from '../../common/cloud-run-service';
-import { REPO_ROOT, renderedStackPath } from '../../common/paths';
+import { RENDERED_STACKS } from '../../common/cloud-run-service';
+import { pulumiProjectDir, REPO_ROOT, renderedStackPath } from '../../common/paths';
 import { normalize, render, renderDocument, renderStack, SECRET_PLACEHOLDER } from '../render';
 
 const ROOT = REPO_ROOT;
 
-/** A scratch repository root with the project and stack files, and the committed rendered files. */
+/** A scratch repository root with each project's and stack's files, and the committed rendered files. */
 function scratchRoot(): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'render-'));
-  for (const file of ['Pulumi.yaml', ...STACKS.map((stack) => `Pulumi.${stack}.yaml`)]) fs.copyFileSync(path.join(ROOT, file), path.join(root, file));
+  for (const stack of RENDERED_STACKS) {
+    fs.mkdirSync(pulumiProjectDir(stack, root), { recursive: true });
+    for (const file of ['Pulumi.yaml', `Pulumi.${stack}.yaml`]) fs.copyFileSync(path.join(pulumiProjectDir(stack, ROOT), file), path.join(pulumiProjectDir(stack, root), file));
+  }
   fs.mkdirSync(path.join(root, 'infra', 'rendered'), { recursive: true });
-  for (const stack of STACKS) fs.copyFileSync(renderedStackPath(stack, ROOT), renderedStackPath(stack, root));
+  for (const stack of RENDERED_STACKS) fs.copyFileSync(renderedStackPath(stack, ROOT), renderedStackPath(stack, root));
   return root;
 }
 
@@ -44,12 +47,12 @@ describe('renderDocument', () => {
 /** Each stack rendered once from the repository's config (a program run each): the tests below share them. */
 const rendered = new Map<string, string>();
 beforeAll(async () => {
-  for (const stack of STACKS) rendered.set(stack, await renderStack(stack));
+  for (const stack of RENDERED_STACKS) rendered.set(stack, await renderStack(stack));
 });
 /** `render`'s renderer for a scratch root whose config is the repository's. */
 const renderedAlready = (stack: string) => Promise.resolve(rendered.get(stack)!);
 
-describe.each(STACKS)('rendered %s', (stack) => {
+describe.each(RENDERED_STACKS)('rendered %s', (stack) => {
   it('is deterministic and equal to the committed file', async () => {
     const first = rendered.get(stack)!;
     expect(await renderStack(stack)).toBe(first);

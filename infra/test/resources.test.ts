@@ -1,8 +1,9 @@
 /** Cloud Run's CPU and memory rules for a multi-container instance, and the project's sidecar limits. */
 import { containerProblems, instanceProblems, instanceTotal, mebibytes, millicpu } from '../resources';
-import { CONTAINER_LIMITS } from '../revision-template';
+import { CHAT_APP_LIMITS } from '../chat-app';
+import { SIDECAR_LIMITS } from '../revision-template';
 
-const deployed = Object.entries(CONTAINER_LIMITS).map(([name, limits]) => ({ name, ...limits }));
+const deployed = Object.entries({ app: CHAT_APP_LIMITS, ...SIDECAR_LIMITS }).map(([name, limits]) => ({ name, ...limits }));
 
 describe('reading limits', () => {
   it.each([['1', 1000], ['0.08', 80], ['0.84', 840], ['80m', 80], ['2', 2000], ['1.5x', Number.NaN], ['-1', Number.NaN]])('cpu %s is %d millicpu', (cpu, expected) => {

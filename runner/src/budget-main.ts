@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SERVICE_NAME } from '../../common/cloud-run-service';
+import { CHAT_SERVICE_NAME } from '../../common/cloud-run-service';
 import { profile, recommend } from './budget';
 import { PROMETHEUS_DURATION, type PrometheusSource, readPrometheusBoots } from './budget-prometheus';
 import { budgetJson, formatBudget } from './budget-report';
@@ -24,7 +24,7 @@ export function parseBudgetOptions(argv: string[]): { source: Source; json: bool
     options: {
       samples: { type: 'string' },
       prometheus: { type: 'string' },
-      service: { type: 'string', default: SERVICE_NAME },
+      service: { type: 'string', default: CHAT_SERVICE_NAME },
       window: { type: 'string', default: '7d' },
       json: { type: 'boolean', default: false },
     },

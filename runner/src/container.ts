@@ -8,7 +8,15 @@ export interface ContainerProcessSpec {
   name: string;
   command: readonly string[];
   env: Readonly<Record<string, string>>;
+  /**
+   * Runs the command in a process group of its own and signals the whole group: for a command run
+   * through a shell, whose children (the server it starts) do not get the shell's signals.
+   */
+  processGroup?: boolean;
 }
+
+/** How often a stopping process group is checked for members left after its leader exited. */
+const GROUP_POLL_MS = 20;
 
 export interface Exit {
   code: number | null;
@@ -36,7 +44,7 @@ export class ContainerProcess {
   start(): void {
     const [command, ...args] = this.spec.command;
     if (command === undefined) throw new Error(`container ${this.spec.name} has no command`);
-    const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '', ...this.spec.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '', ...this.spec.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: this.spec.processGroup === true });
     this.child = child;
     for (const stream of [child.stdout, child.stderr]) {
       let rest = '';
@@ -55,15 +63,48 @@ export class ContainerProcess {
     );
   }
 
-  /** SIGTERM, then SIGKILL after the grace period; resolves with how the process ended. */
+  /**
+   * SIGTERM, then SIGKILL after the grace period; resolves with how the process ended. A process
+   * group is signalled as a whole and waited for until its last member is gone.
+   */
   async stop(graceMs = STOP_GRACE_MS): Promise<Exit> {
     const child = this.child;
     if (child === undefined || !this.running) return this.exitPromise;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const deadline = Date.now() + graceMs;
+    this.signal('SIGTERM');
+    const timer = setTimeout(() => this.signal('SIGKILL'), graceMs);
     const exit = await this.exitPromise;
+    if (this.spec.processGroup) {
+      while (this.groupAlive() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+      if (this.groupAlive()) this.signal('SIGKILL');
+    }
     clearTimeout(timer);
     return exit;
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
+    if (!this.spec.processGroup) {
+      this.child!.kill(signal);
+      return;
+    }
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // The group is already gone.
+    }
+  }
+
+  private groupAlive(): boolean {
+    const pid = this.child?.pid;
+    if (pid === undefined) return false;
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   exited(): Promise<Exit> {

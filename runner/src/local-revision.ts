@@ -12,6 +12,8 @@ import type { LocalContainer, LocalRevision } from './revision-runner';
 /** How each container of the service runs here: the compiled entry point of its image. */
 export interface LocalImage {
   command: readonly string[];
+  /** The command is a shell that starts the server: signal its whole process group. */
+  processGroup?: boolean;
   /** Local values that replace the declared ones: local ports, stand-ins for cloud-only settings. */
   env?: Readonly<Record<string, string>>;
   /** Declared settings that only work in the cloud and are left out here. */
@@ -65,6 +67,7 @@ export function toLocalRevision(options: LocalRevisionOptions): LocalRevisionRes
     return {
       name: container.name,
       command: image.command,
+      ...(image.processGroup ? { processGroup: true } : {}),
       env: { ...declared, ...image.env },
       ingressPort: ingressPort === undefined ? undefined : options.ports.get(ingressPort),
       startupProbe: toProbeSpec(container.startupProbe, options.ports),

@@ -3,7 +3,7 @@
  * semantics, and shows when Cloud Run would send it traffic. See docs/local-runner.md.
  */
 import { parseArgs } from 'node:util';
-import { STACKS, type StackName } from '../../common/cloud-run-service';
+import { RENDERED_STACKS, STACKS } from '../../common/cloud-run-service';
 import { APP_PORT } from '../../common/revision';
 import { FrontDoor } from './front-door';
 import { localRevisionOf } from './local-images';
@@ -14,10 +14,12 @@ import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
 import { describeBoot, formatEvent, type Stamped, type TimelineEvent } from './timeline';
 
 
-const USAGE = `usage: npm start -- [--stack ${STACKS.join('|')}] [--scenario ${SCENARIO_NAMES.join('|')}] [--probe-model ${PROBE_MODELS.join('|')}] [--exit-after-ready] [--json] [--port N] [--hold-timeout-ms N]`;
+const USAGE = `usage: npm start -- [--stack ${RENDERED_STACKS.join('|')}] [--run CONTAINER=COMMAND]... [--scenario ${SCENARIO_NAMES.join('|')}] [--probe-model ${PROBE_MODELS.join('|')}] [--exit-after-ready] [--json] [--port N] [--hold-timeout-ms N]`;
 
 interface Options {
-  stack: StackName;
+  stack: string;
+  /** Container name → the command that stands for its image here. */
+  run: Record<string, string>;
   scenario: ScenarioName;
   probeModel: ProbeModel;
   exitAfterReady: boolean;
@@ -31,6 +33,7 @@ export function parseOptions(argv: string[]): Options {
     args: argv,
     options: {
       stack: { type: 'string', default: 'staging' },
+      run: { type: 'string', multiple: true, default: [] },
       scenario: { type: 'string', default: 'normal' },
       'probe-model': { type: 'string', default: 'all-containers' },
       'exit-after-ready': { type: 'boolean', default: false },
@@ -41,17 +44,33 @@ export function parseOptions(argv: string[]): Options {
     },
     strict: true,
   });
-  const stack = values.stack as Options['stack'];
-  if (!STACKS.includes(stack)) throw new Error(`--stack must be one of ${STACKS.join(', ')}, got ${JSON.stringify(values.stack)}`);
+  const stack = values.stack;
+  if (!RENDERED_STACKS.includes(stack)) throw new Error(`--stack must be one of ${RENDERED_STACKS.join(', ')}, got ${JSON.stringify(values.stack)}`);
+  const run = parseRun(values.run);
   const scenario = values.scenario as ScenarioName;
   if (!SCENARIO_NAMES.includes(scenario)) throw new Error(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, got ${JSON.stringify(values.scenario)}`);
+  if (scenario !== 'normal' && !(STACKS as readonly string[]).includes(stack)) {
+    throw new Error(`--scenario rehearses the chat app, which stack ${stack} does not run; put the rehearsal settings in the --run command`);
+  }
   const probeModel = values['probe-model'] as ProbeModel;
   if (!PROBE_MODELS.includes(probeModel)) throw new Error(`--probe-model must be one of ${PROBE_MODELS.join(', ')}, got ${JSON.stringify(values['probe-model'])}`);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${JSON.stringify(values.port)}`);
   const holdTimeoutMs = Number(values['hold-timeout-ms']);
   if (!Number.isInteger(holdTimeoutMs) || holdTimeoutMs < 1) throw new Error(`--hold-timeout-ms must be a positive integer`);
-  return { stack, scenario, probeModel, exitAfterReady: values['exit-after-ready'], json: values.json, port, holdTimeoutMs };
+  return { stack, run, scenario, probeModel, exitAfterReady: values['exit-after-ready'], json: values.json, port, holdTimeoutMs };
+}
+
+/** `--run NAME=COMMAND`, once per container: the name is a container's, the command what runs for its image. */
+function parseRun(values: readonly string[]): Record<string, string> {
+  const run: Record<string, string> = {};
+  for (const value of values) {
+    const match = /^([a-z0-9-]+)=(.*\S.*)$/s.exec(value);
+    if (!match) throw new Error(`--run must be CONTAINER=COMMAND, got ${JSON.stringify(value)}`);
+    if (run[match[1]!] !== undefined) throw new Error(`--run names ${match[1]} twice`);
+    run[match[1]!] = match[2]!;
+  }
+  return run;
 }
 
 async function main(): Promise<void> {
@@ -63,8 +82,16 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const scenario = SCENARIOS[options.scenario];
-  const { revision, skipped, ports } = await localRevisionOf(options.stack, scenario.appEnv);
+  let placed: Awaited<ReturnType<typeof localRevisionOf>>;
+  try {
+    placed = await localRevisionOf(options.stack, scenario.appEnv, options.run);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const { revision, skipped, chatApp } = placed;
   const budgetSeconds = startupBudgetOf(revision);
+  const ingress = revision.containers.find((container) => container.ingressPort !== undefined);
 
   const startedAt = performance.now();
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -76,7 +103,7 @@ async function main(): Promise<void> {
   };
 
   const frontDoor = new FrontDoor({
-    targetPort: ports.get(APP_PORT)!,
+    targetPort: ingress?.ingressPort ?? 0,
     holdTimeoutMs: options.holdTimeoutMs,
     onHeld: (kind, url) => record({ kind: 'request-held', request: `${kind === 'upgrade' ? 'WebSocket' : 'HTTP'} ${url}` }),
     onExpired: (kind, url) => record({ kind: 'request-expired', request: `${kind === 'upgrade' ? 'WebSocket' : 'HTTP'} ${url}` }),
@@ -94,7 +121,8 @@ async function main(): Promise<void> {
     out(`Local revision of stack ${options.stack} (infra/rendered/${options.stack}.yaml), scenario ${options.scenario}: ${scenario.description}`);
     out(`Probe model ${options.probeModel}: traffic once ${options.probeModel === 'all-containers' ? "every container's startup probe passed" : "the ingress container's startup probe passed"}.`);
     out(`Containers: ${revision.containers.map((c) => c.name).join(', ')}${skipped.length ? `; not run locally: ${skipped.join(', ')}` : ''}. Front door: ${url}`);
-    out('Local stand-ins: APP_ENV=development, the built-in model and the in-process store and cache replace the LLM endpoint, PostgreSQL and Redis, whose settings come from Secret Manager.');
+    for (const [name, command] of Object.entries(options.run)) out(`Container ${name} runs: ${command}`);
+    if (chatApp) out('Local stand-ins: APP_ENV=development, the built-in model and the in-process store and cache replace the LLM endpoint, PostgreSQL and Redis, whose settings come from Secret Manager.');
   }
   record({ kind: 'front-door', url });
 
@@ -132,7 +160,7 @@ async function main(): Promise<void> {
   }
   if (options.json) out(JSON.stringify(summary));
   else if (result.ok) {
-    const next = exiting ? 'Stopped (--exit-after-ready).' : `Open ${url} to chat; Ctrl-C stops the revision.`;
+    const next = exiting ? 'Stopped (--exit-after-ready).' : `Open ${url}${chatApp ? ' to chat' : ''}; Ctrl-C stops the revision.`;
     out(`\nTraffic would flow ${(result.trafficAtMs / 1000).toFixed(2)} s after start. ${next}`);
     out(boot!.line);
   }

@@ -14,6 +14,8 @@ import type { Emit } from './timeline';
 export interface LocalContainer {
   name: string;
   command: readonly string[];
+  /** The command starts other processes (a shell): stop them all (ContainerProcessSpec.processGroup). */
+  processGroup?: boolean;
   env: Readonly<Record<string, string>>;
   /** Set on the ingress container: the port Cloud Run sends traffic to. */
   ingressPort?: number;
@@ -162,7 +164,7 @@ export class RevisionRunner {
 
   private launch(container: LocalContainer): number {
     const process = new ContainerProcess(
-      { name: container.name, command: container.command, env: container.env },
+      { name: container.name, command: container.command, env: container.env, processGroup: container.processGroup },
       (line) => this.onLine(container.name, line),
       (exit) => this.onExit(container.name, exit),
     );

@@ -144,7 +144,7 @@ describe('bad input', () => {
   }
 
   it.each([
-    [['--stack', 'moon'], '--stack must be one of staging, production, got "moon"'],
+    [['--stack', 'moon'], '--stack must be one of staging, production, python-fastapi, got "moon"'],
     [['--scenario', 'nope'], '--scenario must be one of'],
     [['--port', '70000'], '--port must be 0..65535'],
     [['--hold-timeout-ms', '0'], '--hold-timeout-ms must be a positive integer'],

@@ -15,7 +15,10 @@ export function appError(observation: PhaseBody): PhaseError {
 export interface GateState {
   /** The last body that validated against contract 1; failed checks leave it as it was. */
   observation: PhaseBody | undefined;
-  /** The last failed check, kept after later successes so /startup can say what went wrong. */
+  /**
+   * The failed check the gate is in now: set by a failed check, cleared by the next trusted body,
+   * so /startup never shows a fault that has passed (the recovery is logged, naming it).
+   */
   lastCheckError: CheckFailure | null;
   /** Whether the most recent check produced a trusted body. */
   lastCheckOk: boolean;
@@ -31,7 +34,7 @@ export type CheckOutcome = { ok: true; body: PhaseBody } | { ok: false; failure:
 export function afterCheck(state: GateState, outcome: CheckOutcome, nowMs: number, required: readonly string[]): GateState {
   if (!outcome.ok) return { ...state, lastCheckOk: false, lastCheckError: outcome.failure };
   const opens = state.openedAtMs === null && decide(outcome.body, required).open;
-  return { ...state, observation: outcome.body, lastCheckOk: true, openedAtMs: opens ? nowMs : state.openedAtMs };
+  return { ...state, observation: outcome.body, lastCheckOk: true, lastCheckError: null, openedAtMs: opens ? nowMs : state.openedAtMs };
 }
 
 /**

@@ -38,18 +38,24 @@ describe('afterCheck, isReady and startupReason', () => {
     expect(isReady(later, REQUIRED)).toBe(false);
   });
 
-  it('keeps the last valid observation through failed checks, and the last error through successes', () => {
-    const state = run([ok(phaseBody({ phase: 'cache' })), bad, ok(phaseBody({ phase: 'services' }))]);
-    expect(state.observation?.phase).toBe('services');
-    expect(state.lastCheckError?.result).toBe('refused');
+  it('keeps the last valid observation through failed checks, and names the failure while it lasts', () => {
+    const state = run([ok(phaseBody({ phase: 'cache' })), bad]);
+    expect(state.observation?.phase).toBe('cache');
     expect(startupReason(state, REQUIRED)).toEqual({
       state: 'starting',
-      phase: 'services',
+      phase: 'cache',
       reason: 'starting',
       missing: REQUIRED,
       error: null,
       lastCheckError: { result: 'refused', message: 'connection refused' },
     });
+  });
+
+  it('clears the failure once a check succeeds again', () => {
+    const state = run([ok(phaseBody({ phase: 'cache' })), bad, bad, ok(phaseBody({ phase: 'services' }))]);
+    expect(state.observation?.phase).toBe('services');
+    expect(state.lastCheckError).toBeNull();
+    expect(startupReason(state, REQUIRED)).toMatchObject({ phase: 'services', reason: 'starting', lastCheckError: null });
   });
 
   it('names the app error when it failed', () => {

@@ -71,6 +71,31 @@ describe('faults, one result label each', () => {
     }
   });
 
+  it('a fault that passes: /startup names it while it lasts and no longer once checks succeed again; the recovery is logged', async () => {
+    let requests = 0;
+    let recovered = false;
+    target = await startTarget((_req, res) => {
+      requests += 1;
+      if (!recovered) res.writeHead(500).end(readyJson);
+      else sendPhase(res, phaseBody({ seq: requests }));
+    });
+    const gate = await startGate(target.url, { backoffMinMs: 20, backoffMaxMs: 50 });
+    try {
+      await waitFor('two failed checks', async () => (await gate.counter('http_status')) >= 2);
+      const failing = (await (await fetch(`${gate.base}/startup`)).json()) as { lastCheckError: { result: string } | null };
+      expect(failing.lastCheckError?.result).toBe('http_status');
+      recovered = true;
+      await waitFor('a trusted body', async () => (await gate.counter('ok')) >= 1);
+      const startup = await fetch(`${gate.base}/startup`);
+      expect(startup.status).toBe(503);
+      expect(await startup.json()).toMatchObject({ state: 'starting', reason: 'starting', lastCheckError: null });
+      expect(await (await fetch(`${gate.base}/ready`)).json()).toMatchObject({ ready: false, lastCheckOk: true, reason: 'starting' });
+      expect(gate.logs.some((l) => l.message === 'check succeeded again' && l.previous === 'http_status')).toBe(true);
+    } finally {
+      await gate.stop();
+    }
+  });
+
   it('refused: nothing listens; backoff spaces the checks out', async () => {
     const port = await freePort();
     const gate = await startGate(new URL(`http://127.0.0.1:${port}/phase`), { backoffMinMs: 20, backoffMaxMs: 100 });

@@ -1,0 +1,105 @@
+/**
+ * The chat app's own invariants, beside the generic ones of every gated service (rules.ts): its
+ * secrets, its dependency budgets inside the startup window, Direct VPC egress to its database and
+ * cache, its port and liveness path. They apply only to the chat app's service (named
+ * CHAT_SERVICE_NAME), so another app behind the same component passes the same pack without them.
+ */
+import { MIN_DEPENDENCY_BUDGET_SECONDS, startupCoverSeconds, STARTUP_HEADROOM_SECONDS } from '../../common/probes';
+import { probeTiming } from '../../common/cloud-run-service';
+import { APP_ENV_VARS, APP_PATHS, APP_PORT } from '../../common/revision';
+import { CHAT_SERVICE_NAME } from '../../common/cloud-run-service';
+import { CONTAINER_NAMES, VPC_EGRESS } from '../revision-template';
+import { containers, named, template, TYPES, type Rule } from './rules';
+
+/**
+ * The chat app's secrets. Stated here rather than taken from the program's list, so dropping one
+ * from the program fails the policy: without its URLs the app's dependencies phase fails in staging
+ * and production, and the URLs carry passwords.
+ */
+export const APP_SECRET_ENVS = [APP_ENV_VARS.llmApiKey, APP_ENV_VARS.databaseUrl, APP_ENV_VARS.redisUrl, APP_ENV_VARS.threadTokenKey] as const;
+
+/** A rule of the chat app: silent on any other service. */
+const chatAppRule = (rule: Rule): Rule => ({
+  ...rule,
+  description: `${rule.description} (The chat service, "${CHAT_SERVICE_NAME}", only.)`,
+  check: (props, context) => (props.name === CHAT_SERVICE_NAME ? rule.check(props, context) : []),
+});
+
+export const CHAT_APP_RULES: readonly Rule[] = (
+  [
+  {
+    name: 'dependency-budgets-fit-startup-window',
+    description: `The app's database and cache budgets are each at least ${MIN_DEPENDENCY_BUDGET_SECONDS} s (Direct VPC egress can take a minute to connect) and, one after the other plus ${STARTUP_HEADROOM_SECONDS} s, end before the gate's startup probe gives up.`,
+    types: [TYPES.service],
+    check(props) {
+      const app = named(props, CONTAINER_NAMES.app);
+      const probe = named(props, CONTAINER_NAMES.gate)?.startupProbe;
+      if (!app || !probe) return [];
+      const problems: string[] = [];
+      const budgets = [APP_ENV_VARS.databaseBudgetMs, APP_ENV_VARS.cacheBudgetMs].map((name) => {
+        const value = Number((app.envs ?? []).find((env) => env.name === name)?.value);
+        if (!Number.isInteger(value) || value < MIN_DEPENDENCY_BUDGET_SECONDS * 1000) {
+          problems.push(`the app's ${name} must be at least ${MIN_DEPENDENCY_BUDGET_SECONDS * 1000}: Direct VPC egress can take a minute or more to connect at instance start`);
+        }
+        return Number.isFinite(value) ? value / 1000 : 0;
+      });
+      const cover = startupCoverSeconds(probeTiming(probe));
+      const needed = budgets[0]! + budgets[1]! + STARTUP_HEADROOM_SECONDS;
+      if (needed > cover) {
+        problems.push(`the app's dependency budgets (${budgets.join(' s + ')} s) plus ${STARTUP_HEADROOM_SECONDS} s need ${needed} s, but the gate's startup probe gives up after ${cover} s`);
+      }
+      return problems;
+    },
+  },
+  {
+    name: 'chat-app-port-and-liveness',
+    description: `The chat app listens on port ${APP_PORT} (the port its page, its clients and the local runner use) and its liveness probe is ${APP_PATHS.healthz}.`,
+    types: [TYPES.service],
+    check(props) {
+      const app = named(props, CONTAINER_NAMES.app);
+      if (!app) return [`the service has no "${CONTAINER_NAMES.app}" container`];
+      const problems: string[] = [];
+      if (app.ports?.containerPort !== APP_PORT) problems.push(`the app must listen on port ${APP_PORT}`);
+      if (app.livenessProbe?.httpGet?.path !== APP_PATHS.healthz) problems.push(`the app's liveness probe must be ${APP_PATHS.healthz}`);
+      return problems;
+    },
+  },
+  {
+    name: 'app-secrets-from-secret-manager',
+    description: `The app gets ${APP_SECRET_ENVS.join(', ')} from Secret Manager (valueSource.secretKeyRef with a secret), once each; no container sets them as plain values.`,
+    types: [TYPES.service],
+    check(props) {
+      const app = named(props, CONTAINER_NAMES.app);
+      if (!app) return [`the service has no "${CONTAINER_NAMES.app}" container`];
+      const problems = APP_SECRET_ENVS.flatMap((name) => {
+        const envs = (app.envs ?? []).filter((env) => env.name === name);
+        if (envs.length !== 1) return [`the app must set ${name} exactly once, found ${envs.length}`];
+        return envs[0]!.valueSource?.secretKeyRef?.secret ? [] : [`the app's ${name} must come from Secret Manager (valueSource.secretKeyRef)`];
+      });
+      for (const container of containers(props)) {
+        for (const env of container.envs ?? []) {
+          if ((APP_SECRET_ENVS as readonly string[]).includes(env.name) && env.value !== undefined) problems.push(`${container.name}'s ${env.name} must not have a plain value`);
+        }
+      }
+      return problems;
+    },
+  },
+  {
+    name: 'direct-vpc-egress',
+    description: `Direct VPC egress on one network interface with a network and a subnet, egress ${VPC_EGRESS}, no connector: Cloud SQL and Memorystore on private IPs, the LLM API straight out.`,
+    types: [TYPES.service],
+    check(props) {
+      const access = template(props).vpcAccess;
+      if (!access) return ['template.vpcAccess is missing: the app cannot reach Cloud SQL and Memorystore on their private IPs'];
+      const problems: string[] = [];
+      const interfaces = access.networkInterfaces ?? [];
+      if (interfaces.length !== 1 || !interfaces[0]!.network || !interfaces[0]!.subnetwork) {
+        problems.push('template.vpcAccess.networkInterfaces must be one interface naming its network and subnetwork');
+      }
+      if (access.connector !== undefined) problems.push('template.vpcAccess.connector must not be set: Direct VPC egress needs no Serverless VPC Access connector');
+      if (access.egress !== VPC_EGRESS) problems.push(`template.vpcAccess.egress must be ${VPC_EGRESS}, so public traffic (the LLM API) does not need Cloud NAT, got ${access.egress ?? 'unset'}`);
+      return problems;
+    },
+  },
+  ] satisfies Rule[]
+).map(chatAppRule);
