@@ -60,13 +60,13 @@ describe('AgentSupervisor.handle', () => {
     want: { ok: boolean; delivered: string[]; stored: string[] };
   }[] = [
     { name: 'a run that succeeds: five events, the reply, both messages stored', want: { ok: true, delivered: FIVE_AND_REPLY, stored: ['user', 'assistant'] } },
-    { name: 'an agent that throws: agent_failed, no reply stored', agent: throwing, want: { ok: false, delivered: ['agent_started', 'error'], stored: ['user'] } },
-    { name: 'history unreadable: agent_failed before anything runs', failing: 'history', want: { ok: false, delivered: ['error'], stored: [] } },
-    { name: 'the user message cannot be stored: agent_failed, no agent_started', failing: 'append', want: { ok: false, delivered: ['error'], stored: [] } },
+    { name: 'an agent that throws: agent_failed, no reply stored', agent: throwing, want: { ok: false, delivered: ['agent_started', 'error:agent_failed'], stored: ['user'] } },
+    { name: 'history unreadable: unavailable before anything runs', failing: 'history', want: { ok: false, delivered: ['error:unavailable'], stored: [] } },
+    { name: 'the user message cannot be stored: unavailable, no agent_started', failing: 'append', want: { ok: false, delivered: ['error:unavailable'], stored: [] } },
     {
       name: 'an event cannot be stored: the events went out, then agent_failed, no reply stored',
       failing: 'appendEvent',
-      want: { ok: false, delivered: [...FIVE_AND_REPLY.slice(0, 5), 'error'], stored: ['user'] },
+      want: { ok: false, delivered: [...FIVE_AND_REPLY.slice(0, 5), 'error:agent_failed'], stored: ['user'] },
     },
   ];
 
@@ -74,7 +74,7 @@ describe('AgentSupervisor.handle', () => {
     const { supervisor, sessionFactory, executionTracker, received, published } = setUp({ agent, sessionFactory: storeFailingAt(failing) });
     const outcome = await supervisor.handle({ threadId: THREAD, text: 'hello there' });
     const history = failing === 'history' ? [] : await sessionFactory.session().history(THREAD, 10);
-    const got = { ok: outcome.ok, delivered: received.map((message) => message.type), stored: history.map((message) => message.role) };
+    const got = { ok: outcome.ok, delivered: received.map((message) => (message.type === 'error' ? `error:${message.code}` : message.type)), stored: history.map((message) => message.role) };
     expect(got).toEqual(want);
     expect(outcome.runId).toBe('run-1');
     // Every message also went to the other instances, and the run is no longer counted.
@@ -89,6 +89,9 @@ describe('AgentSupervisor.handle', () => {
     const failed = setUp({ agent: throwing });
     await failed.supervisor.handle({ threadId: THREAD, text: 'hello' });
     expect(failed.received.at(-1)).toEqual({ type: 'error', code: 'agent_failed', runId: 'run-1', threadId: THREAD, message: 'the agent could not answer; send the message again' });
+    const refused = setUp({ sessionFactory: storeFailingAt('append') });
+    await refused.supervisor.handle({ threadId: THREAD, text: 'hello' });
+    expect(refused.received.at(-1)).toEqual({ type: 'error', code: 'unavailable', retryAfterSeconds: 1, runId: 'run-1', threadId: THREAD, message: 'the message could not be stored; send it again in 1 s' });
   });
 
   it('counts the run in flight from the start until it ends', async () => {

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../../common/log';
 import type { AgentRegistry } from './agent-registry';
+import { runFailure } from './run-failure';
 import type { ExecutionTracker } from './execution-tracker';
 import type { LlmClient } from './llm';
 import type { AgentEvent } from '../../../common/chat-protocol';
@@ -51,11 +52,13 @@ export class AgentSupervisor {
     const runId = this.newRunId();
     const { threadId, text } = request;
     const done = executionTracker.start(runId);
+    let stored = false;
     try {
       const session = sessionFactory.session();
       const history = await session.history(threadId, HISTORY_LIMIT);
       // Stored before agent_started, which the client takes as the acknowledgement.
       await session.append({ threadId, role: 'user', text, at: this.now().toISOString() });
+      stored = true;
       const events = eventRecorder(session);
       const reply = await agentRegistry.get(agentName).run({
         runId,
@@ -74,9 +77,11 @@ export class AgentSupervisor {
       websocketBridge.emit({ type: 'agent_response', runId, threadId, text: reply });
       return { runId, ok: true };
     } catch (error) {
-      // No threadId: ERROR lines reach more readers than the thread's owner.
-      this.log.error({ runId, err: error }, 'agent run failed');
-      websocketBridge.emit({ type: 'error', code: 'agent_failed', message: 'the agent could not answer; send the message again', runId, threadId });
+      // No threadId: ERROR lines reach more readers than the thread's owner. A message refused
+      // before it was stored is a WARNING: the outage itself has its own line.
+      if (stored) this.log.error({ runId, err: error }, 'agent run failed');
+      else this.log.warn({ runId, err: error }, 'message refused: not stored');
+      websocketBridge.emit(runFailure({ runId, threadId }, stored, error));
       return { runId, ok: false };
     } finally {
       done();

@@ -20,6 +20,7 @@ import type { ServerConfig } from '../config';
 import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
 import { describeError } from '../errors';
 import { ThreadTokens } from './thread-tokens';
+import { retryAfterOf } from '../dependencies/unavailable';
 
 const RATE_WINDOW_MS = 60_000;
 
@@ -168,7 +169,7 @@ export class ChatService {
       void this.options.components.agentSupervisor.handle({ threadId, text: message.text });
     } catch (error) {
       this.options.log.warn({ connectionId: id, err: error }, `cannot serve ${message.type}: ${describeError(error)}`);
-      send({ type: 'error', code: 'unavailable', message: 'the server could not reach its database or cache; try again' });
+      send(unavailable(error));
     }
   }
 
@@ -224,6 +225,12 @@ interface Connection {
   client: string;
   send: (message: ServerMessage) => void;
   unsentTokens: Map<string, string>;
+}
+
+/** A frame the database could not serve in time (a resume, or a message refused before its run). */
+function unavailable(error: unknown): ErrorMessage {
+  const retryAfterSeconds = retryAfterOf(error);
+  return { type: 'error', code: 'unavailable', message: `the server could not reach its database in time; try again in ${retryAfterSeconds} s`, retryAfterSeconds };
 }
 
 function forbidden(threadId: string): ErrorMessage {
