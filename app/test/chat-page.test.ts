@@ -7,6 +7,8 @@ import { type Browser, chromium } from 'playwright-core';
 import { AGENT_EVENT_TYPES, RESUME_HISTORY_LIMIT } from '../../common/chat-protocol';
 import { type AppProcess, startApp } from '../../testkit/app-process';
 import { messages, openChat } from '../../testkit/chat-client';
+import { createDatabase, serverForFile, startPostgres } from '../../testkit/dependency-servers';
+import { waitFor } from '../../testkit/wait-for';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -14,6 +16,7 @@ jest.setTimeout(60_000);
 
 let app: AppProcess;
 let browser: Browser;
+const postgres = serverForFile(startPostgres);
 
 beforeAll(async () => {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
@@ -33,9 +36,9 @@ afterAll(async () => {
 });
 
 /** Opens the chat page, sends `text` and waits for the reply; returns the page. */
-async function chatFromPage(text: string) {
+async function chatFromPage(text: string, on: AppProcess = app) {
   const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${app.port}/`);
+  await page.goto(`http://127.0.0.1:${on.port}/`);
   await page.getByText('Connected').waitFor();
   await page.getByLabel('Message').fill(text);
   await page.getByRole('button', { name: 'Send' }).click();
@@ -82,4 +85,30 @@ it('offers older messages when the thread is longer than one page, and shows the
   expect(shown.slice(0, 3)).toEqual(['the oldest message', expect.stringContaining('You said: "the oldest message"'), 'later 0']);
   expect(shown.at(-2)).toBe('later 54');
   await page.close();
+});
+
+it('shows a message the server could not store, and resends it with one click once the database is back', async () => {
+  const withDatabase = await startApp({ DATABASE_URL: await createDatabase(postgres()) });
+  try {
+    await withDatabase.waitForState('ready');
+    const page = await chatFromPage('stored', withDatabase);
+    await postgres().stop();
+    await page.getByLabel('Message').fill('refused');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const error = page.locator('#log li.error');
+    await error.waitFor();
+    expect(await error.textContent()).toMatch(/^unavailable: /);
+    await postgres().start();
+    const healthy = async () => ((await (await fetch(`http://127.0.0.1:${withDatabase.port}/healthz`)).json()) as { status: string }).status === 'ok';
+    await waitFor('the database to be back', healthy);
+    const resend = page.getByRole('button', { name: 'Resend', exact: true });
+    await resend.click();
+    await page.locator('#log li.reply').nth(1).waitFor();
+    expect(await page.locator('#log li.user').allTextContents()).toEqual(['stored', 'refused', 'refused']);
+    expect(await page.locator('#log li.reply').nth(1).textContent()).toContain('You said: "refused"');
+    await expect(resend.count()).resolves.toBe(0);
+    await page.close();
+  } finally {
+    await withDatabase.stop();
+  }
 });

@@ -67,21 +67,34 @@ export const HISTORY_QUERY = `
     ORDER BY id DESC LIMIT $2
   ) newest ORDER BY id`;
 
+/**
+ * A client-side timeout: the server said nothing at all, not even an error. The pool's other
+ * connections are then most likely silent too (a failover, a path that drops packets).
+ */
+export function isSilence(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : '';
+  return message === 'Query read timeout' || message === 'timeout exceeded when trying to connect' || message.startsWith('Connection terminated due to connection timeout');
+}
+
 export class PgStore implements SessionFactory {
   readonly kind = 'postgres';
+  private pool: Pool;
 
-  constructor(private readonly pool: Pool) {}
+  /** `newPool` makes the pool, and a fresh one whenever the database fell silent. */
+  constructor(private readonly newPool: () => Pool) {
+    this.pool = newPool();
+  }
 
   session(): ChatSession {
     return {
       append: async ({ threadId, role, text, at }) => {
-        await this.pool.query(APPEND_MESSAGE, [threadId, role, text, at]);
+        await this.query(APPEND_MESSAGE, [threadId, role, text, at]);
       },
       appendEvent: async (event: AgentEvent) => {
-        await this.pool.query(APPEND_EVENT, [event.threadId, event.runId, event.type, JSON.stringify(event)]);
+        await this.query(APPEND_EVENT, [event.threadId, event.runId, event.type, JSON.stringify(event)]);
       },
       history: async (threadId, limit, before) => {
-        const { rows } = await this.pool.query<MessageRow>(HISTORY_QUERY, [threadId, limit, before ?? null]);
+        const rows = await this.query<MessageRow>(HISTORY_QUERY, [threadId, limit, before ?? null]);
         return rows.map((row) => ({ threadId: row.thread_id, role: row.role, text: row.text, at: row.at.toISOString(), position: Number(row.id) }));
       },
     };
@@ -89,12 +102,31 @@ export class PgStore implements SessionFactory {
 
   /** Reads the messages table, so a lock on it (or a server that answers nothing) fails the ping. */
   async ping(): Promise<void> {
-    await this.pool.query('SELECT 1 FROM messages LIMIT 0');
+    await this.query('SELECT 1 FROM messages LIMIT 0', []);
   }
 
   /** Waits for checked-out clients (in-flight queries) to be released, then closes every connection. */
   async close(): Promise<void> {
     await this.pool.end();
+  }
+
+  /**
+   * One statement. After a silence, the idle connections are dropped with the pool and later
+   * statements get new connections: otherwise each silent connection would cost a statement its
+   * whole deadline once the database is back.
+   */
+  private async query<R extends object>(text: string, values: unknown[]): Promise<R[]> {
+    const pool = this.pool;
+    try {
+      return (await pool.query<R>(text, values)).rows;
+    } catch (error) {
+      if (isSilence(error) && this.pool === pool) {
+        this.pool = this.newPool();
+        // Not awaited: ending waits for statements still out, each bounded by its own deadline.
+        pool.end().catch(() => undefined);
+      }
+      throw error;
+    }
   }
 }
 
@@ -132,16 +164,19 @@ export async function openPostgres({ url, budgetMs, deadlines, log, signal, crea
       } finally {
         client.end().catch(() => undefined);
       }
-      const pool = createPool(poolConfig(url, deadlines));
-      // An idle connection that the server drops (restart, failover) is reported here; without a
-      // listener the process would crash. The pool replaces it on the next query.
-      pool.on('error', (error) => log.warn({ dependency: name }, `${name}: idle connection lost: ${describeError(error, secrets)}`));
+      const newPool = () => {
+        const pool = createPool(poolConfig(url, deadlines));
+        // An idle connection that the server drops (restart, failover) is reported here; without a
+        // listener the process would crash. The pool replaces it on the next query.
+        pool.on('error', (error) => log.warn({ dependency: name }, `${name}: idle connection lost: ${describeError(error, secrets)}`));
+        return pool;
+      };
+      const store = new PgStore(newPool);
       try {
-        const store = new PgStore(pool);
         await store.ping();
         return store;
       } catch (error) {
-        await pool.end().catch(() => undefined);
+        await store.close().catch(() => undefined);
         throw error;
       }
     },
