@@ -148,7 +148,7 @@ it('a black-holed PostgreSQL: unavailable within the deadline, sockets stay open
 });
 
 describe.each([
-  ['stopped', (setup: Setup) => redis().stop(), () => redis().start()],
+  ['stopped', (_setup: Setup) => redis().stop(), () => redis().start()],
   ['black-holed', (setup: Setup) => setup.redisProxy.setMode('blackhole'), (setup: Setup) => setup.redisProxy.setMode('forward')],
 ] as const)('Redis %s', (_, breakIt, mendIt) => {
   it('chat goes on with in-process rate limits and local delivery, /healthz says degraded, and cross-instance delivery comes back', async () => {
