@@ -18,6 +18,8 @@ export const APP_PATHS = {
 } as const;
 
 export const PHASE_PATH = '/phase';
+/** The app's own metrics, on the phase endpoint's internal listener: what the collector scrapes beside the gate. */
+export const APP_METRICS_PATH = '/metrics';
 
 export const GATE_PATHS = {
   startup: '/startup',

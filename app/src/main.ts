@@ -10,7 +10,9 @@ import { createLogger } from '../../common/log';
 import { ChatService, chatOptions } from './chat/chat-service';
 import { COMPONENT_NAMES, type Components } from './startup/components';
 import { readServerConfig } from './config';
+import Registry from 'prom-client/lib/registry';
 import { DependencyHealth } from './dependencies/dependency-health';
+import { registerDependencyMetrics } from './dependencies/dependency-metrics';
 import { runStartup, StartupError } from './startup/orchestrator';
 import { createPhaseServer } from './startup/phase-server';
 import { PhaseState } from './startup/phase-state';
@@ -28,7 +30,9 @@ async function main(): Promise<void> {
   const startedAt = performance.now();
   const state = new PhaseState(COMPONENT_NAMES);
   const health = new DependencyHealth(log.child({ module: 'dependencies' }));
-  const phaseServer = createPhaseServer(state);
+  const metrics = new Registry();
+  registerDependencyMetrics(metrics, health);
+  const phaseServer = createPhaseServer(state, metrics);
   const publicServer = createPublicServer(state, { ...publicServerOptions(config, log), health });
 
   const startup = new AbortController();

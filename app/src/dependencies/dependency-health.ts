@@ -15,11 +15,22 @@ export interface DegradedDependency {
 
 export class DependencyHealth {
   private readonly degraded = new Map<string, { since: number; reason: string }>();
+  private readonly known = new Set<string>();
 
   constructor(
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Names a dependency the app uses, so its state is reported while healthy too (metrics). */
+  track(dependency: string): void {
+    this.known.add(dependency);
+  }
+
+  /** Every tracked dependency: true while degraded. */
+  states(): Map<string, boolean> {
+    return new Map([...this.known, ...this.degraded.keys()].map((dependency) => [dependency, this.degraded.has(dependency)]));
+  }
 
   /** Enters degraded mode for `dependency`; logs only when it was not degraded already. */
   markDegraded(dependency: string, reason: string): void {

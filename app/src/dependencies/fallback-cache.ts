@@ -38,6 +38,7 @@ export class FallbackCache implements CacheClient {
     private readonly options: FallbackOptions,
   ) {
     this.kind = shared.kind;
+    options.health.track(options.dependency);
     this.local = new EmbeddedCache(options.now);
     this.scheduleCheck();
   }

@@ -33,6 +33,7 @@ export class GuardedStore implements SessionFactory {
     private readonly options: GuardOptions,
   ) {
     this.kind = inner.kind;
+    options.health.track(options.dependency);
   }
 
   /** Every method of the inner session, each call through the breaker. */
