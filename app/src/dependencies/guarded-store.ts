@@ -20,12 +20,14 @@ export interface GuardOptions {
 }
 
 export const DATABASE_BREAKER: BreakerPolicy = { failuresToOpen: 2, probeIntervalMs: 1000 };
+const MAX_PROBES_IN_FLIGHT = 3;
 
 export class GuardedStore implements SessionFactory {
   readonly kind: string;
   private state: BreakerState = CLOSED;
   private probe: NodeJS.Timeout | undefined;
   private probing = false;
+  private probesInFlight = 0;
   private closed = false;
 
   constructor(
@@ -83,15 +85,23 @@ export class GuardedStore implements SessionFactory {
     if (!this.probing) this.scheduleProbe();
   }
 
-  /** One probe at a time, the next `probeIntervalMs` after the last one ended, while the breaker is open. */
+  /**
+   * A probe every `probeIntervalMs` while the breaker is open, without waiting for the last one:
+   * a probe stuck on a silent connection must not delay noticing the database is back. At most
+   * MAX_PROBES_IN_FLIGHT at once, each bounded by the store's own deadlines.
+   */
   private scheduleProbe(): void {
     this.probing = !this.closed && this.state.kind === 'open';
     if (!this.probing) return;
     this.probe = setTimeout(() => {
-      this.inner.ping().then(
-        () => this.succeeded(),
-        () => undefined,
-      ).finally(() => this.scheduleProbe());
+      if (this.probesInFlight < MAX_PROBES_IN_FLIGHT && this.state.kind === 'open') {
+        this.probesInFlight += 1;
+        this.inner.ping().then(
+          () => this.succeeded(),
+          () => undefined,
+        ).finally(() => (this.probesInFlight -= 1));
+      }
+      this.scheduleProbe();
     }, this.options.policy.probeIntervalMs);
     this.probe.unref();
   }
