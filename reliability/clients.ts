@@ -184,3 +184,9 @@ export function sumTallies(tallies: readonly ClientTally[]): ClientTally {
   }
   return total;
 }
+
+/** A tally's counts without its per-message lists: what a report line prints. */
+export function counts(tally: ClientTally): Omit<ClientTally, 'firstFrameMs' | 'unansweredAtStopMs' | 'acknowledgedTexts' | 'replies'> {
+  const { firstFrameMs: _f, unansweredAtStopMs: _u, acknowledgedTexts: _a, replies: _r, ...rest } = tally;
+  return rest;
+}
