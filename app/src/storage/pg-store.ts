@@ -9,6 +9,7 @@
 import { Client, Pool, type PoolConfig } from 'pg';
 import type { Logger } from '../../../common/log';
 import { connectWithin, settleWithin, urlSecrets, urlTarget } from '../startup/dependency-retry';
+import { RecyclingPool } from './recycling-pool';
 import { describeError } from '../errors';
 import { migrate } from './migrations';
 import type { AgentEvent } from '../../../common/chat-protocol';
@@ -67,34 +68,21 @@ export const HISTORY_QUERY = `
     ORDER BY id DESC LIMIT $2
   ) newest ORDER BY id`;
 
-/**
- * A client-side timeout: the server said nothing at all, not even an error. The pool's other
- * connections are then most likely silent too (a failover, a path that drops packets).
- */
-export function isSilence(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : '';
-  return message === 'Query read timeout' || message === 'timeout exceeded when trying to connect' || message.startsWith('Connection terminated due to connection timeout');
-}
-
 export class PgStore implements SessionFactory {
   readonly kind = 'postgres';
-  private pool: Pool;
 
-  /** `newPool` makes the pool, and a fresh one whenever the database fell silent. */
-  constructor(private readonly newPool: () => Pool) {
-    this.pool = newPool();
-  }
+  constructor(private readonly pool: RecyclingPool) {}
 
   session(): ChatSession {
     return {
       append: async ({ threadId, role, text, at }) => {
-        await this.query(APPEND_MESSAGE, [threadId, role, text, at]);
+        await this.pool.query(APPEND_MESSAGE, [threadId, role, text, at]);
       },
       appendEvent: async (event: AgentEvent) => {
-        await this.query(APPEND_EVENT, [event.threadId, event.runId, event.type, JSON.stringify(event)]);
+        await this.pool.query(APPEND_EVENT, [event.threadId, event.runId, event.type, JSON.stringify(event)]);
       },
       history: async (threadId, limit, before) => {
-        const rows = await this.query<MessageRow>(HISTORY_QUERY, [threadId, limit, before ?? null]);
+        const { rows } = await this.pool.query<MessageRow>(HISTORY_QUERY, [threadId, limit, before ?? null]);
         return rows.map((row) => ({ threadId: row.thread_id, role: row.role, text: row.text, at: row.at.toISOString(), position: Number(row.id) }));
       },
     };
@@ -102,31 +90,12 @@ export class PgStore implements SessionFactory {
 
   /** Reads the messages table, so a lock on it (or a server that answers nothing) fails the ping. */
   async ping(): Promise<void> {
-    await this.query('SELECT 1 FROM messages LIMIT 0', []);
+    await this.pool.query('SELECT 1 FROM messages LIMIT 0');
   }
 
   /** Waits for checked-out clients (in-flight queries) to be released, then closes every connection. */
   async close(): Promise<void> {
     await this.pool.end();
-  }
-
-  /**
-   * One statement. After a silence, the idle connections are dropped with the pool and later
-   * statements get new connections: otherwise each silent connection would cost a statement its
-   * whole deadline once the database is back.
-   */
-  private async query<R extends object>(text: string, values: unknown[]): Promise<R[]> {
-    const pool = this.pool;
-    try {
-      return (await pool.query<R>(text, values)).rows;
-    } catch (error) {
-      if (isSilence(error) && this.pool === pool) {
-        this.pool = this.newPool();
-        // Not awaited: ending waits for statements still out, each bounded by its own deadline.
-        pool.end().catch(() => undefined);
-      }
-      throw error;
-    }
   }
 }
 
@@ -171,7 +140,7 @@ export async function openPostgres({ url, budgetMs, deadlines, log, signal, crea
         pool.on('error', (error) => log.warn({ dependency: name }, `${name}: idle connection lost: ${describeError(error, secrets)}`));
         return pool;
       };
-      const store = new PgStore(newPool);
+      const store = new PgStore(new RecyclingPool(newPool));
       try {
         await store.ping();
         return store;
