@@ -17,10 +17,10 @@ import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../../common/log';
 import type { Components } from '../startup/components';
 import type { ServerConfig } from '../config';
+import { retryAfterOf } from '../dependencies/unavailable';
 import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
 import { describeError } from '../errors';
 import { ThreadTokens } from './thread-tokens';
-import { retryAfterOf } from '../dependencies/unavailable';
 
 const RATE_WINDOW_MS = 60_000;
 
