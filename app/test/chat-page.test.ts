@@ -4,11 +4,11 @@
  */
 import fs from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
+import { createDatabase, serverForFile, startPostgres } from '../../testkit/dependency-servers';
+import { waitFor } from '../../testkit/wait-for';
 import { AGENT_EVENT_TYPES, RESUME_HISTORY_LIMIT } from '../../common/chat-protocol';
 import { type AppProcess, startApp } from '../../testkit/app-process';
 import { messages, openChat } from '../../testkit/chat-client';
-import { createDatabase, serverForFile, startPostgres } from '../../testkit/dependency-servers';
-import { waitFor } from '../../testkit/wait-for';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -63,30 +63,6 @@ it('shows the thread again after a reload: the page resumes it and renders the h
   await page.close();
 });
 
-it('offers older messages when the thread is longer than one page, and shows them above', async () => {
-  const page = await chatFromPage('the oldest message');
-  const thread = JSON.parse((await page.evaluate(() => sessionStorage.getItem('thread'))) ?? 'null') as { threadId: string; threadToken: string };
-  // Another client with the token makes the thread longer than one page: 2 + 2 x 55 messages.
-  const ws = await openChat(app);
-  const inbox = messages(ws);
-  for (let i = 0; i < 55; i += 1) {
-    ws.send(JSON.stringify({ type: 'user_message', text: `later ${i}`, ...thread }));
-    await inbox.take(AGENT_EVENT_TYPES.length + 1);
-  }
-  ws.close();
-  await page.reload();
-  const older = page.getByRole('button', { name: 'Load older messages' });
-  await older.waitFor();
-  expect(await page.locator('#log li').count()).toBe(RESUME_HISTORY_LIMIT);
-  await older.click();
-  await older.waitFor({ state: 'hidden' });
-  const shown = await page.locator('#log li').allTextContents();
-  expect(shown).toHaveLength(112);
-  expect(shown.slice(0, 3)).toEqual(['the oldest message', expect.stringContaining('You said: "the oldest message"'), 'later 0']);
-  expect(shown.at(-2)).toBe('later 54');
-  await page.close();
-});
-
 it('shows a message the server could not store, and resends it with one click once the database is back', async () => {
   const withDatabase = await startApp({ DATABASE_URL: await createDatabase(postgres()) });
   try {
@@ -111,4 +87,28 @@ it('shows a message the server could not store, and resends it with one click on
   } finally {
     await withDatabase.stop();
   }
+});
+
+it('offers older messages when the thread is longer than one page, and shows them above', async () => {
+  const page = await chatFromPage('the oldest message');
+  const thread = JSON.parse((await page.evaluate(() => sessionStorage.getItem('thread'))) ?? 'null') as { threadId: string; threadToken: string };
+  // Another client with the token makes the thread longer than one page: 2 + 2 x 55 messages.
+  const ws = await openChat(app);
+  const inbox = messages(ws);
+  for (let i = 0; i < 55; i += 1) {
+    ws.send(JSON.stringify({ type: 'user_message', text: `later ${i}`, ...thread }));
+    await inbox.take(AGENT_EVENT_TYPES.length + 1);
+  }
+  ws.close();
+  await page.reload();
+  const older = page.getByRole('button', { name: 'Load older messages' });
+  await older.waitFor();
+  expect(await page.locator('#log li').count()).toBe(RESUME_HISTORY_LIMIT);
+  await older.click();
+  await older.waitFor({ state: 'hidden' });
+  const shown = await page.locator('#log li').allTextContents();
+  expect(shown).toHaveLength(112);
+  expect(shown.slice(0, 3)).toEqual(['the oldest message', expect.stringContaining('You said: "the oldest message"'), 'later 0']);
+  expect(shown.at(-2)).toBe('later 54');
+  await page.close();
 });

@@ -93,6 +93,30 @@ describe('PostgreSQL store', () => {
   });
 });
 
+describe('openPostgres', () => {
+  it('fails within the budget naming the server and the last error, never the password', async () => {
+    const url = new URL(postgres().url);
+    url.port = '1';
+    const started = Date.now();
+    const failure = await openPostgres({ url: url.toString(), budgetMs: 600, deadlines: DEADLINES, log }).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    expect(failure?.message).toMatch(/^PostgreSQL at 127\.0\.0\.1:1\/postgres not available after \d+ attempts in \d+ ms: connect ECONNREFUSED 127\.0\.0\.1:1$/);
+    // Ends after the budget rather than retrying on; the slack is for a busy machine.
+    expect(Date.now() - started).toBeLessThan(600 + 10_000);
+  });
+
+  it('reports a wrong password without echoing either password', async () => {
+    const url = new URL(postgres().url);
+    url.password = 'wrong-s3cret';
+    const failure = await openPostgres({ url: url.toString(), budgetMs: 300, deadlines: DEADLINES, log }).catch((error: Error) => error);
+    expect((failure as Error).message).toContain('password authentication failed for user "chat"');
+    expect((failure as Error).message).not.toMatch(/wrong-s3cret|s3cret/);
+    expect((failure as Error).message).not.toContain(PG_PASSWORD);
+  });
+});
+
 describe('deadlines once running', () => {
   const message = (text: string) => ({ threadId: 'd', role: 'user' as const, text, at: new Date().toISOString() });
 
@@ -129,29 +153,5 @@ describe('deadlines once running', () => {
     } finally {
       await proxy.close();
     }
-  });
-});
-
-describe('openPostgres', () => {
-  it('fails within the budget naming the server and the last error, never the password', async () => {
-    const url = new URL(postgres().url);
-    url.port = '1';
-    const started = Date.now();
-    const failure = await openPostgres({ url: url.toString(), budgetMs: 600, deadlines: DEADLINES, log }).then(
-      () => undefined,
-      (error: Error) => error,
-    );
-    expect(failure?.message).toMatch(/^PostgreSQL at 127\.0\.0\.1:1\/postgres not available after \d+ attempts in \d+ ms: connect ECONNREFUSED 127\.0\.0\.1:1$/);
-    // Ends after the budget rather than retrying on; the slack is for a busy machine.
-    expect(Date.now() - started).toBeLessThan(600 + 10_000);
-  });
-
-  it('reports a wrong password without echoing either password', async () => {
-    const url = new URL(postgres().url);
-    url.password = 'wrong-s3cret';
-    const failure = await openPostgres({ url: url.toString(), budgetMs: 300, deadlines: DEADLINES, log }).catch((error: Error) => error);
-    expect((failure as Error).message).toContain('password authentication failed for user "chat"');
-    expect((failure as Error).message).not.toMatch(/wrong-s3cret|s3cret/);
-    expect((failure as Error).message).not.toContain(PG_PASSWORD);
   });
 });
