@@ -91,7 +91,7 @@ describe('AgentSupervisor.handle', () => {
     expect(failed.received.at(-1)).toEqual({ type: 'error', code: 'agent_failed', runId: 'run-1', threadId: THREAD, message: 'the agent could not answer; send the message again' });
     const refused = setUp({ sessionFactory: storeFailingAt('append') });
     await refused.supervisor.handle({ threadId: THREAD, text: 'hello' });
-    expect(refused.received.at(-1)).toEqual({ type: 'error', code: 'unavailable', retryAfterSeconds: 1, runId: 'run-1', threadId: THREAD, message: 'the message could not be stored; send it again in 1 s' });
+    expect(refused.received.at(-1)).toEqual({ type: 'error', code: 'unavailable', retryAfterSeconds: 1, threadId: THREAD, message: 'the message could not be stored; send it again in 1 s' });
   });
 
   it('counts the run in flight from the start until it ends', async () => {

@@ -50,8 +50,10 @@ describe('circuit breaker', () => {
 describe('what a failed run tells the user', () => {
   const ids = { runId: 'r', threadId: 't' };
 
-  it('unavailable with retryAfterSeconds before the message was stored; agent_failed after', () => {
-    expect(runFailure(ids, false, new DependencyUnavailableError('postgresql', 3))).toMatchObject({ type: 'error', code: 'unavailable', retryAfterSeconds: 3, ...ids });
+  it('unavailable with retryAfterSeconds and no run before the message was stored; agent_failed after', () => {
+    const refused = runFailure(ids, false, new DependencyUnavailableError('postgresql', 3));
+    expect(refused).toMatchObject({ type: 'error', code: 'unavailable', retryAfterSeconds: 3, threadId: 't' });
+    expect(refused).not.toHaveProperty('runId');
     expect(runFailure(ids, false, new Error('anything'))).toMatchObject({ code: 'unavailable', retryAfterSeconds: retryAfterOf(undefined) });
     const failed = runFailure(ids, true, new DependencyUnavailableError('postgresql', 3));
     expect(failed).toMatchObject({ type: 'error', code: 'agent_failed', ...ids });
