@@ -35,3 +35,27 @@ export function parseAppLogLine(line: string): AppLogLine {
   if (typeof phase === 'string' && typeof durationMs === 'number') return { kind: 'phase-complete', phase, durationMs };
   return { kind: 'entry', severity: typeof severity === 'string' ? severity : undefined, message: String(message) };
 }
+
+/**
+ * The app's two lines per dependency outage: one when it starts serving without the dependency
+ * (WARNING), one when it has it back (INFO). The log-based metric behind the "degraded too long"
+ * alert (infra/alert-rules.ts) matches these messages and reads `dependency` and `degraded`.
+ */
+export const DEPENDENCY_DEGRADED_MESSAGE = 'dependency degraded';
+export const DEPENDENCY_RECOVERED_MESSAGE = 'dependency recovered';
+
+export interface DependencyTransition {
+  dependency: string;
+  /** 1 from the degraded line, 0 from the recovered line: the metric's value. */
+  degraded: 0 | 1;
+  reason?: string;
+  degradedMs?: number;
+}
+
+export function degradedLog(dependency: string, reason: string): { fields: DependencyTransition; message: string } {
+  return { fields: { dependency, degraded: 1, reason }, message: DEPENDENCY_DEGRADED_MESSAGE };
+}
+
+export function recoveredLog(dependency: string, degradedMs: number): { fields: DependencyTransition; message: string } {
+  return { fields: { dependency, degraded: 0, degradedMs }, message: DEPENDENCY_RECOVERED_MESSAGE };
+}

@@ -168,7 +168,10 @@ export interface ErrorMessage {
   message: string;
   runId?: string;
   threadId?: string;
+  /** rate_limited: when the window ends. */
   retryAfterMs?: number;
+  /** unavailable: seconds after which sending the message again may succeed. */
+  retryAfterSeconds?: number;
 }
 
 export type ServerMessage = AgentEvent | AgentResponse | RunStatus | History | ErrorMessage;

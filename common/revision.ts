@@ -18,6 +18,8 @@ export const APP_PATHS = {
 } as const;
 
 export const PHASE_PATH = '/phase';
+/** The app's own metrics, on the phase endpoint's internal listener: what the collector scrapes beside the gate. */
+export const APP_METRICS_PATH = '/metrics';
 
 export const GATE_PATHS = {
   startup: '/startup',
@@ -47,6 +49,9 @@ export const APP_ENV_VARS = {
   threadTokenKey: 'APP_THREAD_TOKEN_KEY',
   databaseBudgetMs: 'APP_DATABASE_BUDGET_MS',
   cacheBudgetMs: 'APP_CACHE_BUDGET_MS',
+  databaseQueryTimeoutMs: 'APP_DATABASE_QUERY_TIMEOUT_MS',
+  databaseConnectTimeoutMs: 'APP_DATABASE_CONNECT_TIMEOUT_MS',
+  cacheCommandTimeoutMs: 'APP_CACHE_COMMAND_TIMEOUT_MS',
   shutdownDeadlineMs: 'APP_SHUTDOWN_DEADLINE_MS',
   wsMaxMessageBytes: 'APP_WS_MAX_MESSAGE_BYTES',
   wsPingIntervalMs: 'APP_WS_PING_INTERVAL_MS',

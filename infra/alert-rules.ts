@@ -1,5 +1,6 @@
 /**
- * The gate's Prometheus alerting rules (sidecar/alerts/*.rules.yml) as Cloud Monitoring alert
+ * The Prometheus alerting rules (the gate's, sidecar/alerts/*.rules.yml, and the app's,
+ * app/alerts/*.rules.yml) as Cloud Monitoring alert
  * policies. Nothing evaluates Prometheus rules beside a Cloud Run service, so each alerting rule
  * becomes one policy with a PromQL condition: the same expression, its `for` as the duration, its
  * labels and annotations carried over. The rules files stay the one source: promtool tests them,
@@ -13,8 +14,10 @@ import { z } from 'zod';
 import { REPO_ROOT } from '../common/paths';
 import { SCRAPE_INTERVAL, PROMETHEUS_TARGET_LABELS } from './collector';
 
-/** Where the rules live, relative to the repository root (the program's working directory on `pulumi up`). */
+/** Where the gate's rules live, relative to the repository root (the program's working directory on `pulumi up`). */
 export const ALERT_RULES_DIR = path.join('sidecar', 'alerts');
+/** Every rules folder: the gate's, and the app's (a dependency degraded for too long). */
+export const ALERT_RULES_DIRS = [ALERT_RULES_DIR, path.join('app', 'alerts')] as const;
 const RULES_FILE = /\.rules\.ya?ml$/;
 
 /** One alerting rule, with what the policy needs from its group and file. */
@@ -78,17 +81,21 @@ export function parseRuleFile(text: string, file: string): AlertingRule[] {
   );
 }
 
-/** Every alerting rule of every rules file under `dir` (default sidecar/alerts), files in name order. */
-export function loadAlertRules(root = REPO_ROOT, dir = ALERT_RULES_DIR): AlertingRule[] {
-  const files = fs
-    .readdirSync(path.join(root, dir))
-    .filter((name) => RULES_FILE.test(name))
-    .sort();
-  const rules = files.flatMap((name) => parseRuleFile(fs.readFileSync(path.join(root, dir, name), 'utf8'), path.join(dir, name)));
-  if (rules.length === 0) throw new Error(`no alerting rules in ${path.join(root, dir)}: the gate would deploy without alerts`);
+/** Every alerting rule of every rules file under `dirs` (default ALERT_RULES_DIRS), folder by folder, files in name order. */
+export function loadAlertRules(root = REPO_ROOT, dirs: string | readonly string[] = ALERT_RULES_DIRS): AlertingRule[] {
+  const folders = typeof dirs === 'string' ? [dirs] : dirs;
+  const rules = folders.flatMap((dir) =>
+    fs
+      .readdirSync(path.join(root, dir))
+      .filter((name) => RULES_FILE.test(name))
+      .sort()
+      .flatMap((name) => parseRuleFile(fs.readFileSync(path.join(root, dir, name), 'utf8'), path.join(dir, name))),
+  );
+  const where = folders.map((dir) => path.join(root, dir)).join(', ');
+  if (rules.length === 0) throw new Error(`no alerting rules in ${where}: the gate would deploy without alerts`);
   const seen = new Set<string>();
   for (const rule of rules) {
-    if (seen.has(rule.alert)) throw new Error(`alert ${rule.alert} is defined twice in ${dir}: each alert becomes one policy`);
+    if (seen.has(rule.alert)) throw new Error(`alert ${rule.alert} is defined twice in ${folders.join(', ')}: each alert becomes one policy`);
     seen.add(rule.alert);
   }
   return rules;

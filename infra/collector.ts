@@ -1,11 +1,11 @@
 /**
  * Google Cloud Managed Service for Prometheus on Cloud Run: the run-gmp-sidecar container reads a
  * RunMonitoring config from /etc/rungmp/config.yaml and scrapes localhost. Its default target is
- * port 8080 /metrics, which is the app; the metrics that matter are the gate's, so the config
- * names the gate's port.
+ * port 8080 /metrics, which is the app's public port and serves no metrics; the config names the
+ * gate's port and the app's internal listener (its one metric: degraded dependencies).
  */
 import { stringify } from 'yaml';
-import { GATE_PATHS, GATE_PORT } from '../common/revision';
+import { APP_METRICS_PATH, GATE_PATHS, GATE_PORT, PHASE_PORT } from '../common/revision';
 
 /** How often the gate is scraped: its gauges change at most once per startup, so 30 s is ample. */
 export const SCRAPE_INTERVAL = '30s';
@@ -39,7 +39,11 @@ export function runMonitoring(name: string) {
     kind: 'RunMonitoring',
     metadata: { name },
     spec: {
-      endpoints: [{ port: GATE_PORT, path: GATE_PATHS.metrics, interval: SCRAPE_INTERVAL }],
+      // The gate's metrics, and the app's own (degraded dependencies) on its internal listener.
+      endpoints: [
+        { port: GATE_PORT, path: GATE_PATHS.metrics, interval: SCRAPE_INTERVAL },
+        { port: PHASE_PORT, path: APP_METRICS_PATH, interval: SCRAPE_INTERVAL },
+      ],
       // Per-instance series: a gate that never opens shows on its own instance and revision.
       targetLabels: { metadata: TARGET_METADATA },
     },

@@ -2,7 +2,9 @@
  * Startup faults through real processes: the compiled app and gate as the two containers of one
  * instance. For every fault the gate never opens early, the reason shows on /startup, in the
  * gate's logs and in its metrics, and each process ends as docs/gate.md and docs/phase-contract.md
- * say it does.
+ * say it does. Then dependency faults after ready, under load: PostgreSQL and Redis each locked,
+ * stopped, stalled or black-holed (testkit/stall-proxy.ts) while 20 clients chat; no acknowledged
+ * message lost, no message waiting past the deadline for a frame, no 1011, and chat recovers.
  */
 import http from 'node:http';
 import { WebSocket } from 'ws';
@@ -21,6 +23,10 @@ import { closeEvent, messages } from '../testkit/chat-client';
 import { type GateProcess, spawnGate } from '../testkit/gate-process';
 import { slowModel } from '../testkit/model-stub';
 import { startTarget } from '../testkit/phase-endpoint';
+import { Client } from 'pg';
+import { createDatabase, serverForFile, startPostgres, startRedis } from '../testkit/dependency-servers';
+import { type StallProxy, startStallProxy } from '../testkit/stall-proxy';
+import { type Fault, runOutage } from './outage';
 
 /** /startup's 503 body (contract 2); a test reads only the fields it needs. */
 type StartupBody = Partial<StartupReason>;
@@ -238,5 +244,88 @@ describe.each([
     expect(gate.child.exitCode).toBeNull();
     watch.stopped = true;
     expect(watch.opens).toBe(0);
+  });
+});
+
+describe('dependency faults after ready, under load (20 clients)', () => {
+  const postgres = serverForFile(startPostgres);
+  const redis = serverForFile(startRedis);
+  /** What a user may wait for a first frame: the issue's bound; the defaults answer within about 3 s. */
+  const DEADLINE_MS = 8000;
+
+  interface Rig {
+    app: AppProcess;
+    databaseUrl: string;
+    pgProxy: StallProxy;
+    redisProxy: StallProxy;
+  }
+
+  const proxyFault = (name: string, proxy: (rig: Rig) => StallProxy, mode: 'stall' | 'blackhole') => (rig: Rig): Fault => ({
+    name,
+    apply: () => proxy(rig).setMode(mode),
+    mend: () => proxy(rig).setMode('forward'),
+  });
+
+  const faults: [string, (rig: Rig) => Fault][] = [
+    [
+      'PostgreSQL table lock',
+      (rig) => {
+        const locker = new Client({ connectionString: rig.databaseUrl });
+        return {
+          name: 'pg-lock',
+          apply: async () => {
+            await locker.connect();
+            await locker.query('BEGIN');
+            await locker.query('LOCK TABLE messages IN ACCESS EXCLUSIVE MODE');
+          },
+          mend: async () => {
+            await locker.query('ROLLBACK');
+            await locker.end();
+          },
+        };
+      },
+    ],
+    ['PostgreSQL stalled', proxyFault('pg-stall', (rig) => rig.pgProxy, 'stall')],
+    ['PostgreSQL black-holed', proxyFault('pg-blackhole', (rig) => rig.pgProxy, 'blackhole')],
+    ['Redis stopped', () => ({ name: 'redis-stopped', apply: () => redis().stop(), mend: () => redis().start() })],
+    ['Redis stalled', proxyFault('redis-stall', (rig) => rig.redisProxy, 'stall')],
+    ['Redis black-holed', proxyFault('redis-blackhole', (rig) => rig.redisProxy, 'blackhole')],
+  ];
+
+  it.each(faults)('%s: nothing acknowledged lost, no silence past the deadline, no 1011, chat recovers; liveness 200', async (_, makeFault) => {
+    const databaseUrl = await createDatabase(postgres());
+    const [pgProxy, redisProxy] = await Promise.all([startStallProxy(postgres().port), startStallProxy(redis().port)]);
+    running.push({ stop: () => pgProxy.close() }, { stop: () => redisProxy.close() });
+    const app = await startApp({
+      [APP_ENV_VARS.databaseUrl]: pgProxy.proxied(databaseUrl),
+      [APP_ENV_VARS.redisUrl]: redisProxy.proxied(redis().url),
+      // Every client shares 127.0.0.1: the rate limit is not what this measures.
+      [APP_ENV_VARS.rateLimitPerMinute]: '1000000',
+      [APP_ENV_VARS.logLevel]: 'info',
+    });
+    running.push(app);
+    await app.waitForState('ready');
+    const liveness: number[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        liveness.push(await fetch(`http://127.0.0.1:${app.port}/healthz`).then((r) => r.status, () => 0));
+        await sleep(100);
+      }
+    })();
+
+    const result = await runOutage(
+      { url: `ws://127.0.0.1:${app.port}/ws`, pid: app.child.pid!, databaseUrl, clients: 20, warmupMs: 1000, outageMs: 6000, afterMs: 4000, deadlineMs: DEADLINE_MS },
+      makeFault({ app, databaseUrl, pgProxy, redisProxy }),
+    );
+    watching = false;
+    await watcher;
+    process.stdout.write(`dependency fault: ${JSON.stringify(result)}\n`);
+
+    expect({ lost: result.lost, silences: result.silences, closes1011: result.closes1011 }).toEqual({ lost: 0, silences: 0, closes1011: 0 });
+    expect(result.acknowledged).toBeGreaterThan(20);
+    expect(result.recoveryMs).not.toBeNull();
+    expect(liveness.filter((status) => status !== 200)).toEqual([]);
+    expect(liveness.length).toBeGreaterThan(50);
   });
 });

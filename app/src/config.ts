@@ -41,10 +41,36 @@ export interface ServerConfig {
   /** How long the database and cache phases keep retrying their connections before they fail. */
   databaseBudgetMs: number;
   cacheBudgetMs: number;
+  /** Deadlines on each dependency call once ready, so a stalled dependency means an answer, not silence. */
+  dependencyDeadlines: DependencyDeadlines;
   /** Rehearsal knobs: extra delay per phase, the phase that fails, the phase that crashes the process. */
   phaseDelayMs: PhaseDelays;
   failPhase: PhaseName | undefined;
   crashPhase: PhaseName | undefined;
+}
+
+export interface DependencyDeadlines {
+  /** PostgreSQL: how long one statement may run (statement_timeout, and pg's query_timeout a little later). */
+  databaseQueryMs: number;
+  /** PostgreSQL: how long getting a connection may take once ready (a new one, or a free one from the pool). */
+  databaseConnectMs: number;
+  /** Redis: how long one command may wait for its reply. */
+  cacheCommandMs: number;
+}
+
+/**
+ * A user should hear within about 5 s: a message's path to its acknowledgement is one rate-limit
+ * command and two statements, each failing alone well inside that.
+ */
+export const DEFAULT_DEPENDENCY_DEADLINES: DependencyDeadlines = { databaseQueryMs: 2000, databaseConnectMs: 2000, cacheCommandMs: 500 };
+const DEADLINE_RANGE = { min: 50, max: 60_000 };
+
+export function readDependencyDeadlines(env: Env): DependencyDeadlines {
+  return {
+    databaseQueryMs: readInt(env, V.databaseQueryTimeoutMs, DEFAULT_DEPENDENCY_DEADLINES.databaseQueryMs, DEADLINE_RANGE),
+    databaseConnectMs: readInt(env, V.databaseConnectTimeoutMs, DEFAULT_DEPENDENCY_DEADLINES.databaseConnectMs, DEADLINE_RANGE),
+    cacheCommandMs: readInt(env, V.cacheCommandTimeoutMs, DEFAULT_DEPENDENCY_DEADLINES.cacheCommandMs, DEADLINE_RANGE),
+  };
 }
 
 export type PhaseDelays = Record<PhaseName, number>;
@@ -138,6 +164,7 @@ export function readServerConfig(env: Env): ServerConfig {
     startupHoldMs: readInt(env, V.startupHoldMs, DEFAULT_STARTUP_HOLD_MS, { min: 0, max: MAX_STARTUP_HOLD_MS }),
     databaseBudgetMs: readInt(env, V.databaseBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     cacheBudgetMs: readInt(env, V.cacheBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
+    dependencyDeadlines: readDependencyDeadlines(env),
     phaseDelayMs: readPhaseDelays(env),
     failPhase: readOptionalEnum(env, V.failPhase, PHASES),
     crashPhase: readOptionalEnum(env, V.crashPhase, PHASES),

@@ -10,6 +10,9 @@ import { createLogger } from '../../common/log';
 import { ChatService, chatOptions } from './chat/chat-service';
 import { COMPONENT_NAMES, type Components } from './startup/components';
 import { readServerConfig } from './config';
+import Registry from 'prom-client/lib/registry';
+import { DependencyHealth } from './dependencies/dependency-health';
+import { registerDependencyMetrics } from './dependencies/dependency-metrics';
 import { runStartup, StartupError } from './startup/orchestrator';
 import { createPhaseServer } from './startup/phase-server';
 import { PhaseState } from './startup/phase-state';
@@ -26,8 +29,11 @@ async function main(): Promise<void> {
   const log = createLogger('app', config.logLevel);
   const startedAt = performance.now();
   const state = new PhaseState(COMPONENT_NAMES);
-  const phaseServer = createPhaseServer(state);
-  const publicServer = createPublicServer(state, publicServerOptions(config, log));
+  const health = new DependencyHealth(log.child({ module: 'dependencies' }));
+  const metrics = new Registry();
+  registerDependencyMetrics(metrics, health);
+  const phaseServer = createPhaseServer(state, metrics);
+  const publicServer = createPublicServer(state, { ...publicServerOptions(config, log), health });
 
   const startup = new AbortController();
   let components: Components | undefined;
@@ -69,7 +75,7 @@ async function main(): Promise<void> {
   log.info({ port: config.port, phaseEndpoint: `${config.phaseHost}:${config.phasePort}`, environment: config.environment }, 'listening');
 
   try {
-    components = await runStartup(createStartupPlan({ env: process.env, config, log, signal: startup.signal }), {
+    components = await runStartup(createStartupPlan({ env: process.env, config, log, signal: startup.signal, health }), {
       state,
       phaseDelayMs: config.phaseDelayMs,
       failPhase: config.failPhase,

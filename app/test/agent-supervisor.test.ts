@@ -81,14 +81,14 @@ describe('AgentSupervisor.handle', () => {
       want: { ok: false, delivered: ['agent_started', 'error:agent_failed'], stored: ['user'], state: 'failed', events: ['agent_started'] },
     },
     {
-      name: 'history unreadable: agent_failed before anything is stored',
+      name: 'history unreadable: unavailable before anything is stored',
       failing: ['history'],
-      want: { ok: false, delivered: ['error:agent_failed'], stored: [], state: undefined, events: [] },
+      want: { ok: false, delivered: ['error:unavailable'], stored: [], state: undefined, events: [] },
     },
     {
-      name: 'the user message cannot be stored: agent_failed, no agent_started, no run',
+      name: 'the user message cannot be stored: unavailable, no agent_started, no run',
       failing: ['startRun'],
-      want: { ok: false, delivered: ['error:agent_failed'], stored: [], state: undefined, events: [] },
+      want: { ok: false, delivered: ['error:unavailable'], stored: [], state: undefined, events: [] },
     },
     {
       name: 'an event cannot be stored: agent_failed instead of agent_completed, never both',
@@ -133,6 +133,10 @@ describe('AgentSupervisor.handle', () => {
     const failed = setUp({ agent: throwing });
     await failed.supervisor.handle({ threadId: THREAD, text: 'hello' });
     expect(failed.received.at(-1)).toEqual({ type: 'error', code: 'agent_failed', runId: 'run-1', threadId: THREAD, message: 'the agent could not answer; send the message again' });
+    const store = new EmbeddedStore();
+    const refused = setUp({ store, sessionFactory: failing(store, 'startRun') });
+    await refused.supervisor.handle({ threadId: THREAD, text: 'hello' });
+    expect(refused.received.at(-1)).toEqual({ type: 'error', code: 'unavailable', retryAfterSeconds: 1, threadId: THREAD, message: 'the message could not be stored; send it again in 1 s' });
   });
 
   it('numbers and stores the events in emission order even when an earlier write is the slowest', async () => {

@@ -4,6 +4,8 @@
  */
 import fs from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
+import { createDatabase, serverForFile, startPostgres } from '../../testkit/dependency-servers';
+import { waitFor } from '../../testkit/wait-for';
 import { AGENT_EVENT_TYPES, RESUME_HISTORY_LIMIT } from '../../common/chat-protocol';
 import { type AppProcess, startApp } from '../../testkit/app-process';
 import { messages, openChat } from '../../testkit/chat-client';
@@ -15,6 +17,7 @@ jest.setTimeout(60_000);
 
 let app: AppProcess;
 let browser: Browser;
+const postgres = serverForFile(startPostgres);
 
 beforeAll(async () => {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
@@ -34,9 +37,9 @@ afterAll(async () => {
 });
 
 /** Opens the chat page, sends `text` and waits for the reply; returns the page. */
-async function chatFromPage(text: string) {
+async function chatFromPage(text: string, on: AppProcess = app) {
   const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${app.port}/`);
+  await page.goto(`http://127.0.0.1:${on.port}/`);
   await page.getByText('Connected').waitFor();
   await page.getByLabel('Message').fill(text);
   await page.getByRole('button', { name: 'Send' }).click();
@@ -59,6 +62,32 @@ it('shows the thread again after a reload: the page resumes it and renders the h
   await page.locator('#log li.reply').waitFor();
   expect(await page.locator('#log li').allTextContents()).toEqual(['remember me', expect.stringContaining('You said: "remember me"')]);
   await page.close();
+});
+
+it('shows a message the server could not store, and resends it with one click once the database is back', async () => {
+  const withDatabase = await startApp({ DATABASE_URL: await createDatabase(postgres()) });
+  try {
+    await withDatabase.waitForState('ready');
+    const page = await chatFromPage('stored', withDatabase);
+    await postgres().stop();
+    await page.getByLabel('Message').fill('refused');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const error = page.locator('#log li.error');
+    await error.waitFor();
+    expect(await error.textContent()).toMatch(/^unavailable: /);
+    await postgres().start();
+    const healthy = async () => ((await (await fetch(`http://127.0.0.1:${withDatabase.port}/healthz`)).json()) as { status: string }).status === 'ok';
+    await waitFor('the database to be back', healthy);
+    const retry = page.getByRole('button', { name: 'Retry', exact: true });
+    await retry.click();
+    await page.locator('#log li.reply').nth(1).waitFor();
+    expect(await page.locator('#log li.user').allTextContents()).toEqual(['stored', 'refused', 'refused']);
+    expect(await page.locator('#log li.reply').nth(1).textContent()).toContain('You said: "refused"');
+    await expect(retry.isDisabled()).resolves.toBe(true);
+    await page.close();
+  } finally {
+    await withDatabase.stop();
+  }
 });
 
 it('offers older messages when the thread is longer than one page, and shows them above', async () => {

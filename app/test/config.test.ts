@@ -76,6 +76,15 @@ describe('app configuration', () => {
     expect(() => readCacheConfig({ REDIS_URL: 'hunter2 not a url' }, 'development')).not.toThrow(/hunter2/);
   });
 
+  it('reads one deadline per dependency for calls once running, defaults that answer a user within about 5 s', () => {
+    expect(readServerConfig({}).dependencyDeadlines).toEqual({ databaseQueryMs: 2000, databaseConnectMs: 2000, cacheCommandMs: 500 });
+    const env = { APP_DATABASE_QUERY_TIMEOUT_MS: '900', APP_DATABASE_CONNECT_TIMEOUT_MS: '700', APP_CACHE_COMMAND_TIMEOUT_MS: '250' };
+    expect(readServerConfig(env).dependencyDeadlines).toEqual({ databaseQueryMs: 900, databaseConnectMs: 700, cacheCommandMs: 250 });
+    expect(() => readServerConfig({ APP_DATABASE_QUERY_TIMEOUT_MS: '0' })).toThrow('APP_DATABASE_QUERY_TIMEOUT_MS must be an integer from 50 to 60000');
+    expect(() => readServerConfig({ APP_CACHE_COMMAND_TIMEOUT_MS: 'soon' })).toThrow('APP_CACHE_COMMAND_TIMEOUT_MS must be an integer from 50 to 60000');
+    expect(() => readServerConfig({ APP_DATABASE_CONNECT_TIMEOUT_MS: '60001' })).toThrow('APP_DATABASE_CONNECT_TIMEOUT_MS must be an integer');
+  });
+
   it('reads the dependency budgets', () => {
     expect(readServerConfig({})).toMatchObject({ databaseBudgetMs: 30_000, cacheBudgetMs: 30_000 });
     expect(readServerConfig({ APP_DATABASE_BUDGET_MS: '5000', APP_CACHE_BUDGET_MS: '700' })).toMatchObject({ databaseBudgetMs: 5000, cacheBudgetMs: 700 });

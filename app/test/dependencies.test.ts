@@ -127,18 +127,19 @@ function waitForLog(app: AppProcess, text: string): Promise<void> {
 }
 
 describe('PostgreSQL restarted while running', () => {
-  it('refuses the message it cannot store (no acknowledgement), then serves again on new connections', async () => {
+  it('refuses the message it cannot store (no acknowledgement) with unavailable, then serves again on the same socket', async () => {
     const app = await launch({ DATABASE_URL: await createDatabase(postgres()) });
     await app.waitForState('ready');
     const client = await connect(app);
     await chat(client, 'before', 'pg-outage');
     await postgres().stop();
     client.ws.send(JSON.stringify({ type: 'user_message', text: 'during', ...thread('pg-outage') }));
-    expect(await client.inbox.next()).toMatchObject({ type: 'error', code: 'agent_failed', threadId: thread('pg-outage').threadId });
-    const errorLines = app.logs.filter((line) => line.includes('"severity":"ERROR"'));
-    expect(errorLines.length).toBeGreaterThan(0);
-    expect(errorLines.join('\n')).not.toContain(thread('pg-outage').threadId);
+    expect(await client.inbox.next()).toMatchObject({ type: 'error', code: 'unavailable', retryAfterSeconds: expect.any(Number), threadId: thread('pg-outage').threadId });
+    const warnings = app.logs.filter((line) => line.includes('"severity":"WARNING"'));
+    expect(warnings.some((line) => line.includes('message refused: not stored'))).toBe(true);
+    expect(warnings.join('\n')).not.toContain(thread('pg-outage').threadId);
     await postgres().start();
+    await waitFor('the database to be back', async () => ((await (await fetch(`http://127.0.0.1:${app.port}/healthz`)).json()) as { status: string }).status === 'ok');
     await chat(client, 'after', 'pg-outage');
     client.ws.close();
     const { history, ws } = await resume(app, 'pg-outage');

@@ -2,11 +2,13 @@
 import { Client } from 'pg';
 import { createLogger } from '../../common/log';
 import { MIGRATIONS, migrate, pendingMigrations } from '../src/storage/migrations';
-import { HISTORY_QUERY, openPostgres, type PgStore } from '../src/storage/pg-store';
+import { CLIENT_TIMEOUT_MARGIN_MS, HISTORY_QUERY, openPostgres, type PgStore } from '../src/storage/pg-store';
+import { startStallProxy } from '../../testkit/stall-proxy';
 import { createDatabase, PG_PASSWORD, serverForFile, startPostgres } from '../../testkit/dependency-servers';
 
 
 const log = createLogger('test', 'silent');
+const DEADLINES = { queryMs: 1000, connectMs: 1000 };
 const postgres = serverForFile(startPostgres);
 const opened: PgStore[] = [];
 afterEach(async () => {
@@ -14,7 +16,7 @@ afterEach(async () => {
 });
 
 async function open(url: string, budgetMs = 5000): Promise<PgStore> {
-  const store = await openPostgres({ url, budgetMs, log });
+  const store = await openPostgres({ url, budgetMs, deadlines: DEADLINES, log });
   opened.push(store);
   return store;
 }
@@ -173,7 +175,7 @@ describe('openPostgres', () => {
     const url = new URL(postgres().url);
     url.port = '1';
     const started = Date.now();
-    const failure = await openPostgres({ url: url.toString(), budgetMs: 600, log }).then(
+    const failure = await openPostgres({ url: url.toString(), budgetMs: 600, deadlines: DEADLINES, log }).then(
       () => undefined,
       (error: Error) => error,
     );
@@ -185,9 +187,48 @@ describe('openPostgres', () => {
   it('reports a wrong password without echoing either password', async () => {
     const url = new URL(postgres().url);
     url.password = 'wrong-s3cret';
-    const failure = await openPostgres({ url: url.toString(), budgetMs: 300, log }).catch((error: Error) => error);
+    const failure = await openPostgres({ url: url.toString(), budgetMs: 300, deadlines: DEADLINES, log }).catch((error: Error) => error);
     expect((failure as Error).message).toContain('password authentication failed for user "chat"');
     expect((failure as Error).message).not.toMatch(/wrong-s3cret|s3cret/);
     expect((failure as Error).message).not.toContain(PG_PASSWORD);
+  });
+});
+
+describe('deadlines once running', () => {
+  const message = (text: string) => ({ threadId: 'd', role: 'user' as const, text, at: new Date().toISOString() });
+
+  it('a statement blocked by a table lock fails at statement_timeout, and the connection serves the next one', async () => {
+    const url = await createDatabase(postgres());
+    const session = (await open(url)).session();
+    await session.append(message('before'));
+    await withClient(url, async (locker) => {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE messages IN ACCESS EXCLUSIVE MODE');
+      const started = performance.now();
+      await expect(session.append(message('during'))).rejects.toThrow('canceling statement due to statement timeout');
+      expect(performance.now() - started).toBeLessThan(DEADLINES.queryMs + CLIENT_TIMEOUT_MARGIN_MS);
+      await locker.query('ROLLBACK');
+    });
+    await session.append(message('after'));
+    expect((await session.history('d', 10)).map((m) => m.text)).toEqual(['before', 'after']);
+  });
+
+  it('a black-holed server: a statement fails once the client deadline passes, and a fresh connection serves once it answers again', async () => {
+    const url = await createDatabase(postgres());
+    const proxy = await startStallProxy(postgres().port);
+    try {
+      const session = (await open(proxy.proxied(url))).session();
+      await session.append(message('before'));
+      proxy.setMode('blackhole');
+      const started = performance.now();
+      await expect(session.history('d', 10)).rejects.toThrow(/Query read timeout|timeout exceeded when trying to connect/);
+      expect(performance.now() - started).toBeLessThan(DEADLINES.queryMs + CLIENT_TIMEOUT_MARGIN_MS + DEADLINES.connectMs + 1000);
+      // New connections are accepted and never answered: getting one has its own deadline.
+      await expect(session.history('d', 10)).rejects.toThrow(/timeout/);
+      proxy.setMode('forward');
+      expect((await session.history('d', 10)).map((m) => m.text)).toEqual(['before']);
+    } finally {
+      await proxy.close();
+    }
   });
 });

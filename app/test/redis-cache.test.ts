@@ -5,16 +5,18 @@ import { EmbeddedCache } from '../src/storage/cache';
 import { openRedis, reconnectDelayMs, type RedisCache } from '../src/storage/redis-cache';
 import { waitFor } from '../../testkit/wait-for';
 import { REDIS_PASSWORD, serverForFile, startRedis } from '../../testkit/dependency-servers';
+import { startStallProxy } from '../../testkit/stall-proxy';
 
 const log = createLogger('test', 'silent');
+const COMMAND_TIMEOUT_MS = 300;
 const redis = serverForFile(startRedis);
 const opened: RedisCache[] = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((cache) => cache.close()));
 });
 
-async function open(budgetMs = 3000): Promise<RedisCache> {
-  const cache = await openRedis({ url: redis().url, budgetMs, log });
+async function open(budgetMs = 3000, url = redis().url): Promise<RedisCache> {
+  const cache = await openRedis({ url, budgetMs, commandTimeoutMs: COMMAND_TIMEOUT_MS, log });
   opened.push(cache);
   return cache;
 }
@@ -49,26 +51,43 @@ describe('Redis cache', () => {
     expect(got).toEqual([['thread:a', 'one']]);
   });
 
-  it('reconnects and subscribes again after Redis restarts; a command sent during the outage completes', async () => {
+  it('fails a command at once while Redis is down, then reconnects and subscribes again after it restarts', async () => {
     const [publisher, subscriber] = await Promise.all([open(), open()]);
     const got = received(subscriber);
     await subscriber.subscribe('thread:r');
     await redis().stop();
-    const during = publisher.increment(`outage-${Date.now()}`, 10_000);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // No offline queue: nothing waits for the connection to come back.
+    await expect(publisher.increment(`outage-${Date.now()}`, 10_000)).rejects.toThrow(/enableOfflineQueue|Connection is closed/);
     await redis().start();
-    expect(await during).toBe(1);
-    await waitFor('a publication after the restart', () => {
-      void publisher.publish('thread:r', 'after restart');
+    await waitFor('a publication after the restart', async () => {
+      await publisher.publish('thread:r', 'after restart').catch(() => undefined);
       return got.length > 0;
     });
     expect(got[0]).toEqual(['thread:r', 'after restart']);
   });
 
+  it('a black-holed Redis: each command fails within its deadline, and once Redis answers again a new connection serves', async () => {
+    const proxy = await startStallProxy(redis().port);
+    try {
+      const cache = await open(3000, proxy.proxied(redis().url));
+      expect(await cache.increment(`bh-${Date.now()}`, 10_000)).toBe(1);
+      proxy.setMode('blackhole');
+      const started = performance.now();
+      await expect(cache.increment(`bh-${Date.now()}`, 10_000)).rejects.toThrow('Command timed out');
+      // The deadline plus a timer's lateness; far below the reconnection's seconds.
+      expect(performance.now() - started).toBeLessThan(COMMAND_TIMEOUT_MS + 1000);
+      proxy.setMode('forward');
+      // The stalled connection is dropped after socketTimeoutMs; the next one goes through.
+      await waitFor('a command to succeed again', () => cache.increment(`bh-after-${Date.now()}`, 10_000).then(() => true, () => false), { intervalMs: 100 });
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('fails within the budget naming Redis and the last error, never the password', async () => {
     const url = new URL(redis().url);
     url.port = '1';
-    const failure = await openRedis({ url: url.toString(), budgetMs: 500, log }).catch((error: Error) => error);
+    const failure = await openRedis({ url: url.toString(), budgetMs: 500, commandTimeoutMs: COMMAND_TIMEOUT_MS, log }).catch((error: Error) => error);
     expect((failure as Error).message).toMatch(/^Redis at 127\.0\.0\.1:1 not available after \d+ attempts in \d+ ms: connect ECONNREFUSED 127\.0\.0\.1:1$/);
   });
 
@@ -79,7 +98,7 @@ describe('Redis cache', () => {
     const { port } = silent.address() as net.AddressInfo;
     try {
       const started = Date.now();
-      const failure = await openRedis({ url: `redis://127.0.0.1:${port}`, budgetMs: 600, log }).catch((error: Error) => error);
+      const failure = await openRedis({ url: `redis://127.0.0.1:${port}`, budgetMs: 600, commandTimeoutMs: COMMAND_TIMEOUT_MS, log }).catch((error: Error) => error);
       expect((failure as Error).message).toMatch(/^Redis at 127\.0\.0\.1:\d+ not available after 1 attempt in \d+ ms: no answer within \d+ ms$/);
       // Ends after the budget rather than waiting on; the slack is for a busy machine.
       expect(Date.now() - started).toBeLessThan(600 + 10_000);
@@ -92,7 +111,7 @@ describe('Redis cache', () => {
   it('reports a wrong password without echoing either password', async () => {
     const url = new URL(redis().url);
     url.password = 'wrong-s3cret';
-    const failure = await openRedis({ url: url.toString(), budgetMs: 300, log }).catch((error: Error) => error);
+    const failure = await openRedis({ url: url.toString(), budgetMs: 300, commandTimeoutMs: COMMAND_TIMEOUT_MS, log }).catch((error: Error) => error);
     expect((failure as Error).message).toMatch(/^Redis at 127\.0\.0\.1:\d+ not available after \d+ attempts? in \d+ ms: WRONGPASS/);
     expect((failure as Error).message).not.toMatch(/s3cret/);
     expect((failure as Error).message).not.toContain(REDIS_PASSWORD);

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: runs the six comparisons one after another on loopback, prints the
+ * `npm run bench`: runs the seven comparisons one after another on loopback, prints the
  * side-by-side tables with the aims, and writes bench/out/latest.json.
  * `--quick` runs a smaller plan (a smoke run, not figures to quote); `--only a,b` runs some.
  */
@@ -10,6 +10,7 @@ import { type DetectionTrial, latencyMs, runDetection } from './detection';
 import { runEndpoints } from './endpoints';
 import { runFootprint } from './footprint';
 import { runHostile } from './hostile';
+import { runOutages } from './outage';
 import { parseOptions, type Section, UsageError } from './options';
 import { killAll } from './processes';
 import { buildJson, formatReport, type Results } from './report';
@@ -27,6 +28,7 @@ const PLANS = {
     endpoints: { rounds: 3, secondsPerRound: 5 },
     ws: { clients: CLOUD_RUN_MAX_CONCURRENCY, messagesPerClient: 5, messageIntervalMs: 1000, refusals: 1000 },
     hostile: { resumes: [100, 1000, 10_000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000 },
+    outage: { clients: 50, warmupMs: 5000, outageMs: 60_000, afterMs: 5000 },
   },
   quick: {
     startupsPerVariant: 10,
@@ -34,6 +36,7 @@ const PLANS = {
     endpoints: { rounds: 1, secondsPerRound: 2 },
     ws: { clients: CLOUD_RUN_MAX_CONCURRENCY, messagesPerClient: 2, messageIntervalMs: 1000, refusals: 200 },
     hostile: { resumes: [1000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000 },
+    outage: { clients: 20, warmupMs: 2000, outageMs: 10_000, afterMs: 3000 },
   },
 } as const;
 
@@ -87,6 +90,9 @@ async function main(): Promise<number> {
   results.endpoints = await section('endpoints', true, () => runEndpoints(plan.endpoints.rounds, plan.endpoints.secondsPerRound));
   results.ws = await section('ws', false, () => runWebSockets(plan.ws));
   results.hostile = await section('hostile', false, () => runHostile(plan.hostile));
+  results.outage = await section('outage', false, () =>
+    runOutages(plan.outage, (r) => say(`  ${r.fault}: recovery ${r.recoveryMs ?? 'none'} ms, RSS +${r.rssGrowthMb} MB, lost ${r.lost}, silences ${r.silences}`)),
+  );
 
   const json = buildJson(results);
   mkdirSync(path.dirname(OUT_FILE), { recursive: true });

@@ -1,7 +1,7 @@
-/** `npm run bench -- [--quick] [--only detection,footprint,endpoints,ws,hostile]`, parsed with node:util as the runner parses its own. */
+/** `npm run bench -- [--quick] [--only detection,footprint,endpoints,ws,hostile,outage]`, parsed with node:util as the runner parses its own. */
 import { parseArgs } from 'node:util';
 
-export const SECTIONS = ['detection', 'footprint', 'endpoints', 'ws', 'hostile'] as const;
+export const SECTIONS = ['detection', 'footprint', 'endpoints', 'ws', 'hostile', 'outage'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {

@@ -6,6 +6,7 @@ import { type DetectionTrial, DETECTION_VARIANTS, latencyMs } from './detection'
 import type { Endpoint, EndpointsRun } from './endpoints';
 import type { Footprints, Subject } from './footprint';
 import type { HostileResult } from './hostile';
+import { OUTAGE_DEADLINE_MS, type OutageResults } from './outage';
 import { percentile } from '../../common/percentile';
 import { round } from './stats';
 import { PROBE_MODELS } from '../../runner/src/probe-model';
@@ -20,6 +21,7 @@ export interface Results {
   endpoints?: EndpointsRun;
   ws?: WebSocketResult;
   hostile?: HostileResult;
+  outage?: OutageResults;
 }
 
 type Figure = number | null;
@@ -37,6 +39,21 @@ export interface LatestJson {
   ws: { clients: Figure; eventP50Ms: Figure; eventP99Ms: Figure; kbPerConnection: Figure; refuseP99Ms: Figure };
   /** The slow reader's largest growth over its attack sizes, the runs the app did not close, and the forged-header flood. */
   hostile: { slowReaderMaxGrowthMb: Figure; slowReaderNotClosed: Figure; floodAccepted: Figure; floodLimitPerMinute: Figure };
+  /** Each dependency black-holed for the outage window under load, and the same run without a fault. */
+  outage: {
+    clients: Figure;
+    outageSeconds: Figure;
+    none: { rssGrowthMb: Figure };
+    postgresBlackhole: OutageFigures;
+    redisBlackhole: OutageFigures;
+  };
+}
+
+interface OutageFigures {
+  recoveryMs: Figure;
+  rssGrowthMb: Figure;
+  lost: Figure;
+  silences: Figure;
 }
 
 /** The JSON's footprint window: CPU over a shorter (--quick) window is scaled to it. */
@@ -49,8 +66,12 @@ export function latenciesOf(trials: readonly DetectionTrial[], variant: Detectio
 }
 
 export function buildJson(results: Results): LatestJson {
-  const { detection, timeToTraffic: ttt, footprint, endpoints, ws, hostile } = results;
+  const { detection, timeToTraffic: ttt, footprint, endpoints, ws, hostile, outage } = results;
   const slowReader = hostile?.slowReader;
+  const outageOf = (variant: 'postgresBlackhole' | 'redisBlackhole'): OutageFigures => {
+    const r = outage?.[variant];
+    return { recoveryMs: r?.recoveryMs ?? null, rssGrowthMb: r ? r.rssGrowthMb : null, lost: r ? r.lost : null, silences: r ? r.silences : null };
+  };
   const detectionOf = (variant: DetectionTrial['variant']) => {
     const samples = detection && latenciesOf(detection, variant);
     return { p50Ms: pct(samples, 50), p99Ms: pct(samples, 99) };
@@ -97,8 +118,20 @@ export function buildJson(results: Results): LatestJson {
       floodAccepted: hostile ? hostile.flood.accepted : null,
       floodLimitPerMinute: hostile ? hostile.flood.limitPerMinute : null,
     },
+    outage: {
+      clients: outage ? outage.none.clients : null,
+      outageSeconds: outage ? round(outage.none.outageMs / 1000, 0) : null,
+      none: { rssGrowthMb: outage ? outage.none.rssGrowthMb : null },
+      postgresBlackhole: outageOf('postgresBlackhole'),
+      redisBlackhole: outageOf('redisBlackhole'),
+    },
   };
 }
+
+/** What an outage may add to the app's RSS over the same load without one: no queue, no promise per message. */
+export const OUTAGE_MAX_EXTRA_GROWTH_MB = 32;
+/** A message sent after the dependency returns is answered within this. */
+export const OUTAGE_MAX_RECOVERY_MS = 3000;
 
 /** The most a socket that never reads may grow the app by: its 1 MiB send buffer and what serving it costs, far below the instance's memory. */
 export const SLOW_READER_MAX_GROWTH_MB = 32;
@@ -112,7 +145,8 @@ export interface AimCheck {
 
 /** The benchmarks' aims, each read from the JSON alone, so the table and latest.json cannot disagree. */
 export function checkAims(json: LatestJson): AimCheck[] {
-  const { detection: d, timeToTraffic: t, footprint: f, endpoints: e, ws, hostile: h } = json;
+  const { detection: d, timeToTraffic: t, footprint: f, endpoints: e, ws, hostile: h, outage: o } = json;
+  const [pg, redis] = [o.postgresBlackhole, o.redisBlackhole];
   const check = (aim: string, figures: Figure[], value: (...x: number[]) => string, met: (...x: number[]) => boolean): AimCheck =>
     figures.some((x) => x === null) ? { aim, value: 'not measured', met: null } : { aim, value: value(...(figures as number[])), met: met(...(figures as number[])) };
   return [
@@ -148,6 +182,24 @@ export function checkAims(json: LatestJson): AimCheck[] {
       (accepted, limit) => `${accepted} (limit ${limit} a minute)`,
       (accepted, limit) => accepted <= 2 * limit,
     ),
+    check(
+      `black-holed PostgreSQL and Redis: nothing acknowledged lost, every message heard within ${OUTAGE_DEADLINE_MS / 1000} s`,
+      [pg.lost, pg.silences, redis.lost, redis.silences],
+      (pl, ps, rl, rs) => `lost ${pl + rl}, silences ${ps + rs}`,
+      (pl, ps, rl, rs) => pl + rl + ps + rs === 0,
+    ),
+    check(
+      `chat recovers within ${OUTAGE_MAX_RECOVERY_MS / 1000} s of the dependency's return`,
+      [pg.recoveryMs, redis.recoveryMs],
+      (p, r) => `PostgreSQL ${p} ms, Redis ${r} ms`,
+      (p, r) => Math.max(p, r) <= OUTAGE_MAX_RECOVERY_MS,
+    ),
+    check(
+      `an outage grows the app at most ${OUTAGE_MAX_EXTRA_GROWTH_MB} MB more than the same load without one`,
+      [pg.rssGrowthMb, redis.rssGrowthMb, o.none.rssGrowthMb],
+      (p, r, n) => `PostgreSQL +${p} MB, Redis +${r} MB, no fault +${n} MB`,
+      (p, r, n) => Math.max(p, r) - n <= OUTAGE_MAX_EXTRA_GROWTH_MB,
+    ),
   ];
 }
 
@@ -163,7 +215,7 @@ const show = (x: Figure | undefined, unit = '') => (x === null || x === undefine
 /** The side-by-side tables, one per comparison that ran, then the aims. */
 export function formatReport(results: Results, json: LatestJson): string {
   const parts: string[] = [];
-  const { detection, timeToTraffic: ttt, footprint, endpoints, ws, hostile } = results;
+  const { detection, timeToTraffic: ttt, footprint, endpoints, ws, hostile, outage } = results;
   if (detection) {
     const count = (variant: DetectionTrial['variant']) => latenciesOf(detection, variant).length;
     const early = (variant: DetectionTrial['variant']) => (variant === 'waitOn' ? '-' : String(latenciesOf(detection, variant).filter((ms) => ms < 0).length));
@@ -286,6 +338,26 @@ export function formatReport(results: Results, json: LatestJson): string {
       ),
       `   ${flood.sockets} sockets, each forging its own X-Forwarded-For through the front door for ${flood.seconds} s: ` +
         `${flood.accepted} agent runs accepted (limit ${flood.limitPerMinute} a minute), ${flood.limited} refused with rate_limited`,
+    );
+  }
+  if (outage) {
+    const runs = [outage.none, outage.postgresBlackhole, outage.redisBlackhole];
+    parts.push(
+      `7. A dependency black-holed after ready: ${outage.none.clients} clients chatting, ${round(outage.none.outageMs / 1000, 0)} s of outage, then back (real PostgreSQL and Redis behind the stall proxy)`,
+      formatTable(
+        ['', 'no fault', 'PostgreSQL black hole', 'Redis black hole'],
+        [
+          ['messages acknowledged / sent', ...runs.map((r) => `${r.acknowledged} / ${r.sent}`)],
+          ['refused with unavailable', ...runs.map((r) => String(r.unavailable))],
+          ['acknowledged and lost', ...runs.map((r) => String(r.lost))],
+          [`first frames later than ${OUTAGE_DEADLINE_MS / 1000} s`, ...runs.map((r) => String(r.silences))],
+          ['slowest first frame ms', ...runs.map((r) => String(r.slowestFirstFrameMs))],
+          ['1011 closes', ...runs.map((r) => String(r.closes1011))],
+          ['recovery after return ms', ...runs.map((r) => show(r.recoveryMs))],
+          ['app RSS at fault MB', ...runs.map((r) => String(r.rssAtFaultMb))],
+          ['RSS growth to peak MB', ...runs.map((r) => String(r.rssGrowthMb))],
+        ],
+      ),
     );
   }
   const aims = checkAims(json).map((a) => [a.aim, a.value, a.met === null ? 'not measured' : a.met ? 'met' : 'NOT MET']);

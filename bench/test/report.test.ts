@@ -16,7 +16,28 @@ const LATEST_JSON_KEYS = [
   'endpoints.startup.rps', 'endpoints.startup.p99Ms', 'endpoints.metrics.rps', 'endpoints.metrics.p99Ms', 'endpoints.metrics.scrapeKb', 'endpoints.metrics.scrapeSamples',
   'ws.clients', 'ws.eventP50Ms', 'ws.eventP99Ms', 'ws.kbPerConnection', 'ws.refuseP99Ms',
   'hostile.slowReaderMaxGrowthMb', 'hostile.slowReaderNotClosed', 'hostile.floodAccepted', 'hostile.floodLimitPerMinute',
+  'outage.clients', 'outage.outageSeconds', 'outage.none.rssGrowthMb',
+  ...['postgresBlackhole', 'redisBlackhole'].flatMap((fault) => ['recoveryMs', 'rssGrowthMb', 'lost', 'silences'].map((figure) => `outage.${fault}.${figure}`)),
 ].sort();
+
+/** One outage run as reliability/outage.ts reports it. */
+const outageRun = (fault: string, figures: { unavailable?: number; recoveryMs: number | null; rssGrowthMb: number; lost?: number; silences?: number }) => ({
+  fault,
+  clients: 50,
+  outageMs: 60_000,
+  sent: 1000,
+  acknowledged: 900,
+  completed: 900,
+  unavailable: 0,
+  agentFailed: 0,
+  lost: 0,
+  silences: 0,
+  slowestFirstFrameMs: 2500,
+  closes1011: 0,
+  rssAtFaultMb: 130,
+  rssPeakMb: 130 + figures.rssGrowthMb,
+  ...figures,
+});
 
 const trial = (variant: DetectionTrial['variant'], latency: number): DetectionTrial => ({ variant, listenMs: 200, readyMs: 600, detectedMs: 600 + latency });
 
@@ -54,6 +75,11 @@ const results: Results = {
     ],
     flood: { sockets: 200, seconds: 3, limitPerMinute: 60, accepted: 60, limited: 20_000 },
   },
+  outage: {
+    none: outageRun('no fault', { recoveryMs: 5, rssGrowthMb: 40 }),
+    postgresBlackhole: outageRun('postgres black hole', { unavailable: 120, recoveryMs: 50, rssGrowthMb: 12 }),
+    redisBlackhole: outageRun('redis black hole', { recoveryMs: 9, rssGrowthMb: 45 }),
+  },
 };
 
 test('latest.json has exactly the documented keys', () => {
@@ -75,6 +101,13 @@ test('figures come from the measurements; CPU is scaled to the 30 s window', () 
   expect(json.endpoints.metrics).toEqual({ rps: 4000, p99Ms: 6, scrapeKb: 20.5, scrapeSamples: 240 });
   expect(json.ws).toEqual({ clients: 1000, eventP50Ms: 2, eventP99Ms: 30, kbPerConnection: 11.3, refuseP99Ms: 2 });
   expect(json.hostile).toEqual({ slowReaderMaxGrowthMb: 10.9, slowReaderNotClosed: 0, floodAccepted: 60, floodLimitPerMinute: 60 });
+  expect(json.outage).toEqual({
+    clients: 50,
+    outageSeconds: 60,
+    none: { rssGrowthMb: 40 },
+    postgresBlackhole: { recoveryMs: 50, rssGrowthMb: 12, lost: 0, silences: 0 },
+    redisBlackhole: { recoveryMs: 9, rssGrowthMb: 45, lost: 0, silences: 0 },
+  });
 });
 
 test('a comparison that did not run leaves nulls', () => {
@@ -96,6 +129,9 @@ describe('aims', () => {
       '1000 WebSocket clients with event p99 under 50 ms': true,
       'a socket that never reads grows the app at most 32 MB and is closed': true,
       'forged X-Forwarded-For: agent runs accepted within the limit': true,
+      'black-holed PostgreSQL and Redis: nothing acknowledged lost, every message heard within 8 s': true,
+      "chat recovers within 3 s of the dependency's return": true,
+      'an outage grows the app at most 32 MB more than the same load without one': true,
     });
   });
 
@@ -107,12 +143,18 @@ describe('aims', () => {
     json.timeToTraffic.ours.afterReadyP99Ms = 51;
     json.hostile.slowReaderNotClosed = 1;
     json.hostile.floodAccepted = 121;
+    json.outage.redisBlackhole.lost = 1;
+    json.outage.postgresBlackhole.recoveryMs = 3001;
+    json.outage.postgresBlackhole.rssGrowthMb = 73;
     const byAim = Object.fromEntries(checkAims(json).map((a) => [a.aim, a]));
     expect(byAim['long-poll detection p99 under 10 ms']!.met).toBe(false);
     expect(byAim['zero early routing for ours under both probe models']).toMatchObject({ value: 'all-containers 0, ingress-only 0.5', met: false });
     expect(byAim['traffic after ready p99 at most 50 ms for ours']!.met).toBe(false);
     expect(byAim['a socket that never reads grows the app at most 32 MB and is closed']).toMatchObject({ value: '+10.9 MB at most, 1 not closed', met: false });
     expect(byAim['forged X-Forwarded-For: agent runs accepted within the limit']).toMatchObject({ value: '121 (limit 60 a minute)', met: false });
+    expect(byAim['black-holed PostgreSQL and Redis: nothing acknowledged lost, every message heard within 8 s']).toMatchObject({ value: 'lost 1, silences 0', met: false });
+    expect(byAim["chat recovers within 3 s of the dependency's return"]).toMatchObject({ value: 'PostgreSQL 3001 ms, Redis 9 ms', met: false });
+    expect(byAim['an outage grows the app at most 32 MB more than the same load without one']).toMatchObject({ value: 'PostgreSQL +73 MB, Redis +45 MB, no fault +40 MB', met: false });
     expect(byAim['gate RSS within 1.3x the bare Node floor']).toEqual({ aim: 'gate RSS within 1.3x the bare Node floor', value: '1.46x (60 / 41 MB)', met: false });
     expect(checkAims(buildJson({})).every((a) => a.met === null && a.value === 'not measured')).toBe(true);
   });
@@ -143,4 +185,12 @@ test('the hostile-client table shows each attack size side by side, and the floo
   expect(report).toMatch(/100 resumes\s+10,000 resumes/);
   expect(report).toMatch(/peak growth MB\s+7\.8\s+10\.9/);
   expect(report).toContain('60 agent runs accepted (limit 60 a minute), 20000 refused with rate_limited');
+});
+
+test('the outage table shows the three runs side by side', () => {
+  const report = formatReport(results, buildJson(results));
+  expect(report).toContain('7. A dependency black-holed after ready: 50 clients chatting, 60 s of outage');
+  expect(report).toMatch(/refused with unavailable\s+0\s+120\s+0/);
+  expect(report).toMatch(/recovery after return ms\s+5\s+50\s+9/);
+  expect(report).toMatch(/RSS growth to peak MB\s+40\s+12\s+45/);
 });

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DIST_DIR } from '../../common/paths';
 import { MAX_STARTUP_WINDOW_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, PROBE_NETWORK_MARGIN_MS, revisionProbes, startupCoverSeconds, startupProbeProblems, startupWindowSeconds, STARTUP_HEADROOM_SECONDS } from '../../common/probes';
-import { APP_ENV_VARS, APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, DEFAULT_REQUIRED_COMPONENTS, GATE_ENV_VARS, GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { APP_ENV_VARS, APP_METRICS_PATH, APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, DEFAULT_REQUIRED_COMPONENTS, GATE_ENV_VARS, GATE_PATHS, GATE_PORT, PHASE_PORT } from '../../common/revision';
 import { parseStackConfig, type StackConfig } from '../config';
 import { type CloudRunContainer, type CloudRunService, type CloudRunTemplate, probeTiming, STACKS } from '../../common/cloud-run-service';
 import { runMonitoring, runMonitoringYaml } from '../collector';
@@ -55,6 +55,7 @@ describe.each(STACKS)('stack %s', (stackName) => {
         'gcp:secretmanager/secretIamMember:SecretIamMember chat-redis-url-accessor',
         'gcp:secretmanager/secretVersion:SecretVersion chat-collector-config',
         'gcp:serviceaccount/account:Account chat-sa',
+        'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-chat-dependency-degraded',
         'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-app-failed',
         'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-boot-near-budget',
         'gcp:monitoring/alertPolicy:AlertPolicy chat-alert-startup-gate-checks-failing',
@@ -223,7 +224,10 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(version.secret).toBe(`projects/${config.project}/secrets/chat-collector-config`);
     // The config is stored as a Pulumi secret (@pulumi/gcp marks secretData so): unwrap it to read it.
     expect(version.secretData).toMatchObject({ value: runMonitoringYaml('chat') });
-    expect(runMonitoring('chat').spec.endpoints).toEqual([{ port: GATE_PORT, path: GATE_PATHS.metrics, interval: '30s' }]);
+    expect(runMonitoring('chat').spec.endpoints).toEqual([
+      { port: GATE_PORT, path: GATE_PATHS.metrics, interval: '30s' },
+      { port: PHASE_PORT, path: APP_METRICS_PATH, interval: '30s' },
+    ]);
   });
 
   it('grants the service account metric writing on the project and nothing else project-wide', () => {

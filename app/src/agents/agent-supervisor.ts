@@ -6,9 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../../common/log';
 import type { AgentRegistry } from './agent-registry';
+import { runFailure } from './run-failure';
 import type { ExecutionTracker } from './execution-tracker';
 import type { LlmClient } from './llm';
-import type { AgentEvent, ErrorMessage } from '../../../common/chat-protocol';
+import type { AgentEvent } from '../../../common/chat-protocol';
 import type { ChatSession, RunRecord, SessionFactory, StoredMessage } from '../storage/store';
 import { describeError } from '../errors';
 import { type ThreadRun, RunLeases } from './run-leases';
@@ -107,9 +108,10 @@ export class AgentSupervisor {
         const started = await session.startRun({ runId, threadId, text, at: this.now().toISOString(), clientMessageId, leaseMs: this.options.leaseMs });
         if (!started.started) return { runId: started.existing.runId, ok: true, existing: started.existing };
       } catch (error) {
-        // Nothing was stored: there is no run to end.
-        this.log.error({ runId, err: error }, 'agent run failed: the user message could not be stored');
-        this.deps.websocketBridge.emit(agentFailed(runId, threadId));
+        // Nothing was stored: there is no run to end, and the client hears `unavailable`. A
+        // WARNING: the outage itself has its own line.
+        this.log.warn({ runId, err: error }, 'message refused: not stored');
+        this.deps.websocketBridge.emit(runFailure({ runId, threadId }, false, error));
         return { runId, ok: false };
       }
       this.leases.hold({ runId, threadId });
@@ -158,7 +160,7 @@ export class AgentSupervisor {
         return true;
       });
       // Not ended here: it was already interrupted, and the thread was told.
-      if (ended) websocketBridge.emit(agentFailed(runId, threadId));
+      if (ended) websocketBridge.emit(runFailure({ runId, threadId }, true, error));
       return { runId, ok: false };
     }
   }
@@ -170,9 +172,6 @@ export class AgentSupervisor {
   }
 }
 
-function agentFailed(runId: string, threadId: string): ErrorMessage & { threadId: string } {
-  return { type: 'error', code: 'agent_failed', message: 'the agent could not answer; send the message again', runId, threadId };
-}
 
 /**
  * One run's events: numbered in emission order and stored one after another (so the row ids

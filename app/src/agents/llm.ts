@@ -75,9 +75,12 @@ export class OpenAiCompatibleClient implements LlmClient {
     if (this.config.apiKey !== undefined) headers.authorization = `Bearer ${this.config.apiKey}`;
     url.username = '';
     url.password = '';
+    // One deadline for the whole exchange, the body included: a server that sends headers and
+    // then never ends the body fails here too.
+    const signal = AbortSignal.timeout(this.config.timeoutMs);
     let response: Response;
     try {
-      response = await this.fetchFn(url, { ...init, headers, signal: AbortSignal.timeout(this.config.timeoutMs) });
+      response = await this.fetchFn(url, { ...init, headers, signal });
     } catch (error) {
       throw new Error(`${init.method} ${shown} failed: ${describeError(error)}`, { cause: error });
     }
@@ -88,6 +91,7 @@ export class OpenAiCompatibleClient implements LlmClient {
     try {
       return await response.json();
     } catch {
+      if (signal.aborted) throw new Error(`${init.method} ${shown} did not finish its answer within ${this.config.timeoutMs} ms`);
       throw new Error(`${init.method} ${shown} answered a body that is not JSON`);
     }
   }

@@ -18,6 +18,7 @@ import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../../common/log';
 import type { Components } from '../startup/components';
 import type { ServerConfig } from '../config';
+import { retryAfterOf } from '../dependencies/unavailable';
 import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
 import { describeError } from '../errors';
 import { ThreadTokens } from './thread-tokens';
@@ -176,7 +177,7 @@ export class ChatService {
       this.startRun(connection, { threadId, text: message.text, clientMessageId: message.clientMessageId });
     } catch (error) {
       this.options.log.warn({ connectionId: id, err: error }, `cannot serve ${message.type}: ${describeError(error)}`);
-      send({ type: 'error', code: 'unavailable', message: 'the server could not reach its database or cache; try again' });
+      send(unavailable(error));
     }
   }
 
@@ -246,6 +247,12 @@ interface Connection {
   send: (message: ServerMessage) => void;
   unsentTokens: Map<string, string>;
   runs: RunSlots;
+}
+
+/** A frame the database could not serve in time (a resume, or a message refused before its run). */
+function unavailable(error: unknown): ErrorMessage {
+  const retryAfterSeconds = retryAfterOf(error);
+  return { type: 'error', code: 'unavailable', message: `the server could not reach its database in time; try again in ${retryAfterSeconds} s`, retryAfterSeconds };
 }
 
 function forbidden(threadId: string): ErrorMessage {

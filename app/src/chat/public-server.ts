@@ -19,6 +19,7 @@ import { APP_ENV_VARS as V, APP_PATHS, DEFAULT_REQUIRED_COMPONENTS } from '../..
 import { decide, worthHolding } from '../../../common/startup-decision';
 import { ProbeHolds, type StartupAnswer, serveStartupProbe } from '../../../common/startup-hold';
 import type { ChatService } from './chat-service';
+import type { DependencyHealth } from '../dependencies/dependency-health';
 import type { ServerConfig } from '../config';
 import type { PhaseState } from '../startup/phase-state';
 
@@ -45,6 +46,8 @@ export interface PublicServerOptions {
   trustProxyHops: number;
   /** How long GET /startup holds a probe while startup is under way (APP_STARTUP_HOLD_MS); 0 answers at once. */
   startupHoldMs: number;
+  /** Dependencies the app is serving without; /healthz lists them and stays 200. */
+  health?: Pick<DependencyHealth, 'snapshot'>;
 }
 
 /** The listener's options from the app's settings. */
@@ -83,7 +86,10 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
   app.get(APP_PATHS.startup, (_req, res) => void serveStartupProbe(res, { holds, holdMs: options.startupHoldMs, answer: () => startupAnswer(state), now: () => performance.now() }));
   app.get(APP_PATHS.healthz, (_req, res) => {
     const failed = state.current === 'failed';
-    res.status(failed ? 503 : 200).json({ status: failed ? 'failed' : 'ok', state: state.current, startupProbesHeld: holds.count });
+    const degraded = options.health?.snapshot() ?? [];
+    // A dependency outage keeps 200: restarting the instance would not bring the dependency back.
+    const status = failed ? 'failed' : degraded.length > 0 ? 'degraded' : 'ok';
+    res.status(failed ? 503 : 200).json({ status, state: state.current, startupProbesHeld: holds.count, degraded });
   });
 
   app.get(APP_PATHS.chatPage, (_req, res) => res.type('html').send(page));

@@ -9,7 +9,12 @@ import { AgentSupervisor } from '../agents/agent-supervisor';
 import type { Logger } from '../../../common/log';
 import { type CacheClient, EmbeddedCache } from '../storage/cache';
 import { ChatAgent } from '../agents/chat-agent';
-import type { ServerConfig } from '../config';
+import type { DependencyDeadlines, ServerConfig } from '../config';
+import { DependencyHealth } from '../dependencies/dependency-health';
+import { CACHE_CHECK_INTERVAL_MS, FallbackCache } from '../dependencies/fallback-cache';
+import { DATABASE_BREAKER, GuardedStore } from '../dependencies/guarded-store';
+import { describeError } from '../errors';
+import { urlSecrets } from './dependency-retry';
 import { type CacheConfig, type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig, readThreadTokenKey } from '../config';
 import { ExecutionTracker } from '../agents/execution-tracker';
 import { createLlmClient } from '../agents/llm';
@@ -28,6 +33,8 @@ export interface PlanInputs {
   fetch?: typeof fetch;
   /** Aborted on SIGTERM: dependency retries stop waiting. */
   signal?: AbortSignal;
+  /** Where the database and cache report degraded mode (shown on /healthz); a private one by default. */
+  health?: DependencyHealth;
 }
 
 /**
@@ -36,7 +43,8 @@ export interface PlanInputs {
  */
 const MIN_NODE_MAJOR = 26;
 
-export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, signal }: PlanInputs): PhasePlan[] {
+export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, signal, health = new DependencyHealth(log) }: PlanInputs): PhasePlan[] {
+  const { dependencyDeadlines: deadlines } = config;
   return [
     {
       phase: 'init',
@@ -63,7 +71,7 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
       phase: 'database',
       steps: [
         build('sessionFactory', ['settings'], ({ settings }) =>
-          openSessionFactory(settings.database, { budgetMs: config.databaseBudgetMs, log: log.child({ module: 'database' }), signal }),
+          openSessionFactory(settings.database, { budgetMs: config.databaseBudgetMs, deadlines, health, log: log.child({ module: 'database' }), signal }),
         ),
       ],
     },
@@ -71,7 +79,7 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
       phase: 'cache',
       steps: [
         build('cacheClient', ['settings'], ({ settings }) =>
-          openCache(settings.cache, { budgetMs: config.cacheBudgetMs, log: log.child({ module: 'cache' }), signal }),
+          openCache(settings.cache, { budgetMs: config.cacheBudgetMs, deadlines, health, log: log.child({ module: 'cache' }), signal }),
         ),
       ],
     },
@@ -127,21 +135,31 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
 
 interface OpenOptions {
   budgetMs: number;
+  deadlines: DependencyDeadlines;
+  health: DependencyHealth;
   log: Logger;
   signal?: AbortSignal;
 }
 
 // pg and ioredis are in the bundle, but their modules run only when their URL is set (a dynamic
-// import): the embedded defaults skip that initialisation.
-async function openSessionFactory(database: DatabaseConfig, options: OpenOptions): Promise<SessionFactory> {
-  if (database.kind === 'postgres') return (await import('../storage/pg-store')).openPostgres({ url: database.url, ...options });
+// import): the embedded defaults skip that initialisation. Each is wrapped in its degraded mode.
+async function openSessionFactory(database: DatabaseConfig, { deadlines, health, ...options }: OpenOptions): Promise<SessionFactory> {
+  if (database.kind === 'postgres') {
+    const { url } = database;
+    const store = await (await import('../storage/pg-store')).openPostgres({ url, deadlines: { queryMs: deadlines.databaseQueryMs, connectMs: deadlines.databaseConnectMs }, ...options });
+    return new GuardedStore(store, { dependency: 'postgresql', health, policy: DATABASE_BREAKER, describe: (error) => describeError(error, urlSecrets(url)) });
+  }
   const store = new EmbeddedStore();
   await store.ping();
   return store;
 }
 
-async function openCache(cache: CacheConfig, options: OpenOptions): Promise<CacheClient> {
-  if (cache.kind === 'redis') return (await import('../storage/redis-cache')).openRedis({ url: cache.url, ...options });
+async function openCache(cache: CacheConfig, { deadlines, health, ...options }: OpenOptions): Promise<CacheClient> {
+  if (cache.kind === 'redis') {
+    const { url } = cache;
+    const redis = await (await import('../storage/redis-cache')).openRedis({ url, commandTimeoutMs: deadlines.cacheCommandMs, ...options });
+    return new FallbackCache(redis, { dependency: 'redis', health, checkIntervalMs: CACHE_CHECK_INTERVAL_MS, describe: (error) => describeError(error, urlSecrets(url)) });
+  }
   const embedded = new EmbeddedCache();
   await embedded.ping();
   return embedded;

@@ -1,11 +1,15 @@
 /**
  * Chat history in PostgreSQL (Cloud SQL in production), so a client that reconnects to another
  * instance finds its thread. The database phase opens it with `openPostgres`: connect, migrate,
- * ping, retried with backoff inside the phase's budget.
+ * ping, retried with backoff inside the phase's budget. Once running, every statement has a
+ * deadline: the server cancels it after `queryMs` (statement_timeout, which also bounds a wait for
+ * a lock), and the client gives up a little later when no answer comes at all (a connection that
+ * neither answers nor fails), dropping that connection; getting a connection has `connectMs`.
  */
-import { Pool, type PoolConfig } from 'pg';
+import { Client, Pool, type PoolConfig } from 'pg';
 import type { Logger } from '../../../common/log';
-import { connectWithin, urlSecrets, urlTarget } from '../startup/dependency-retry';
+import { connectWithin, settleWithin, urlSecrets, urlTarget } from '../startup/dependency-retry';
+import { RecyclingPool } from './recycling-pool';
 import { describeError } from '../errors';
 import { migrate } from './migrations';
 import type { AgentEvent, RunState } from '../../../common/chat-protocol';
@@ -13,6 +17,28 @@ import { type ChatSession, INTERRUPTED_CODES, type RunRecord, type SessionFactor
 
 /** Connections per instance: Cloud SQL's limit is shared by every instance of every revision. */
 const POOL_SIZE = 5;
+
+/**
+ * How much later than the server's statement_timeout the client stops waiting: a live server's
+ * cancellation arrives first and keeps the connection; only a silent one reaches this.
+ */
+export const CLIENT_TIMEOUT_MARGIN_MS = 500;
+
+export interface DatabaseDeadlines {
+  queryMs: number;
+  connectMs: number;
+}
+
+/** The pool's settings once running: the deadlines, apart from the startup budget. */
+export function poolConfig(url: string, deadlines: DatabaseDeadlines): PoolConfig {
+  return {
+    connectionString: url,
+    max: POOL_SIZE,
+    connectionTimeoutMillis: deadlines.connectMs,
+    statement_timeout: deadlines.queryMs,
+    query_timeout: deadlines.queryMs + CLIENT_TIMEOUT_MARGIN_MS,
+  };
+}
 
 interface MessageRow {
   /** bigint: pg returns it as a string. */
@@ -111,7 +137,7 @@ function runRecord(row: RunRow): RunRecord {
 export class PgStore implements SessionFactory {
   readonly kind = 'postgres';
 
-  constructor(private readonly pool: Pool) {}
+  constructor(private readonly pool: RecyclingPool) {}
 
   session(): ChatSession {
     const run = async (query: string, values: unknown[]) => {
@@ -167,8 +193,9 @@ export class PgStore implements SessionFactory {
     };
   }
 
+  /** Reads the messages table, so a lock on it (or a server that answers nothing) fails the ping. */
   async ping(): Promise<void> {
-    await this.pool.query('SELECT 1');
+    await this.pool.query('SELECT 1 FROM messages LIMIT 0');
   }
 
   /** Waits for checked-out clients (in-flight queries) to be released, then closes every connection. */
@@ -180,6 +207,7 @@ export class PgStore implements SessionFactory {
 export interface OpenPostgresOptions {
   url: string;
   budgetMs: number;
+  deadlines: DatabaseDeadlines;
   log: Logger;
   signal?: AbortSignal;
   createPool?: (config: PoolConfig) => Pool;
@@ -190,28 +218,39 @@ export function postgresName(url: string): string {
   return `PostgreSQL at ${urlTarget(url)}`;
 }
 
-export async function openPostgres({ url, budgetMs, log, signal, createPool = (config) => new Pool(config) }: OpenPostgresOptions): Promise<PgStore> {
+export async function openPostgres({ url, budgetMs, deadlines, log, signal, createPool = (config) => new Pool(config) }: OpenPostgresOptions): Promise<PgStore> {
   const name = postgresName(url);
   const secrets = urlSecrets(url);
   return connectWithin(
     async (timeoutMs) => {
-      const pool = createPool({ connectionString: url, connectionTimeoutMillis: timeoutMs, max: POOL_SIZE });
-      // An idle connection that the server drops (restart, failover) is reported here; without a
-      // listener the process would crash. The pool replaces it on the next query.
-      pool.on('error', (error) => log.warn({ dependency: name }, `${name}: idle connection lost: ${describeError(error, secrets)}`));
+      // Migrations on a connection of their own, bounded by what is left of the startup budget
+      // rather than by the deadlines of chat's statements. Not awaited: ending a connection that
+      // stalled would wait as long as it does.
+      const client = new Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+      client.on('error', () => undefined);
       try {
-        const client = await pool.connect();
-        try {
-          const applied = await migrate(client);
-          if (applied.length > 0) log.info({ dependency: name, applied }, `${name}: applied migrations ${applied.join(', ')}`);
-        } finally {
-          client.release();
-        }
-        const store = new PgStore(pool);
+        const applied = await settleWithin(
+          client.connect().then(() => migrate(client)),
+          timeoutMs,
+          `no answer within ${timeoutMs} ms`,
+        );
+        if (applied.length > 0) log.info({ dependency: name, applied }, `${name}: applied migrations ${applied.join(', ')}`);
+      } finally {
+        client.end().catch(() => undefined);
+      }
+      const newPool = () => {
+        const pool = createPool(poolConfig(url, deadlines));
+        // An idle connection that the server drops (restart, failover) is reported here; without a
+        // listener the process would crash. The pool replaces it on the next query.
+        pool.on('error', (error) => log.warn({ dependency: name }, `${name}: idle connection lost: ${describeError(error, secrets)}`));
+        return pool;
+      };
+      const store = new PgStore(new RecyclingPool(newPool));
+      try {
         await store.ping();
         return store;
       } catch (error) {
-        await pool.end().catch(() => undefined);
+        await store.close().catch(() => undefined);
         throw error;
       }
     },

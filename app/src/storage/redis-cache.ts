@@ -3,8 +3,10 @@
  * publish/subscribe so a thread's events reach whichever instance holds its socket. Two
  * connections, because a subscribed Redis connection accepts no other commands. The cache phase
  * opens it with `openRedis`: connect both, ping, retried with backoff inside the phase's budget.
- * Once running, ioredis reconnects by itself, queues commands while it does (up to
- * MAX_RETRIES_PER_REQUEST reconnection attempts) and subscribes again.
+ * Once running, every command has a deadline (`commandTimeoutMs`), nothing waits in a queue for a
+ * connection (no offline queue, no retry of a command cut by a disconnect), and a connection that
+ * stops answering is dropped after `socketTimeoutMs(commandTimeoutMs)`; ioredis reconnects by
+ * itself and subscribes again. What the app does meanwhile is dependencies/fallback-cache.ts.
  */
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Logger } from '../../../common/log';
@@ -18,12 +20,24 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return count`;
 
-/** Reconnection attempts a queued command waits through before it fails (about 30 s). */
-const MAX_RETRIES_PER_REQUEST = 20;
+/**
+ * A connection with a command waiting and no byte received for this long is dropped and
+ * reconnected: long enough for a few commands to time out on their own first, bounded so a
+ * connection that stalled does not keep its queue of unanswered commands.
+ */
+export function socketTimeoutMs(commandTimeoutMs: number): number {
+  return commandTimeoutMs * 4;
+}
 
 /** Delay before reconnection attempt `times` once running: 100 ms more each time, at most 2 s. */
 export function reconnectDelayMs(times: number): number {
   return Math.min(times * 100, 2000);
+}
+
+/** The deadlines a connection gets once the cache phase has connected it. */
+export function runningOptions(commandTimeoutMs: number): Pick<RedisOptions, 'commandTimeout' | 'socketTimeout' | 'connectTimeout'> {
+  const stalledAfterMs = socketTimeoutMs(commandTimeoutMs);
+  return { commandTimeout: commandTimeoutMs, socketTimeout: stalledAfterMs, connectTimeout: stalledAfterMs };
 }
 
 export class RedisCache implements CacheClient {
@@ -67,6 +81,8 @@ export class RedisCache implements CacheClient {
 export interface OpenRedisOptions {
   url: string;
   budgetMs: number;
+  /** The deadline of every command once running (APP_CACHE_COMMAND_TIMEOUT_MS). */
+  commandTimeoutMs: number;
   log: Logger;
   signal?: AbortSignal;
   createClient?: (url: string, options: RedisOptions) => Redis;
@@ -76,7 +92,7 @@ export function redisName(url: string): string {
   return `Redis at ${urlTarget(url)}`;
 }
 
-export async function openRedis({ url, budgetMs, log, signal, createClient = (u, o) => new Redis(u, o) }: OpenRedisOptions): Promise<RedisCache> {
+export async function openRedis({ url, budgetMs, commandTimeoutMs, log, signal, createClient = (u, o) => new Redis(u, o) }: OpenRedisOptions): Promise<RedisCache> {
   const name = redisName(url);
   const secrets = urlSecrets(url);
   return connectWithin(
@@ -84,7 +100,8 @@ export async function openRedis({ url, budgetMs, log, signal, createClient = (u,
       const options: RedisOptions = {
         lazyConnect: true,
         connectTimeout: timeoutMs,
-        maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
         retryStrategy: reconnectDelayMs,
       };
       const clients = [createClient(url, options), createClient(url, options)] as const;
@@ -100,11 +117,17 @@ export async function openRedis({ url, budgetMs, log, signal, createClient = (u,
           timeoutMs,
           `no answer within ${timeoutMs} ms`,
         );
-        for (const client of clients) client.off('error', remember);
-        // From here on ioredis reconnects by itself; an outage shows in the log, without secrets.
+        for (const client of clients) {
+          client.off('error', remember);
+          // The startup budget allowed for a network path still warming up. Once running, every
+          // command and every reconnection has the deadlines of chat (ioredis reads them per use).
+          Object.assign(client.options, runningOptions(commandTimeoutMs));
+        }
+        // From here on ioredis reconnects by itself. Each failed attempt is a DEBUG line: the outage
+        // itself is one WARNING line when degraded mode starts (dependencies/fallback-cache.ts).
         clients.forEach((client, index) => {
           const connection = index === 0 ? 'commands' : 'subscriber';
-          client.on('error', (error) => log.warn({ dependency: name, connection }, `${name}: ${connection} connection: ${describeError(error, secrets)}`));
+          client.on('error', (error) => log.debug({ dependency: name, connection }, `${name}: ${connection} connection: ${describeError(error, secrets)}`));
           client.on('ready', () => log.info({ dependency: name, connection }, `${name}: ${connection} connection ready`));
         });
         return cache;
