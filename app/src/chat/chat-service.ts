@@ -22,7 +22,7 @@ import { retryAfterOf } from '../dependencies/unavailable';
 import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
 import { describeError } from '../errors';
 import { ThreadTokens } from './thread-tokens';
-import { busy, RunSlots, runStatus } from './socket-runs';
+import { busy, RunEndings, RunSlots, runStatus } from './socket-runs';
 import type { RunRequest } from '../agents/agent-supervisor';
 
 const RATE_WINDOW_MS = 60_000;
@@ -88,8 +88,9 @@ export class ChatService {
       unsentTokens.delete(threadId);
       return token;
     };
+    const endings = new RunEndings();
     const send = (message: ServerMessage) => {
-      if (ws.readyState !== WebSocket.OPEN) return;
+      if (ws.readyState !== WebSocket.OPEN || !endings.admit(message)) return;
       const token = takeToken(message.threadId);
       const frame = JSON.stringify(token === undefined || message.type !== 'agent_started' ? message : { ...message, threadToken: token });
       if (ws.bufferedAmount + Buffer.byteLength(frame) <= this.options.maxBufferedBytes) return ws.send(frame);
