@@ -81,6 +81,7 @@ it('holds traffic with both startup probes for the 120 s budget: the app on its 
     { name: 'GATE_TARGET_URL', value: DEFAULT_GATE_TARGET_URL },
     { name: 'GATE_REQUIRE', value: 'database,model' },
     { name: 'GATE_STARTUP_HOLD_MS', value: String(1000 - PROBE_NETWORK_MARGIN_MS) },
+    { name: 'GATE_STARTUP_BUDGET_SECONDS', value: config['python-fastapi-gated:startupBudgetSeconds'] },
   ]);
 });
 
