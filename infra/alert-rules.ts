@@ -1,9 +1,10 @@
 /**
- * Prometheus alerting rules as Cloud Monitoring alert policies: the gate's (sidecar/alerts/*.rules.yml),
- * which every gated service gets, and an app's own folders when its GatedApp names them. Nothing evaluates Prometheus rules beside a Cloud Run service, so each alerting rule
- * becomes one policy with a PromQL condition: the same expression, its `for` as the duration, its
- * labels and annotations carried over. The rules files stay the one source: promtool tests them,
- * and this module reads them when the program runs.
+ * Prometheus alerting rules as Cloud Monitoring alert policies: the gate's
+ * (sidecar/alerts/*.rules.yml), which every gated service gets, and those of an app's own folders
+ * when its GatedApp names them. Nothing evaluates Prometheus rules beside a Cloud Run service, so
+ * each alerting rule becomes one policy with a PromQL condition: the same expression, its `for` as
+ * the duration, its labels and annotations carried over. The rules files stay the one source:
+ * promtool tests them, and this module reads them when the program runs.
  */
 import fs from 'node:fs';
 import path from 'node:path';
