@@ -10,6 +10,12 @@ export const REPO_ROOT = path.resolve(__dirname, path.basename(path.dirname(__di
 /** Where `tsc -p .` writes the compiled JavaScript. */
 export const DIST_DIR = path.join(REPO_ROOT, 'dist');
 
+/**
+ * The Prometheus alerting rules folders, relative to the repository root: the gate's, whose rules
+ * every gated service gets as alert policies, and the chat app's own, which only its service gets.
+ */
+export const ALERT_RULES_DIRS = { gate: path.join('sidecar', 'alerts'), chatApp: path.join('app', 'alerts') } as const;
+
 /** The stacks of this repository's other Pulumi project, the Python example, and its folder. */
 export const EXAMPLE_PROJECT_DIRS = { 'python-fastapi': path.join('examples', 'python-fastapi', 'deploy') } as const;
 

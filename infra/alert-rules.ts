@@ -1,23 +1,19 @@
 /**
- * The Prometheus alerting rules (the gate's, sidecar/alerts/*.rules.yml, and the app's,
- * app/alerts/*.rules.yml) as Cloud Monitoring alert
- * policies. Nothing evaluates Prometheus rules beside a Cloud Run service, so each alerting rule
- * becomes one policy with a PromQL condition: the same expression, its `for` as the duration, its
- * labels and annotations carried over. The rules files stay the one source: promtool tests them,
- * and this module reads them when the program runs.
+ * Prometheus alerting rules as Cloud Monitoring alert policies: the gate's
+ * (sidecar/alerts/*.rules.yml), which every gated service gets, and those of an app's own folders
+ * when its GatedApp names them. Nothing evaluates Prometheus rules beside a Cloud Run service, so
+ * each alerting rule becomes one policy with a PromQL condition: the same expression, its `for` as
+ * the duration, its labels and annotations carried over. The rules files stay the one source:
+ * promtool tests them, and this module reads them when the program runs.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as gcp from '@pulumi/gcp';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { REPO_ROOT } from '../common/paths';
+import { ALERT_RULES_DIRS, REPO_ROOT } from '../common/paths';
 import { SCRAPE_INTERVAL, PROMETHEUS_TARGET_LABELS } from './collector';
 
-/** Where the gate's rules live, relative to the repository root (the program's working directory on `pulumi up`). */
-export const ALERT_RULES_DIR = path.join('sidecar', 'alerts');
-/** Every rules folder: the gate's, and the app's (a dependency degraded for too long). */
-export const ALERT_RULES_DIRS = [ALERT_RULES_DIR, path.join('app', 'alerts')] as const;
 const RULES_FILE = /\.rules\.ya?ml$/;
 
 /** One alerting rule, with what the policy needs from its group and file. */
@@ -81,24 +77,34 @@ export function parseRuleFile(text: string, file: string): AlertingRule[] {
   );
 }
 
-/** Every alerting rule of every rules file under `dirs` (default ALERT_RULES_DIRS), folder by folder, files in name order. */
-export function loadAlertRules(root = REPO_ROOT, dirs: string | readonly string[] = ALERT_RULES_DIRS): AlertingRule[] {
+/**
+ * Every alerting rule of every rules file under `dirs` (folders relative to `root`, or absolute;
+ * default the gate's), folder by folder, files in name order. A folder without one is refused: naming it means
+ * its rules were meant to become policies.
+ */
+export function loadAlertRules(root = REPO_ROOT, dirs: string | readonly string[] = ALERT_RULES_DIRS.gate): AlertingRule[] {
   const folders = typeof dirs === 'string' ? [dirs] : dirs;
-  const rules = folders.flatMap((dir) =>
-    fs
-      .readdirSync(path.join(root, dir))
+  const rules = folders.flatMap((dir) => {
+    const folder = path.resolve(root, dir);
+    const found = fs
+      .readdirSync(folder)
       .filter((name) => RULES_FILE.test(name))
       .sort()
-      .flatMap((name) => parseRuleFile(fs.readFileSync(path.join(root, dir, name), 'utf8'), path.join(dir, name))),
-  );
-  const where = folders.map((dir) => path.join(root, dir)).join(', ');
-  if (rules.length === 0) throw new Error(`no alerting rules in ${where}: the gate would deploy without alerts`);
+      .flatMap((name) => parseRuleFile(fs.readFileSync(path.join(folder, name), 'utf8'), path.join(dir, name)));
+    if (found.length === 0) throw new Error(`no alerting rules in ${folder}: its alerts would never be deployed`);
+    return found;
+  });
   const seen = new Set<string>();
   for (const rule of rules) {
     if (seen.has(rule.alert)) throw new Error(`alert ${rule.alert} is defined twice in ${folders.join(', ')}: each alert becomes one policy`);
     seen.add(rule.alert);
   }
   return rules;
+}
+
+/** A gated service's rules: the gate's, then those of the app's own folders (GatedApp.alertRulesDirs). */
+export function serviceAlertRules(appDirs: readonly string[] = [], root = REPO_ROOT): AlertingRule[] {
+  return loadAlertRules(root, [ALERT_RULES_DIRS.gate, ...appDirs]);
 }
 
 /**

@@ -4,7 +4,8 @@
  * about the chat app is here; the chat app's own policies are in infra/policy/chat-app-rules.ts.
  */
 import type * as pulumi from '@pulumi/pulumi';
-import { APP_ENV_VARS, APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, DEFAULT_REQUIRED_COMPONENTS, PHASE_PORT } from '../common/revision';
+import { ALERT_RULES_DIRS } from '../common/paths';
+import { APP_ENV_VARS, APP_METRICS_PATH, APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, DEFAULT_REQUIRED_COMPONENTS, PHASE_PORT } from '../common/revision';
 import { APP_CPU_OF_ONE_VCPU, type GatedApp } from './revision-template';
 
 /** The chat app's share of a one-vCPU instance beside the gate and the collector, and its memory. */
@@ -57,5 +58,9 @@ export function chatApp(settings: ChatAppSettings, environment: string, image: p
     startupHoldEnv: APP_ENV_VARS.startupHoldMs,
     phaseUrl: DEFAULT_GATE_TARGET_URL,
     requiredComponents: DEFAULT_REQUIRED_COMPONENTS,
+    // A dependency degraded for too long (ChatDependencyDegraded), from the chat_dependency_degraded
+    // gauge the app serves on its internal listener, beside the phase endpoint.
+    alertRulesDirs: [ALERT_RULES_DIRS.chatApp],
+    metricsEndpoints: [{ port: PHASE_PORT, path: APP_METRICS_PATH }],
   };
 }

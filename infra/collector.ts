@@ -1,13 +1,16 @@
 /**
  * Google Cloud Managed Service for Prometheus on Cloud Run: the run-gmp-sidecar container reads a
  * RunMonitoring config from /etc/rungmp/config.yaml and scrapes localhost. Its default target is
- * port 8080 /metrics, which is the app's public port and serves no metrics; the config names the
- * gate's port and the app's internal listener (its one metric: degraded dependencies).
+ * port 8080 /metrics, which is usually the app's public port; the config names the gate's port, and
+ * the app's own metrics endpoints when its GatedApp names them (the chat app's internal listener).
  */
 import { stringify } from 'yaml';
-import { APP_METRICS_PATH, GATE_PATHS, GATE_PORT, PHASE_PORT } from '../common/revision';
+import { GATE_PATHS, GATE_PORT } from '../common/revision';
 
-/** How often the gate is scraped: its gauges change at most once per startup, so 30 s is ample. */
+/** The gate's metrics: what every gated service's collector scrapes. */
+const GATE_ENDPOINT: MetricsEndpoint = { port: GATE_PORT, path: GATE_PATHS.metrics };
+
+/** How often each endpoint is scraped: the gate's gauges change at most once per startup, so 30 s is ample. */
 export const SCRAPE_INTERVAL = '30s';
 
 /**
@@ -32,18 +35,36 @@ export function collectorLabels(): string[] {
   return [...PROMETHEUS_TARGET_LABELS, ...TARGET_METADATA.map((entry) => METADATA_LABELS[entry])];
 }
 
-/** The RunMonitoring config as data; `name` identifies the scrape job in Cloud Monitoring. */
-export function runMonitoring(name: string) {
+/** An app's own Prometheus endpoint inside the instance: the collector scrapes it over localhost. */
+export interface MetricsEndpoint {
+  port: number;
+  /** Starts with `/`. */
+  path: string;
+}
+
+/** Why the collector cannot scrape an app's endpoint: not a port, not a path, or the gate's own port. */
+export function metricsEndpointProblem({ port, path }: MetricsEndpoint): string | undefined {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return `app metrics endpoint port must be 1..65535, got ${port}`;
+  if (!path.startsWith('/')) return `app metrics endpoint path must start with /, got ${JSON.stringify(path)}`;
+  if (port === GATE_PORT) return `app metrics endpoint port ${port} is the gate's: the app cannot listen on it`;
+  return undefined;
+}
+
+/**
+ * The RunMonitoring config as data; `name` identifies the scrape job in Cloud Monitoring. The gate
+ * is always scraped; `appEndpoints` (GatedApp.metricsEndpoints) after it, none by default.
+ */
+export function runMonitoring(name: string, appEndpoints: readonly MetricsEndpoint[] = []) {
+  for (const endpoint of appEndpoints) {
+    const problem = metricsEndpointProblem(endpoint);
+    if (problem) throw new Error(problem);
+  }
   return {
     apiVersion: 'monitoring.googleapis.com/v1beta',
     kind: 'RunMonitoring',
     metadata: { name },
     spec: {
-      // The gate's metrics, and the app's own (degraded dependencies) on its internal listener.
-      endpoints: [
-        { port: GATE_PORT, path: GATE_PATHS.metrics, interval: SCRAPE_INTERVAL },
-        { port: PHASE_PORT, path: APP_METRICS_PATH, interval: SCRAPE_INTERVAL },
-      ],
+      endpoints: [GATE_ENDPOINT, ...appEndpoints].map(({ port, path }) => ({ port, path, interval: SCRAPE_INTERVAL })),
       // Per-instance series: a gate that never opens shows on its own instance and revision.
       targetLabels: { metadata: TARGET_METADATA },
     },
@@ -51,6 +72,6 @@ export function runMonitoring(name: string) {
 }
 
 /** The config file's text, as stored in Secret Manager. */
-export function runMonitoringYaml(name: string): string {
-  return stringify(runMonitoring(name));
+export function runMonitoringYaml(name: string, appEndpoints: readonly MetricsEndpoint[] = []): string {
+  return stringify(runMonitoring(name, appEndpoints));
 }

@@ -3,11 +3,12 @@
  * ingress container (given as data, a GatedApp), the startup gate as a sidecar whose startup probe
  * holds traffic back, and Managed Prometheus scraping the gate. Plus exactly the identity and
  * access it needs, the gate's alert policies and its dashboard. It knows nothing of any one app:
- * infra/chat-app.ts is the chat app's use of it, examples/python-fastapi/deploy a Python app's.
+ * an app's own alerting rules and metrics endpoints come in its GatedApp, which infra/chat-app.ts
+ * builds for the chat app and examples/python-fastapi/deploy for a Python app.
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import { alertPolicyArgs, kebab, type AlertingRule } from './alert-rules';
+import { alertPolicyArgs, kebab, serviceAlertRules } from './alert-rules';
 import { runMonitoringYaml } from './collector';
 import { dashboardJson, startupDashboard } from './dashboard';
 import { revisionTemplate, type RevisionArgs } from './revision-template';
@@ -21,8 +22,10 @@ export const ROLES = {
 } as const;
 
 /**
- * Everything a gated service needs. The app (`app`, a GatedApp) and the revision's settings are
- * documented on RevisionArgs; the service account and the collector's config the component makes.
+ * Everything a gated service needs. The app (`app`, a GatedApp: with its own alerting rules and
+ * metrics endpoints, if any) and the revision's settings are documented on RevisionArgs; the
+ * service account, the collector's config and the alert policies the component makes. The gate's
+ * alerting rules (sidecar/alerts) are the component's, so every gated service gets them.
  */
 export interface GatedServiceArgs extends Omit<RevisionArgs, 'serviceAccount' | 'collectorConfig'> {
   project: string;
@@ -33,8 +36,6 @@ export interface GatedServiceArgs extends Omit<RevisionArgs, 'serviceAccount' | 
   publicAccess: boolean;
   /** Refuses `pulumi destroy` and replacements of the service until turned off. */
   deletionProtection: boolean;
-  /** The gate's alerting rules; each becomes a Cloud Monitoring alert policy. */
-  alertRules: readonly AlertingRule[];
   /** Channels every alert policy notifies (resource names). */
   notificationChannels: readonly string[];
 }
@@ -74,7 +75,7 @@ export class GatedService extends pulumi.ComponentResource {
     }, parent);
     const collectorConfigVersion = new gcp.secretmanager.SecretVersion(`${name}-collector-config`, {
       secret: collectorConfig.id,
-      secretData: runMonitoringYaml(name),
+      secretData: runMonitoringYaml(name, args.app.metricsEndpoints),
     }, parent);
 
     // Access on each secret, never project-wide: the account reads exactly its own secrets.
@@ -116,8 +117,9 @@ export class GatedService extends pulumi.ComponentResource {
       }, parent);
     }
 
-    // Nothing evaluates Prometheus rules beside Cloud Run: Cloud Monitoring does, from the same rules.
-    this.alertPolicies = args.alertRules.map(
+    // Nothing evaluates Prometheus rules beside Cloud Run: Cloud Monitoring does, from the same
+    // rules, read when the program runs so a new rule is a new policy with no second copy.
+    this.alertPolicies = serviceAlertRules(args.app.alertRulesDirs).map(
       (rule) =>
         new gcp.monitoring.AlertPolicy(`${name}-alert-${kebab(rule.alert)}`, alertPolicyArgs(rule, { project, notificationChannels: args.notificationChannels, userLabels: labels }), parent),
     );

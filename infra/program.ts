@@ -1,6 +1,5 @@
 /** The stack: the images built from this checkout, and one gated chat service running them. */
 import { CHAT_SERVICE_NAME } from '../common/cloud-run-service';
-import { loadAlertRules } from './alert-rules';
 import { chatApp } from './chat-app';
 import { loadStackConfig } from './config';
 import { GatedService } from './gated-service';
@@ -17,8 +16,6 @@ export function deployStack(): { chat: GatedService; images: Images } {
     gateImage: images.refs.gate,
     vpc: { network: config.network, subnetwork: config.subnetwork },
     environment: config.stack,
-    // Read when the program runs, so a new rule is a new policy with no second copy.
-    alertRules: loadAlertRules(),
     labels,
   });
   return { chat, images };

@@ -8,6 +8,7 @@ import type * as gcp from '@pulumi/gcp';
 import type * as pulumi from '@pulumi/pulumi';
 import { revisionProbes, startupHoldMs, type ProbeSpec } from '../common/probes';
 import { GATE_ENV_VARS, GATE_PORT } from '../common/revision';
+import type { MetricsEndpoint } from './collector';
 
 type Container = gcp.types.input.cloudrunv2.ServiceTemplateContainer;
 type Template = gcp.types.input.cloudrunv2.ServiceTemplate;
@@ -28,9 +29,10 @@ export const COLLECTOR_CONFIG_VOLUME = 'collector-config';
  * CPU and memory of the two sidecars (rules and sources in infra/resources.ts). Each container may
  * take a fraction of a vCPU as long as the instance's sum is a whole instance Cloud Run accepts
  * with CPU always allocated. The gate answers in-memory probes (about 60 MiB resident, measured)
- * and the collector scrapes one endpoint every 30 s, so both take Cloud Run's smallest CPU,
- * 0.08 vCPU, and the app gets the rest: APP_CPU_OF_ONE_VCPU on a one-vCPU instance. Exceeding a
- * memory limit ends the whole instance, so the sidecars keep about twice what they use.
+ * and the collector scrapes the gate (and an app's own few endpoints) every 30 s, so both take
+ * Cloud Run's smallest CPU, 0.08 vCPU, and the app gets the rest: APP_CPU_OF_ONE_VCPU on a
+ * one-vCPU instance. Exceeding a memory limit ends the whole instance, so the sidecars keep about
+ * twice what they use.
  */
 export const SIDECAR_LIMITS = {
   gate: { cpu: '0.08', memory: '128Mi' },
@@ -70,6 +72,18 @@ export interface GatedApp {
   phaseUrl: string;
   /** The components the app must report before the gate opens (`GATE_REQUIRE`); at least one. */
   requiredComponents: readonly string[];
+  /**
+   * The app's own Prometheus alerting rules: folders of `*.rules.yml`, relative to the repository
+   * root (or absolute). Each alerting rule becomes an alert policy beside the gate's, which every
+   * gated service gets; a named folder without one is refused. None when absent.
+   */
+  alertRulesDirs?: readonly string[];
+  /**
+   * The app's own Prometheus metrics endpoints (port and path), which the collector scrapes over
+   * localhost beside the gate's, so loopback is enough; the metrics the app's alerting rules select
+   * come from here. None when absent: the collector scrapes the gate only.
+   */
+  metricsEndpoints?: readonly MetricsEndpoint[];
 }
 
 /** Direct VPC egress: the VPC network and the subnet (in the service's region) instances take addresses from. */
@@ -181,7 +195,7 @@ export function gateContainer(args: RevisionArgs): Container {
   };
 }
 
-/** Managed Prometheus: scrapes the gate over localhost as its RunMonitoring config says. */
+/** Managed Prometheus: scrapes the gate (and the app's own endpoints) over localhost as its RunMonitoring config says. */
 export function collectorContainer(args: RevisionArgs): Container {
   return {
     name: CONTAINER_NAMES.collector,

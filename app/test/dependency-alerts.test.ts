@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { REPO_ROOT } from '../../common/paths';
+import { ALERT_RULES_DIRS, REPO_ROOT } from '../../common/paths';
 import { APP_METRICS_PATH } from '../../common/revision';
 import { loadAlertRules } from '../../infra/alert-rules';
 import { collectorLabels } from '../../infra/collector';
@@ -13,7 +13,7 @@ import { appLauncher, type AppProcess } from '../../testkit/app-process';
 import { serverForFile, startRedis } from '../../testkit/dependency-servers';
 import { waitFor } from '../../testkit/wait-for';
 
-const ALERTS = path.resolve(__dirname, '../alerts');
+const ALERTS = path.join(REPO_ROOT, ALERT_RULES_DIRS.chatApp);
 const { launch, stopAll } = appLauncher();
 afterEach(stopAll);
 const redis = serverForFile(startRedis);
@@ -43,7 +43,7 @@ it('the alert rules pass promtool check rules and their unit tests', async () =>
 });
 
 it("the deployed rule selects only the app's metric and labels the app or the collector attach", async () => {
-  const rules = loadAlertRules(REPO_ROOT, path.join('app', 'alerts'));
+  const rules = loadAlertRules(REPO_ROOT, ALERT_RULES_DIRS.chatApp);
   expect(rules.map((rule) => rule.alert)).toEqual(['ChatDependencyDegraded']);
   const app = await launch({ REDIS_URL: redis().url });
   await app.waitForState('ready');

@@ -1,15 +1,18 @@
 /**
  * The chat app's own invariants, beside the generic ones of every gated service (rules.ts): its
  * secrets, its dependency budgets inside the startup window, Direct VPC egress to its database and
- * cache, its port and liveness path. They apply only to the chat app's service (named
- * CHAT_SERVICE_NAME), so another app behind the same component passes the same pack without them.
+ * cache, its port and liveness path, and the alert policies of its own rules (app/alerts). They
+ * apply only to the chat app's service (named CHAT_SERVICE_NAME) and the stacks that contain it,
+ * so another app behind the same component passes the same pack without them.
  */
 import { MIN_DEPENDENCY_BUDGET_SECONDS, startupCoverSeconds, STARTUP_HEADROOM_SECONDS } from '../../common/probes';
 import { probeTiming } from '../../common/cloud-run-service';
+import { ALERT_RULES_DIRS } from '../../common/paths';
 import { APP_ENV_VARS, APP_PATHS, APP_PORT } from '../../common/revision';
 import { CHAT_SERVICE_NAME } from '../../common/cloud-run-service';
+import { loadAlertRules, type AlertingRule } from '../alert-rules';
 import { CONTAINER_NAMES, VPC_EGRESS } from '../revision-template';
-import { containers, named, template, TYPES, type Rule } from './rules';
+import { containers, missingAlertPolicies, named, template, TYPES, type Rule, type StackResource, type StackRule } from './rules';
 
 /**
  * The chat app's secrets. Stated here rather than taken from the program's list, so dropping one
@@ -103,3 +106,20 @@ export const CHAT_APP_RULES: readonly Rule[] = (
   },
   ] satisfies Rule[]
 ).map(chatAppRule);
+
+/**
+ * The chat app's own rules (app/alerts) the stack lacks as alert policies, if the stack contains
+ * the chat service. Stack policies see every resource of the stack, so the service's name scopes it.
+ */
+export function missingChatAppAlerts(resources: readonly StackResource[], rules: readonly AlertingRule[]): string[] {
+  const hasChat = resources.some((resource) => resource.type === TYPES.service && resource.props.name === CHAT_SERVICE_NAME);
+  return hasChat ? missingAlertPolicies(resources, rules, `the chat service "${CHAT_SERVICE_NAME}"`) : [];
+}
+
+export const CHAT_APP_STACK_RULES: readonly StackRule[] = [
+  {
+    name: 'chat-app-alert-policies',
+    description: `A stack that contains the chat service ("${CHAT_SERVICE_NAME}") has a Cloud Monitoring alert policy for every alerting rule in ${ALERT_RULES_DIRS.chatApp}, with the same PromQL expression.`,
+    check: (resources) => missingChatAppAlerts(resources, loadAlertRules(undefined, ALERT_RULES_DIRS.chatApp)),
+  },
+];

@@ -4,13 +4,15 @@
  * constructing a PolicyPack starts its server.
  */
 import type { Policies, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
-import { CHAT_APP_RULES } from './chat-app-rules';
+import { CHAT_APP_RULES, CHAT_APP_STACK_RULES } from './chat-app-rules';
 import { RULES, STACK_RULES, stackOfUrn, type RuleContext } from './rules';
 
 export const POLICY_PACK_NAME = 'cloud-run-startup-gate';
 
 /** The rules of every gated service, then the chat app's. */
 export const RESOURCE_RULES = [...RULES, ...CHAT_APP_RULES];
+/** The stack rules of every gated service, then the chat app's. */
+export const STACK_POLICY_RULES = [...STACK_RULES, ...CHAT_APP_STACK_RULES];
 
 /** Every violation of every rule for one resource. */
 export function violations(type: string, props: Record<string, unknown>, context: RuleContext): { rule: string; message: string }[] {
@@ -27,7 +29,7 @@ export const RESOURCE_POLICIES: ResourceValidationPolicy[] = RESOURCE_RULES.map(
   },
 }));
 
-const STACK_POLICIES: StackValidationPolicy[] = STACK_RULES.map((rule) => ({
+const STACK_POLICIES: StackValidationPolicy[] = STACK_POLICY_RULES.map((rule) => ({
   name: rule.name,
   description: rule.description,
   enforcementLevel: 'mandatory',

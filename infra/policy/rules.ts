@@ -6,6 +6,7 @@
  */
 import { startupProbeProblems, STARTUP_PROBE_PERIOD_SECONDS } from '../../common/probes';
 import { type CloudRunProbe, type CloudRunService, probeTiming, SERVICE_TYPE } from '../../common/cloud-run-service';
+import { ALERT_RULES_DIRS } from '../../common/paths';
 import { APP_PATHS, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { loadAlertRules, type AlertingRule } from '../alert-rules';
 import { ALERTING_STACKS } from '../config';
@@ -309,28 +310,31 @@ interface PromqlCondition {
 
 /**
  * The alerting rules the stack lacks as alert policies: for each rule, a policy whose PromQL
- * condition names the rule (alertRule) and evaluates its expression. Pure; `rules` is what
- * sidecar/alerts holds.
+ * condition names the rule (alertRule) and evaluates its expression. Pure; `owner` names whose
+ * rules they are in the messages.
  */
-export function missingGateAlerts(resources: readonly StackResource[], rules: readonly AlertingRule[]): string[] {
-  const hasGate = resources.some((resource) => resource.type === TYPES.service && named(resource.props, CONTAINER_NAMES.gate) !== undefined);
-  if (!hasGate) return [];
+export function missingAlertPolicies(resources: readonly StackResource[], rules: readonly AlertingRule[], owner: string): string[] {
   const conditions = resources
     .filter((resource) => resource.type === TYPES.alertPolicy)
     .flatMap((resource) => ((resource.props.conditions ?? []) as PromqlCondition[]).map((condition) => condition.conditionPrometheusQueryLanguage ?? {}));
   return rules.flatMap((rule) => {
     const condition = conditions.find((candidate) => candidate.alertRule === rule.alert);
-    if (!condition) return [`the gate has no alert policy for ${rule.alert} (${rule.file}): nothing evaluates that rule on Cloud Run`];
+    if (!condition) return [`${owner} has no alert policy for ${rule.alert} (${rule.file}): nothing evaluates that rule on Cloud Run`];
     if (condition.query?.trim() !== rule.expr) return [`the alert policy for ${rule.alert} does not evaluate the rule's expression from ${rule.file}`];
     return [];
   });
 }
 
+/** The gate's rules (sidecar/alerts) the stack lacks as alert policies, if it runs the gate at all. */
+export function missingGateAlerts(resources: readonly StackResource[], rules: readonly AlertingRule[]): string[] {
+  const hasGate = resources.some((resource) => resource.type === TYPES.service && named(resource.props, CONTAINER_NAMES.gate) !== undefined);
+  return hasGate ? missingAlertPolicies(resources, rules, 'the gate') : [];
+}
+
 export const STACK_RULES: readonly StackRule[] = [
   {
     name: 'gate-alert-policies',
-    description: 'A stack that runs the gate has a Cloud Monitoring alert policy for every alerting rule in sidecar/alerts, with the same PromQL expression.',
+    description: `A stack that runs the gate has a Cloud Monitoring alert policy for every alerting rule in ${ALERT_RULES_DIRS.gate}, with the same PromQL expression.`,
     check: (resources) => missingGateAlerts(resources, loadAlertRules()),
   },
 ];
-

@@ -1,16 +1,17 @@
 /**
- * The alert policies: one per alerting rule of sidecar/alerts, with the rule's PromQL, duration,
- * labels and annotations, in both stacks' rendered resources (equal to the program's output:
- * `npm test` runs `render --check` first); channels where the stack has them.
+ * The alert policies: one per alerting rule of sidecar/alerts (every gated service's) and of the
+ * app's own folders (the chat app's app/alerts), with the rule's PromQL, duration, labels and
+ * annotations, in the rendered stacks (equal to the program's output: `npm test` runs
+ * `render --check` first); channels where the stack has them. The Python example names no folder
+ * of its own and gets the gate's only.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { REPO_ROOT } from '../../common/paths';
+import { ALERT_RULES_DIRS, REPO_ROOT } from '../../common/paths';
 import {
-  ALERT_RULES_DIRS,
   alertPolicyArgs,
   AUTO_CLOSE,
   documentationTemplate,
@@ -19,6 +20,7 @@ import {
   kebab,
   loadAlertRules,
   parseRuleFile,
+  serviceAlertRules,
   type AlertingRule,
 } from '../alert-rules';
 import { SCRAPE_INTERVAL } from '../collector';
@@ -37,12 +39,19 @@ interface PromRule {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }
-const ruleFiles = ALERT_RULES_DIRS.flatMap((dir) => fs.readdirSync(path.join(REPO_ROOT, dir)).filter((name) => name.endsWith('.rules.yml')).map((name) => path.join(dir, name)));
-const promRules: (PromRule & { group: string })[] = ruleFiles.flatMap((file) =>
-  (parse(fs.readFileSync(path.join(REPO_ROOT, file), 'utf8')) as { groups: { name: string; rules: PromRule[] }[] }).groups.flatMap((group) =>
-    group.rules.filter((rule) => rule.alert).map((rule) => ({ ...rule, group: group.name })),
-  ),
-);
+/** The alerting rules of a folder's rules files, in name order. */
+const promRulesIn = (dir: string): (PromRule & { group: string; file: string })[] =>
+  fs
+    .readdirSync(path.join(REPO_ROOT, dir))
+    .filter((name) => name.endsWith('.rules.yml'))
+    .sort()
+    .flatMap((name) =>
+      (parse(fs.readFileSync(path.join(REPO_ROOT, dir, name), 'utf8')) as { groups: { name: string; rules: PromRule[] }[] }).groups.flatMap((group) =>
+        group.rules.filter((rule) => rule.alert).map((rule) => ({ ...rule, group: group.name, file: path.join(dir, name) })),
+      ),
+    );
+const gateRules = promRulesIn(ALERT_RULES_DIRS.gate);
+const chatAppRules = promRulesIn(ALERT_RULES_DIRS.chatApp);
 
 const rule = (overrides: Partial<AlertingRule> = {}): AlertingRule => ({
   file: 'sidecar/alerts/x.rules.yml',
@@ -56,18 +65,23 @@ const rule = (overrides: Partial<AlertingRule> = {}): AlertingRule => ({
 const options = { project: 'chat-gate-prod', notificationChannels: ['projects/chat-gate-prod/notificationChannels/1'], userLabels: { app: 'chat' } };
 
 describe('reading the rules', () => {
-  it('finds every alerting rule of sidecar/alerts and app/alerts, the rules promtool tests', () => {
-    expect(ruleFiles).toContain(path.join('app', 'alerts', 'dependencies.rules.yml'));
-    expect(loadAlertRules().map((r) => r.alert)).toEqual(promRules.map((r) => r.alert));
-    expect(promRules.length).toBeGreaterThanOrEqual(4);
+  it('finds every alerting rule of sidecar/alerts, the rules promtool tests', () => {
+    expect(gateRules.length).toBeGreaterThanOrEqual(4);
+    expect(loadAlertRules().map((r) => r.alert)).toEqual(gateRules.map((r) => r.alert));
+  });
+
+  it("gives a service the gate's rules, then those of the app's own folders", () => {
+    expect(chatAppRules.map((r) => r.file)).toContain(path.join(ALERT_RULES_DIRS.chatApp, 'dependencies.rules.yml'));
+    expect(serviceAlertRules().map((r) => r.alert)).toEqual(gateRules.map((r) => r.alert));
+    expect(serviceAlertRules([ALERT_RULES_DIRS.chatApp]).map((r) => [r.file, r.alert])).toEqual([...gateRules, ...chatAppRules].map((r) => [r.file, r.alert]));
   });
 
   it('finds them from the compiled program whatever the working directory (Pulumi runs dist/infra/index.js)', () => {
     const compiled = path.join(REPO_ROOT, 'dist', 'infra', 'alert-rules.js');
     if (!fs.existsSync(compiled)) throw new Error(`${compiled} is missing: run \`tsc -p .\` first`);
-    const script = `process.stdout.write(JSON.stringify(require(${JSON.stringify(compiled)}).loadAlertRules().map((r) => r.alert)))`;
+    const script = `process.stdout.write(JSON.stringify(require(${JSON.stringify(compiled)}).serviceAlertRules([${JSON.stringify(ALERT_RULES_DIRS.chatApp)}]).map((r) => r.alert)))`;
     const output = execFileSync(process.execPath, ['-e', script], { cwd: os.tmpdir(), encoding: 'utf8' });
-    expect(JSON.parse(output)).toEqual(promRules.map((r) => r.alert));
+    expect(JSON.parse(output)).toEqual([...gateRules, ...chatAppRules].map((r) => r.alert));
   });
 
   it('skips recording rules and keeps the group interval', () => {
@@ -84,14 +98,16 @@ describe('reading the rules', () => {
     expect(() => parseRuleFile(text, 'bad.rules.yml')).toThrow(message);
   });
 
-  it('refuses a folder without alerting rules and an alert defined twice', () => {
+  it('refuses a folder without alerting rules, even beside one with rules, and an alert defined twice', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'rules-'));
     fs.mkdirSync(path.join(root, 'alerts'));
-    expect(() => loadAlertRules(root, 'alerts')).toThrow('no alerting rules');
+    fs.mkdirSync(path.join(root, 'app-alerts'));
+    expect(() => loadAlertRules(root, 'alerts')).toThrow(`no alerting rules in ${path.join(root, 'alerts')}`);
     const text = 'groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x\n';
     fs.writeFileSync(path.join(root, 'alerts', 'a.rules.yml'), text);
-    fs.writeFileSync(path.join(root, 'alerts', 'b.rules.yml'), text);
-    expect(() => loadAlertRules(root, 'alerts')).toThrow('alert A is defined twice');
+    expect(() => loadAlertRules(root, ['alerts', 'app-alerts'])).toThrow(`no alerting rules in ${path.join(root, 'app-alerts')}`);
+    fs.writeFileSync(path.join(root, 'app-alerts', 'b.rules.yml'), text);
+    expect(() => loadAlertRules(root, ['alerts', 'app-alerts'])).toThrow('alert A is defined twice in alerts, app-alerts');
     fs.rmSync(root, { recursive: true });
   });
 });
@@ -163,30 +179,42 @@ describe('alertPolicyArgs', () => {
   });
 });
 
-describe.each(STACKS)('stack %s', (stackName) => {
-  it('has one alert policy per alerting rule, with its PromQL and duration, and the stack channels', () => {
-    const stack = renderedStack(stackName);
-    const config = parseStackConfig(stackName, (key) => stackConfig(stackName)[key]);
-    const policies = stack.all(ALERT_POLICY);
-    expect(policies.map((policy) => policy.name).sort()).toEqual(promRules.map((r) => `chat-alert-${kebab(r.alert!)}`).sort());
-    for (const promRule of promRules) {
-      const { inputs } = stack.one(ALERT_POLICY, `chat-alert-${kebab(promRule.alert!)}`);
-      expect(inputs.conditions).toEqual([
-        {
-          displayName: promRule.alert,
-          conditionPrometheusQueryLanguage: {
-            query: promRule.expr.trim(),
-            duration: `${promRule.for ? durationSeconds(promRule.for) : 0}s`,
-            evaluationInterval: '30s',
-            labels: promRule.labels,
-            ruleGroup: promRule.group,
-            alertRule: promRule.alert,
-            disableMetricValidation: true,
-          },
+/** A stack's alert policies against the rules it should have: names, PromQL, duration and channels. */
+function expectPolicies(stackName: string, service: string, promRules: readonly (PromRule & { group: string })[]) {
+  const stack = renderedStack(stackName);
+  const policies = stack.all(ALERT_POLICY);
+  expect(policies.map((policy) => policy.name).sort()).toEqual(promRules.map((r) => `${service}-alert-${kebab(r.alert!)}`).sort());
+  for (const promRule of promRules) {
+    const { inputs } = stack.one(ALERT_POLICY, `${service}-alert-${kebab(promRule.alert!)}`);
+    expect(inputs.conditions).toEqual([
+      {
+        displayName: promRule.alert,
+        conditionPrometheusQueryLanguage: {
+          query: promRule.expr.trim(),
+          duration: `${promRule.for ? durationSeconds(promRule.for) : 0}s`,
+          evaluationInterval: '30s',
+          labels: promRule.labels,
+          ruleGroup: promRule.group,
+          alertRule: promRule.alert,
+          disableMetricValidation: true,
         },
-      ]);
-      expect(inputs).toMatchObject({ project: config.project, severity: promRule.labels!.severity!.toUpperCase(), notificationChannels: config.notificationChannels });
-    }
+      },
+    ]);
+    expect(inputs.severity).toBe(promRule.labels!.severity!.toUpperCase());
+  }
+  return policies;
+}
+
+describe.each(STACKS)('stack %s', (stackName) => {
+  it("has one alert policy per alerting rule of the gate and of the chat app, with its PromQL and duration, and the stack's channels", () => {
+    const config = parseStackConfig(stackName, (key) => stackConfig(stackName)[key]);
+    const policies = expectPolicies(stackName, 'chat', [...gateRules, ...chatAppRules]);
+    for (const { inputs } of policies) expect(inputs).toMatchObject({ project: config.project, notificationChannels: config.notificationChannels });
     if (stackName === 'production') expect(config.notificationChannels.length).toBeGreaterThan(0);
   });
+});
+
+it("the Python example's stack has the gate's alert policies and none of the chat app's", () => {
+  expect(chatAppRules.length).toBeGreaterThan(0);
+  expectPolicies('python-fastapi', 'python-fastapi', gateRules);
 });

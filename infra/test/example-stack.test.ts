@@ -1,18 +1,21 @@
 /**
  * The Python example's own Pulumi project (examples/python-fastapi/deploy) under Pulumi's mocks, as
  * the Node.js language host runs it: the same GatedService as the chat app with another app as
- * data. Its service has no chat-app setting, and still has the gate, the held startup probes and
- * every generic policy passing.
+ * data. Its service has no chat-app setting, alert or metrics endpoint, and still has the gate, the
+ * held startup probes, the gate's alerts and scrape, and every generic policy passing.
  */
 import path from 'node:path';
 import { type CloudRunContainer, type CloudRunService, STACKS } from '../../common/cloud-run-service';
 import { DIST_DIR, pulumiProjectDir } from '../../common/paths';
 import { PROBE_NETWORK_MARGIN_MS, revisionProbes } from '../../common/probes';
-import { APP_ENV_VARS, DEFAULT_GATE_TARGET_URL, GATE_PORT } from '../../common/revision';
+import { APP_ENV_VARS, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { parse } from 'yaml';
+import { ALERT_RULES_DIRS } from '../../common/paths';
 import { kebab, loadAlertRules } from '../alert-rules';
+import { runMonitoringYaml } from '../collector';
 import { programEntry, stackConfig } from '../mocks';
-import { violations } from '../policy/policies';
-import { STACK_RULES, TYPES } from '../policy/rules';
+import { STACK_POLICY_RULES, violations } from '../policy/policies';
+import { TYPES } from '../policy/rules';
 import { normalize } from '../render';
 import { runStack, type RecordedStack } from './stack-support';
 
@@ -85,8 +88,20 @@ it('holds traffic with both startup probes for the 120 s budget: the app on its 
   ]);
 });
 
+it("has the gate's alert policies and none of the chat app's, and its collector scrapes the gate only", () => {
+  const alerts = stack.all(TYPES.alertPolicy).map(({ inputs }) => (inputs.conditions as { conditionPrometheusQueryLanguage: { alertRule: string } }[])[0]!.conditionPrometheusQueryLanguage.alertRule);
+  expect(alerts.sort()).toEqual(loadAlertRules().map((rule) => rule.alert).sort());
+  const chatAlerts = loadAlertRules(undefined, ALERT_RULES_DIRS.chatApp).map((rule) => rule.alert);
+  expect(chatAlerts.length).toBeGreaterThan(0);
+  for (const alert of chatAlerts) expect(alerts).not.toContain(alert);
+  // The config is stored as a Pulumi secret: unwrap it to read it.
+  const text = (stack.one('gcp:secretmanager/secretVersion:SecretVersion').inputs.secretData as { value: string }).value;
+  expect(text).toBe(runMonitoringYaml(STACK));
+  expect(parse(text).spec.endpoints).toEqual([{ port: GATE_PORT, path: GATE_PATHS.metrics, interval: '30s' }]);
+});
+
 it('passes every policy of the pack, resource and stack rules alike', () => {
   for (const { type, inputs } of stack.resources) expect(violations(type, normalize(inputs) as Record<string, unknown>, { stack: STACK })).toEqual([]);
   const resources = stack.resources.map(({ type, inputs }) => ({ type, props: normalize(inputs) as Record<string, unknown> }));
-  for (const rule of STACK_RULES) expect(rule.check(resources, { stack: STACK })).toEqual([]);
+  for (const rule of STACK_POLICY_RULES) expect(rule.check(resources, { stack: STACK })).toEqual([]);
 });

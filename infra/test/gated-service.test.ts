@@ -1,12 +1,21 @@
 /**
  * The GatedService component on its own, in this process under Pulumi's mocks (setMocks records
  * every input): an app it has never heard of, given as data, on another port, with its own
- * secrets and settings. It deploys the app with the gate and the collector, grants exactly the
- * app's secrets, and passes every generic policy; the chat app's policies do not apply to it.
+ * secrets, settings, alerting rules and metrics endpoint. It deploys the app with the gate and the
+ * collector, scrapes the gate and the app's endpoint, makes the gate's alert policies and the
+ * app's, grants exactly the app's secrets, and passes every generic policy; the chat app's
+ * policies do not apply to it.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
+import { parse } from 'yaml';
 import type { CloudRunContainer, CloudRunService } from '../../common/cloud-run-service';
 import { PROBE_NETWORK_MARGIN_MS, revisionProbes } from '../../common/probes';
+import { GATE_PATHS, GATE_PORT } from '../../common/revision';
+import { kebab, loadAlertRules } from '../alert-rules';
+import { runMonitoringYaml } from '../collector';
 import type { GatedService } from '../gated-service';
 import { recordingMocks, type RecordedResource } from '../mocks';
 import { violations } from '../policy/policies';
@@ -15,6 +24,14 @@ import { normalize } from '../render';
 import type { GatedApp } from '../revision-template';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
+const CHANNEL = 'projects/shop-prod/notificationChannels/1';
+/** The app's own alerting rules, in a folder of its own outside this repository's. */
+const APP_ALERTS = fs.mkdtempSync(path.join(os.tmpdir(), 'orders-alerts-'));
+fs.writeFileSync(
+  path.join(APP_ALERTS, 'orders.rules.yml'),
+  'groups:\n  - name: orders\n    rules:\n      - alert: OrdersQueueBacklog\n        expr: orders_queue_depth > 100\n        for: 10m\n        labels:\n          severity: warning\n        annotations:\n          summary: Orders are queuing\n',
+);
+afterAll(() => fs.rmSync(APP_ALERTS, { recursive: true }));
 const APP: GatedApp = {
   image: `europe-west1-docker.pkg.dev/shop-prod/apps/orders@${DIGEST}`,
   port: 3000,
@@ -28,6 +45,8 @@ const APP: GatedApp = {
   startupHoldEnv: 'ORDERS_STARTUP_HOLD_MS',
   phaseUrl: 'http://127.0.0.1:7001/phase',
   requiredComponents: ['db', 'queue'],
+  alertRulesDirs: [APP_ALERTS],
+  metricsEndpoints: [{ port: 7001, path: '/internal/metrics' }],
 };
 
 const resources: RecordedResource[] = [];
@@ -54,8 +73,7 @@ beforeAll(async () => {
     vpc: { network: 'shop-vpc', subnetwork: 'shop-run' },
     publicAccess: false,
     deletionProtection: true,
-    alertRules: [],
-    notificationChannels: [],
+    notificationChannels: [CHANNEL],
     labels: { app: 'orders' },
   });
   await (pulumi.runtime as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs();
@@ -98,6 +116,29 @@ it("grants the service account exactly the app's secrets and the collector's con
     ['orders-orders-database-url-accessor', 'orders-database-url'],
     ['orders-payment-api-token-accessor', 'payment-api-token'],
   ]);
+});
+
+it("scrapes the gate and the app's own endpoint, every 30 s", () => {
+  const version = resources.find((resource) => resource.type === 'gcp:secretmanager/secretVersion:SecretVersion')!;
+  // The config is stored as a Pulumi secret: unwrap it to read it.
+  const text = (version.inputs.secretData as { value: string }).value;
+  expect(text).toBe(runMonitoringYaml('orders', APP.metricsEndpoints));
+  expect(parse(text).spec.endpoints).toEqual([
+    { port: GATE_PORT, path: GATE_PATHS.metrics, interval: '30s' },
+    { port: 7001, path: '/internal/metrics', interval: '30s' },
+  ]);
+});
+
+it("makes an alert policy for every rule of the gate's, then the app's own, notifying the given channels", () => {
+  const policies = resources.filter((resource) => resource.type === TYPES.alertPolicy);
+  const alerts = [...loadAlertRules().map((rule) => rule.alert), 'OrdersQueueBacklog'];
+  expect(policies.map((policy) => policy.name)).toEqual(alerts.map((alert) => `orders-alert-${kebab(alert)}`));
+  expect(component.alertPolicies).toHaveLength(alerts.length);
+  expect(policies.at(-1)!.inputs).toMatchObject({
+    displayName: 'orders/OrdersQueueBacklog',
+    conditions: [{ conditionPrometheusQueryLanguage: { query: 'orders_queue_depth > 100', duration: '600s', alertRule: 'OrdersQueueBacklog' } }],
+    notificationChannels: [CHANNEL],
+  });
 });
 
 it('exposes the service URL', async () => {

@@ -12,8 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GATE_ENV_VARS as V } from '../../common/revision';
 import { waitFor } from '../../testkit/wait-for';
-import { REPO_ROOT } from '../../common/paths';
-import { ALERT_RULES_DIR, loadAlertRules } from '../alert-rules';
+import { loadAlertRules } from '../alert-rules';
 import { collectorLabels, METADATA_LABELS, PROMETHEUS_TARGET_LABELS, runMonitoring } from '../collector';
 import type { Dashboard } from '../dashboard';
 import { CHAT_SERVICE_NAME as SERVICE_NAME, STACKS } from '../../common/cloud-run-service';
@@ -73,13 +72,14 @@ interface Query {
   query: string;
 }
 
-/** The gate's alerting rules; the app's own (app/alerts) are checked against a running app in app/test/dependency-alerts.test.ts. */
-const gateRules = () => loadAlertRules(REPO_ROOT, ALERT_RULES_DIR);
-
-/** The queries a stack deploys over the gate's metrics, read from its rendered resources: alert conditions and dashboard charts. */
+/**
+ * The queries a stack deploys over the gate's metrics, read from its rendered resources: the gate's
+ * alert conditions (loadAlertRules) and dashboard charts. The chat app's own (app/alerts) are
+ * checked against a running app in app/test/dependency-alerts.test.ts.
+ */
 function deployedQueries(stackName: string): { alerts: Query[]; charts: { title: string; queries: Query[] }[] } {
   const stack = renderedStack(stackName);
-  const gateAlerts = new Set(gateRules().map((rule) => rule.alert));
+  const gateAlerts = new Set(loadAlertRules().map((rule) => rule.alert));
   const alerts = stack
     .all('gcp:monitoring/alertPolicy:AlertPolicy')
     .map(({ name, inputs }) => ({ name, condition: (inputs.conditions as { conditionPrometheusQueryLanguage: { query: string; alertRule: string } }[])[0]!.conditionPrometheusQueryLanguage }))
@@ -178,7 +178,7 @@ describe('the deployed queries against a running gate', () => {
   it.each(STACKS)('%s: every query selects only metrics the gate exports', (stackName) => {
     const { alerts, charts } = deployedQueries(stackName);
     const queries = [...alerts, ...charts.flatMap((chart) => chart.queries)];
-    expect(alerts.length).toBe(gateRules().length);
+    expect(alerts.length).toBe(loadAlertRules().length);
     expect(charts.length).toBeGreaterThanOrEqual(5);
     for (const { where, query } of queries) {
       const names = metricNamesIn(query);
@@ -190,7 +190,7 @@ describe('the deployed queries against a running gate', () => {
   it.each(STACKS)("%s: every label a query or an alert's text uses is the gate's or the collector's", (stackName) => {
     const { alerts, charts } = deployedQueries(stackName);
     const provided = new Set([...collectorLabels(), ...[...scraped.values()].flatMap((labels) => [...labels])]);
-    const templates = gateRules().flatMap((rule) => Object.values(rule.annotations).flatMap((text) => [...text.matchAll(/\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)/g)].map(([, name]) => name!)));
+    const templates = loadAlertRules().flatMap((rule) => Object.values(rule.annotations).flatMap((text) => [...text.matchAll(/\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)/g)].map(([, name]) => name!)));
     const used = [...alerts, ...charts.flatMap((chart) => chart.queries)].flatMap(({ where, query }) => labelNamesIn(query).map((label) => ({ where, label })));
     expect(used.length).toBeGreaterThan(0);
     expect(used.filter(({ label }) => !provided.has(label))).toEqual([]);

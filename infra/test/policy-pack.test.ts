@@ -191,11 +191,15 @@ describe('the policy pack over gRPC, launched as the CLI launches it', () => {
     expect(diagnostics.map((diagnostic) => diagnostic.getMessage())).toEqual([]);
   });
 
-  it('rejects a stack whose gate has no alert policies, and a production policy without channels', async () => {
+  it("rejects a stack whose gate has no alert policies (the gate's and the chat app's policies, one violation each), and a production policy without channels", async () => {
     const resources = renderedResources('production');
     const withoutAlerts = await analyzeStack('production', resources.filter((resource) => resource.type !== TYPES.alertPolicy));
-    expect(new Set(withoutAlerts.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel()].join(' ')))).toEqual(new Set([`gate-alert-policies ${EnforcementLevel.MANDATORY}`]));
+    expect(new Set(withoutAlerts.map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getEnforcementlevel()].join(' ')))).toEqual(
+      new Set([`gate-alert-policies ${EnforcementLevel.MANDATORY}`, `chat-app-alert-policies ${EnforcementLevel.MANDATORY}`]),
+    );
     expect(withoutAlerts.length).toBe(resources.filter((resource) => resource.type === TYPES.alertPolicy).length);
+    const pythonWithoutAlerts = await analyzeStack('python-fastapi', renderedResources('python-fastapi').filter((resource) => resource.type !== TYPES.alertPolicy));
+    expect(new Set(pythonWithoutAlerts.map((diagnostic) => diagnostic.getPolicyname()))).toEqual(new Set(['gate-alert-policies']));
 
     const policy = structuredClone(resources.find((resource) => resource.type === TYPES.alertPolicy)!);
     const diagnostics = await analyze('production', policy.type, policy.name, { ...policy.inputs, notificationChannels: [] });

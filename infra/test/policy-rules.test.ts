@@ -1,8 +1,10 @@
 /** Every rule of the policy pack, with the rendered stacks as passing inputs and one failing input per invariant. */
 import { renderedResources, renderedService, STACKS } from '../../common/cloud-run-service';
+import { ALERT_RULES_DIRS } from '../../common/paths';
 import { loadAlertRules } from '../alert-rules';
-import { POLICIES, RESOURCE_POLICIES, RESOURCE_RULES as RULES, violations } from '../policy/policies';
-import { missingGateAlerts, STACK_RULES, stackOfUrn, TYPES, type StackResource } from '../policy/rules';
+import { missingChatAppAlerts } from '../policy/chat-app-rules';
+import { POLICIES, RESOURCE_POLICIES, RESOURCE_RULES as RULES, STACK_POLICY_RULES, violations } from '../policy/policies';
+import { missingGateAlerts, stackOfUrn, TYPES, type StackResource } from '../policy/rules';
 import { revisionProbes } from '../../common/probes';
 
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- mutated freely below
@@ -19,11 +21,11 @@ describe('the rendered stacks', () => {
   it.each(STACKS)('%s passes every rule', (stack) => {
     for (const resource of renderedResources(stack)) expect(violations(resource.type, resource.inputs, { stack })).toEqual([]);
     const resources = renderedResources(stack).map(({ type, inputs }) => ({ type, props: inputs }));
-    for (const rule of STACK_RULES) expect(rule.check(resources, { stack })).toEqual([]);
+    for (const rule of STACK_POLICY_RULES) expect(rule.check(resources, { stack })).toEqual([]);
   });
 
   it('has one mandatory policy per rule, with a description', () => {
-    expect(POLICIES.map((policy) => policy.name)).toEqual([...RULES, ...STACK_RULES].map((rule) => rule.name));
+    expect(POLICIES.map((policy) => policy.name)).toEqual([...RULES, ...STACK_POLICY_RULES].map((rule) => rule.name));
     for (const policy of POLICIES) {
       expect(policy.enforcementLevel).toBe('mandatory');
       expect(policy.description.length).toBeGreaterThan(20);
@@ -220,25 +222,29 @@ describe('production-alert-channels', () => {
   });
 });
 
+const stackResources = (stack = 'staging'): StackResource[] => renderedResources(stack).map(({ type, inputs }) => ({ type, props: structuredClone(inputs) }));
+const alertRuleOf = (resource: StackResource) => (resource.props.conditions as Props[] | undefined)?.[0]?.conditionPrometheusQueryLanguage?.alertRule as string | undefined;
+const stackRule = (name: string) => STACK_POLICY_RULES.find((rule) => rule.name === name)!;
+
 describe('gate-alert-policies', () => {
-  const stackResources = (stack = 'staging'): StackResource[] => renderedResources(stack).map(({ type, inputs }) => ({ type, props: structuredClone(inputs) }));
   const rules = loadAlertRules();
 
-  it('finds a policy for every rule of sidecar/alerts in the rendered stacks', () => {
+  it('finds a policy for every rule of sidecar/alerts in the rendered stacks, the Python example included', () => {
     expect(rules.length).toBeGreaterThan(0);
-    for (const stack of STACKS) expect(missingGateAlerts(stackResources(stack), rules)).toEqual([]);
+    for (const stack of [...STACKS, 'python-fastapi']) expect(missingGateAlerts(stackResources(stack), rules)).toEqual([]);
   });
 
-  it('is a mandatory violation for a stack whose gate has no alert policies', () => {
+  it("is a mandatory violation for a stack whose gate has no alert policies; it asks for the gate's rules only", () => {
     const resources = stackResources().filter((resource) => resource.type !== TYPES.alertPolicy);
-    const problems = STACK_RULES.find((rule) => rule.name === 'gate-alert-policies')!.check(resources, { stack: 'staging' });
+    const problems = stackRule('gate-alert-policies').check(resources, { stack: 'staging' });
     expect(problems).toEqual(rules.map((rule) => `the gate has no alert policy for ${rule.alert} (${rule.file}): nothing evaluates that rule on Cloud Run`));
+    expect(rules.every((rule) => rule.file.startsWith(ALERT_RULES_DIRS.gate))).toBe(true);
   });
 
   it('names a dropped rule and a changed expression', () => {
     const [first, second] = rules;
-    const resources = stackResources().filter((resource) => (resource.props.conditions as Props[] | undefined)?.[0]?.conditionPrometheusQueryLanguage?.alertRule !== first!.alert);
-    const other = resources.find((resource) => (resource.props.conditions as Props[] | undefined)?.[0]?.conditionPrometheusQueryLanguage?.alertRule === second!.alert)!;
+    const resources = stackResources().filter((resource) => alertRuleOf(resource) !== first!.alert);
+    const other = resources.find((resource) => alertRuleOf(resource) === second!.alert)!;
     (other.props.conditions as Props[])[0]!.conditionPrometheusQueryLanguage.query = 'vector(1)';
     expect(missingGateAlerts(resources, rules)).toEqual([
       `the gate has no alert policy for ${first!.alert} (${first!.file}): nothing evaluates that rule on Cloud Run`,
@@ -248,5 +254,33 @@ describe('gate-alert-policies', () => {
 
   it('asks nothing of a stack without the gate', () => {
     expect(missingGateAlerts([{ type: TYPES.service, props: { template: { containers: [{ name: 'app' }] } } }], rules)).toEqual([]);
+  });
+});
+
+describe('chat-app-alert-policies', () => {
+  const rules = loadAlertRules(undefined, ALERT_RULES_DIRS.chatApp);
+
+  it('finds a policy for every rule of app/alerts in the chat stacks', () => {
+    expect(rules.map((rule) => rule.alert)).toContain('ChatDependencyDegraded');
+    for (const stack of STACKS) expect(missingChatAppAlerts(stackResources(stack), rules)).toEqual([]);
+  });
+
+  it("is a violation for the chat service's stack without them, naming the dropped rule and a changed expression", () => {
+    const dropped = stackResources('production').filter((resource) => !rules.some((rule) => rule.alert === alertRuleOf(resource)));
+    expect(stackRule('chat-app-alert-policies').check(dropped, { stack: 'production' })).toEqual(
+      rules.map((rule) => `the chat service "chat" has no alert policy for ${rule.alert} (${rule.file}): nothing evaluates that rule on Cloud Run`),
+    );
+    const changed = stackResources('production');
+    (changed.find((resource) => alertRuleOf(resource) === rules[0]!.alert)!.props.conditions as Props[])[0]!.conditionPrometheusQueryLanguage.query = 'vector(1)';
+    expect(missingChatAppAlerts(changed, rules)).toEqual([`the alert policy for ${rules[0]!.alert} does not evaluate the rule's expression from ${rules[0]!.file}`]);
+  });
+
+  it("asks nothing of a stack without the chat service: the Python example's has none of them and passes", () => {
+    const python = stackResources('python-fastapi');
+    expect(python.filter((resource) => rules.some((rule) => rule.alert === alertRuleOf(resource)))).toEqual([]);
+    expect(stackRule('chat-app-alert-policies').check(python, { stack: 'python-fastapi' })).toEqual([]);
+    const renamed = stackResources('staging').filter((resource) => !rules.some((rule) => rule.alert === alertRuleOf(resource)));
+    renamed.find((resource) => resource.type === TYPES.service)!.props.name = 'orders';
+    expect(missingChatAppAlerts(renamed, rules)).toEqual([]);
   });
 });

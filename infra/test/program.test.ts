@@ -5,12 +5,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parse } from 'yaml';
 import { DIST_DIR } from '../../common/paths';
 import { MAX_STARTUP_WINDOW_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, PROBE_NETWORK_MARGIN_MS, revisionProbes, startupCoverSeconds, startupProbeProblems, startupWindowSeconds, STARTUP_HEADROOM_SECONDS } from '../../common/probes';
 import { APP_ENV_VARS, APP_METRICS_PATH, APP_PATHS, APP_PORT, DEFAULT_GATE_TARGET_URL, DEFAULT_REQUIRED_COMPONENTS, GATE_ENV_VARS, GATE_PATHS, GATE_PORT, PHASE_PORT } from '../../common/revision';
 import { parseStackConfig, type StackConfig } from '../config';
 import { type CloudRunContainer, type CloudRunService, type CloudRunTemplate, probeTiming, STACKS } from '../../common/cloud-run-service';
-import { runMonitoring, runMonitoringYaml } from '../collector';
+import { runMonitoringYaml } from '../collector';
 import { programEntry, stackConfig } from '../mocks';
 import { violations } from '../policy/policies';
 import { PUBLIC_STACKS, TYPES } from '../policy/rules';
@@ -223,8 +224,9 @@ describe.each(STACKS)('stack %s', (stackName) => {
     const version = stack.one('gcp:secretmanager/secretVersion:SecretVersion').inputs;
     expect(version.secret).toBe(`projects/${config.project}/secrets/chat-collector-config`);
     // The config is stored as a Pulumi secret (@pulumi/gcp marks secretData so): unwrap it to read it.
-    expect(version.secretData).toMatchObject({ value: runMonitoringYaml('chat') });
-    expect(runMonitoring('chat').spec.endpoints).toEqual([
+    expect(version.secretData).toMatchObject({ value: runMonitoringYaml('chat', [{ port: PHASE_PORT, path: APP_METRICS_PATH }]) });
+    // The gate's metrics, and the chat app's own (chat_dependency_degraded) on its internal listener.
+    expect(parse((version.secretData as { value: string }).value).spec.endpoints).toEqual([
       { port: GATE_PORT, path: GATE_PATHS.metrics, interval: '30s' },
       { port: PHASE_PORT, path: APP_METRICS_PATH, interval: '30s' },
     ]);

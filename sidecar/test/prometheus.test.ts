@@ -8,6 +8,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ALERT_RULES_DIRS, REPO_ROOT } from '../../common/paths';
 import { GATE_ENV_VARS as V } from '../../common/revision';
 import { waitFor } from '../../testkit/wait-for';
 import { startGate } from './support';
@@ -15,7 +16,7 @@ import { freePort } from '../../common/local-ports';
 import { spawnGate } from '../../testkit/gate-process';
 import { phaseBody, READY_BODY, sendPhase, startTarget, type Target } from '../../testkit/phase-endpoint';
 
-const ALERTS = path.resolve(__dirname, '../alerts');
+const ALERTS = path.join(REPO_ROOT, ALERT_RULES_DIRS.gate);
 
 function requireTool(name: string): string {
   try {

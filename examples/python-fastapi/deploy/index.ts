@@ -3,10 +3,11 @@
  * dist/examples/python-fastapi/deploy/index.js): the FastAPI app of examples/python-fastapi as the
  * ingress container of a GatedService, with the gate and the collector beside it. Everything the
  * component needs to know about the app is the GatedApp below; nothing of the chat app is here.
+ * The app serves no Prometheus metrics and has no alerting rules of its own, so it leaves
+ * `metricsEndpoints` and `alertRulesDirs` out: it gets the gate's alerts and the gate is scraped.
  */
 import * as pulumi from '@pulumi/pulumi';
 import { DEFAULT_GATE_TARGET_URL } from '../../../common/revision';
-import { loadAlertRules } from '../../../infra/alert-rules';
 import { GatedService } from '../../../infra/gated-service';
 import { APP_CPU_OF_ONE_VCPU, type GatedApp } from '../../../infra/revision-template';
 
@@ -57,7 +58,6 @@ const service = new GatedService(SERVICE_NAME, {
   concurrency: 80,
   publicAccess: false,
   deletionProtection: false,
-  alertRules: loadAlertRules(),
   notificationChannels: [],
   labels,
 });
