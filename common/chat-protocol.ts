@@ -1,7 +1,8 @@
 /**
  * The chat protocol on /ws: JSON text frames. docs/protocol.md is the prose version.
- * Client -> server: user_message, resume. Server -> client: the five agent events in order, then
- * agent_response; history (the answer to resume); or error.
+ * Client -> server: authenticate, user_message, resume. Server -> client: authenticated and
+ * token_expiring; the five agent events in order, then agent_response; history (the answer to
+ * resume); or error.
  */
 import { z } from 'zod';
 
@@ -42,9 +43,19 @@ export const resumeSchema = z.object({
 });
 export type Resume = z.infer<typeof resumeSchema>;
 
-export type ClientMessage = UserMessage | Resume;
+/** Larger than any real ID token (a Firebase one is about 1 KB), small enough to refuse junk unread. */
+export const MAX_TOKEN_CHARS = 16 * 1024;
 
-const CLIENT_SCHEMAS = { user_message: userMessageSchema, resume: resumeSchema } as const;
+/** The first frame when sign-in is on, and a refresh on a live socket: a JWT from the app's issuer. */
+export const authenticateSchema = z.object({
+  type: z.literal('authenticate'),
+  token: z.string().min(1, 'token must not be empty').max(MAX_TOKEN_CHARS),
+});
+export type Authenticate = z.infer<typeof authenticateSchema>;
+
+export type ClientMessage = UserMessage | Resume | Authenticate;
+
+const CLIENT_SCHEMAS = { authenticate: authenticateSchema, user_message: userMessageSchema, resume: resumeSchema } as const;
 const CLIENT_TYPES = Object.keys(CLIENT_SCHEMAS) as (keyof typeof CLIENT_SCHEMAS)[];
 
 /** Messages of a thread sent in one history answer (a page), at most this many. */
@@ -128,7 +139,18 @@ export interface History {
   nextBefore: number | null;
 }
 
-export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable', 'too_many_threads', 'forbidden'] as const;
+export const ERROR_CODES = [
+  'invalid_json',
+  'invalid_message',
+  'unknown_type',
+  'rate_limited',
+  'agent_failed',
+  'shutting_down',
+  'unavailable',
+  'too_many_threads',
+  'forbidden',
+  'unauthenticated',
+] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface ErrorMessage {
@@ -140,7 +162,25 @@ export interface ErrorMessage {
   retryAfterMs?: number;
 }
 
-export type ServerMessage = AgentEvent | AgentResponse | History | ErrorMessage;
+/** The answer to a good `authenticate` (or the first frame after a good `Authorization: Bearer` upgrade). */
+export interface Authenticated {
+  type: 'authenticated';
+  subject: string;
+  /** The token's `exp`, in ms since the epoch. */
+  expiresAt: number;
+}
+
+/** About a minute before the token expires: send a fresh `authenticate` to keep the socket. */
+export interface TokenExpiring {
+  type: 'token_expiring';
+  expiresAt: number;
+}
+
+/** Close codes of a socket that is not, or no longer, signed in. */
+export const UNAUTHENTICATED_CLOSE_CODE = 4401;
+export const TOKEN_EXPIRED_REASON = 'token expired';
+
+export type ServerMessage = AgentEvent | AgentResponse | History | ErrorMessage | Authenticated | TokenExpiring;
 
 export type ParsedClientMessage = { ok: true; message: ClientMessage } | { ok: false; error: ErrorMessage };
 

@@ -81,5 +81,5 @@ export async function serveChat(limits: Limits = {}, env: Env = {}) {
     for (const ws of sockets) ws.terminate();
     await built.close();
   };
-  return { chat, components, connect, close };
+  return { chat, components, connect, close, url };
 }

@@ -19,6 +19,8 @@ import type { Components } from '../startup/components';
 import type { ServerConfig } from '../config';
 import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
 import { describeError } from '../errors';
+import { SocketAuth } from '../auth/socket-auth';
+import type { Identity } from '../auth/token-verifier';
 import { ThreadTokens } from './thread-tokens';
 
 const RATE_WINDOW_MS = 60_000;
@@ -32,7 +34,7 @@ export const RECONNECT_CLOSE = {
 export const SLOW_READER_CLOSE = { code: 1008, reason: 'client is not reading: too many bytes waiting to be sent' } as const;
 
 export interface ChatOptions {
-  components: Pick<Components, 'settings' | 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker' | 'sessionFactory' | 'threadRelay'>;
+  components: Pick<Components, 'settings' | 'authentication' | 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker' | 'sessionFactory' | 'threadRelay'>;
   rateLimitPerMinute: number;
   maxBufferedBytes: number;
   maxThreadsPerSocket: number;
@@ -65,12 +67,16 @@ export class ChatService {
     this.heartbeat.unref();
   }
 
+  get authentication(): Components['authentication'] {
+    return this.options.components.authentication;
+  }
+
   get connections(): number {
     return this.alive.size;
   }
 
-  /** `client` is the address the rate limit is keyed on (public-server.ts). */
-  accept(ws: WebSocket, client: string): void {
+  /** `client` is the address the rate limit is keyed on (public-server.ts); `identity` a verified `Authorization: Bearer`. */
+  accept(ws: WebSocket, client: string, identity?: Identity): void {
     const { websocketManager } = this.options.components;
     const id = randomUUID();
     // Threads this socket started whose token it has not been sent yet. A run that fails before
@@ -84,7 +90,7 @@ export class ChatService {
     };
     const send = (message: ServerMessage) => {
       if (ws.readyState !== WebSocket.OPEN) return;
-      const token = takeToken(message.threadId);
+      const token = takeToken('threadId' in message ? message.threadId : undefined);
       const frame = JSON.stringify(token === undefined || message.type !== 'agent_started' ? message : { ...message, threadToken: token });
       if (ws.bufferedAmount + Buffer.byteLength(frame) <= this.options.maxBufferedBytes) return ws.send(frame);
       // Logged once: the socket is CLOSING from here on, so no later send reaches this line.
@@ -92,6 +98,8 @@ export class ChatService {
       ws.close(SLOW_READER_CLOSE.code, SLOW_READER_CLOSE.reason);
     };
     websocketManager.add({ id, send, close: (code, reason) => ws.close(code, reason) });
+    const auth = new SocketAuth({ authentication: this.options.components.authentication, send, close: (code, reason) => ws.close(code, reason), log: this.options.log.child({ connectionId: id }) });
+    auth.start(identity);
     this.alive.set(ws, true);
     ws.on('pong', () => this.alive.set(ws, true));
     // One frame at a time, and no reading while frames wait: a client that floods frames waits in
@@ -103,7 +111,7 @@ export class ChatService {
       queued += 1;
       ws.pause();
       frames = frames
-        .then(() => this.onFrame({ id, client, send, unsentTokens }, data, isBinary))
+        .then(() => this.onFrame({ id, client, send, unsentTokens, auth }, data, isBinary))
         .catch((error: unknown) => this.options.log.warn({ connectionId: id }, `frame failed: ${describeError(error)}`))
         .finally(() => {
           queued -= 1;
@@ -112,6 +120,7 @@ export class ChatService {
     });
     ws.on('error', (error) => this.options.log.warn({ connectionId: id, err: error }, 'websocket error'));
     ws.on('close', (code) => {
+      auth.dispose();
       for (const threadId of websocketManager.remove(id)) this.options.components.threadRelay.unwatch(threadId);
       this.alive.delete(ws);
       this.options.log.debug({ connectionId: id, code }, 'websocket closed');
@@ -146,13 +155,15 @@ export class ChatService {
 
   private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
     const { id, client, send } = connection;
-    if (isBinary) return send({ type: 'error', code: 'invalid_json', message: 'send JSON in text frames' });
-    const parsed = parseClientFrame(rawToString(data));
+    const parsed = isBinary ? undefined : parseClientFrame(rawToString(data));
+    if (await connection.auth.intercept(parsed)) return;
+    if (parsed === undefined) return send({ type: 'error', code: 'invalid_json', message: 'send JSON in text frames' });
     if (!parsed.ok) return send(parsed.error);
     if (this.stopping) {
       return send({ type: 'error', code: 'shutting_down', message: 'the server is restarting; reconnect and send the message again' });
     }
     const message = parsed.message;
+    if (message.type === 'authenticate') return; // SocketAuth's
     try {
       const limited = await this.rateLimit(client);
       if (limited !== undefined) return send(limited);
@@ -165,7 +176,7 @@ export class ChatService {
       if (message.threadId === undefined) connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
       following.catch((error: unknown) => this.options.log.warn({ connectionId: id }, `following thread failed: ${describeError(error)}`));
       // Not awaited: the next frame of this socket is read while the agent runs.
-      void this.options.components.agentSupervisor.handle({ threadId, text: message.text });
+      connection.auth.track(this.options.components.agentSupervisor.handle({ threadId, text: message.text }));
     } catch (error) {
       this.options.log.warn({ connectionId: id, err: error }, `cannot serve ${message.type}: ${describeError(error)}`);
       send({ type: 'error', code: 'unavailable', message: 'the server could not reach its database or cache; try again' });
@@ -224,6 +235,7 @@ interface Connection {
   client: string;
   send: (message: ServerMessage) => void;
   unsentTokens: Map<string, string>;
+  auth: SocketAuth;
 }
 
 function forbidden(threadId: string): ErrorMessage {
