@@ -53,9 +53,19 @@ export const authenticateSchema = z.object({
 });
 export type Authenticate = z.infer<typeof authenticateSchema>;
 
-export type ClientMessage = UserMessage | Resume | Authenticate;
+/** The caller's own threads, newest first; `before` is the `nextBefore` of the previous page. */
+export const listThreadsSchema = z.object({
+  type: z.literal('list_threads'),
+  before: z.string().regex(/^[0-9]{1,20}(\.[A-Za-z0-9_-]{1,64})?$/, 'before must be the nextBefore of a threads answer').optional(),
+});
+export type ListThreads = z.infer<typeof listThreadsSchema>;
 
-const CLIENT_SCHEMAS = { authenticate: authenticateSchema, user_message: userMessageSchema, resume: resumeSchema } as const;
+/** Threads in one `threads` answer, at most. */
+export const THREADS_PAGE_LIMIT = 20;
+
+export type ClientMessage = UserMessage | Resume | Authenticate | ListThreads;
+
+const CLIENT_SCHEMAS = { authenticate: authenticateSchema, user_message: userMessageSchema, resume: resumeSchema, list_threads: listThreadsSchema } as const;
 const CLIENT_TYPES = Object.keys(CLIENT_SCHEMAS) as (keyof typeof CLIENT_SCHEMAS)[];
 
 /** Messages of a thread sent in one history answer (a page), at most this many. */
@@ -176,11 +186,19 @@ export interface TokenExpiring {
   expiresAt: number;
 }
 
+/** The answer to list_threads. */
+export interface Threads {
+  type: 'threads';
+  threads: { threadId: string; updatedAt: string; preview: string }[];
+  /** Send as `before` for the next (older) page; null when there is none. */
+  nextBefore: string | null;
+}
+
 /** Close codes of a socket that is not, or no longer, signed in. */
 export const UNAUTHENTICATED_CLOSE_CODE = 4401;
 export const TOKEN_EXPIRED_REASON = 'token expired';
 
-export type ServerMessage = AgentEvent | AgentResponse | History | ErrorMessage | Authenticated | TokenExpiring;
+export type ServerMessage = AgentEvent | AgentResponse | History | ErrorMessage | Authenticated | TokenExpiring | Threads;
 
 export type ParsedClientMessage = { ok: true; message: ClientMessage } | { ok: false; error: ErrorMessage };
 

@@ -8,7 +8,7 @@ import type { AgentRegistry } from './agent-registry';
 import type { ExecutionTracker } from './execution-tracker';
 import type { LlmClient } from './llm';
 import type { AgentEvent } from '../../../common/chat-protocol';
-import type { ChatSession, SessionFactory } from '../storage/store';
+import type { ChatSession, Owner, SessionFactory } from '../storage/store';
 import type { ToolDispatcher } from './tools';
 import type { AgentWebSocketBridge } from '../chat/websocket-bridge';
 
@@ -27,6 +27,8 @@ export interface SupervisorDeps {
 export interface RunRequest {
   threadId: string;
   text: string;
+  /** The signed-in person; recorded as the owner when this run creates the thread. */
+  owner?: Owner;
 }
 
 export interface RunOutcome {
@@ -55,7 +57,7 @@ export class AgentSupervisor {
       const session = sessionFactory.session();
       const history = await session.history(threadId, HISTORY_LIMIT);
       // Stored before agent_started, which the client takes as the acknowledgement.
-      await session.append({ threadId, role: 'user', text, at: this.now().toISOString() });
+      await session.append({ threadId, role: 'user', text, at: this.now().toISOString() }, request.owner);
       const events = eventRecorder(session);
       const reply = await agentRegistry.get(agentName).run({
         runId,

@@ -21,6 +21,7 @@ import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_H
 import { describeError } from '../errors';
 import { SocketAuth } from '../auth/socket-auth';
 import type { Identity } from '../auth/token-verifier';
+import { ownerOf, ThreadAccess } from './thread-access';
 import { ThreadTokens } from './thread-tokens';
 
 const RATE_WINDOW_MS = 60_000;
@@ -60,9 +61,11 @@ export class ChatService {
   private readonly heartbeat: NodeJS.Timeout;
   private stopping = false;
   private readonly tokens: ThreadTokens;
+  private readonly access: ThreadAccess;
 
   constructor(private readonly options: ChatOptions) {
     this.tokens = new ThreadTokens(options.components.settings.threadTokenKey);
+    this.access = new ThreadAccess(this.tokens, options.components.sessionFactory);
     this.heartbeat = setInterval(() => this.ping(), options.pingIntervalMs);
     this.heartbeat.unref();
   }
@@ -167,16 +170,18 @@ export class ChatService {
     try {
       const limited = await this.rateLimit(client);
       if (limited !== undefined) return send(limited);
-      if (message.threadId !== undefined && !this.tokens.verify(message.threadId, message.threadToken)) return send(forbidden(message.threadId));
+      const { identity } = connection.auth;
+      if (message.type === 'list_threads') return send(identity === undefined ? signInFirst() : await this.access.list(identity, message));
+      if (message.threadId !== undefined && !(await this.access.allowed(message.threadId, message.threadToken, identity))) return send(forbidden(message.threadId, identity !== undefined));
       if (message.type === 'resume') return await this.resume(id, message, send);
       const threadId = message.threadId ?? randomUUID();
       // This instance delivers its own run's events directly; the subscription is for other instances' runs.
       const following = this.follow(id, threadId);
       if (following === undefined) return send(this.tooManyThreads());
-      if (message.threadId === undefined) connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
+      if (message.threadId === undefined && identity === undefined) connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
       following.catch((error: unknown) => this.options.log.warn({ connectionId: id }, `following thread failed: ${describeError(error)}`));
       // Not awaited: the next frame of this socket is read while the agent runs.
-      connection.auth.track(this.options.components.agentSupervisor.handle({ threadId, text: message.text }));
+      connection.auth.track(this.options.components.agentSupervisor.handle({ threadId, text: message.text, owner: identity && ownerOf(identity) }));
     } catch (error) {
       this.options.log.warn({ connectionId: id, err: error }, `cannot serve ${message.type}: ${describeError(error)}`);
       send({ type: 'error', code: 'unavailable', message: 'the server could not reach its database or cache; try again' });
@@ -238,8 +243,13 @@ interface Connection {
   auth: SocketAuth;
 }
 
-function forbidden(threadId: string): ErrorMessage {
-  return { type: 'error', code: 'forbidden', threadId, message: 'this thread needs the threadToken sent with its first agent_started' };
+function forbidden(threadId: string, signedIn: boolean): ErrorMessage {
+  const message = signedIn ? 'you have no thread with this id' : 'this thread needs the threadToken sent with its first agent_started';
+  return { type: 'error', code: 'forbidden', threadId, message };
+}
+
+function signInFirst(): ErrorMessage {
+  return { type: 'error', code: 'unauthenticated', message: 'list_threads lists a signed-in person\'s threads; sign-in is off on this server' };
 }
 
 function rawToString(data: RawData): string {

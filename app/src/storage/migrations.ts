@@ -45,6 +45,16 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX events_thread_id_id ON events (thread_id, id);`,
   },
+  {
+    version: 3,
+    name: 'thread owners',
+    sql: `
+      ALTER TABLE threads
+        ADD COLUMN owner_issuer text,
+        ADD COLUMN owner_subject text,
+        ADD CONSTRAINT threads_owner_whole CHECK ((owner_issuer IS NULL) = (owner_subject IS NULL));
+      CREATE INDEX threads_owner_updated ON threads (owner_issuer, owner_subject, updated_at DESC, id DESC);`,
+  },
 ];
 
 /** Arbitrary, but fixed for this app: every instance must lock the same key. */

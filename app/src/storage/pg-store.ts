@@ -9,7 +9,7 @@ import { connectWithin, urlSecrets, urlTarget } from '../startup/dependency-retr
 import { describeError } from '../errors';
 import { migrate } from './migrations';
 import type { AgentEvent } from '../../../common/chat-protocol';
-import type { ChatSession, SessionFactory, StoredMessage } from './store';
+import { type ChatSession, PREVIEW_CHARS, type SessionFactory, type StoredMessage } from './store';
 
 /** Connections per instance: Cloud SQL's limit is shared by every instance of every revision. */
 const POOL_SIZE = 5;
@@ -23,10 +23,10 @@ interface MessageRow {
   at: Date;
 }
 
-// One statement, so a message never lands without its thread.
+// One statement, so a message never lands without its thread; the owner is set when the thread is created.
 const APPEND_MESSAGE = `
   WITH thread AS (
-    INSERT INTO threads (id) VALUES ($1)
+    INSERT INTO threads (id, owner_issuer, owner_subject) VALUES ($1, $5, $6)
     ON CONFLICT (id) DO UPDATE SET updated_at = now()
     RETURNING id
   )
@@ -42,6 +42,34 @@ export const HISTORY_QUERY = `
     ORDER BY id DESC LIMIT $2
   ) newest ORDER BY id`;
 
+const THREAD_OWNER = 'SELECT owner_issuer, owner_subject FROM threads WHERE id = $1';
+
+/**
+ * A person's threads, newest first, from threads_owner_updated. The cursor is the last row's
+ * updated_at in microseconds since the epoch (timestamptz's own precision) and its id, so rows
+ * that share a timestamp are neither skipped nor repeated.
+ */
+export const THREADS_QUERY = `
+  SELECT t.id, t.updated_at, (EXTRACT(EPOCH FROM t.updated_at) * 1000000)::bigint AS micros,
+    (SELECT left(m.text, $4) FROM messages m WHERE m.thread_id = t.id ORDER BY m.id LIMIT 1) AS preview
+  FROM threads t
+  WHERE t.owner_issuer = $1 AND t.owner_subject = $2
+    AND ($5::bigint IS NULL OR ((EXTRACT(EPOCH FROM t.updated_at) * 1000000)::bigint, t.id) < ($5::bigint, $6::text))
+  ORDER BY t.updated_at DESC, t.id DESC LIMIT $3`;
+
+interface ThreadRow {
+  id: string;
+  updated_at: Date;
+  micros: string;
+  preview: string | null;
+}
+
+/** `micros.threadId`; anything else reads as no cursor at all, which the protocol's schema prevents. */
+function parseCursor(cursor: string | undefined): [string | null, string | null] {
+  const match = cursor === undefined ? null : /^(\d{1,20})\.(.+)$/.exec(cursor);
+  return match === null ? [null, null] : [match[1]!, match[2]!];
+}
+
 export class PgStore implements SessionFactory {
   readonly kind = 'postgres';
 
@@ -49,8 +77,8 @@ export class PgStore implements SessionFactory {
 
   session(): ChatSession {
     return {
-      append: async ({ threadId, role, text, at }) => {
-        await this.pool.query(APPEND_MESSAGE, [threadId, role, text, at]);
+      append: async ({ threadId, role, text, at }, owner) => {
+        await this.pool.query(APPEND_MESSAGE, [threadId, role, text, at, owner?.issuer ?? null, owner?.subject ?? null]);
       },
       appendEvent: async (event: AgentEvent) => {
         await this.pool.query(APPEND_EVENT, [event.threadId, event.runId, event.type, JSON.stringify(event)]);
@@ -58,6 +86,16 @@ export class PgStore implements SessionFactory {
       history: async (threadId, limit, before) => {
         const { rows } = await this.pool.query<MessageRow>(HISTORY_QUERY, [threadId, limit, before ?? null]);
         return rows.map((row) => ({ threadId: row.thread_id, role: row.role, text: row.text, at: row.at.toISOString(), position: Number(row.id) }));
+      },
+      owner: async (threadId) => {
+        const { rows } = await this.pool.query<{ owner_issuer: string | null; owner_subject: string | null }>(THREAD_OWNER, [threadId]);
+        const row = rows[0];
+        if (row === undefined) return undefined;
+        return row.owner_issuer === null || row.owner_subject === null ? null : { issuer: row.owner_issuer, subject: row.owner_subject };
+      },
+      threads: async (owner, limit, before) => {
+        const { rows } = await this.pool.query<ThreadRow>(THREADS_QUERY, [owner.issuer, owner.subject, limit, PREVIEW_CHARS, ...parseCursor(before)]);
+        return rows.map((row) => ({ threadId: row.id, updatedAt: row.updated_at.toISOString(), preview: row.preview ?? '', cursor: `${row.micros}.${row.id}` }));
       },
     };
   }
