@@ -212,7 +212,7 @@ export function parseClientFrame(frame: string): ParsedClientMessage {
   }
   const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
   if (!CLIENT_TYPES.includes(type as keyof typeof CLIENT_SCHEMAS)) {
-    const expected = CLIENT_TYPES.map((name) => JSON.stringify(name)).join(' or ');
+    const expected = `one of ${CLIENT_TYPES.map((name) => JSON.stringify(name)).join(', ')}`;
     return {
       ok: false,
       error: { type: 'error', code: 'unknown_type', message: `unknown message type ${JSON.stringify(type ?? null)}; expected ${expected}` },
