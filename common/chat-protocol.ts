@@ -160,6 +160,7 @@ export const ERROR_CODES = [
   'too_many_threads',
   'forbidden',
   'unauthenticated',
+  'quota_exceeded',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -170,6 +171,10 @@ export interface ErrorMessage {
   runId?: string;
   threadId?: string;
   retryAfterMs?: number;
+  /** rate_limited per person: whole seconds to wait. */
+  retryAfterSeconds?: number;
+  /** quota_exceeded: when the budget starts again, in ms since the epoch. */
+  resetsAt?: number;
 }
 
 /** The answer to a good `authenticate` (or the first frame after a good `Authorization: Bearer` upgrade). */

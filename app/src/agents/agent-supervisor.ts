@@ -29,6 +29,8 @@ export interface RunRequest {
   text: string;
   /** The signed-in person; recorded as the owner when this run creates the thread. */
   owner?: Owner;
+  /** Told the tokens of each model call (the person's daily budget). */
+  onUsage?: (tokens: number) => void;
 }
 
 export interface RunOutcome {
@@ -64,7 +66,7 @@ export class AgentSupervisor {
         threadId,
         text,
         history,
-        llm: llmClient,
+        llm: metered(llmClient, request.onUsage),
         tools: toolDispatcher,
         emit: (event) => {
           agentRegistry.emit(event);
@@ -84,6 +86,19 @@ export class AgentSupervisor {
       done();
     }
   }
+}
+
+/** The model, reporting each call's tokens to `onUsage`. */
+function metered(llm: LlmClient, onUsage: ((tokens: number) => void) | undefined): LlmClient {
+  if (onUsage === undefined) return llm;
+  return {
+    name: llm.name,
+    complete: async (turns) => {
+      const completion = await llm.complete(turns);
+      onUsage(completion.totalTokens);
+      return completion;
+    },
+  };
 }
 
 /**

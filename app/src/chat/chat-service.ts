@@ -22,6 +22,7 @@ import { describeError } from '../errors';
 import { SocketAuth } from '../auth/socket-auth';
 import type { Identity } from '../auth/token-verifier';
 import { ownerOf, ThreadAccess } from './thread-access';
+import { type Admission, UserLimits, type UserLimitSettings } from './user-limits';
 import { ThreadTokens } from './thread-tokens';
 
 const RATE_WINDOW_MS = 60_000;
@@ -40,6 +41,7 @@ export interface ChatOptions {
   maxBufferedBytes: number;
   maxThreadsPerSocket: number;
   pingIntervalMs: number;
+  userLimits: UserLimitSettings;
   log: Logger;
   now?: () => number;
 }
@@ -52,6 +54,7 @@ export function chatOptions(config: ServerConfig, components: ChatOptions['compo
     maxBufferedBytes: config.wsMaxBufferedBytes,
     maxThreadsPerSocket: config.wsMaxThreadsPerSocket,
     pingIntervalMs: config.wsPingIntervalMs,
+    userLimits: { messagesPerMinute: config.userMessagesPerMinute, maxConcurrentRuns: config.userMaxConcurrentRuns, dailyLlmTokens: config.userDailyLlmTokens },
     log,
   };
 }
@@ -62,10 +65,14 @@ export class ChatService {
   private stopping = false;
   private readonly tokens: ThreadTokens;
   private readonly access: ThreadAccess;
+  private readonly limits: UserLimits;
 
   constructor(private readonly options: ChatOptions) {
     this.tokens = new ThreadTokens(options.components.settings.threadTokenKey);
     this.access = new ThreadAccess(this.tokens, options.components.sessionFactory);
+    this.limits = new UserLimits(options.components.cacheClient, options.userLimits, options.now, (error) =>
+      options.log.warn({}, `per-person counter not updated: ${describeError(error)}`),
+    );
     this.heartbeat = setInterval(() => this.ping(), options.pingIntervalMs);
     this.heartbeat.unref();
   }
@@ -175,13 +182,23 @@ export class ChatService {
       if (message.threadId !== undefined && !(await this.access.allowed(message.threadId, message.threadToken, identity))) return send(forbidden(message.threadId, identity !== undefined));
       if (message.type === 'resume') return await this.resume(id, message, send);
       const threadId = message.threadId ?? randomUUID();
+      let admission: Admission | undefined;
+      if (identity !== undefined) {
+        const admitted = await this.limits.admit(identity);
+        if (!admitted.ok) return send(admitted.error);
+        admission = admitted.admission;
+      }
       // This instance delivers its own run's events directly; the subscription is for other instances' runs.
       const following = this.follow(id, threadId);
-      if (following === undefined) return send(this.tooManyThreads());
+      if (following === undefined) {
+        admission?.release();
+        return send(this.tooManyThreads());
+      }
       if (message.threadId === undefined && identity === undefined) connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
       following.catch((error: unknown) => this.options.log.warn({ connectionId: id }, `following thread failed: ${describeError(error)}`));
       // Not awaited: the next frame of this socket is read while the agent runs.
-      connection.auth.track(this.options.components.agentSupervisor.handle({ threadId, text: message.text, owner: identity && ownerOf(identity) }));
+      const run = this.options.components.agentSupervisor.handle({ threadId, text: message.text, owner: identity && ownerOf(identity), onUsage: admission?.spent });
+      connection.auth.track(run.finally(() => admission?.release()));
     } catch (error) {
       this.options.log.warn({ connectionId: id, err: error }, `cannot serve ${message.type}: ${describeError(error)}`);
       send({ type: 'error', code: 'unavailable', message: 'the server could not reach its database or cache; try again' });
