@@ -15,6 +15,8 @@ export const APP_PATHS = {
   startup: '/startup',
   websocket: '/ws',
   chatPage: '/',
+  /** Tells the chat page whether and where to sign in: `{"issuer": URL | null}`. */
+  authConfig: '/auth/config',
 } as const;
 
 export const PHASE_PATH = '/phase';

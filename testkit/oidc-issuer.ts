@@ -5,7 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { JWTPayload } from 'jose';
-import { EmbeddedIssuer, type IssuerOptions, JWKS_PATH } from '../runner/src/embedded-issuer';
+import { EmbeddedIssuer, type IssuerOptions, JWKS_PATH, LOCAL_SIGN_IN_FIELD } from '../runner/src/embedded-issuer';
 
 export interface TestIssuer {
   issuer: EmbeddedIssuer;
@@ -19,6 +19,18 @@ export async function startTestIssuer(options: Partial<IssuerOptions> = {}): Pro
   const requests = new Map<string, number>();
   const issuer = await EmbeddedIssuer.start({ audience: 'chat-test', ...options, onRequest: (path) => requests.set(path, (requests.get(path) ?? 0) + 1) });
   return { issuer, requests, keyRequests: () => requests.get(JWKS_PATH) ?? 0 };
+}
+
+/**
+ * Signs in as `name` the way the chat page does: the app's /auth/config names the issuer, whose
+ * discovery document names the local sign-in endpoint (the embedded issuer of `npm start`).
+ */
+export async function signInThrough(appUrl: string, name: string): Promise<string> {
+  const { issuer } = (await (await fetch(`${appUrl}/auth/config`)).json()) as { issuer: string | null };
+  if (issuer === null) throw new Error(`${appUrl} runs without sign-in`);
+  const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>;
+  const response = await fetch(discovery[LOCAL_SIGN_IN_FIELD]!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+  return ((await response.json()) as { token: string }).token;
 }
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');

@@ -37,6 +37,8 @@ export interface ServerConfig {
   /** How long the database and cache phases keep retrying their connections before they fail. */
   databaseBudgetMs: number;
   cacheBudgetMs: number;
+  /** APP_AUTH_ISSUER as the chat page needs it (validated in the dependencies phase). */
+  authIssuer: string | undefined;
   /** How long the dependencies phase keeps retrying the identity provider's keys before it fails. */
   authBudgetMs: number;
   /** Seconds of clock skew allowed on `exp` and `nbf`. */
@@ -139,6 +141,7 @@ export function readServerConfig(env: Env): ServerConfig {
     startupHoldMs: readInt(env, V.startupHoldMs, DEFAULT_STARTUP_HOLD_MS, { min: 0, max: MAX_STARTUP_HOLD_MS }),
     databaseBudgetMs: readInt(env, V.databaseBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     cacheBudgetMs: readInt(env, V.cacheBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
+    authIssuer: readOptionalString(env, V.authIssuer),
     authBudgetMs: readInt(env, V.authBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     authClockToleranceS: readInt(env, V.authClockToleranceS, 30, { min: 0, max: 300 }),
     userMessagesPerMinute: readInt(env, V.userMessagesPerMinute, 20, { min: 1, max: 1_000_000 }),

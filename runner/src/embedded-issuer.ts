@@ -1,8 +1,10 @@
 /**
  * An OpenID provider on loopback, for the local revision and the tests: a key pair made at start,
- * the discovery document and the key set, tokens signed on request, and keys rotated without a
- * restart. The app verifies its tokens exactly as it verifies a real provider's: discovery, keys,
- * signature and claims, no bypass.
+ * the discovery document and the key set, tokens signed on request, keys rotated without a
+ * restart, and (with `signIn`) a sign-in endpoint where a browser picks a user name. The app
+ * verifies its tokens exactly as it verifies a real provider's: discovery, keys, signature and
+ * claims, no bypass. Every answer allows any origin (CORS), as public discovery documents do, so
+ * the chat page can sign in from the app's origin.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -10,6 +12,12 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 
 export const JWKS_PATH = '/jwks';
+export const SIGN_IN_PATH = '/sign-in';
+/** The discovery field that points the chat page at the sign-in endpoint; no real provider has it. */
+export const LOCAL_SIGN_IN_FIELD = 'local_sign_in_endpoint';
+/** A user name is the token's subject: short, and safe to show. */
+export const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_SIGN_IN_BODY_BYTES = 1024;
 const DISCOVERY_PATH = '/.well-known/openid-configuration';
 
 export interface SigningKey {
@@ -27,6 +35,8 @@ export interface IssuerOptions {
   alg?: 'RS256' | 'PS256' | 'ES256' | 'EdDSA';
   /** How long a token it signs lives by default. */
   tokenLifetimeS?: number;
+  /** Serves POST /sign-in {"name"} -> {"token","expiresAt"}: anyone may be anyone, for local runs only. */
+  signIn?: boolean;
   /** Told of every request it answers, by path. */
   onRequest?: (path: string) => void;
   /** Extra routes (a sign-in endpoint); answer and return true, or return false for a 404. */
@@ -81,6 +91,14 @@ export class EmbeddedIssuer {
     return key;
   }
 
+  private async signInAs(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const name = await readName(req);
+    if (name === undefined) return json(res, 400, { error: 'invalid_request', message: `send {"name":"…"}, 1-64 letters, digits, ".", "_" or "-"` });
+    const token = await this.sign({ sub: name });
+    const { exp } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number };
+    json(res, 200, { token, expiresAt: exp * 1000 });
+  }
+
   /** Stops answering: connections are refused, as when the provider is down. */
   async stop(): Promise<void> {
     const server = this.server;
@@ -110,9 +128,16 @@ export class EmbeddedIssuer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', this.url).pathname;
     this.options.onRequest?.(path);
-    if (req.method === 'GET' && path === DISCOVERY_PATH) {
-      return json(res, 200, { issuer: this.url, jwks_uri: this.jwksUrl, id_token_signing_alg_values_supported: [...new Set(this.keys.map((key) => key.alg))], subject_types_supported: ['public'], response_types_supported: ['id_token'] });
+    res.setHeader('access-control-allow-origin', '*');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' }).end();
+      return;
     }
+    if (req.method === 'GET' && path === DISCOVERY_PATH) {
+      const signIn = this.options.signIn ? { [LOCAL_SIGN_IN_FIELD]: `${this.url}${SIGN_IN_PATH}` } : {};
+      return json(res, 200, { issuer: this.url, jwks_uri: this.jwksUrl, id_token_signing_alg_values_supported: [...new Set(this.keys.map((key) => key.alg))], subject_types_supported: ['public'], response_types_supported: ['id_token'], ...signIn });
+    }
+    if (req.method === 'POST' && path === SIGN_IN_PATH && this.options.signIn) return this.signInAs(req, res);
     if (req.method === 'GET' && path === JWKS_PATH) return json(res, 200, { keys: this.keys.map((key) => key.publicJwk) });
     try {
       if (await this.options.route?.(req, res, this)) return;
@@ -120,6 +145,21 @@ export class EmbeddedIssuer {
       return json(res, 500, { error: 'server_error', message: (error as Error).message });
     }
     json(res, 404, { error: 'not_found' });
+  }
+}
+
+/** Reads `{"name"}` and answers a token for that subject. */
+async function readName(req: http.IncomingMessage): Promise<string | undefined> {
+  let body = '';
+  for await (const chunk of req) {
+    body += String(chunk);
+    if (body.length > MAX_SIGN_IN_BODY_BYTES) return undefined;
+  }
+  try {
+    const name = (JSON.parse(body) as { name?: unknown }).name;
+    return typeof name === 'string' && USER_NAME.test(name) ? name : undefined;
+  } catch {
+    return undefined;
   }
 }
 

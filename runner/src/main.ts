@@ -4,7 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { STACKS, type StackName } from '../../common/cloud-run-service';
-import { APP_PORT } from '../../common/revision';
+import { APP_ENV_VARS, APP_PORT } from '../../common/revision';
+import { EmbeddedIssuer } from './embedded-issuer';
 import { FrontDoor } from './front-door';
 import { localRevisionOf } from './local-images';
 import { PROBE_MODELS, type ProbeModel } from './probe-model';
@@ -12,6 +13,9 @@ import { RevisionRunner } from './revision-runner';
 import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
 import { formatEvent, type Stamped, type TimelineEvent } from './timeline';
 
+
+/** The `aud` of the embedded issuer's tokens. */
+const LOCAL_AUDIENCE = 'local-chat';
 
 const USAGE = `usage: npm start -- [--stack ${STACKS.join('|')}] [--scenario ${SCENARIO_NAMES.join('|')}] [--probe-model ${PROBE_MODELS.join('|')}] [--exit-after-ready] [--json] [--port N] [--hold-timeout-ms N]`;
 
@@ -62,7 +66,13 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const scenario = SCENARIOS[options.scenario];
-  const { revision, skipped, ports } = await localRevisionOf(options.stack, scenario.appEnv);
+  // The stack's identity provider stands in as an OpenID issuer on loopback: the app verifies its tokens for real.
+  const issuer = await EmbeddedIssuer.start({ audience: LOCAL_AUDIENCE, signIn: true });
+  const { revision, skipped, ports } = await localRevisionOf(options.stack, {
+    [APP_ENV_VARS.authIssuer]: issuer.url,
+    [APP_ENV_VARS.authAudience]: LOCAL_AUDIENCE,
+    ...scenario.appEnv,
+  });
 
   const startedAt = performance.now();
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -91,13 +101,14 @@ async function main(): Promise<void> {
     out(`Probe model ${options.probeModel}: traffic once ${options.probeModel === 'all-containers' ? "every container's startup probe passed" : "the ingress container's startup probe passed"}.`);
     out(`Containers: ${revision.containers.map((c) => c.name).join(', ')}${skipped.length ? `; not run locally: ${skipped.join(', ')}` : ''}. Front door: ${url}`);
     out('Local stand-ins: APP_ENV=development, the built-in model and the in-process store and cache replace the LLM endpoint, PostgreSQL and Redis, whose settings come from Secret Manager.');
+    out(`Sign-in: an OpenID issuer on loopback (${issuer.url}) stands in for the stack's identity provider; the chat page asks for a user name.`);
   }
   record({ kind: 'front-door', url });
 
   const runner = new RevisionRunner(revision, frontDoor, record, undefined, options.probeModel);
   const shutdown = async (code: number) => {
     await runner.stop();
-    await frontDoor.close();
+    await Promise.all([frontDoor.close(), issuer.stop()]);
     process.exit(code);
   };
   process.once('SIGINT', () => void shutdown(0));
@@ -111,7 +122,7 @@ async function main(): Promise<void> {
   // The summary is the last line, after the containers stopped, so scripts can read it with tail -1.
   if (exiting) {
     await runner.stop();
-    await frontDoor.close();
+    await Promise.all([frontDoor.close(), issuer.stop()]);
   }
   if (options.json) out(JSON.stringify(summary));
   else if (result.ok) {

@@ -46,6 +46,8 @@ export interface PublicServerOptions {
   trustProxyHops: number;
   /** How long GET /startup holds a probe while startup is under way (APP_STARTUP_HOLD_MS); 0 answers at once. */
   startupHoldMs: number;
+  /** Where the chat page signs in (APP_AUTH_ISSUER); undefined for anonymous chat. */
+  authIssuer: string | undefined;
 }
 
 /** The listener's options from the app's settings. */
@@ -56,6 +58,7 @@ export function publicServerOptions(config: ServerConfig, log: Logger): PublicSe
     allowedOrigins: config.allowedOrigins,
     trustProxyHops: config.trustProxyHops,
     startupHoldMs: config.startupHoldMs,
+    authIssuer: config.authIssuer,
     log,
   };
 }
@@ -77,7 +80,7 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
   app.set('trust proxy', options.trustProxyHops);
   // Read once: the page served is the page the CSP hashes were computed from.
   const page = readFileSync(CHAT_PAGE, 'utf8');
-  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: chatPagePolicy(page) } }));
+  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: chatPagePolicy(page, options.authIssuer) } }));
   const holds = new ProbeHolds();
   state.subscribe(() => holds.wake());
   // Held like the gate's /startup (common/startup-hold.ts): 200 the moment the app is ready.
@@ -88,7 +91,8 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
   });
 
   app.get(APP_PATHS.chatPage, (_req, res) => res.type('html').send(page));
-  for (const path of [APP_PATHS.startup, APP_PATHS.healthz, APP_PATHS.chatPage]) {
+  app.get(APP_PATHS.authConfig, (_req, res) => res.json({ issuer: options.authIssuer ?? null }));
+  for (const path of [APP_PATHS.startup, APP_PATHS.healthz, APP_PATHS.chatPage, APP_PATHS.authConfig]) {
     app.all(path, (req, res) => {
       res.set('allow', 'GET, HEAD').status(405).json({ error: 'method_not_allowed', message: `${req.method} is not served at ${path}; use GET` });
     });
@@ -132,20 +136,29 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
 }
 
 /**
- * The chat page's Content-Security-Policy: its own inline script and style (by hash) and
- * WebSockets to its own host; nothing else loads, and no other page may frame it.
+ * The chat page's Content-Security-Policy: its own inline script and style (by hash), WebSockets
+ * to its own host and requests to the identity provider it signs in with; nothing else loads, and
+ * no other page may frame it.
  */
-export function chatPagePolicy(html: string): Record<string, string[]> {
+export function chatPagePolicy(html: string, issuer?: string): Record<string, string[]> {
   const hashes = (tag: string) => [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))].map(([, body]) => `'sha256-${createHash('sha256').update(body!).digest('base64')}'`);
   return {
     defaultSrc: ["'none'"],
     scriptSrc: hashes('script'),
     styleSrc: hashes('style'),
-    connectSrc: ["'self'"],
+    connectSrc: ["'self'", ...originOf(issuer)],
     baseUri: ["'none'"],
     formAction: ["'none'"],
     frameAncestors: ["'none'"],
   };
+}
+
+function originOf(url: string | undefined): string[] {
+  try {
+    return url === undefined ? [] : [new URL(url).origin];
+  } catch {
+    return []; // the dependencies phase names the bad setting
+  }
 }
 
 /**
