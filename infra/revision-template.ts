@@ -56,6 +56,8 @@ export interface DependencyArgs {
   /** Direct VPC egress: the VPC network and the subnet (in the service's region) instances take addresses from. */
   network: string;
   subnetwork: string;
+  /** Who signs users in: the OpenID issuer, the audience its tokens carry, and how long startup retries fetching its keys. */
+  auth: { issuer: string; audience: string; budgetSeconds: number };
 }
 
 export interface RevisionArgs extends DependencyArgs {
@@ -143,6 +145,9 @@ export function appContainer(args: RevisionArgs): Container {
       plain(APP_ENV_VARS.llmModel, args.llmModel),
       plain(APP_ENV_VARS.databaseBudgetMs, args.databaseBudgetSeconds * 1000),
       plain(APP_ENV_VARS.cacheBudgetMs, args.cacheBudgetSeconds * 1000),
+      plain(APP_ENV_VARS.authIssuer, args.auth.issuer),
+      plain(APP_ENV_VARS.authAudience, args.auth.audience),
+      plain(APP_ENV_VARS.authBudgetMs, args.auth.budgetSeconds * 1000),
       // /startup holds each attempt of the startup probe below until just before it times out.
       plain(APP_ENV_VARS.startupHoldMs, startupHoldMs(probes.startup)),
       ...APP_SECRETS.map(secretEnv(args)),

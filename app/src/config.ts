@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { type Env, ConfigError, readEnum, readFlag, readList, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
 import { PHASES, type PhaseName } from './startup/phases';
-import { DEFAULT_STARTUP_HOLD_MS, MAX_STARTUP_HOLD_MS } from '../../common/probes';
+import { DEFAULT_DEPENDENCY_BUDGET_MS, DEFAULT_STARTUP_HOLD_MS, MAX_STARTUP_HOLD_MS } from '../../common/probes';
 import { APP_ENV_VARS as V, APP_ENVIRONMENTS, APP_PORT, type AppEnvironment, PHASE_HOST, PHASE_PORT } from '../../common/revision';
 
 export interface ServerConfig {
@@ -85,7 +85,7 @@ export function readPhaseDelays(env: Env): PhaseDelays {
 }
 
 /** Leaves room for the other phases inside Cloud Run's 240 s startup window. */
-const DEFAULT_BUDGET_MS = 30_000;
+const DEFAULT_BUDGET_MS = DEFAULT_DEPENDENCY_BUDGET_MS;
 const BUDGET_RANGE = { min: 100, max: 230_000 };
 
 export type LlmConfig = { kind: 'builtin' } | { kind: 'openai-compatible'; baseUrl: URL; apiKey: string | undefined; model: string; timeoutMs: number };

@@ -4,6 +4,7 @@
  * empty when the resource complies. Field names are @pulumi/gcp's.
  */
 import {
+  DEFAULT_DEPENDENCY_BUDGET_MS,
   MIN_DEPENDENCY_BUDGET_SECONDS,
   startupCoverSeconds,
   startupProbeProblems,
@@ -43,6 +44,7 @@ export interface Rule {
 const template = (props: Record<string, unknown>) => ((props as CloudRunService).template ?? {});
 const containers = (props: Record<string, unknown>) => template(props).containers ?? [];
 const named = (props: Record<string, unknown>, name: string) => containers(props).find((container) => container.name === name);
+const envValue = (container: { envs?: { name?: string; value?: string }[] }, name: string) => container.envs?.find((env) => env.name === name && env.value !== undefined && env.value !== '')?.value;
 
 /** The stack of a URN: urn:pulumi:STACK::PROJECT::TYPE::NAME. */
 export function stackOfUrn(urn: string): string {
@@ -115,7 +117,7 @@ export const RULES: readonly Rule[] = [
   },
   {
     name: 'dependency-budgets-fit-startup-window',
-    description: `The app's database and cache budgets are each at least ${MIN_DEPENDENCY_BUDGET_SECONDS} s (Direct VPC egress can take a minute to connect) and, one after the other plus ${STARTUP_HEADROOM_SECONDS} s, end before the gate's startup probe gives up.`,
+    description: `The app's database and cache budgets are each at least ${MIN_DEPENDENCY_BUDGET_SECONDS} s (Direct VPC egress can take a minute to connect) and, one after the other with the identity provider's key fetch plus ${STARTUP_HEADROOM_SECONDS} s, end before the gate's startup probe gives up.`,
     types: [TYPES.service],
     check(props) {
       const app = named(props, CONTAINER_NAMES.app);
@@ -129,10 +131,13 @@ export const RULES: readonly Rule[] = [
         }
         return Number.isFinite(value) ? value / 1000 : 0;
       });
+      // The key fetch runs only with an issuer; unset, the app's default budget would apply.
+      const authMs = Number(envValue(app, APP_ENV_VARS.authBudgetMs) ?? DEFAULT_DEPENDENCY_BUDGET_MS);
+      const keys = envValue(app, APP_ENV_VARS.authIssuer) === undefined ? 0 : authMs / 1000;
       const cover = startupCoverSeconds(probeTiming(probe));
-      const needed = budgets[0]! + budgets[1]! + STARTUP_HEADROOM_SECONDS;
+      const needed = budgets[0]! + budgets[1]! + keys + STARTUP_HEADROOM_SECONDS;
       if (needed > cover) {
-        problems.push(`the app's dependency budgets (${budgets.join(' s + ')} s) plus ${STARTUP_HEADROOM_SECONDS} s need ${needed} s, but the gate's startup probe gives up after ${cover} s`);
+        problems.push(`the app's dependency budgets (${[...budgets, keys].join(' s + ')} s, the last the identity provider's keys) plus ${STARTUP_HEADROOM_SECONDS} s need ${needed} s, but the gate's startup probe gives up after ${cover} s`);
       }
       return problems;
     },
@@ -399,7 +404,28 @@ export function missingGateAlerts(resources: readonly StackResource[], rules: re
   });
 }
 
+/**
+ * A service anyone may invoke must sign its users in: its app has an issuer and an audience, or
+ * anyone on the internet could start agent runs at the project's expense.
+ */
+export function publicServiceWithoutSignIn(resources: readonly StackResource[]): string[] {
+  const isPublic = resources.some((resource) => resource.type === TYPES.serviceInvoker && PUBLIC_MEMBERS.includes(String(resource.props.member ?? '')));
+  if (!isPublic) return [];
+  return resources
+    .filter((resource) => resource.type === TYPES.service)
+    .flatMap((resource) => {
+      const app = named(resource.props, CONTAINER_NAMES.app);
+      const missing = [APP_ENV_VARS.authIssuer, APP_ENV_VARS.authAudience].filter((name) => app === undefined || envValue(app, name) === undefined);
+      return missing.length === 0 ? [] : [`the service is public but its app has no ${missing.join(' and ')}: anyone could chat and spend the LLM budget`];
+    });
+}
+
 export const STACK_RULES: readonly StackRule[] = [
+  {
+    name: 'public-service-signs-users-in',
+    description: `A service whose invoker is ${PUBLIC_MEMBERS.join(' or ')} sets ${APP_ENV_VARS.authIssuer} and ${APP_ENV_VARS.authAudience} on its app, so every chat socket proves a person.`,
+    check: (resources) => publicServiceWithoutSignIn(resources),
+  },
   {
     name: 'gate-alert-policies',
     description: 'A stack that runs the gate has a Cloud Monitoring alert policy for every alerting rule in sidecar/alerts, with the same PromQL expression.',
