@@ -13,6 +13,7 @@ import { readAuthConfig } from '../src/config';
 import type { TokenVerifier } from '../src/auth/token-verifier';
 import { buildChat } from './serve-chat';
 import { waitFor } from '../../testkit/wait-for';
+import { appLauncher } from '../../testkit/app-process';
 
 const log = createLogger('test', 'silent');
 
@@ -141,6 +142,42 @@ describe('the identity provider at startup', () => {
     const chat = buildChat({ env: { APP_AUTH_ISSUER: `${test.issuer.url}/other`, APP_AUTH_AUDIENCE: 'chat-test', APP_AUTH_BUDGET_MS: '200' } });
     await expect(chat.start()).rejects.toThrow(/404|describes issuer/);
     await test.issuer.stop();
+  });
+});
+
+describe('the app process without an issuer', () => {
+  const { launch, stopAll } = appLauncher();
+  afterEach(stopAll);
+
+  it('says loudly at startup, in development, that anyone may chat', async () => {
+    const app = await launch();
+    await app.waitForState('ready');
+    const warnings = app.logs.filter((line) => line.includes('"severity":"WARNING"') && line.includes('AUTHENTICATION IS OFF'));
+    expect(warnings).toHaveLength(1);
+  });
+});
+
+describe('the app process in staging', () => {
+  const { launch, stopAll } = appLauncher();
+  afterEach(stopAll);
+  const everythingElse = {
+    APP_ENV: 'staging',
+    LLM_BASE_URL: 'https://llm.example/v1',
+    LLM_API_KEY: 'key',
+    DATABASE_URL: 'postgres://chat:pw@127.0.0.1:1/chat',
+    REDIS_URL: 'redis://127.0.0.1:1',
+    APP_THREAD_TOKEN_KEY: 'a-key-of-at-least-thirty-two-characters',
+  };
+
+  it('fails the dependencies phase naming APP_AUTH_ISSUER, then APP_AUTH_AUDIENCE, when sign-in is not configured', async () => {
+    for (const [env, missing] of [
+      [{}, 'APP_AUTH_ISSUER is required when APP_ENV=staging'],
+      [{ APP_AUTH_ISSUER: 'https://securetoken.google.com/chat' }, 'APP_AUTH_AUDIENCE is required when APP_ENV=staging'],
+    ] as const) {
+      const app = await launch({ ...everythingElse, ...env });
+      const body = await app.waitForState('failed');
+      expect(body.error).toEqual({ phase: 'dependencies', message: expect.stringContaining(missing) });
+    }
   });
 });
 
