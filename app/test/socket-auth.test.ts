@@ -140,6 +140,18 @@ describe('signing in on the chat socket', () => {
     }
   });
 
+  it('counts authenticate frames against the per-address limit, in front of verification', async () => {
+    served = await serveChat({ rateLimitPerMinute: 1 }, authEnv());
+    const first = await served.connect();
+    first.ws.send(authenticate(await test.issuer.sign({ sub: 'alice' })));
+    expect(await first.inbox.next()).toMatchObject({ type: 'authenticated' });
+    const second = await served.connect();
+    const closed = closeEvent(second.ws);
+    second.ws.send(authenticate(await test.issuer.sign({ sub: 'bob' })));
+    expect(await second.inbox.next()).toMatchObject({ type: 'error', code: 'rate_limited', retryAfterMs: expect.any(Number) });
+    expect((await closed).code).toBe(UNAUTHENTICATED_CLOSE_CODE);
+  });
+
   it('keeps anonymous sockets without an issuer, as before', async () => {
     served = await serveChat();
     const { ws, inbox } = await served.connect();

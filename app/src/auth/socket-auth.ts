@@ -26,6 +26,8 @@ export interface SocketAuthOptions {
   authentication: Authentication;
   send(message: ServerMessage): void;
   close(code: number, reason: string): void;
+  /** The per-address limit, in front of every verification: an error when the address is past it. */
+  rateLimit(): Promise<ErrorMessage | undefined>;
   log: Logger;
   now?: () => number;
 }
@@ -97,6 +99,12 @@ export class SocketAuth {
   private async authenticate(token: string): Promise<void> {
     const { authentication } = this.options;
     if (authentication.kind !== 'verified') return;
+    const limited = await this.options.rateLimit();
+    if (limited !== undefined) {
+      this.options.send(limited);
+      if (this.state.kind === 'waiting') this.close(UNAUTHENTICATED_CLOSE_CODE, 'unauthenticated');
+      return;
+    }
     const result = await authentication.verifier.verify(token);
     if (this.state.kind === 'closed') return;
     if (!result.ok) {

@@ -108,7 +108,13 @@ export class ChatService {
       ws.close(SLOW_READER_CLOSE.code, SLOW_READER_CLOSE.reason);
     };
     websocketManager.add({ id, send, close: (code, reason) => ws.close(code, reason) });
-    const auth = new SocketAuth({ authentication: this.options.components.authentication, send, close: (code, reason) => ws.close(code, reason), log: this.options.log.child({ connectionId: id }) });
+    const auth = new SocketAuth({
+      authentication: this.options.components.authentication,
+      send,
+      close: (code, reason) => ws.close(code, reason),
+      rateLimit: () => this.rateLimit(client),
+      log: this.options.log.child({ connectionId: id }),
+    });
     auth.start(identity);
     this.alive.set(ws, true);
     ws.on('pong', () => this.alive.set(ws, true));
