@@ -11,6 +11,7 @@ import { closeEvent, messages, tryUpgrade } from '../../testkit/chat-client';
 import { slowModel } from '../../testkit/model-stub';
 import { publicKeyHmacToken, startTestIssuer, tamperedToken, type TestIssuer, unsignedToken } from '../../testkit/oidc-issuer';
 import { serveChat } from './serve-chat';
+import { waitFor } from '../../testkit/wait-for';
 
 const RUN = [...AGENT_EVENT_TYPES, 'agent_response'];
 const summary = (message: Record<string, unknown>) => (message.type === 'error' ? `error:${String(message.code)}` : String(message.type));
@@ -150,6 +151,21 @@ describe('signing in on the chat socket', () => {
     second.ws.send(authenticate(await test.issuer.sign({ sub: 'bob' })));
     expect(await second.inbox.next()).toMatchObject({ type: 'error', code: 'rate_limited', retryAfterMs: expect.any(Number) });
     expect((await closed).code).toBe(UNAUTHENTICATED_CLOSE_CODE);
+  });
+
+  it('keeps a socket that refreshed open past its first token expiry', async () => {
+    served = await serveChat({}, authEnv({ APP_AUTH_CLOCK_TOLERANCE_S: '0' }));
+    const { ws, inbox } = await served.connect();
+    const firstExp = seconds() + 1;
+    ws.send(authenticate(await test.issuer.sign({ sub: 'alice', exp: firstExp })));
+    expect(await inbox.next()).toMatchObject({ type: 'authenticated' });
+    expect(await inbox.next()).toMatchObject({ type: 'token_expiring' });
+    ws.send(authenticate(await test.issuer.sign({ sub: 'alice', exp: seconds() + 3600 })));
+    expect(await inbox.next()).toMatchObject({ type: 'authenticated', subject: 'alice' });
+    await waitFor('the first token to be past its exp', () => Date.now() > firstExp * 1000 + 500);
+    ws.send(JSON.stringify({ type: 'user_message', text: 'still here' }));
+    expect((await inbox.take(RUN.length)).map(summary)).toEqual(RUN);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
   });
 
   it('keeps anonymous sockets without an issuer, as before', async () => {

@@ -6,16 +6,26 @@ import { AGENT_EVENT_TYPES, THREADS_PAGE_LIMIT } from '../../common/chat-protoco
 import { startTestIssuer, type TestIssuer } from '../../testkit/oidc-issuer';
 import { ThreadTokens } from '../src/chat/thread-tokens';
 import { serveChat } from './serve-chat';
+import { createDatabase, serverForFile, startPostgres } from '../../testkit/dependency-servers';
 
 const RUN = [...AGENT_EVENT_TYPES, 'agent_response'];
+const postgres = serverForFile(startPostgres);
 
-describe('threads that belong to a person', () => {
+const stores: [string, () => Promise<Record<string, string>>][] = [
+  ['the in-process store', async () => ({})],
+  ['PostgreSQL', async () => ({ DATABASE_URL: await createDatabase(postgres()) })],
+];
+
+describe.each(stores)('threads that belong to a person, in %s', (_store, storeEnv) => {
   let test: TestIssuer;
   let served: Awaited<ReturnType<typeof serveChat>>;
 
   beforeEach(async () => {
     test = await startTestIssuer();
-    served = await serveChat({ rateLimitPerMinute: 1000, maxThreadsPerSocket: 100 }, { APP_AUTH_ISSUER: test.issuer.url, APP_AUTH_AUDIENCE: 'chat-test', APP_USER_MESSAGES_PER_MINUTE: '1000' });
+    served = await serveChat(
+      { rateLimitPerMinute: 1000, maxThreadsPerSocket: 100 },
+      { APP_AUTH_ISSUER: test.issuer.url, APP_AUTH_AUDIENCE: 'chat-test', APP_USER_MESSAGES_PER_MINUTE: '1000', ...(await storeEnv()) },
+    );
   });
   afterEach(async () => {
     await served.close();
