@@ -112,7 +112,8 @@ export class ChatService {
       authentication: this.options.components.authentication,
       send,
       close: (code, reason) => ws.close(code, reason),
-      rateLimit: () => this.rateLimit(client),
+      // A count of its own: signing in does not eat into the messages an address may send.
+      rateLimit: () => this.rateLimit(client, 'authenticate'),
       log: this.options.log.child({ connectionId: id }),
     });
     auth.start(identity);
@@ -236,13 +237,14 @@ export class ChatService {
     return { type: 'error', code: 'too_many_threads', message: `one connection follows at most ${max} threads; open another connection` };
   }
 
-  private async rateLimit(client: string): Promise<ErrorMessage | undefined> {
+  private async rateLimit(client: string, counter: 'rate' | 'authenticate' = 'rate'): Promise<ErrorMessage | undefined> {
     const now = (this.options.now ?? Date.now)();
     const window = Math.floor(now / RATE_WINDOW_MS);
-    const count = await this.options.components.cacheClient.increment(`rate:${client}:${window}`, RATE_WINDOW_MS);
+    const count = await this.options.components.cacheClient.increment(`${counter}:${client}:${window}`, RATE_WINDOW_MS);
     if (count <= this.options.rateLimitPerMinute) return undefined;
     const retryAfterMs = (window + 1) * RATE_WINDOW_MS - now;
-    return { type: 'error', code: 'rate_limited', message: `more than ${this.options.rateLimitPerMinute} messages a minute`, retryAfterMs };
+    const what = counter === 'rate' ? 'messages' : 'authenticate frames';
+    return { type: 'error', code: 'rate_limited', message: `more than ${this.options.rateLimitPerMinute} ${what} a minute`, retryAfterMs };
   }
 
   /** Terminates sockets that did not answer the previous ping: a dead peer never sends close. */
