@@ -151,6 +151,9 @@ describe('signing in on the chat socket', () => {
     second.ws.send(authenticate(await test.issuer.sign({ sub: 'bob' })));
     expect(await second.inbox.next()).toMatchObject({ type: 'error', code: 'rate_limited', retryAfterMs: expect.any(Number) });
     expect((await closed).code).toBe(UNAUTHENTICATED_CLOSE_CODE);
+    // The same count holds a Bearer upgrade back before its signature is checked.
+    const upgrade = await tryUpgrade(served.url, { headers: { authorization: `Bearer ${await test.issuer.sign({ sub: 'carol' })}` } });
+    expect(upgrade).toMatchObject({ kind: 'refused', status: 429, headers: { 'retry-after': expect.stringMatching(/^\d+$/) } });
   });
 
   it('keeps a socket that refreshed open past its first token expiry', async () => {

@@ -19,6 +19,7 @@ import type { Components } from '../startup/components';
 import type { ServerConfig } from '../config';
 import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
 import { describeError } from '../errors';
+import { type UpgradeVerdict, verifyUpgrade } from '../auth/bearer';
 import { SocketAuth } from '../auth/socket-auth';
 import type { Identity } from '../auth/token-verifier';
 import { ownerOf, ThreadAccess } from './thread-access';
@@ -77,8 +78,9 @@ export class ChatService {
     this.heartbeat.unref();
   }
 
-  get authentication(): Components['authentication'] {
-    return this.options.components.authentication;
+  /** Verifies an upgrade's `Authorization: Bearer`, counted against `client`'s sign-ins. */
+  authenticateUpgrade(client: string, authorization: string | undefined): Promise<UpgradeVerdict> {
+    return verifyUpgrade(this.options.components.authentication, authorization, () => this.rateLimit(client, 'authenticate'));
   }
 
   get connections(): number {

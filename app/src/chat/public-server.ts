@@ -18,7 +18,7 @@ import type { Logger } from '../../../common/log';
 import { APP_ENV_VARS as V, APP_PATHS, DEFAULT_REQUIRED_COMPONENTS } from '../../../common/revision';
 import { decide, worthHolding } from '../../../common/startup-decision';
 import { ProbeHolds, type StartupAnswer, serveStartupProbe } from '../../../common/startup-hold';
-import { verifyUpgrade } from '../auth/bearer';
+import { describeError } from '../errors';
 import type { ChatService } from './chat-service';
 import type { ServerConfig } from '../config';
 import type { PhaseState } from '../startup/phase-state';
@@ -121,10 +121,16 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
     }
     const accepted = chat;
     const client = clientAddress(app, req);
-    void verifyUpgrade(accepted.authentication, req.headers.authorization).then((verdict) => {
-      if (!verdict.ok) return refuse(socket, verdict.status, verdict.body);
-      if (!socket.destroyed) wss.handleUpgrade(req, socket, head, (ws) => accepted.accept(ws, client, verdict.identity));
-    });
+    accepted.authenticateUpgrade(client, req.headers.authorization).then(
+      (verdict) => {
+        if (!verdict.ok) return refuse(socket, verdict.status, verdict.body);
+        if (!socket.destroyed) wss.handleUpgrade(req, socket, head, (ws) => accepted.accept(ws, client, verdict.identity));
+      },
+      (error: unknown) => {
+        options.log.warn({}, `cannot check the upgrade's sign-in: ${describeError(error)}`);
+        refuse(socket, 503, { error: 'unavailable', message: 'the server could not reach its cache; try again', retryAfterSeconds: RETRY_AFTER_SECONDS });
+      },
+    );
   });
 
   return {
@@ -217,13 +223,14 @@ function refusal(state: string, phase: string) {
   return { error: 'not_ready', state, phase, message, retryAfterSeconds: RETRY_AFTER_SECONDS };
 }
 
-function refuse(socket: Duplex, status: 401 | 403 | 404 | 503, body: object): void {
+function refuse(socket: Duplex, status: 401 | 403 | 404 | 429 | 503, body: object): void {
   const json = JSON.stringify(body);
   const headers = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
     'Content-Type: application/json',
     `Content-Length: ${Buffer.byteLength(json)}`,
     ...(status === 503 ? [`Retry-After: ${RETRY_AFTER_SECONDS}`] : []),
+    ...(status === 429 ? [`Retry-After: ${String((body as { retryAfterSeconds?: number }).retryAfterSeconds ?? RETRY_AFTER_SECONDS)}`] : []),
     ...(status === 401 ? ['WWW-Authenticate: Bearer'] : []),
     'Connection: close',
   ];
