@@ -171,6 +171,27 @@ describe('signing in on the chat socket', () => {
     expect(ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  it('costs the issuer at most one request for 50 sockets with made-up kids, and keeps known keys while it is down', async () => {
+    served = await serveChat({}, authEnv());
+    const before = test.keyRequests();
+    const forged = await Promise.all(Array.from({ length: 50 }, async (_, i) => test.issuer.sign({ sub: `forger-${i}` }, await makeSigningKey('ES256'))));
+    await Promise.all(
+      forged.map(async (token) => {
+        const { ws, inbox } = await served!.connect();
+        ws.send(authenticate(token));
+        expect(await inbox.next()).toMatchObject({ type: 'error', code: 'unauthenticated' });
+      }),
+    );
+    expect(test.keyRequests() - before).toBeLessThanOrEqual(1);
+
+    await test.issuer.stop();
+    const { ws, inbox } = await served.connect();
+    ws.send(authenticate(await test.issuer.sign({ sub: 'alice' })));
+    expect(await inbox.next()).toMatchObject({ type: 'authenticated', subject: 'alice' });
+    ws.send(JSON.stringify({ type: 'user_message', text: 'issuer is down' }));
+    expect((await inbox.take(RUN.length)).map(summary)).toEqual(RUN);
+  });
+
   it('keeps anonymous sockets without an issuer, as before', async () => {
     served = await serveChat();
     const { ws, inbox } = await served.connect();
