@@ -7,7 +7,7 @@ module.exports = {
   transform: {
     '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { isolatedModules: true, allowJs: true, module: 'commonjs', esModuleInterop: true, target: 'ES2022' } }],
   },
-  // p-retry and its dependency are ESM-only; let ts-jest turn them into CommonJS.
-  transformIgnorePatterns: ['/node_modules/(?!(p-retry|is-network-error)/)'],
+  // p-retry, its dependency and jose are ESM-only; let ts-jest turn them into CommonJS.
+  transformIgnorePatterns: ['/node_modules/(?!(p-retry|is-network-error|jose)/)'],
   testTimeout: 60_000,
 };

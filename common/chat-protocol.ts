@@ -1,8 +1,9 @@
 /**
  * The chat protocol on /ws: JSON text frames. docs/protocol.md is the prose version.
- * Client -> server: user_message, resume. Server -> client: the five agent events in order, then
- * agent_response; run_status (the answer to a resent user_message); history (the answer to
- * resume); or error.
+ * Client -> server: authenticate, user_message, resume, list_threads. Server -> client:
+ * authenticated and token_expiring; the five agent events in order, then agent_response;
+ * run_status (the answer to a resent user_message); history (the answer to resume); threads (the
+ * answer to list_threads); or error.
  */
 import { z } from 'zod';
 
@@ -46,9 +47,29 @@ export const resumeSchema = z.object({
 });
 export type Resume = z.infer<typeof resumeSchema>;
 
-export type ClientMessage = UserMessage | Resume;
+/** Larger than any real ID token (a Firebase one is about 1 KB), small enough to refuse junk unread. */
+export const MAX_TOKEN_CHARS = 16 * 1024;
 
-const CLIENT_SCHEMAS = { user_message: userMessageSchema, resume: resumeSchema } as const;
+/** The first frame when sign-in is on, and a refresh on a live socket: a JWT from the app's issuer. */
+export const authenticateSchema = z.object({
+  type: z.literal('authenticate'),
+  token: z.string().min(1, 'token must not be empty').max(MAX_TOKEN_CHARS),
+});
+export type Authenticate = z.infer<typeof authenticateSchema>;
+
+/** The caller's own threads, newest first; `before` is the `nextBefore` of the previous page. */
+export const listThreadsSchema = z.object({
+  type: z.literal('list_threads'),
+  before: z.string().regex(/^[0-9]{1,20}(\.[A-Za-z0-9_-]{1,64})?$/, 'before must be the nextBefore of a threads answer').optional(),
+});
+export type ListThreads = z.infer<typeof listThreadsSchema>;
+
+/** Threads in one `threads` answer, at most. */
+export const THREADS_PAGE_LIMIT = 20;
+
+export type ClientMessage = UserMessage | Resume | Authenticate | ListThreads;
+
+const CLIENT_SCHEMAS = { authenticate: authenticateSchema, user_message: userMessageSchema, resume: resumeSchema, list_threads: listThreadsSchema } as const;
 const CLIENT_TYPES = Object.keys(CLIENT_SCHEMAS) as (keyof typeof CLIENT_SCHEMAS)[];
 
 /** Messages of a thread sent in one history answer (a page), at most this many. */
@@ -159,7 +180,21 @@ export interface History {
   nextBefore: number | null;
 }
 
-export const ERROR_CODES = ['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'agent_failed', 'shutting_down', 'unavailable', 'too_many_threads', 'forbidden', 'busy', 'interrupted'] as const;
+export const ERROR_CODES = [
+  'invalid_json',
+  'invalid_message',
+  'unknown_type',
+  'rate_limited',
+  'agent_failed',
+  'shutting_down',
+  'unavailable',
+  'too_many_threads',
+  'forbidden',
+  'busy',
+  'interrupted',
+  'unauthenticated',
+  'quota_exceeded',
+] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface ErrorMessage {
@@ -170,11 +205,39 @@ export interface ErrorMessage {
   threadId?: string;
   /** rate_limited: when the window ends. */
   retryAfterMs?: number;
-  /** unavailable: seconds after which sending the message again may succeed. */
+  /** unavailable: seconds after which sending the message again may succeed; rate_limited per person: whole seconds to wait. */
   retryAfterSeconds?: number;
+  /** quota_exceeded: when the budget starts again, in ms since the epoch. */
+  resetsAt?: number;
 }
 
-export type ServerMessage = AgentEvent | AgentResponse | RunStatus | History | ErrorMessage;
+/** The answer to a good `authenticate` (or the first frame after a good `Authorization: Bearer` upgrade). */
+export interface Authenticated {
+  type: 'authenticated';
+  subject: string;
+  /** The token's `exp`, in ms since the epoch. */
+  expiresAt: number;
+}
+
+/** About a minute before the token expires: send a fresh `authenticate` to keep the socket. */
+export interface TokenExpiring {
+  type: 'token_expiring';
+  expiresAt: number;
+}
+
+/** The answer to list_threads. */
+export interface Threads {
+  type: 'threads';
+  threads: { threadId: string; updatedAt: string; preview: string }[];
+  /** Send as `before` for the next (older) page; null when there is none. */
+  nextBefore: string | null;
+}
+
+/** Close codes of a socket that is not, or no longer, signed in. */
+export const UNAUTHENTICATED_CLOSE_CODE = 4401;
+export const TOKEN_EXPIRED_REASON = 'token expired';
+
+export type ServerMessage = AgentEvent | AgentResponse | RunStatus | History | ErrorMessage | Authenticated | TokenExpiring | Threads;
 
 export type ParsedClientMessage = { ok: true; message: ClientMessage } | { ok: false; error: ErrorMessage };
 
@@ -188,7 +251,7 @@ export function parseClientFrame(frame: string): ParsedClientMessage {
   }
   const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
   if (!CLIENT_TYPES.includes(type as keyof typeof CLIENT_SCHEMAS)) {
-    const expected = CLIENT_TYPES.map((name) => JSON.stringify(name)).join(' or ');
+    const expected = `one of ${CLIENT_TYPES.map((name) => JSON.stringify(name)).join(', ')}`;
     return {
       ok: false,
       error: { type: 'error', code: 'unknown_type', message: `unknown message type ${JSON.stringify(type ?? null)}; expected ${expected}` },

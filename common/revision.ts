@@ -15,6 +15,8 @@ export const APP_PATHS = {
   startup: '/startup',
   websocket: '/ws',
   chatPage: '/',
+  /** Tells the chat page whether and where to sign in: `{"issuer": URL | null}`. */
+  authConfig: '/auth/config',
 } as const;
 
 export const PHASE_PATH = '/phase';
@@ -64,6 +66,14 @@ export const APP_ENV_VARS = {
   wsMaxThreadsPerSocket: 'APP_WS_MAX_THREADS_PER_SOCKET',
   wsMaxRunsPerSocket: 'APP_WS_MAX_RUNS_PER_SOCKET',
   runLeaseMs: 'APP_RUN_LEASE_MS',
+  authIssuer: 'APP_AUTH_ISSUER',
+  authAudience: 'APP_AUTH_AUDIENCE',
+  authJwksUrl: 'APP_AUTH_JWKS_URL',
+  authClockToleranceS: 'APP_AUTH_CLOCK_TOLERANCE_S',
+  authBudgetMs: 'APP_AUTH_BUDGET_MS',
+  userMessagesPerMinute: 'APP_USER_MESSAGES_PER_MINUTE',
+  userMaxConcurrentRuns: 'APP_USER_MAX_CONCURRENT_RUNS',
+  userDailyLlmTokens: 'APP_USER_DAILY_LLM_TOKENS',
   startupHoldMs: 'APP_STARTUP_HOLD_MS',
   phaseDelayMs: 'APP_PHASE_DELAY_MS',
   failPhase: 'APP_FAIL_PHASE',

@@ -1,6 +1,6 @@
 /**
  * The chat app as one user of the generic GatedService: its container's settings (LLM, thread
- * token key, database and cache) from the stack's config. Everything the component does not know
+ * token key, database and cache, sign-in) from the stack's config. Everything the component does not know
  * about the chat app is here; the chat app's own policies are in infra/policy/chat-app-rules.ts.
  */
 import type * as pulumi from '@pulumi/pulumi';
@@ -25,6 +25,8 @@ export interface ChatAppSettings {
   /** How long the database and cache phases retry, one after the other inside the startup budget. */
   databaseBudgetSeconds: number;
   cacheBudgetSeconds: number;
+  /** Who signs users in: the OpenID issuer, the audience its tokens carry, and how long startup retries fetching its keys. */
+  auth: { issuer: string; audience: string; budgetSeconds: number };
 }
 
 /**
@@ -51,6 +53,9 @@ export function chatApp(settings: ChatAppSettings, environment: string, image: p
       [APP_ENV_VARS.llmModel]: settings.llmModel,
       [APP_ENV_VARS.databaseBudgetMs]: String(settings.databaseBudgetSeconds * 1000),
       [APP_ENV_VARS.cacheBudgetMs]: String(settings.cacheBudgetSeconds * 1000),
+      [APP_ENV_VARS.authIssuer]: settings.auth.issuer,
+      [APP_ENV_VARS.authAudience]: settings.auth.audience,
+      [APP_ENV_VARS.authBudgetMs]: String(settings.auth.budgetSeconds * 1000),
     },
     secrets: Object.fromEntries(CHAT_APP_SECRETS.map(({ env, secret }) => [env, settings[secret]])),
     ...CHAT_APP_LIMITS,

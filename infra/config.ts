@@ -116,6 +116,20 @@ const KEYS = {
   llmBaseUrl: [`${PROJECT}:llmBaseUrl`, z.url({ protocol: /^https$/, message: 'must be an https URL' })],
   llmModel: [`${PROJECT}:llmModel`, text],
   deletionProtection: [`${PROJECT}:deletionProtection`, flag],
+  auth: [
+    `${PROJECT}:auth`,
+    jsonValue('must be an object {issuer, audience, budgetSeconds}').pipe(
+      z.object(
+        {
+          issuer: z.url({ protocol: /^https$/, message: 'issuer must be an https URL (https://securetoken.google.com/PROJECT, https://accounts.google.com, …)' }),
+          audience: z.string().min(1, 'audience must not be empty'),
+          // The key fetch is one HTTPS GET to the provider over the internet, not through the VPC.
+          budgetSeconds: z.number().int().min(1).max(MAX_DEPENDENCY_BUDGET_SECONDS).default(15),
+        },
+        { message: 'must be an object {issuer, audience, budgetSeconds}' },
+      ).strict(),
+    ),
+  ],
   notificationChannels: [
     `${PROJECT}:notificationChannels`,
     jsonValue('must be a list of notification channels')
@@ -166,11 +180,11 @@ function crossKeyProblem(config: StackConfig): [setting: string, problem: string
   if (config.minInstances > config.maxInstances) {
     return [KEYS.minInstances[0], `(${config.minInstances}) must not exceed ${KEYS.maxInstances[0]} (${config.maxInstances})`];
   }
-  const dependencies = config.databaseBudgetSeconds + config.cacheBudgetSeconds;
+  const dependencies = config.databaseBudgetSeconds + config.cacheBudgetSeconds + config.auth.budgetSeconds;
   if (dependencies + STARTUP_HEADROOM_SECONDS > config.startupBudgetSeconds) {
     return [
       KEYS.databaseBudgetSeconds[0],
-      `(${config.databaseBudgetSeconds}) + ${KEYS.cacheBudgetSeconds[0]} (${config.cacheBudgetSeconds}) ` +
+      `(${config.databaseBudgetSeconds}) + ${KEYS.cacheBudgetSeconds[0]} (${config.cacheBudgetSeconds}) + ${KEYS.auth[0]}.budgetSeconds (${config.auth.budgetSeconds}) ` +
         `+ ${STARTUP_HEADROOM_SECONDS} s for the other phases must fit within ${KEYS.startupBudgetSeconds[0]} (${config.startupBudgetSeconds}): ` +
         `the phases run one after the other inside the startup window. Raise it to ${dependencies + STARTUP_HEADROOM_SECONDS} (${STARTUP_BUDGET_TRADE_OFF})`,
     ];

@@ -1,8 +1,11 @@
 /** A stand-in for the LLM endpoint the app calls. */
 import http from 'node:http';
 
-/** An OpenAI-compatible endpoint on loopback that answers slowly, so a run is in flight on SIGTERM. */
-export async function slowModel(delayMs: number, modelsStatus = 200) {
+/**
+ * An OpenAI-compatible endpoint on loopback that answers slowly, so a run is in flight on SIGTERM;
+ * with `totalTokens`, each answer reports that usage.
+ */
+export async function slowModel(delayMs: number, modelsStatus = 200, totalTokens?: number) {
   const requests: { path: string; auth: string | undefined }[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const server = http.createServer((req, res) => {
@@ -16,7 +19,8 @@ export async function slowModel(delayMs: number, modelsStatus = 200) {
       const timer = setTimeout(() => {
         timers.delete(timer);
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'slow answer' } }] }));
+        const usage = totalTokens === undefined ? {} : { usage: { prompt_tokens: totalTokens - 1, completion_tokens: 1, total_tokens: totalTokens } };
+        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'slow answer' } }], ...usage }));
       }, delayMs);
       timers.add(timer);
     });

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { type Env, ConfigError, readEnum, readFlag, readList, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
 import { PHASES, type PhaseName } from './startup/phases';
-import { DEFAULT_STARTUP_HOLD_MS, MAX_STARTUP_HOLD_MS } from '../../common/probes';
+import { DEFAULT_DEPENDENCY_BUDGET_MS, DEFAULT_STARTUP_HOLD_MS, MAX_STARTUP_HOLD_MS } from '../../common/probes';
 import { APP_ENV_VARS as V, APP_ENVIRONMENTS, APP_PORT, type AppEnvironment, PHASE_HOST, PHASE_PORT } from '../../common/revision';
 
 export interface ServerConfig {
@@ -43,6 +43,16 @@ export interface ServerConfig {
   cacheBudgetMs: number;
   /** Deadlines on each dependency call once ready, so a stalled dependency means an answer, not silence. */
   dependencyDeadlines: DependencyDeadlines;
+  /** APP_AUTH_ISSUER as the chat page needs it (validated in the dependencies phase). */
+  authIssuer: string | undefined;
+  /** How long the dependencies phase keeps retrying the identity provider's keys before it fails. */
+  authBudgetMs: number;
+  /** Seconds of clock skew allowed on `exp` and `nbf`. */
+  authClockToleranceS: number;
+  /** Per signed-in person, across instances: messages a minute, runs at once, LLM tokens a day. */
+  userMessagesPerMinute: number;
+  userMaxConcurrentRuns: number;
+  userDailyLlmTokens: number;
   /** Rehearsal knobs: extra delay per phase, the phase that fails, the phase that crashes the process. */
   phaseDelayMs: PhaseDelays;
   failPhase: PhaseName | undefined;
@@ -105,7 +115,7 @@ export function readPhaseDelays(env: Env): PhaseDelays {
 }
 
 /** Leaves room for the other phases inside Cloud Run's 240 s startup window. */
-const DEFAULT_BUDGET_MS = 30_000;
+const DEFAULT_BUDGET_MS = DEFAULT_DEPENDENCY_BUDGET_MS;
 const BUDGET_RANGE = { min: 100, max: 230_000 };
 
 export type LlmConfig = { kind: 'builtin' } | { kind: 'openai-compatible'; baseUrl: URL; apiKey: string | undefined; model: string; timeoutMs: number };
@@ -165,6 +175,12 @@ export function readServerConfig(env: Env): ServerConfig {
     databaseBudgetMs: readInt(env, V.databaseBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     cacheBudgetMs: readInt(env, V.cacheBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
     dependencyDeadlines: readDependencyDeadlines(env),
+    authIssuer: readOptionalString(env, V.authIssuer),
+    authBudgetMs: readInt(env, V.authBudgetMs, DEFAULT_BUDGET_MS, BUDGET_RANGE),
+    authClockToleranceS: readInt(env, V.authClockToleranceS, 30, { min: 0, max: 300 }),
+    userMessagesPerMinute: readInt(env, V.userMessagesPerMinute, 20, { min: 1, max: 1_000_000 }),
+    userMaxConcurrentRuns: readInt(env, V.userMaxConcurrentRuns, 2, { min: 1, max: 1000 }),
+    userDailyLlmTokens: readInt(env, V.userDailyLlmTokens, 200_000, { min: 1, max: 1_000_000_000_000 }),
     phaseDelayMs: readPhaseDelays(env),
     failPhase: readOptionalEnum(env, V.failPhase, PHASES),
     crashPhase: readOptionalEnum(env, V.crashPhase, PHASES),
@@ -213,6 +229,37 @@ export function readThreadTokenKey(env: Env, environment: AppEnvironment, random
     throw new ConfigError(V.threadTokenKey, `must be at least ${MIN_THREAD_TOKEN_KEY_CHARS} characters (value not shown: it is a secret)`);
   }
   return Buffer.from(value, 'utf8');
+}
+
+/**
+ * Who may chat. With APP_AUTH_ISSUER every socket proves a person with a JWT the issuer signed;
+ * without it sockets are anonymous, which only development and test accept.
+ */
+export type AuthConfig = { kind: 'anonymous' } | { kind: 'oidc'; issuer: string; audience: string; jwksUrl: URL | undefined };
+
+/** Plain http only where nothing sits between the app and the issuer. */
+function readIssuer(env: Env): string | undefined {
+  const url = readUrl(env, V.authIssuer);
+  if (url === undefined) return undefined;
+  if (url.protocol !== 'https:' && !isLoopback(url.hostname.replace(/^\[|\]$/g, ''))) throw new ConfigError(V.authIssuer, `must use https unless the issuer is on loopback, got ${url.protocol}//${url.host}`);
+  // The `iss` claim is compared as the exact string the issuer publishes: no normalising.
+  return readOptionalString(env, V.authIssuer);
+}
+
+export function readAuthConfig(env: Env, environment: AppEnvironment): AuthConfig {
+  const issuer = readIssuer(env);
+  const audience = readOptionalString(env, V.authAudience);
+  const jwksUrl = readUrl(env, V.authJwksUrl);
+  if (NEEDS_REAL_DEPENDENCIES.includes(environment)) {
+    if (issuer === undefined) throw new ConfigError(V.authIssuer, `is required when ${V.environment}=${environment}: anonymous sockets are for development and test only`);
+    if (audience === undefined) throw new ConfigError(V.authAudience, `is required when ${V.environment}=${environment}`);
+  }
+  if (issuer === undefined) {
+    for (const name of [V.authAudience, V.authJwksUrl]) if (readOptionalString(env, name) !== undefined) throw new ConfigError(V.authIssuer, `is required when ${name} is set`);
+    return { kind: 'anonymous' };
+  }
+  if (audience === undefined) throw new ConfigError(V.authAudience, `is required when ${V.authIssuer} is set`);
+  return { kind: 'oidc', issuer, audience, jwksUrl };
 }
 
 export type DatabaseConfig = { kind: 'embedded' } | { kind: 'postgres'; url: string };

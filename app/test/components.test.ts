@@ -38,7 +38,7 @@ describe('client frames', () => {
   it('accepts a resume with a thread id and an optional before, and names both types when the type is unknown', () => {
     expect(parseClientFrame('{"type":"resume","threadId":"t-1","before":0}')).toEqual({ ok: true, message: { type: 'resume', threadId: 't-1', before: 0 } });
     expect(parseClientFrame('{"type":"resume","threadId":"t-1"}')).toEqual({ ok: true, message: { type: 'resume', threadId: 't-1' } });
-    expect(parseClientFrame('{"type":"hello"}')).toMatchObject({ error: { message: 'unknown message type "hello"; expected "user_message" or "resume"' } });
+    expect(parseClientFrame('{"type":"hello"}')).toMatchObject({ error: { message: 'unknown message type "hello"; expected one of "authenticate", "user_message", "resume", "list_threads"' } });
   });
 
   it('accepts a user message, trimming the text', () => {
@@ -131,6 +131,18 @@ describe('embedded cache', () => {
     now = 1100;
     expect(await cache.increment('k', 100)).toBe(1);
   });
+
+  it('adds any amount, and each change extends the expiry', async () => {
+    let now = 1000;
+    const cache = new EmbeddedCache(() => now);
+    expect(await cache.add('s', 150, 100)).toBe(150);
+    now = 1050;
+    expect(await cache.add('s', -1, 100)).toBe(149);
+    now = 1149;
+    expect(await cache.add('s', 0, 100)).toBe(149);
+    now = 1249;
+    expect(await cache.add('s', 0, 100)).toBe(0);
+  });
 });
 
 describe('embedded store', () => {
@@ -195,8 +207,10 @@ describe('tools and the built-in model', () => {
       { role: 'system' as const, content: 'tool text_stats returned {"words":1}' },
     ];
     const first = await model.complete(turns);
-    expect(first).toBe(await model.complete(turns));
-    expect(first).toContain('You said: "hi".');
-    expect(first).toContain('tool text_stats returned');
+    expect(first).toEqual(await model.complete(turns));
+    expect(first.text).toContain('You said: "hi".');
+    expect(first.text).toContain('tool text_stats returned');
+    // It reports its own usage, about four characters a token, as a budget needs.
+    expect(first.totalTokens).toBe(Math.ceil((2 + 35 + first.text.length) / 4));
   });
 });

@@ -119,6 +119,7 @@ function flakyCache() {
   const cache: CacheClient = {
     kind: 'redis',
     increment: (key, ttl) => guard(() => inner.increment(key, ttl)),
+    add: (key, amount, ttl) => guard(() => inner.add(key, amount, ttl)),
     publish: (channel, payload) => guard(() => inner.publish(channel, payload)),
     subscribe: (channel) => guard(async () => void control.subscribed.add(channel)).then(() => inner.subscribe(channel)),
     unsubscribe: (channel) => guard(async () => void control.subscribed.delete(channel)).then(() => inner.unsubscribe(channel)),

@@ -33,14 +33,14 @@ async function withClient<T>(url: string, use: (client: Client) => Promise<T>): 
 
 describe('migrations', () => {
   it('are numbered 1, 2, 3... and only the missing ones are pending', () => {
-    expect(pendingMigrations(MIGRATIONS, new Set([1])).map((m) => m.version)).toEqual([2, 3]);
+    expect(pendingMigrations(MIGRATIONS, new Set([1])).map((m) => m.version)).toEqual([2, 3, 4]);
     expect(() => pendingMigrations([{ version: 2, name: 'x', sql: '' }], new Set())).toThrow('found 2 at position 1');
   });
 
   it('apply once when two instances start at the same time, and not again later', async () => {
     const url = await createDatabase(postgres());
     const [first, second] = await Promise.all([withClient(url, (c) => migrate(c)), withClient(url, (c) => migrate(c))]);
-    expect([first, second].sort((a, b) => b.length - a.length)).toEqual([[1, 2, 3], []]);
+    expect([first, second].sort((a, b) => b.length - a.length)).toEqual([[1, 2, 3, 4], []]);
     expect(await withClient(url, (c) => migrate(c))).toEqual([]);
     const { rows } = await withClient(url, (c) => c.query('SELECT version, name FROM schema_migrations ORDER BY version'));
     expect(rows).toEqual(MIGRATIONS.map(({ version, name }) => ({ version, name })));
@@ -49,9 +49,9 @@ describe('migrations', () => {
   it('roll back a failing migration and report it', async () => {
     const url = await createDatabase(postgres());
     const broken = [...MIGRATIONS, { version: MIGRATIONS.length + 1, name: 'broken', sql: 'CREATE TABLE ok (id int); SELECT nope' }];
-    await expect(withClient(url, (c) => migrate(c, broken))).rejects.toThrow(/migration 4 \(broken\) failed: column "nope" does not exist/);
+    await expect(withClient(url, (c) => migrate(c, broken))).rejects.toThrow(/migration 5 \(broken\) failed: column "nope" does not exist/);
     const { rows } = await withClient(url, (c) => c.query("SELECT to_regclass('ok') AS ok, max(version) AS newest FROM schema_migrations"));
-    expect(rows[0]).toEqual({ ok: null, newest: 3 });
+    expect(rows[0]).toEqual({ ok: null, newest: 4 });
   });
 
   it('keep the rows of a database at version 2 readable: messages without a run, events numbered in the order they were emitted', async () => {
@@ -63,7 +63,7 @@ describe('migrations', () => {
       // Written concurrently before version 3: ids out of emission order.
       await c.query(`INSERT INTO events (thread_id, run_id, type, payload) VALUES
         ('old', 'r0', 'agent_thinking', '{}'), ('old', 'r0', 'agent_started', '{}'), ('old', 'r1', 'agent_started', '{}')`);
-      expect(await migrate(c)).toEqual([3]);
+      expect(await migrate(c)).toEqual([3, 4]);
       const { rows } = await c.query('SELECT run_id, seq, type FROM events ORDER BY run_id, seq');
       expect(rows).toEqual([
         { run_id: 'r0', seq: 1, type: 'agent_started' },
@@ -109,6 +109,30 @@ describe('PostgreSQL store', () => {
       return rows.map((row) => row['QUERY PLAN']).join('\n');
     });
     expect(plan).toMatch(/Index (Only )?Scan Backward using messages_thread_id_id[\s\S]*Index Cond: \(\(thread_id = 't'::text\) AND \(id < /);
+  });
+
+  it("records a thread's owner when it is created and lists a person's threads newest first, paged", async () => {
+    const url = await createDatabase(postgres());
+    const session = (await open(url)).session();
+    const alice = { issuer: 'https://issuer.example', subject: 'alice' };
+    const at = () => new Date().toISOString();
+    for (const threadId of ['a1', 'a2', 'a3']) await session.append({ threadId, role: 'user', text: `hello ${threadId}`, at: at() }, alice);
+    await session.append({ threadId: 'b1', role: 'user', text: 'bob', at: at() }, { issuer: alice.issuer, subject: 'bob' });
+    await session.append({ threadId: 'anon', role: 'user', text: 'nobody', at: at() });
+    // A later message neither moves the owner nor the first message's preview, but makes the thread newest.
+    await session.append({ threadId: 'a1', role: 'assistant', text: 'reply', at: at() }, { issuer: alice.issuer, subject: 'mallory' });
+    expect([await session.owner('a1'), await session.owner('anon'), await session.owner('none')]).toEqual([alice, null, undefined]);
+    // Same subject at another issuer is another person.
+    expect(await session.threads({ issuer: 'https://other.example', subject: 'alice' }, 10)).toEqual([]);
+    const first = await session.threads(alice, 2);
+    expect(first.map((t) => [t.threadId, t.preview])).toEqual([['a1', 'hello a1'], ['a3', 'hello a3']]);
+    const second = await session.threads(alice, 2, first[1]!.cursor);
+    expect(second.map((t) => t.threadId)).toEqual(['a2']);
+    // Rows sharing one timestamp page by id, none skipped or repeated.
+    await withClient(url, (c) => c.query("UPDATE threads SET updated_at = '2026-01-01T00:00:00Z' WHERE owner_subject = 'alice'"));
+    const pages: string[] = [];
+    for (let cursor: string | undefined, page; (page = await session.threads(alice, 1, cursor)).length > 0; cursor = page[0]!.cursor) pages.push(page[0]!.threadId);
+    expect(pages).toEqual(['a3', 'a2', 'a1']);
   });
 
   it('sees what another instance stored', async () => {

@@ -38,6 +38,16 @@ describe('Redis cache', () => {
     await waitFor('the counter to expire', async () => (await a.increment(key, 1000)) === 1);
   });
 
+  it('adds any amount, shared between instances, each change extending the expiry', async () => {
+    const [a, b] = await Promise.all([open(), open()]);
+    const key = `sum-${Date.now()}`;
+    expect(await a.add(key, 150, 60_000)).toBe(150);
+    expect(await b.add(key, -1, 60_000)).toBe(149);
+    expect(await a.add(key, 0, 60_000)).toBe(149);
+    // Each look is a change too: looking with a 1 ms expiry lets it lapse.
+    await waitFor('the sum to expire', async () => (await a.add(key, 0, 1)) === 0);
+  });
+
   it('delivers a publication to subscribers in other instances, and stops after unsubscribe', async () => {
     const [publisher, subscriber] = await Promise.all([open(), open()]);
     const got = received(subscriber);

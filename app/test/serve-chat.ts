@@ -19,7 +19,7 @@ import { messages } from '../../testkit/chat-client';
 
 const log = createLogger('test', 'silent');
 
-export type Limits = Partial<Pick<ChatOptions, 'rateLimitPerMinute' | 'maxBufferedBytes' | 'maxThreadsPerSocket'>>;
+export type Limits = Partial<Pick<ChatOptions, 'rateLimitPerMinute' | 'maxBufferedBytes' | 'maxThreadsPerSocket' | 'now'>>;
 
 export interface BuildOptions {
   /** Picks the dependencies, as in the app (DATABASE_URL for PostgreSQL); none means the embedded ones. */
@@ -59,7 +59,7 @@ export function buildChat({ env = {}, limits = {}, server: overrides = {} }: Bui
       await chat?.stop(0, 0);
       server.closeAllConnections();
       if (server.listening) await new Promise((resolve) => server.close(resolve));
-      await components?.sessionFactory.close();
+      await Promise.all([components?.sessionFactory.close(), components?.cacheClient.close()]);
     },
   };
 }
@@ -81,5 +81,5 @@ export async function serveChat(limits: Limits = {}, env: Env = {}) {
     for (const ws of sockets) ws.terminate();
     await built.close();
   };
-  return { chat, components, connect, close };
+  return { chat, components, connect, close, url };
 }

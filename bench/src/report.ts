@@ -36,7 +36,15 @@ export interface LatestJson {
   };
   footprint: { gate: { rssMb: Figure; cpuSeconds30s: Figure; listenMs: Figure }; bareNode: { rssMb: Figure; listenMs: Figure } };
   endpoints: { startup: { rps: Figure; p99Ms: Figure }; metrics: { rps: Figure; p99Ms: Figure; scrapeKb: Figure; scrapeSamples: Figure } };
-  ws: { clients: Figure; eventP50Ms: Figure; eventP99Ms: Figure; kbPerConnection: Figure; refuseP99Ms: Figure };
+  ws: {
+    clients: Figure;
+    eventP50Ms: Figure;
+    eventP99Ms: Figure;
+    kbPerConnection: Figure;
+    refuseP99Ms: Figure;
+    /** Signed in: `authenticate` to `authenticated`, and the agent events of signed-in clients. */
+    authenticated: { clients: Figure; authenticateP50Ms: Figure; authenticateP99Ms: Figure; eventP99Ms: Figure };
+  };
   /** The slow reader's largest growth over its attack sizes, the runs the app did not close, and the forged-header flood. */
   hostile: { slowReaderMaxGrowthMb: Figure; slowReaderNotClosed: Figure; floodAccepted: Figure; floodLimitPerMinute: Figure };
   /** Each dependency black-holed for the outage window under load, and the same run without a fault. */
@@ -111,6 +119,12 @@ export function buildJson(results: Results): LatestJson {
       eventP99Ms: pct(ws?.eventLatenciesMs, 99),
       kbPerConnection: ws ? round(ws.kbPerConnection, 1) : null,
       refuseP99Ms: pct(ws?.refuseMs, 99),
+      authenticated: {
+        clients: ws ? ws.authenticated.clients : null,
+        authenticateP50Ms: pct(ws?.authenticated.authenticateMs, 50),
+        authenticateP99Ms: pct(ws?.authenticated.authenticateMs, 99),
+        eventP99Ms: pct(ws?.authenticated.eventLatenciesMs, 99),
+      },
     },
     hostile: {
       slowReaderMaxGrowthMb: slowReader && slowReader.length > 0 ? round(Math.max(...slowReader.map((r) => r.peakGrowthMb)), 1) : null,
@@ -319,6 +333,9 @@ export function formatReport(results: Results, json: LatestJson): string {
           ['KB per idle connection', show(json.ws.kbPerConnection)],
           ['refused upgrade before ready p50 / p99 ms', `${show(pct(ws.refuseMs, 50))} / ${show(json.ws.refuseP99Ms)}`],
           ['upgrades accepted before ready', String(ws.acceptedBeforeReady)],
+          ['signed in: clients, messages completed / sent', `${ws.authenticated.clients}, ${ws.authenticated.messagesCompleted} / ${ws.authenticated.messagesSent}`],
+          ['signed in: authenticate p50 / p99 ms', `${show(json.ws.authenticated.authenticateP50Ms)} / ${show(json.ws.authenticated.authenticateP99Ms)}`],
+          ['signed in: agent event p50 / p99 ms', `${show(pct(ws.authenticated.eventLatenciesMs, 50))} / ${show(json.ws.authenticated.eventP99Ms)}`],
         ],
       ),
     );

@@ -1,13 +1,16 @@
 /**
  * Comparison 5: the app's chat at Cloud Run's per-instance maximum concurrency. Every client holds
  * a WebSocket and sends messages; the figures are the latency of each agent event from the send,
- * the memory each idle connection adds, and how fast an upgrade is refused before ready.
+ * the memory each idle connection adds, and how fast an upgrade is refused before ready. Then the
+ * same with sign-in on (an OpenID issuer on loopback, one subject per client): what `authenticate`
+ * costs, from the frame to `authenticated`, and the agent events of signed-in clients.
  */
 import { WebSocket } from 'ws';
 import { AGENT_EVENT_TYPES, type ServerMessage } from '../../common/chat-protocol';
 import { APP_ENV_VARS, APP_PATHS } from '../../common/revision';
 import { type BenchApp, observeStartup, startApp } from './app-process';
 import { rssMb, sleep, waitListening } from './processes';
+import { EmbeddedIssuer } from '../../runner/src/embedded-issuer';
 
 /** Cloud Run's maximum concurrency per instance. */
 export const CLOUD_RUN_MAX_CONCURRENCY = 1000;
@@ -31,6 +34,17 @@ export interface WebSocketResult {
   refuseMs: number[];
   /** Upgrades accepted before ready: the app's contract says there are none. */
   acceptedBeforeReady: number;
+  /** The same clients with sign-in on. */
+  authenticated: AuthenticatedResult;
+}
+
+export interface AuthenticatedResult {
+  clients: number;
+  /** Ms from each `authenticate` frame to its `authenticated` answer. */
+  authenticateMs: number[];
+  eventLatenciesMs: number[];
+  messagesSent: number;
+  messagesCompleted: number;
 }
 
 /** Connections opened at once: below the listen backlog, so a burst of SYNs is not dropped. */
@@ -60,19 +74,74 @@ export async function runWebSockets(plan: WebSocketPlan): Promise<WebSocketResul
     const kbPerConnection = ((rssMb(app.proc.pid) - rssIdle) * 1024) / plan.clients;
     const eventLatenciesMs: number[] = [];
     const completed = await Promise.all(sockets.map((ws, i) => converse(ws, i, plan, (ms) => eventLatenciesMs.push(ms))));
+    for (const ws of sockets.splice(0)) ws.terminate();
+    await app.proc.stop();
     return {
-      clients: sockets.length,
+      clients: plan.clients,
       eventLatenciesMs,
       messagesSent: plan.clients * plan.messagesPerClient,
       messagesCompleted: completed.reduce((sum, n) => sum + n, 0),
       kbPerConnection,
       refuseMs,
       acceptedBeforeReady,
+      authenticated: await runAuthenticated(plan),
     };
   } finally {
     for (const ws of sockets) ws.terminate();
     await app.proc.stop();
   }
+}
+
+/** The clients again, each signing in as its own person first; the per-person limits out of the way. */
+async function runAuthenticated(plan: WebSocketPlan): Promise<AuthenticatedResult> {
+  const issuer = await EmbeddedIssuer.start({ audience: 'bench' });
+  const app = await startApp({
+    [APP_ENV_VARS.maxConnections]: String(plan.clients),
+    [APP_ENV_VARS.authIssuer]: issuer.url,
+    [APP_ENV_VARS.authAudience]: 'bench',
+    [APP_ENV_VARS.userMessagesPerMinute]: '1000',
+  });
+  const sockets: WebSocket[] = [];
+  try {
+    await observeStartup(app);
+    const tokens = await Promise.all(Array.from({ length: plan.clients }, (_, i) => issuer.sign({ sub: `bench-user-${i}` })));
+    for (let first = 0; first < plan.clients; first += CONNECT_BATCH) {
+      const batch = Array.from({ length: Math.min(CONNECT_BATCH, plan.clients - first) }, (_, i) => connect(app, first + i));
+      sockets.push(...(await Promise.all(batch)));
+    }
+    // Ten at a time, as refusals are: the figure is what one sign-in costs, not a burst's queue.
+    const authenticateMs: number[] = [];
+    for (let first = 0; first < sockets.length; first += REFUSAL_CONCURRENCY) {
+      const batch = sockets.slice(first, first + REFUSAL_CONCURRENCY).map((ws, i) => authenticate(ws, tokens[first + i]!));
+      authenticateMs.push(...(await Promise.all(batch)));
+    }
+    const eventLatenciesMs: number[] = [];
+    const completed = await Promise.all(sockets.map((ws, i) => converse(ws, i, plan, (ms) => eventLatenciesMs.push(ms))));
+    return {
+      clients: sockets.length,
+      authenticateMs,
+      eventLatenciesMs,
+      messagesSent: plan.clients * plan.messagesPerClient,
+      messagesCompleted: completed.reduce((sum, n) => sum + n, 0),
+    };
+  } finally {
+    for (const ws of sockets) ws.terminate();
+    await app.proc.stop();
+    await issuer.stop();
+  }
+}
+
+/** Ms from the authenticate frame to `authenticated`; throws on anything else. */
+function authenticate(ws: WebSocket, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sentAt = performance.now();
+    ws.once('message', (data: Buffer) => {
+      const message = JSON.parse(String(data)) as ServerMessage;
+      if (message.type === 'authenticated') resolve(performance.now() - sentAt);
+      else reject(new Error(`authenticate answered ${JSON.stringify(message)}`));
+    });
+    ws.send(JSON.stringify({ type: 'authenticate', token }));
+  });
 }
 
 function wsUrl(app: BenchApp): string {

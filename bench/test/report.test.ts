@@ -15,6 +15,7 @@ const LATEST_JSON_KEYS = [
   'footprint.gate.rssMb', 'footprint.gate.cpuSeconds30s', 'footprint.gate.listenMs', 'footprint.bareNode.rssMb', 'footprint.bareNode.listenMs',
   'endpoints.startup.rps', 'endpoints.startup.p99Ms', 'endpoints.metrics.rps', 'endpoints.metrics.p99Ms', 'endpoints.metrics.scrapeKb', 'endpoints.metrics.scrapeSamples',
   'ws.clients', 'ws.eventP50Ms', 'ws.eventP99Ms', 'ws.kbPerConnection', 'ws.refuseP99Ms',
+  'ws.authenticated.clients', 'ws.authenticated.authenticateP50Ms', 'ws.authenticated.authenticateP99Ms', 'ws.authenticated.eventP99Ms',
   'hostile.slowReaderMaxGrowthMb', 'hostile.slowReaderNotClosed', 'hostile.floodAccepted', 'hostile.floodLimitPerMinute',
   'outage.clients', 'outage.outageSeconds', 'outage.none.rssGrowthMb',
   ...['postgresBlackhole', 'redisBlackhole'].flatMap((fault) => ['recoveryMs', 'rssGrowthMb', 'lost', 'silences'].map((figure) => `outage.${fault}.${figure}`)),
@@ -65,7 +66,16 @@ const results: Results = {
     },
   },
   endpoints: { startup: { rps: 9000.4, p99Ms: 3, non2xx: 0, errors: 0 }, metrics: { rps: 4000, p99Ms: 6, non2xx: 0, errors: 0 }, scrape: { bytes: 20_992, samples: 240 } },
-  ws: { clients: 1000, eventLatenciesMs: [1, 2, 30], messagesSent: 10, messagesCompleted: 10, kbPerConnection: 11.26, refuseMs: [1, 2], acceptedBeforeReady: 0 },
+  ws: {
+    clients: 1000,
+    eventLatenciesMs: [1, 2, 30],
+    messagesSent: 10,
+    messagesCompleted: 10,
+    kbPerConnection: 11.26,
+    refuseMs: [1, 2],
+    acceptedBeforeReady: 0,
+    authenticated: { clients: 1000, authenticateMs: [0.5, 0.7, 3], eventLatenciesMs: [1, 2, 40], messagesSent: 10, messagesCompleted: 10 },
+  },
   hostile: {
     threadMessages: 100,
     messageChars: 8000,
@@ -99,7 +109,14 @@ test('figures come from the measurements; CPU is scaled to the 30 s window', () 
   expect(json.footprint.gate).toEqual({ rssMb: 52, cpuSeconds30s: 0.3, listenMs: 40 });
   expect(json.endpoints.startup).toEqual({ rps: 9000, p99Ms: 3 });
   expect(json.endpoints.metrics).toEqual({ rps: 4000, p99Ms: 6, scrapeKb: 20.5, scrapeSamples: 240 });
-  expect(json.ws).toEqual({ clients: 1000, eventP50Ms: 2, eventP99Ms: 30, kbPerConnection: 11.3, refuseP99Ms: 2 });
+  expect(json.ws).toEqual({
+    clients: 1000,
+    eventP50Ms: 2,
+    eventP99Ms: 30,
+    kbPerConnection: 11.3,
+    refuseP99Ms: 2,
+    authenticated: { clients: 1000, authenticateP50Ms: 0.7, authenticateP99Ms: 3, eventP99Ms: 40 },
+  });
   expect(json.hostile).toEqual({ slowReaderMaxGrowthMb: 10.9, slowReaderNotClosed: 0, floodAccepted: 60, floodLimitPerMinute: 60 });
   expect(json.outage).toEqual({
     clients: 50,

@@ -116,24 +116,33 @@ describe('parseStackConfig', () => {
     );
   });
 
-  it('accepts dependency budgets that fill the startup window up to the headroom', () => {
-    const config = parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:databaseBudgetSeconds': String(Number(raw('startupBudgetSeconds')) - STARTUP_HEADROOM_SECONDS - Number(raw('cacheBudgetSeconds'))) }));
-    expect(config.databaseBudgetSeconds + config.cacheBudgetSeconds + STARTUP_HEADROOM_SECONDS).toBe(config.startupBudgetSeconds);
+  it('accepts dependency budgets and the key fetch that fill the startup window up to the headroom', () => {
+    const keys = (JSON.parse(raw('auth')) as { budgetSeconds: number }).budgetSeconds;
+    const config = parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:databaseBudgetSeconds': String(Number(raw('startupBudgetSeconds')) - STARTUP_HEADROOM_SECONDS - Number(raw('cacheBudgetSeconds')) - keys) }));
+    expect(config.databaseBudgetSeconds + config.cacheBudgetSeconds + config.auth.budgetSeconds + STARTUP_HEADROOM_SECONDS).toBe(config.startupBudgetSeconds);
+  });
+
+  it('reads who signs users in, with a default budget for the key fetch, and refuses an issuer without https', () => {
+    expect(parseStackConfig('staging', lookup({})).auth).toEqual(JSON.parse(raw('auth')));
+    const auth = (value: object) => lookup({ 'cloud-run-startup-gate:auth': JSON.stringify(value) });
+    expect(parseStackConfig('staging', auth({ issuer: 'https://accounts.google.com', audience: 'client-id' })).auth).toEqual({ issuer: 'https://accounts.google.com', audience: 'client-id', budgetSeconds: 15 });
+    expect(() => parseStackConfig('staging', auth({ issuer: 'http://issuer.example', audience: 'a' }))).toThrow(/^cloud-run-startup-gate:auth issuer must be an https URL/);
+    expect(() => parseStackConfig('staging', auth({ issuer: 'https://issuer.example' }))).toThrow(/^cloud-run-startup-gate:auth /);
   });
 
   it.each([
     ['the database budget', { 'cloud-run-startup-gate:databaseBudgetSeconds': '81' }],
     ['the cache budget', { 'cloud-run-startup-gate:cacheBudgetSeconds': '81' }],
-    ['a shorter startup window', { 'cloud-run-startup-gate:startupBudgetSeconds': '129' }],
+    ['a shorter startup window', { 'cloud-run-startup-gate:startupBudgetSeconds': '144' }],
   ])('rejects dependency budgets beyond the startup window (%s), naming the three keys', (_what, overrides) => {
     expect(() => parseStackConfig('staging', lookup(overrides))).toThrow(
-      /^cloud-run-startup-gate:databaseBudgetSeconds \(\d+\) \+ cloud-run-startup-gate:cacheBudgetSeconds \(\d+\) \+ 10 s for the other phases must fit within cloud-run-startup-gate:startupBudgetSeconds \(\d+\)/,
+      /^cloud-run-startup-gate:databaseBudgetSeconds \(\d+\) \+ cloud-run-startup-gate:cacheBudgetSeconds \(\d+\) \+ cloud-run-startup-gate:auth.budgetSeconds \(\d+\) \+ 10 s for the other phases must fit within cloud-run-startup-gate:startupBudgetSeconds \(\d+\)/,
     );
   });
 
   it('names the budget a too-short window needs, and what a budget beyond 240 s costs', () => {
-    expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:startupBudgetSeconds': '129' }))).toThrow(
-      /Raise it to 130 \(up to 240 s the gate's startup probe tries once a second from the start; beyond it, .* a boot that is ready sooner still waits for it\)$/,
+    expect(() => parseStackConfig('staging', lookup({ 'cloud-run-startup-gate:startupBudgetSeconds': '144' }))).toThrow(
+      /Raise it to 145 \(up to 240 s the gate's startup probe tries once a second from the start; beyond it, .* a boot that is ready sooner still waits for it\)$/,
     );
   });
 

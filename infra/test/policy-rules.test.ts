@@ -2,7 +2,7 @@
 import { renderedResources, renderedService, STACKS } from '../../common/cloud-run-service';
 import { ALERT_RULES_DIRS } from '../../common/paths';
 import { loadAlertRules } from '../alert-rules';
-import { missingChatAppAlerts } from '../policy/chat-app-rules';
+import { missingChatAppAlerts, publicChatServiceWithoutSignIn } from '../policy/chat-app-rules';
 import { POLICIES, RESOURCE_POLICIES, RESOURCE_RULES as RULES, STACK_POLICY_RULES, violations } from '../policy/policies';
 import { missingGateAlerts, stackOfUrn, TYPES, type StackResource } from '../policy/rules';
 import { revisionProbes } from '../../common/probes';
@@ -50,7 +50,7 @@ const failing: [string, string, (props: Props) => void, string][] = [
   ['gate-startup-probe', 'an initial delay beyond 240 s', (p) => (container(p, 'gate').startupProbe.initialDelaySeconds = 241), 'initialDelaySeconds must be 0..240'],
   ['dependency-budgets-fit-startup-window', 'a 30 s database budget', (p) => (envOf(p, 'APP_DATABASE_BUDGET_MS').value = '30000'), 'APP_DATABASE_BUDGET_MS must be at least 60000'],
   ['dependency-budgets-fit-startup-window', 'no cache budget', (p) => (container(p, 'app').envs = container(p, 'app').envs.filter((e: Props) => e.name !== 'APP_CACHE_BUDGET_MS')), 'APP_CACHE_BUDGET_MS must be at least 60000'],
-  ['dependency-budgets-fit-startup-window', 'a window shorter than the budgets', (p) => (container(p, 'gate').startupProbe.failureThreshold = 100), 'need 160 s, but the gate\'s startup probe gives up after 100 s'],
+  ['dependency-budgets-fit-startup-window', 'a window shorter than the budgets', (p) => (container(p, 'gate').startupProbe.failureThreshold = 100), "(90 s + 60 s + 15 s, the last the identity provider's keys) plus 10 s need 175 s, but the gate's startup probe gives up after 100 s"],
   ['no-startup-deadlock', 'the app depending on the gate', (p) => (container(p, 'app').dependsOns = ['gate']), 'app depends on the gate'],
   ['no-startup-deadlock', 'the collector depending on the gate', (p) => (container(p, 'collector').dependsOns = ['gate']), 'collector depends on the gate'],
   ['no-startup-deadlock', 'a dependency without a startup probe', (p) => (container(p, 'gate').dependsOns = ['collector']), 'collector, which has no startup probe'],
@@ -155,13 +155,16 @@ describe('a startup budget beyond 240 s', () => {
     const props = service();
     container(props, 'gate').startupProbe = { ...revisionProbes(400).gate.startup };
     envOf(props, 'APP_DATABASE_BUDGET_MS').value = '230000';
-    envOf(props, 'APP_CACHE_BUDGET_MS').value = '160000';
+    envOf(props, 'APP_CACHE_BUDGET_MS').value = '145000';
     expect(container(props, 'gate').startupProbe).toMatchObject({ initialDelaySeconds: 160, periodSeconds: 1, failureThreshold: 240 });
     expect(violations(TYPES.service, props, { stack: 'production' })).toEqual([]);
-    envOf(props, 'APP_CACHE_BUDGET_MS').value = '161000';
+    envOf(props, 'APP_CACHE_BUDGET_MS').value = '146000';
     expect(check('dependency-budgets-fit-startup-window', props)).toEqual([
-      "the app's dependency budgets (230 s + 161 s) plus 10 s need 401 s, but the gate's startup probe gives up after 400 s",
+      "the app's dependency budgets (230 s + 146 s + 15 s, the last the identity provider's keys) plus 10 s need 401 s, but the gate's startup probe gives up after 400 s",
     ]);
+    // Without an issuer there is no key fetch to wait for.
+    container(props, 'app').envs = container(props, 'app').envs.filter((env: Props) => env.name !== 'APP_AUTH_ISSUER');
+    expect(check('dependency-budgets-fit-startup-window', props)).toEqual([]);
   });
 });
 
@@ -282,5 +285,39 @@ describe('chat-app-alert-policies', () => {
     const renamed = stackResources('staging').filter((resource) => !rules.some((rule) => rule.alert === alertRuleOf(resource)));
     renamed.find((resource) => resource.type === TYPES.service)!.props.name = 'orders';
     expect(missingChatAppAlerts(renamed, rules)).toEqual([]);
+  });
+});
+
+describe('public-service-signs-users-in', () => {
+  const appEnvs = (resources: StackResource[]) => (resources.find((resource) => resource.type === TYPES.service)!.props as Props).template.containers.find((c: Props) => c.name === 'app').envs as Props[];
+
+  it('passes both rendered stacks: production is public and signs users in', () => {
+    expect(stackResources('production').some((resource) => resource.type === TYPES.serviceInvoker && resource.props.member === 'allUsers')).toBe(true);
+    for (const stack of STACKS) expect(publicChatServiceWithoutSignIn(stackResources(stack))).toEqual([]);
+  });
+
+  it('names what a public service lacks, and asks nothing of a private one', () => {
+    const production = stackResources('production');
+    const envs = appEnvs(production);
+    envs.splice(envs.findIndex((env) => env.name === 'APP_AUTH_ISSUER'), 1);
+    envs.find((env) => env.name === 'APP_AUTH_AUDIENCE')!.value = '';
+    expect(stackRule('public-service-signs-users-in').check(production, { stack: 'production' })).toEqual([
+      'the service is public but its app has no APP_AUTH_ISSUER and APP_AUTH_AUDIENCE: anyone could chat and spend the LLM budget',
+    ]);
+    const staging = stackResources('staging');
+    const stagingEnvs = appEnvs(staging);
+    stagingEnvs.splice(stagingEnvs.findIndex((env) => env.name === 'APP_AUTH_ISSUER'), 1);
+    expect(publicChatServiceWithoutSignIn(staging)).toEqual([]);
+  });
+
+  it("asks nothing of another app's service, public or not: the Python example's stack has no sign-in settings and passes", () => {
+    const python = stackResources('python-fastapi');
+    expect(appEnvs(python).some((env) => env.name.startsWith('APP_AUTH_'))).toBe(false);
+    expect(stackRule('public-service-signs-users-in').check(python, { stack: 'python-fastapi' })).toEqual([]);
+    const renamed = stackResources('production');
+    const renamedEnvs = appEnvs(renamed);
+    renamedEnvs.splice(renamedEnvs.findIndex((env) => env.name === 'APP_AUTH_ISSUER'), 1);
+    for (const resource of renamed.filter((r) => r.type === TYPES.service || r.type === TYPES.serviceInvoker)) resource.props.name = 'orders';
+    expect(publicChatServiceWithoutSignIn(renamed)).toEqual([]);
   });
 });

@@ -134,6 +134,13 @@ describe.each(STACKS)('stack %s', (stackName) => {
     expect(new Set(names).size).toBe(names.length);
   });
 
+  it('gives the app who signs users in, and the key fetch budget in ms', () => {
+    const envs = Object.fromEntries(byName.app!.envs!.map((env) => [env.name, env.value]));
+    expect([envs.APP_AUTH_ISSUER, envs.APP_AUTH_AUDIENCE, envs.APP_AUTH_BUDGET_MS]).toEqual([config.auth.issuer, config.auth.audience, String(config.auth.budgetSeconds * 1000)]);
+    // The key fetch runs in the dependencies phase, before the database and cache phases, inside the same window.
+    expect(config.databaseBudgetSeconds + config.cacheBudgetSeconds + config.auth.budgetSeconds).toBeLessThanOrEqual(config.startupBudgetSeconds - STARTUP_HEADROOM_SECONDS);
+  });
+
   it('reaches private IPs through Direct VPC egress on the configured network and subnet, private ranges only', () => {
     expect(template.vpcAccess).toEqual({ egress: 'PRIVATE_RANGES_ONLY', networkInterfaces: [{ network: config.network, subnetwork: config.subnetwork }] });
   });

@@ -20,8 +20,9 @@ export function localImages(
   return {
     app: {
       command: [process.execPath, ENTRY_POINTS.app],
-      // No Secret Manager here: the built-in model, store and cache stand in for the LLM endpoint, PostgreSQL and Redis.
-      omitEnv: [APP_ENV_VARS.llmBaseUrl, APP_ENV_VARS.llmModel],
+      // No Secret Manager here: the built-in model, store and cache stand in for the LLM endpoint, PostgreSQL and Redis;
+      // the stack's identity provider is replaced by the embedded one the caller passes in `appEnv`, or by none.
+      omitEnv: [APP_ENV_VARS.llmBaseUrl, APP_ENV_VARS.llmModel, APP_ENV_VARS.authIssuer, APP_ENV_VARS.authAudience, APP_ENV_VARS.authJwksUrl],
       env: {
         [APP_ENV_VARS.environment]: 'development',
         [APP_ENV_VARS.port]: local(APP_PORT),

@@ -4,7 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { RENDERED_STACKS, STACKS } from '../../common/cloud-run-service';
-import { APP_PORT } from '../../common/revision';
+import { APP_ENV_VARS, APP_PORT } from '../../common/revision';
+import { EmbeddedIssuer } from './embedded-issuer';
 import { FrontDoor } from './front-door';
 import { localRevisionOf } from './local-images';
 import { startupBudgetOf } from './local-revision';
@@ -13,6 +14,9 @@ import { RevisionRunner } from './revision-runner';
 import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
 import { describeBoot, formatEvent, type Stamped, type TimelineEvent } from './timeline';
 
+
+/** The `aud` of the embedded issuer's tokens. */
+const LOCAL_AUDIENCE = 'local-chat';
 
 const USAGE = `usage: npm start -- [--stack ${RENDERED_STACKS.join('|')}] [--run CONTAINER=COMMAND]... [--scenario ${SCENARIO_NAMES.join('|')}] [--probe-model ${PROBE_MODELS.join('|')}] [--exit-after-ready] [--json] [--port N] [--hold-timeout-ms N]`;
 
@@ -82,9 +86,12 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const scenario = SCENARIOS[options.scenario];
+  // In the chat app's stacks an OpenID issuer on loopback stands in for the stack's identity provider: the app verifies its tokens for real.
+  const issuer = (STACKS as readonly string[]).includes(options.stack) ? await EmbeddedIssuer.start({ audience: LOCAL_AUDIENCE, signIn: true }) : undefined;
+  const signIn: Record<string, string> = issuer === undefined ? {} : { [APP_ENV_VARS.authIssuer]: issuer.url, [APP_ENV_VARS.authAudience]: LOCAL_AUDIENCE };
   let placed: Awaited<ReturnType<typeof localRevisionOf>>;
   try {
-    placed = await localRevisionOf(options.stack, scenario.appEnv, options.run);
+    placed = await localRevisionOf(options.stack, { ...signIn, ...scenario.appEnv }, options.run);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
     process.exit(2);
@@ -123,13 +130,14 @@ async function main(): Promise<void> {
     out(`Containers: ${revision.containers.map((c) => c.name).join(', ')}${skipped.length ? `; not run locally: ${skipped.join(', ')}` : ''}. Front door: ${url}`);
     for (const [name, command] of Object.entries(options.run)) out(`Container ${name} runs: ${command}`);
     if (chatApp) out('Local stand-ins: APP_ENV=development, the built-in model and the in-process store and cache replace the LLM endpoint, PostgreSQL and Redis, whose settings come from Secret Manager.');
+    if (issuer) out(`Sign-in: an OpenID issuer on loopback (${issuer.url}) stands in for the stack's identity provider; the chat page asks for a user name.`);
   }
   record({ kind: 'front-door', url });
 
   const runner = new RevisionRunner(revision, frontDoor, record, undefined, options.probeModel);
   const shutdown = async (code: number) => {
     await runner.stop();
-    await frontDoor.close();
+    await Promise.all([frontDoor.close(), issuer?.stop()]);
     process.exit(code);
   };
   process.once('SIGINT', () => void shutdown(0));
@@ -156,7 +164,7 @@ async function main(): Promise<void> {
   // The summary is the last line, after the containers stopped, so scripts can read it with tail -1.
   if (exiting) {
     await runner.stop();
-    await frontDoor.close();
+    await Promise.all([frontDoor.close(), issuer?.stop()]);
   }
   if (options.json) out(JSON.stringify(summary));
   else if (result.ok) {

@@ -1,13 +1,15 @@
 /**
  * WebSocket clients hammer the front door of `npm start` while the revision starts (the services
  * phase takes 5 s): no client ever sees close code 1011, early clients wait at the door or get 503,
- * and once traffic flows every client gets the five agent events and the reply.
+ * and once traffic flows every client signs in through the embedded issuer and gets the five agent
+ * events and the reply.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { messages, tryUpgrade } from '../../testkit/chat-client';
+import { signInThrough } from '../../testkit/oidc-issuer';
 
 const RUNNER = path.resolve(__dirname, '../../dist/runner/src/main.js');
 const CLIENTS = 40;
@@ -68,6 +70,9 @@ async function client(wsUrl: string, trafficFlows: () => boolean, tally: Tally, 
     if (startedBeforeTraffic) tally.released += 1;
     const closed = new Promise<void>((resolve) => ws.once('close', (code) => (tally.closeCodes.push(code), resolve())));
     const inbox = messages(ws);
+    const token = await signInThrough(wsUrl.replace('ws', 'http').replace(/\/ws$/, ''), `client-${index}`);
+    ws.send(JSON.stringify({ type: 'authenticate', token }));
+    expect(await inbox.next()).toMatchObject({ type: 'authenticated', subject: `client-${index}` });
     ws.send(JSON.stringify({ type: 'user_message', text: `hello from client ${index}` }));
     const received = await inbox.take(AGENT_EVENT_TYPES.length + 1, 15_000);
     expect(received.map((message) => message.type)).toEqual([...AGENT_EVENT_TYPES, 'agent_response']);

@@ -10,7 +10,7 @@ import { runFailure } from './run-failure';
 import type { ExecutionTracker } from './execution-tracker';
 import type { LlmClient } from './llm';
 import type { AgentEvent } from '../../../common/chat-protocol';
-import type { ChatSession, RunRecord, SessionFactory, StoredMessage } from '../storage/store';
+import type { ChatSession, Owner, RunRecord, SessionFactory, StoredMessage } from '../storage/store';
 import { describeError } from '../errors';
 import { type ThreadRun, RunLeases } from './run-leases';
 import type { ToolDispatcher } from './tools';
@@ -43,6 +43,10 @@ export interface RunRequest {
   text: string;
   /** The client's id for the message: a second request with it in the thread starts nothing. */
   clientMessageId?: string;
+  /** The signed-in person; recorded as the owner when this run creates the thread. */
+  owner?: Owner;
+  /** Told the tokens of each model call (the person's daily budget). */
+  onUsage?: (tokens: number) => void;
 }
 
 export interface RunOutcome {
@@ -97,7 +101,7 @@ export class AgentSupervisor {
   async handle(request: RunRequest, agentName = 'chat'): Promise<RunOutcome> {
     const { sessionFactory, executionTracker } = this.deps;
     const runId = this.newRunId();
-    const { threadId, text, clientMessageId } = request;
+    const { threadId, text, clientMessageId, owner, onUsage } = request;
     const done = executionTracker.start(runId);
     try {
       const session = sessionFactory.session();
@@ -105,7 +109,7 @@ export class AgentSupervisor {
       try {
         history = await session.history(threadId, HISTORY_LIMIT);
         // Stored before agent_started, which the client takes as the acknowledgement.
-        const started = await session.startRun({ runId, threadId, text, at: this.now().toISOString(), clientMessageId, leaseMs: this.options.leaseMs });
+        const started = await session.startRun({ runId, threadId, text, at: this.now().toISOString(), clientMessageId, owner, leaseMs: this.options.leaseMs });
         if (!started.started) return { runId: started.existing.runId, ok: true, existing: started.existing };
       } catch (error) {
         // Nothing was stored: there is no run to end, and the client hears `unavailable`. A
@@ -116,7 +120,7 @@ export class AgentSupervisor {
       }
       this.leases.hold({ runId, threadId });
       try {
-        return await this.run(session, { runId, threadId, text, history, clientMessageId }, agentName);
+        return await this.run(session, { runId, threadId, text, history, clientMessageId, onUsage }, agentName);
       } finally {
         this.leases.release(runId);
       }
@@ -127,7 +131,7 @@ export class AgentSupervisor {
 
   private async run(
     session: ChatSession,
-    { runId, threadId, text, history, clientMessageId }: { runId: string; threadId: string; text: string; history: StoredMessage[]; clientMessageId?: string },
+    { runId, threadId, text, history, clientMessageId, onUsage }: { runId: string; threadId: string; text: string; history: StoredMessage[]; clientMessageId?: string; onUsage?: RunRequest['onUsage'] },
     agentName: string,
   ): Promise<RunOutcome> {
     const { agentRegistry, llmClient, toolDispatcher, websocketBridge } = this.deps;
@@ -138,7 +142,7 @@ export class AgentSupervisor {
         threadId,
         text,
         history,
-        llm: llmClient,
+        llm: metered(llmClient, onUsage),
         tools: toolDispatcher,
         emit: (event) => recorder.emit(event.type === 'agent_started' && clientMessageId !== undefined ? { ...event, clientMessageId } : event),
       });
@@ -172,6 +176,18 @@ export class AgentSupervisor {
   }
 }
 
+/** The model, reporting each call's tokens to `onUsage`. */
+function metered(llm: LlmClient, onUsage: ((tokens: number) => void) | undefined): LlmClient {
+  if (onUsage === undefined) return llm;
+  return {
+    name: llm.name,
+    complete: async (turns) => {
+      const completion = await llm.complete(turns);
+      onUsage(completion.totalTokens);
+      return completion;
+    },
+  };
+}
 
 /**
  * One run's events: numbered in emission order and stored one after another (so the row ids

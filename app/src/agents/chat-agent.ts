@@ -25,7 +25,7 @@ export class ChatAgent implements Agent {
       { role: 'user', content: run.text },
       { role: 'system', content: `tool ${TOOL} returned ${JSON.stringify(output)}` },
     ];
-    const reply = await run.llm.complete(turns);
+    const { text: reply } = await run.llm.complete(turns);
     run.emit({ type: 'agent_completed', ...ids, durationMs: this.now() - started });
     return reply;
   }

@@ -12,26 +12,44 @@ export interface ChatTurn {
   content: string;
 }
 
+/** A reply and what it cost: the tokens the model reports (prompt and completion together). */
+export interface Completion {
+  text: string;
+  totalTokens: number;
+}
+
 export interface LlmClient {
   readonly name: string;
-  complete(turns: readonly ChatTurn[]): Promise<string>;
+  complete(turns: readonly ChatTurn[]): Promise<Completion>;
+}
+
+/**
+ * About four characters a token, the usual rule of thumb for English: what the built-in model
+ * reports, and the fallback for an endpoint that reports no usage, so a budget still holds.
+ */
+export function estimateTokens(turns: readonly ChatTurn[], reply: string): number {
+  const chars = turns.reduce((sum, turn) => sum + turn.content.length, 0) + reply.length;
+  return Math.ceil(chars / 4);
 }
 
 /** Answers from the conversation alone, the same way every time: no network, no randomness. */
 export class BuiltinModel implements LlmClient {
   readonly name = 'builtin';
 
-  async complete(turns: readonly ChatTurn[]): Promise<string> {
+  async complete(turns: readonly ChatTurn[]): Promise<Completion> {
     const lastUser = [...turns].reverse().find((turn) => turn.role === 'user');
     const notes = turns.filter((turn) => turn.role === 'system' && turn.content.startsWith('tool ')).map((turn) => turn.content);
     const userCount = turns.filter((turn) => turn.role === 'user').length;
     const said = lastUser ? `You said: "${lastUser.content}".` : 'You said nothing.';
-    return [said, ...notes, `This is message ${userCount} in this thread.`].join(' ');
+    const text = [said, ...notes, `This is message ${userCount} in this thread.`].join(' ');
+    return { text, totalTokens: estimateTokens(turns, text) };
   }
 }
 
 const completionSchema = z.object({
   choices: z.array(z.object({ message: z.object({ content: z.string() }) })).min(1),
+  // OpenAI-compatible endpoints report what the call cost; some proxies leave it out.
+  usage: z.object({ total_tokens: z.number().int().nonnegative() }).optional(),
 });
 
 type OpenAiConfig = Extract<LlmConfig, { kind: 'openai-compatible' }>;
@@ -51,14 +69,15 @@ export class OpenAiCompatibleClient implements LlmClient {
     await this.request('models', { method: 'GET' });
   }
 
-  async complete(turns: readonly ChatTurn[]): Promise<string> {
+  async complete(turns: readonly ChatTurn[]): Promise<Completion> {
     const body = await this.request('chat/completions', {
       method: 'POST',
       body: JSON.stringify({ model: this.config.model, messages: turns }),
     });
     const parsed = completionSchema.safeParse(body);
     if (!parsed.success) throw new Error(`${redactUrl(this.endpoint('chat/completions'))} answered a body without choices[0].message.content`);
-    return parsed.data.choices[0]!.message.content;
+    const text = parsed.data.choices[0]!.message.content;
+    return { text, totalTokens: parsed.data.usage?.total_tokens ?? estimateTokens(turns, text) };
   }
 
   private endpoint(path: string): string {

@@ -9,9 +9,13 @@
  * read, a socket follows at most `maxThreadsPerSocket` threads, and a history answer is one page
  * capped in count and bytes (older pages on request, each a rate-limited resume).
  *
- * A thread belongs to whoever holds its token: the server mints every thread id and sends the
- * token on the thread's first agent_started to the socket that started it; a resume, or a message
- * to an existing thread, without the matching token is refused with `forbidden`.
+ * With sign-in on, a socket signs in first (auth/socket-auth.ts), a thread belongs to the person
+ * who started it and every other person is refused with `forbidden` (thread-access.ts), and a
+ * person's messages count against their own limits (user-limits.ts) after the socket's `busy` cap.
+ * Without sign-in (development) a thread belongs to whoever holds its token: the server mints
+ * every thread id and sends the token on the thread's first agent_started to the socket that
+ * started it; a resume, or a message to an existing thread, without the matching token is refused
+ * with `forbidden`.
  */
 import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
@@ -21,6 +25,11 @@ import type { ServerConfig } from '../config';
 import { retryAfterOf } from '../dependencies/unavailable';
 import { type ErrorMessage, historyPage, parseClientFrame, type Resume, RESUME_HISTORY_LIMIT, RESUME_HISTORY_MAX_BYTES, type ServerMessage } from '../../../common/chat-protocol';
 import { describeError } from '../errors';
+import { type UpgradeVerdict, verifyUpgrade } from '../auth/bearer';
+import { SocketAuth } from '../auth/socket-auth';
+import type { Identity } from '../auth/token-verifier';
+import { ownerOf, ThreadAccess } from './thread-access';
+import { type Admission, UserLimits, type UserLimitSettings } from './user-limits';
 import { ThreadTokens } from './thread-tokens';
 import { busy, RunEndings, RunSlots, runStatus } from './socket-runs';
 import type { RunRequest } from '../agents/agent-supervisor';
@@ -36,12 +45,13 @@ export const RECONNECT_CLOSE = {
 export const SLOW_READER_CLOSE = { code: 1008, reason: 'client is not reading: too many bytes waiting to be sent' } as const;
 
 export interface ChatOptions {
-  components: Pick<Components, 'settings' | 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker' | 'sessionFactory' | 'threadRelay'>;
+  components: Pick<Components, 'settings' | 'authentication' | 'websocketManager' | 'agentSupervisor' | 'cacheClient' | 'executionTracker' | 'sessionFactory' | 'threadRelay'>;
   rateLimitPerMinute: number;
   maxBufferedBytes: number;
   maxThreadsPerSocket: number;
   maxRunsPerSocket: number;
   pingIntervalMs: number;
+  userLimits: UserLimitSettings;
   log: Logger;
   now?: () => number;
 }
@@ -55,6 +65,7 @@ export function chatOptions(config: ServerConfig, components: ChatOptions['compo
     maxThreadsPerSocket: config.wsMaxThreadsPerSocket,
     maxRunsPerSocket: config.wsMaxRunsPerSocket,
     pingIntervalMs: config.wsPingIntervalMs,
+    userLimits: { messagesPerMinute: config.userMessagesPerMinute, maxConcurrentRuns: config.userMaxConcurrentRuns, dailyLlmTokens: config.userDailyLlmTokens },
     log,
   };
 }
@@ -64,19 +75,30 @@ export class ChatService {
   private readonly heartbeat: NodeJS.Timeout;
   private stopping = false;
   private readonly tokens: ThreadTokens;
+  private readonly access: ThreadAccess;
+  private readonly limits: UserLimits;
 
   constructor(private readonly options: ChatOptions) {
     this.tokens = new ThreadTokens(options.components.settings.threadTokenKey);
+    this.access = new ThreadAccess(this.tokens, options.components.sessionFactory);
+    this.limits = new UserLimits(options.components.cacheClient, options.userLimits, options.now, (error) =>
+      options.log.warn({}, `per-person counter not updated: ${describeError(error)}`),
+    );
     this.heartbeat = setInterval(() => this.ping(), options.pingIntervalMs);
     this.heartbeat.unref();
+  }
+
+  /** Verifies an upgrade's `Authorization: Bearer`, counted against `client`'s sign-ins. */
+  authenticateUpgrade(client: string, authorization: string | undefined): Promise<UpgradeVerdict> {
+    return verifyUpgrade(this.options.components.authentication, authorization, () => this.rateLimit(client, 'authenticate'));
   }
 
   get connections(): number {
     return this.alive.size;
   }
 
-  /** `client` is the address the rate limit is keyed on (public-server.ts). */
-  accept(ws: WebSocket, client: string): void {
+  /** `client` is the address the rate limit is keyed on (public-server.ts); `identity` a verified `Authorization: Bearer`. */
+  accept(ws: WebSocket, client: string, identity?: Identity): void {
     const { websocketManager } = this.options.components;
     const id = randomUUID();
     // Threads this socket started whose token it has not been sent yet. A run that fails before
@@ -91,7 +113,7 @@ export class ChatService {
     const endings = new RunEndings();
     const send = (message: ServerMessage) => {
       if (ws.readyState !== WebSocket.OPEN || !endings.admit(message)) return;
-      const token = takeToken(message.threadId);
+      const token = takeToken('threadId' in message ? message.threadId : undefined);
       const frame = JSON.stringify(token === undefined || message.type !== 'agent_started' ? message : { ...message, threadToken: token });
       if (ws.bufferedAmount + Buffer.byteLength(frame) <= this.options.maxBufferedBytes) return ws.send(frame);
       // Logged once: the socket is CLOSING from here on, so no later send reaches this line.
@@ -99,6 +121,15 @@ export class ChatService {
       ws.close(SLOW_READER_CLOSE.code, SLOW_READER_CLOSE.reason);
     };
     websocketManager.add({ id, send, close: (code, reason) => ws.close(code, reason) });
+    const auth = new SocketAuth({
+      authentication: this.options.components.authentication,
+      send,
+      close: (code, reason) => ws.close(code, reason),
+      // A count of its own: signing in does not eat into the messages an address may send.
+      rateLimit: () => this.rateLimit(client, 'authenticate'),
+      log: this.options.log.child({ connectionId: id }),
+    });
+    auth.start(identity);
     this.alive.set(ws, true);
     ws.on('pong', () => this.alive.set(ws, true));
     // One frame at a time, and no reading while frames wait: a client that floods frames waits in
@@ -111,7 +142,7 @@ export class ChatService {
       queued += 1;
       ws.pause();
       frames = frames
-        .then(() => this.onFrame({ id, client, send, unsentTokens, runs }, data, isBinary))
+        .then(() => this.onFrame({ id, client, send, unsentTokens, runs, auth }, data, isBinary))
         .catch((error: unknown) => this.options.log.warn({ connectionId: id }, `frame failed: ${describeError(error)}`))
         .finally(() => {
           queued -= 1;
@@ -120,6 +151,7 @@ export class ChatService {
     });
     ws.on('error', (error) => this.options.log.warn({ connectionId: id, err: error }, 'websocket error'));
     ws.on('close', (code) => {
+      auth.dispose();
       for (const threadId of websocketManager.remove(id)) this.options.components.threadRelay.unwatch(threadId);
       this.alive.delete(ws);
       this.options.log.debug({ connectionId: id, code }, 'websocket closed');
@@ -155,44 +187,67 @@ export class ChatService {
 
   private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
     const { id, client, send } = connection;
-    if (isBinary) return send({ type: 'error', code: 'invalid_json', message: 'send JSON in text frames' });
-    const parsed = parseClientFrame(rawToString(data));
+    const parsed = isBinary ? undefined : parseClientFrame(rawToString(data));
+    if (await connection.auth.intercept(parsed)) return;
+    if (parsed === undefined) return send({ type: 'error', code: 'invalid_json', message: 'send JSON in text frames' });
     if (!parsed.ok) return send(parsed.error);
     if (this.stopping) {
       return send({ type: 'error', code: 'shutting_down', message: 'the server is restarting; reconnect and send the message again' });
     }
     const message = parsed.message;
+    if (message.type === 'authenticate') return; // SocketAuth's
+    // Before anything is counted: a busy socket costs neither its address's nor its person's limits.
     if (message.type === 'user_message' && connection.runs.full) return send(busy(connection.runs.max));
+    // Counted for a run until startRun takes it over; released here when no run starts.
+    let admission: Admission | undefined;
     try {
       const limited = await this.rateLimit(client);
       if (limited !== undefined) return send(limited);
-      if (message.threadId !== undefined && !this.tokens.verify(message.threadId, message.threadToken)) return send(forbidden(message.threadId));
+      const { identity } = connection.auth;
+      if (message.type === 'list_threads') return send(identity === undefined ? signInFirst() : await this.access.list(identity, message));
+      if (message.threadId !== undefined && !(await this.access.allowed(message.threadId, message.threadToken, identity))) return send(forbidden(message.threadId, identity !== undefined));
       if (message.type === 'resume') return await this.resume(id, message, send);
       const threadId = message.threadId ?? randomUUID();
+      if (identity !== undefined) {
+        const admitted = await this.limits.admit(identity);
+        if (!admitted.ok) return send(admitted.error);
+        admission = admitted.admission;
+      }
       // This instance delivers its own run's events directly; the subscription is for other instances' runs.
       const following = this.follow(id, threadId);
       if (following === undefined) return send(this.tooManyThreads());
-      if (message.threadId === undefined) connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
+      if (message.threadId === undefined && identity === undefined) connection.unsentTokens.set(threadId, this.tokens.mint(threadId));
       following.catch((error: unknown) => this.options.log.warn({ connectionId: id }, `following thread failed: ${describeError(error)}`));
       // Not awaited: the next frame of this socket is read while the agent runs, in one of its slots.
-      this.startRun(connection, { threadId, text: message.text, clientMessageId: message.clientMessageId });
+      this.startRun(connection, { threadId, text: message.text, clientMessageId: message.clientMessageId, owner: identity && ownerOf(identity), onUsage: admission?.spent }, admission);
+      admission = undefined;
     } catch (error) {
       this.options.log.warn({ connectionId: id, err: error }, `cannot serve ${message.type}: ${describeError(error)}`);
       send(unavailable(error));
+    } finally {
+      admission?.release();
     }
   }
 
-  /** Runs the agent in one of the socket's slots; a resend the thread already has gets its run's state instead. */
-  private startRun(connection: Connection, request: RunRequest): void {
+  /**
+   * Runs the agent in one of the socket's slots; a resend the thread already has gets its run's
+   * state instead. The slot and the person's run count (`admission`) are given back once it ends,
+   * whether or not it started anything; an expiring sign-in waits for it.
+   */
+  private startRun(connection: Connection, request: RunRequest, admission: Admission | undefined): void {
     const release = connection.runs.take();
     const { clientMessageId } = request;
-    this.options.components.agentSupervisor
+    const run = this.options.components.agentSupervisor
       .handle(request)
       .then((outcome) => {
         if (outcome.existing !== undefined && clientMessageId !== undefined) connection.send(runStatus(outcome.existing, clientMessageId));
       })
       .catch((error: unknown) => this.options.log.warn({ connectionId: connection.id }, `run failed: ${describeError(error)}`))
-      .finally(release);
+      .finally(() => {
+        release();
+        admission?.release();
+      });
+    connection.auth.track(run);
   }
 
   /**
@@ -220,13 +275,14 @@ export class ChatService {
     return { type: 'error', code: 'too_many_threads', message: `one connection follows at most ${max} threads; open another connection` };
   }
 
-  private async rateLimit(client: string): Promise<ErrorMessage | undefined> {
+  private async rateLimit(client: string, counter: 'rate' | 'authenticate' = 'rate'): Promise<ErrorMessage | undefined> {
     const now = (this.options.now ?? Date.now)();
     const window = Math.floor(now / RATE_WINDOW_MS);
-    const count = await this.options.components.cacheClient.increment(`rate:${client}:${window}`, RATE_WINDOW_MS);
+    const count = await this.options.components.cacheClient.increment(`${counter}:${client}:${window}`, RATE_WINDOW_MS);
     if (count <= this.options.rateLimitPerMinute) return undefined;
     const retryAfterMs = (window + 1) * RATE_WINDOW_MS - now;
-    return { type: 'error', code: 'rate_limited', message: `more than ${this.options.rateLimitPerMinute} messages a minute`, retryAfterMs };
+    const what = counter === 'rate' ? 'messages' : 'authenticate frames';
+    return { type: 'error', code: 'rate_limited', message: `more than ${this.options.rateLimitPerMinute} ${what} a minute`, retryAfterMs };
   }
 
   /** Terminates sockets that did not answer the previous ping: a dead peer never sends close. */
@@ -248,6 +304,7 @@ interface Connection {
   send: (message: ServerMessage) => void;
   unsentTokens: Map<string, string>;
   runs: RunSlots;
+  auth: SocketAuth;
 }
 
 /** A frame the database could not serve in time (a resume, or a message refused before its run). */
@@ -256,8 +313,13 @@ function unavailable(error: unknown): ErrorMessage {
   return { type: 'error', code: 'unavailable', message: `the server could not reach its database in time; try again in ${retryAfterSeconds} s`, retryAfterSeconds };
 }
 
-function forbidden(threadId: string): ErrorMessage {
-  return { type: 'error', code: 'forbidden', threadId, message: 'this thread needs the threadToken sent with its first agent_started' };
+function forbidden(threadId: string, signedIn: boolean): ErrorMessage {
+  const message = signedIn ? 'you have no thread with this id' : 'this thread needs the threadToken sent with its first agent_started';
+  return { type: 'error', code: 'forbidden', threadId, message };
+}
+
+function signInFirst(): ErrorMessage {
+  return { type: 'error', code: 'unauthenticated', message: 'list_threads lists a signed-in person\'s threads; sign-in is off on this server' };
 }
 
 function rawToString(data: RawData): string {

@@ -18,6 +18,7 @@ import type { Logger } from '../../../common/log';
 import { APP_ENV_VARS as V, APP_PATHS, DEFAULT_REQUIRED_COMPONENTS } from '../../../common/revision';
 import { decide, worthHolding } from '../../../common/startup-decision';
 import { ProbeHolds, type StartupAnswer, serveStartupProbe } from '../../../common/startup-hold';
+import { describeError } from '../errors';
 import type { ChatService } from './chat-service';
 import type { DependencyHealth } from '../dependencies/dependency-health';
 import type { ServerConfig } from '../config';
@@ -48,6 +49,8 @@ export interface PublicServerOptions {
   startupHoldMs: number;
   /** Dependencies the app is serving without; /healthz lists them and stays 200. */
   health?: Pick<DependencyHealth, 'snapshot'>;
+  /** Where the chat page signs in (APP_AUTH_ISSUER); undefined for anonymous chat. */
+  authIssuer: string | undefined;
 }
 
 /** The listener's options from the app's settings. */
@@ -58,6 +61,7 @@ export function publicServerOptions(config: ServerConfig, log: Logger): PublicSe
     allowedOrigins: config.allowedOrigins,
     trustProxyHops: config.trustProxyHops,
     startupHoldMs: config.startupHoldMs,
+    authIssuer: config.authIssuer,
     log,
   };
 }
@@ -79,7 +83,7 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
   app.set('trust proxy', options.trustProxyHops);
   // Read once: the page served is the page the CSP hashes were computed from.
   const page = readFileSync(CHAT_PAGE, 'utf8');
-  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: chatPagePolicy(page) } }));
+  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: chatPagePolicy(page, options.authIssuer) } }));
   const holds = new ProbeHolds();
   state.subscribe(() => holds.wake());
   // Held like the gate's /startup (common/startup-hold.ts): 200 the moment the app is ready.
@@ -93,7 +97,8 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
   });
 
   app.get(APP_PATHS.chatPage, (_req, res) => res.type('html').send(page));
-  for (const path of [APP_PATHS.startup, APP_PATHS.healthz, APP_PATHS.chatPage]) {
+  app.get(APP_PATHS.authConfig, (_req, res) => res.json({ issuer: options.authIssuer ?? null }));
+  for (const path of [APP_PATHS.startup, APP_PATHS.healthz, APP_PATHS.chatPage, APP_PATHS.authConfig]) {
     app.all(path, (req, res) => {
       res.set('allow', 'GET, HEAD').status(405).json({ error: 'method_not_allowed', message: `${req.method} is not served at ${path}; use GET` });
     });
@@ -122,7 +127,16 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
     }
     const accepted = chat;
     const client = clientAddress(app, req);
-    wss.handleUpgrade(req, socket, head, (ws) => accepted.accept(ws, client));
+    accepted.authenticateUpgrade(client, req.headers.authorization).then(
+      (verdict) => {
+        if (!verdict.ok) return refuse(socket, verdict.status, verdict.body);
+        if (!socket.destroyed) wss.handleUpgrade(req, socket, head, (ws) => accepted.accept(ws, client, verdict.identity));
+      },
+      (error: unknown) => {
+        options.log.warn({}, `cannot check the upgrade's sign-in: ${describeError(error)}`);
+        refuse(socket, 503, { error: 'unavailable', message: 'the server could not reach its cache; try again', retryAfterSeconds: RETRY_AFTER_SECONDS });
+      },
+    );
   });
 
   return {
@@ -134,20 +148,29 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
 }
 
 /**
- * The chat page's Content-Security-Policy: its own inline script and style (by hash) and
- * WebSockets to its own host; nothing else loads, and no other page may frame it.
+ * The chat page's Content-Security-Policy: its own inline script and style (by hash), WebSockets
+ * to its own host and requests to the identity provider it signs in with; nothing else loads, and
+ * no other page may frame it.
  */
-export function chatPagePolicy(html: string): Record<string, string[]> {
+export function chatPagePolicy(html: string, issuer?: string): Record<string, string[]> {
   const hashes = (tag: string) => [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))].map(([, body]) => `'sha256-${createHash('sha256').update(body!).digest('base64')}'`);
   return {
     defaultSrc: ["'none'"],
     scriptSrc: hashes('script'),
     styleSrc: hashes('style'),
-    connectSrc: ["'self'"],
+    connectSrc: ["'self'", ...originOf(issuer)],
     baseUri: ["'none'"],
     formAction: ["'none'"],
     frameAncestors: ["'none'"],
   };
+}
+
+function originOf(url: string | undefined): string[] {
+  try {
+    return url === undefined ? [] : [new URL(url).origin];
+  } catch {
+    return []; // the dependencies phase names the bad setting
+  }
 }
 
 /**
@@ -206,13 +229,15 @@ function refusal(state: string, phase: string) {
   return { error: 'not_ready', state, phase, message, retryAfterSeconds: RETRY_AFTER_SECONDS };
 }
 
-function refuse(socket: Duplex, status: 403 | 404 | 503, body: object): void {
+function refuse(socket: Duplex, status: 401 | 403 | 404 | 429 | 503, body: object): void {
   const json = JSON.stringify(body);
   const headers = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
     'Content-Type: application/json',
     `Content-Length: ${Buffer.byteLength(json)}`,
     ...(status === 503 ? [`Retry-After: ${RETRY_AFTER_SECONDS}`] : []),
+    ...(status === 429 ? [`Retry-After: ${String((body as { retryAfterSeconds?: number }).retryAfterSeconds ?? RETRY_AFTER_SECONDS)}`] : []),
+    ...(status === 401 ? ['WWW-Authenticate: Bearer'] : []),
     'Connection: close',
   ];
   socket.end(`${headers.join('\r\n')}\r\n\r\n${json}`);

@@ -1,6 +1,7 @@
 /**
  * The shared cache (Redis) with a degraded mode instead of a stall. While Redis fails:
- * - rate limits count in this process (an EmbeddedCache), so each instance limits on its own;
+ * - rate limits and per-person counters count in this process (an EmbeddedCache), so each
+ *   instance limits on its own;
  * - publications are skipped: the instance running the agent delivers to its own sockets anyway,
  *   and a socket on another instance finds the stored reply in the thread's history on resume;
  * - subscriptions are remembered and made once Redis is back, so cross-instance delivery resumes.
@@ -54,6 +55,16 @@ export class FallbackCache implements CacheClient {
     } catch (error) {
       this.degrade(error);
       return this.local.increment(key, ttlMs);
+    }
+  }
+
+  async add(key: string, amount: number, ttlMs: number): Promise<number> {
+    if (this.degraded) return this.local.add(key, amount, ttlMs);
+    try {
+      return await this.shared.add(key, amount, ttlMs);
+    } catch (error) {
+      this.degrade(error);
+      return this.local.add(key, amount, ttlMs);
     }
   }
 

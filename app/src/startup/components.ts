@@ -5,7 +5,8 @@
 import type { AgentRegistry } from '../agents/agent-registry';
 import type { AgentSupervisor } from '../agents/agent-supervisor';
 import type { CacheClient } from '../storage/cache';
-import type { CacheConfig, DatabaseConfig, LlmConfig } from '../config';
+import type { Authentication } from '../auth/authentication';
+import type { AuthConfig, CacheConfig, DatabaseConfig, LlmConfig } from '../config';
 import type { ExecutionTracker } from '../agents/execution-tracker';
 import type { LlmClient } from '../agents/llm';
 import type { SessionFactory } from '../storage/store';
@@ -21,10 +22,12 @@ export interface DependencySettings {
   cache: CacheConfig;
   /** Signs thread tokens; shared by every instance of the service. */
   threadTokenKey: Buffer;
+  auth: AuthConfig;
 }
 
 export interface Components {
   settings: DependencySettings;
+  authentication: Authentication;
   llmClient: LlmClient;
   sessionFactory: SessionFactory;
   cacheClient: CacheClient;
@@ -41,6 +44,7 @@ export type ComponentName = keyof Components;
 
 export const COMPONENT_NAMES = [
   'settings',
+  'authentication',
   'llmClient',
   'sessionFactory',
   'cacheClient',

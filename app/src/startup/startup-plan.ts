@@ -15,7 +15,8 @@ import { CACHE_CHECK_INTERVAL_MS, FallbackCache } from '../dependencies/fallback
 import { DATABASE_BREAKER, GuardedStore } from '../dependencies/guarded-store';
 import { describeError } from '../errors';
 import { urlSecrets } from './dependency-retry';
-import { type CacheConfig, type DatabaseConfig, readCacheConfig, readDatabaseConfig, readLlmConfig, readThreadTokenKey } from '../config';
+import { openAuthentication } from '../auth/authentication';
+import { type CacheConfig, type DatabaseConfig, readAuthConfig, readCacheConfig, readDatabaseConfig, readLlmConfig, readThreadTokenKey } from '../config';
 import { ExecutionTracker } from '../agents/execution-tracker';
 import { createLlmClient } from '../agents/llm';
 import { build, type PhasePlan, verify, wire } from './orchestrator';
@@ -63,7 +64,17 @@ export function createStartupPlan({ env, config, log, fetch: fetchFn = fetch, si
           database: readDatabaseConfig(env, config.environment),
           cache: readCacheConfig(env, config.environment),
           threadTokenKey: readThreadTokenKey(env, config.environment),
+          auth: readAuthConfig(env, config.environment),
         })),
+        build('authentication', ['settings'], ({ settings }) =>
+          openAuthentication(settings.auth, {
+            budgetMs: config.authBudgetMs,
+            clockToleranceS: config.authClockToleranceS,
+            log: log.child({ module: 'authentication' }),
+            fetch: fetchFn,
+            signal,
+          }),
+        ),
         build('llmClient', ['settings'], ({ settings }) => createLlmClient(settings.llm, fetchFn)),
       ],
     },

@@ -10,6 +10,8 @@ export interface CacheClient {
   readonly kind: string;
   /** Adds one to `key` and returns the new count; the key expires `ttlMs` after its first increment. */
   increment(key: string, ttlMs: number): Promise<number>;
+  /** Adds `amount` (may be negative or 0) to `key` and returns the new value; the key expires `ttlMs` after this change. */
+  add(key: string, amount: number, ttlMs: number): Promise<number>;
   /** Sends `payload` to every subscriber of `channel`. At most once: a subscriber that is away misses it. */
   publish(channel: string, payload: string): Promise<void>;
   /** Resolves once messages on `channel` reach the handlers. */
@@ -38,6 +40,15 @@ export class EmbeddedCache implements CacheClient {
     }
     current.count += 1;
     return current.count;
+  }
+
+  async add(key: string, amount: number, ttlMs: number): Promise<number> {
+    const at = this.now();
+    const current = this.counters.get(key);
+    const count = (current === undefined || current.expiresAt <= at ? 0 : current.count) + amount;
+    this.sweep(at);
+    this.counters.set(key, { count, expiresAt: at + ttlMs });
+    return count;
   }
 
   async publish(channel: string, payload: string): Promise<void> {

@@ -79,6 +79,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE events ALTER COLUMN seq SET NOT NULL;
       CREATE UNIQUE INDEX events_run_id_seq ON events (run_id, seq);`,
   },
+  {
+    version: 4,
+    name: 'thread owners',
+    sql: `
+      ALTER TABLE threads
+        ADD COLUMN owner_issuer text,
+        ADD COLUMN owner_subject text,
+        ADD CONSTRAINT threads_owner_whole CHECK ((owner_issuer IS NULL) = (owner_subject IS NULL));
+      CREATE INDEX threads_owner_updated ON threads (owner_issuer, owner_subject, updated_at DESC, id DESC);`,
+  },
 ];
 
 /** Arbitrary, but fixed for this app: every instance must lock the same key. */

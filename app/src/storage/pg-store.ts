@@ -13,7 +13,7 @@ import { RecyclingPool } from './recycling-pool';
 import { describeError } from '../errors';
 import { migrate } from './migrations';
 import type { AgentEvent, RunState } from '../../../common/chat-protocol';
-import { type ChatSession, INTERRUPTED_CODES, type RunRecord, type SessionFactory, type StoredMessage } from './store';
+import { type ChatSession, INTERRUPTED_CODES, PREVIEW_CHARS, type RunRecord, type SessionFactory, type StoredMessage } from './store';
 
 /** Connections per instance: Cloud SQL's limit is shared by every instance of every revision. */
 const POOL_SIZE = 5;
@@ -59,20 +59,23 @@ interface RunRow {
   reply: string | null;
 }
 
-const UPSERT_THREAD = `
-  INSERT INTO threads (id) VALUES ($1)
+/** The thread $1, created with the owner in the parameters named (null, null when anonymous), or touched. */
+function upsertThread(ownerIssuer: string, ownerSubject: string): string {
+  return `
+  INSERT INTO threads (id, owner_issuer, owner_subject) VALUES ($1, ${ownerIssuer}, ${ownerSubject})
   ON CONFLICT (id) DO UPDATE SET updated_at = now()
   RETURNING id`;
+}
 
-// One statement, so a message never lands without its thread.
+// One statement, so a message never lands without its thread; the owner is set when the thread is created.
 const APPEND_MESSAGE = `
-  WITH thread AS (${UPSERT_THREAD})
+  WITH thread AS (${upsertThread('$5', '$6')})
   INSERT INTO messages (thread_id, role, text, at) SELECT id, $2, $3, $4 FROM thread`;
 
 // One statement: the thread, the run and its user message land together, or (the thread already
 // has the clientMessageId) none of them. The message id is drawn first so the run can name it.
 const START_RUN = `
-  WITH thread AS (${UPSERT_THREAD}),
+  WITH thread AS (${upsertThread('$7', '$8')}),
   run AS (
     INSERT INTO runs (id, thread_id, user_message_id, client_message_id, state, lease_until)
     SELECT $2, thread.id, nextval(pg_get_serial_sequence('messages', 'id')), $3, 'running', now() + $6::double precision * interval '1 millisecond' FROM thread
@@ -134,6 +137,34 @@ function runRecord(row: RunRow): RunRecord {
   return { runId: row.id, threadId: row.thread_id, state: row.state, errorCode: row.error_code, reply: row.reply };
 }
 
+const THREAD_OWNER = 'SELECT owner_issuer, owner_subject FROM threads WHERE id = $1';
+
+/**
+ * A person's threads, newest first, from threads_owner_updated. The cursor is the last row's
+ * updated_at in microseconds since the epoch (timestamptz's own precision) and its id, so rows
+ * that share a timestamp are neither skipped nor repeated.
+ */
+export const THREADS_QUERY = `
+  SELECT t.id, t.updated_at, (EXTRACT(EPOCH FROM t.updated_at) * 1000000)::bigint AS micros,
+    (SELECT left(m.text, $4) FROM messages m WHERE m.thread_id = t.id ORDER BY m.id LIMIT 1) AS preview
+  FROM threads t
+  WHERE t.owner_issuer = $1 AND t.owner_subject = $2
+    AND ($5::bigint IS NULL OR ((EXTRACT(EPOCH FROM t.updated_at) * 1000000)::bigint, t.id) < ($5::bigint, $6::text))
+  ORDER BY t.updated_at DESC, t.id DESC LIMIT $3`;
+
+interface ThreadRow {
+  id: string;
+  updated_at: Date;
+  micros: string;
+  preview: string | null;
+}
+
+/** `micros.threadId`; anything else reads as no cursor at all, which the protocol's schema prevents. */
+function parseCursor(cursor: string | undefined): [string | null, string | null] {
+  const match = cursor === undefined ? null : /^(\d{1,20})\.(.+)$/.exec(cursor);
+  return match === null ? [null, null] : [match[1]!, match[2]!];
+}
+
 export class PgStore implements SessionFactory {
   readonly kind = 'postgres';
 
@@ -146,11 +177,11 @@ export class PgStore implements SessionFactory {
     };
     const endRuns = async (runIds: readonly string[], state: RunState, errorCode: string) => (await this.pool.query(END_RUNS, [runIds, state, errorCode])).rowCount ?? 0;
     return {
-      append: async ({ threadId, role, text, at }) => {
-        await this.pool.query(APPEND_MESSAGE, [threadId, role, text, at]);
+      append: async ({ threadId, role, text, at }, owner) => {
+        await this.pool.query(APPEND_MESSAGE, [threadId, role, text, at, owner?.issuer ?? null, owner?.subject ?? null]);
       },
-      startRun: async ({ runId, threadId, text, at, clientMessageId, leaseMs }) => {
-        const { rows } = await this.pool.query<{ started: number }>(START_RUN, [threadId, runId, clientMessageId ?? null, text, at, leaseMs]);
+      startRun: async ({ runId, threadId, text, at, clientMessageId, owner, leaseMs }) => {
+        const { rows } = await this.pool.query<{ started: number }>(START_RUN, [threadId, runId, clientMessageId ?? null, text, at, leaseMs, owner?.issuer ?? null, owner?.subject ?? null]);
         if (rows[0]?.started === 1) return { started: true };
         const existing = await run(RUN_BY_CLIENT_MESSAGE_ID, [threadId, clientMessageId]);
         if (existing === undefined) throw new Error(`run ${runId} was neither stored nor found under its clientMessageId`);
@@ -189,6 +220,16 @@ export class PgStore implements SessionFactory {
           position: Number(row.id),
           ...(row.run_id !== null && row.run_state !== null ? { runId: row.run_id, runState: row.run_state } : {}),
         }));
+      },
+      owner: async (threadId) => {
+        const { rows } = await this.pool.query<{ owner_issuer: string | null; owner_subject: string | null }>(THREAD_OWNER, [threadId]);
+        const row = rows[0];
+        if (row === undefined) return undefined;
+        return row.owner_issuer === null || row.owner_subject === null ? null : { issuer: row.owner_issuer, subject: row.owner_subject };
+      },
+      threads: async (owner, limit, before) => {
+        const { rows } = await this.pool.query<ThreadRow>(THREADS_QUERY, [owner.issuer, owner.subject, limit, PREVIEW_CHARS, ...parseCursor(before)]);
+        return rows.map((row) => ({ threadId: row.id, updatedAt: row.updated_at.toISOString(), preview: row.preview ?? '', cursor: `${row.micros}.${row.id}` }));
       },
     };
   }

@@ -20,6 +20,12 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return count`;
 
+// INCRBY and PEXPIRE in one step: the key lives ttl after its last change.
+const ADD_WITH_EXPIRY = `
+local count = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return count`;
+
 /**
  * A connection with a command waiting and no byte received for this long is dropped and
  * reconnected: long enough for a few commands to time out on their own first, bounded so a
@@ -50,6 +56,10 @@ export class RedisCache implements CacheClient {
 
   async increment(key: string, ttlMs: number): Promise<number> {
     return Number(await this.commands.eval(INCREMENT_WITH_EXPIRY, 1, key, ttlMs));
+  }
+
+  async add(key: string, amount: number, ttlMs: number): Promise<number> {
+    return Number(await this.commands.eval(ADD_WITH_EXPIRY, 1, key, amount, ttlMs));
   }
 
   async publish(channel: string, payload: string): Promise<void> {

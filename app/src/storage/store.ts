@@ -4,9 +4,28 @@
  * every user message that starts a run is stored with the run's row (state `running`, leased),
  * the run's events carry a sequence number in emission order, and the run ends exactly once:
  * `completed` (the agent_completed event and the reply stored together), `failed`, or
- * `interrupted` (its lease ran out, or its instance stopped).
+ * `interrupted` (its lease ran out, or its instance stopped). With sign-in on, a thread belongs to
+ * the person whose message created it, and lists among that person's threads.
  */
 import type { AgentEvent, RunState } from '../../../common/chat-protocol';
+
+/** Who a thread belongs to when sign-in is on: the issuer and subject that created it. */
+export interface Owner {
+  issuer: string;
+  subject: string;
+}
+
+/** One line of a person's thread list. `cursor` is opaque: the place to page on from. */
+export interface ThreadSummary {
+  threadId: string;
+  updatedAt: string;
+  /** The start of the thread's first message. */
+  preview: string;
+  cursor: string;
+}
+
+/** Characters of a thread's first message shown in the thread list. */
+export const PREVIEW_CHARS = 120;
 
 export interface StoredMessage {
   threadId: string;
@@ -29,6 +48,8 @@ export interface NewRun {
   at: string;
   /** The client's id for the message, unique per thread: a second run with it starts nothing. */
   clientMessageId?: string;
+  /** The signed-in person: recorded when the message creates its thread, never changed later. */
+  owner?: Owner;
   /** How long the run counts as alive without a renewal (`renewLeases`). */
   leaseMs: number;
 }
@@ -62,8 +83,8 @@ export interface StoredEvent {
 export const INTERRUPTED_CODES = { leaseExpired: 'instance_lost', shutdown: 'shutdown' } as const;
 
 export interface ChatSession {
-  /** Appends a message that belongs to no run (imports, tests). */
-  append(message: StoredMessage): Promise<void>;
+  /** Appends a message that belongs to no run (imports, tests); `owner` as in `startRun`. */
+  append(message: StoredMessage, owner?: Owner): Promise<void>;
   /** Stores the user message and its run (`running`, leased) together, or nothing when the clientMessageId is taken. */
   startRun(run: NewRun): Promise<StartedRun>;
   /** Records an event of a running run under its sequence number (1, 2, ... in emission order). */
@@ -86,6 +107,10 @@ export interface ChatSession {
    * a position below it. A position grows as messages are appended and never changes.
    */
   history(threadId: string, limit: number, before?: number): Promise<PositionedMessage[]>;
+  /** The thread's owner; null for a thread started anonymously, undefined when there is no such thread. */
+  owner(threadId: string): Promise<Owner | null | undefined>;
+  /** The owner's threads, most recently updated first; with `before`, those after that cursor. */
+  threads(owner: Owner, limit: number, before?: string): Promise<ThreadSummary[]>;
 }
 
 export interface SessionFactory {
@@ -101,9 +126,18 @@ interface EmbeddedRun {
   events: StoredEvent[];
 }
 
+interface EmbeddedThread {
+  messages: (StoredMessage & { runId?: string })[];
+  owner: Owner | null;
+  updatedAt: string;
+  /** Order of the latest append across threads: the thread list's order and cursor. */
+  updateSeq: number;
+}
+
 export class EmbeddedStore implements SessionFactory {
   readonly kind = 'embedded';
-  private readonly threads = new Map<string, (StoredMessage & { runId?: string })[]>();
+  private readonly threads = new Map<string, EmbeddedThread>();
+  private seq = 0;
   private readonly runs = new Map<string, EmbeddedRun>();
   /** Run ids by `threadId clientMessageId`. */
   private readonly byClientMessageId = new Map<string, string>();
@@ -117,14 +151,14 @@ export class EmbeddedStore implements SessionFactory {
     };
     const end = (run: EmbeddedRun, state: RunState, errorCode: string | null) => Object.assign(run.record, { state, errorCode });
     return {
-      append: async (message) => this.push({ ...message }),
-      startRun: async ({ runId, threadId, text, at, clientMessageId, leaseMs }) => {
+      append: async (message, owner) => this.push({ ...message }, owner),
+      startRun: async ({ runId, threadId, text, at, clientMessageId, owner, leaseMs }) => {
         const key = clientMessageId === undefined ? undefined : `${threadId} ${clientMessageId}`;
         const existing = key === undefined ? undefined : this.runs.get(this.byClientMessageId.get(key) ?? '');
         if (existing !== undefined) return { started: false, existing: { ...existing.record } };
         this.runs.set(runId, { record: { runId, threadId, state: 'running', errorCode: null, reply: null }, leaseUntil: this.now() + leaseMs, events: [] });
         if (key !== undefined) this.byClientMessageId.set(key, runId);
-        this.push({ threadId, role: 'user', text, at, runId });
+        this.push({ threadId, role: 'user', text, at, runId }, owner);
         return { started: true };
       },
       appendEvent: async (event, seq) => {
@@ -166,13 +200,22 @@ export class EmbeddedStore implements SessionFactory {
       },
       events: async (runId) => [...(this.runs.get(runId)?.events ?? [])].sort((a, b) => a.seq - b.seq),
       history: async (threadId, limit, before) => {
-        const thread = this.threads.get(threadId) ?? [];
+        const thread = this.threads.get(threadId)?.messages ?? [];
         const last = Math.min(before ?? thread.length, thread.length);
         const first = Math.max(0, last - limit);
         return thread.slice(first, last).map(({ runId, ...message }, index) => {
           const run = message.role === 'user' && runId !== undefined ? this.runs.get(runId) : undefined;
           return { ...message, position: first + index, ...(run === undefined ? {} : { runId, runState: run.record.state }) };
         });
+      },
+      owner: async (threadId) => this.threads.get(threadId)?.owner,
+      threads: async (owner, limit, before) => {
+        const after = before === undefined ? Infinity : Number(before);
+        return [...this.threads.entries()]
+          .filter(([, thread]) => thread.owner?.issuer === owner.issuer && thread.owner.subject === owner.subject && thread.updateSeq < after)
+          .sort(([, a], [, b]) => b.updateSeq - a.updateSeq)
+          .slice(0, limit)
+          .map(([threadId, thread]) => ({ threadId, updatedAt: thread.updatedAt, preview: thread.messages[0]?.text.slice(0, PREVIEW_CHARS) ?? '', cursor: String(thread.updateSeq) }));
       },
     };
   }
@@ -185,9 +228,11 @@ export class EmbeddedStore implements SessionFactory {
     this.byClientMessageId.clear();
   }
 
-  private push(message: StoredMessage & { runId?: string }): void {
-    const thread = this.threads.get(message.threadId) ?? [];
-    thread.push(message);
+  private push(message: StoredMessage & { runId?: string }, owner?: Owner): void {
+    const thread = this.threads.get(message.threadId) ?? { messages: [], owner: owner ?? null, updatedAt: '', updateSeq: 0 };
+    thread.messages.push(message);
+    thread.updatedAt = new Date(this.now()).toISOString();
+    thread.updateSeq = ++this.seq;
     this.threads.set(message.threadId, thread);
   }
 }
