@@ -156,6 +156,21 @@ describe('fallback cache', () => {
     await fallback.close();
   });
 
+  it('adds to counters in process while the cache fails, and to the shared ones again once it is back', async () => {
+    const health = new DependencyHealth(createLogger('test', 'silent'));
+    const { control, cache } = flakyCache();
+    const fallback = new FallbackCache(cache, { dependency: 'redis', health, checkIntervalMs: 20, describe: (e) => String(e) });
+    expect(await fallback.add('runs', 1, 60_000)).toBe(1);
+    control.down = true;
+    expect(await fallback.add('runs', 1, 60_000)).toBe(1);
+    expect(await fallback.add('runs', 2, 60_000)).toBe(3);
+    expect(health.isDegraded('redis')).toBe(true);
+    control.down = false;
+    await waitFor('degraded mode to end', () => !health.isDegraded('redis'));
+    expect(await fallback.add('runs', 0, 60_000)).toBe(1);
+    await fallback.close();
+  });
+
   it('finds an outage with no traffic at all, by its own check', async () => {
     const health = new DependencyHealth(createLogger('test', 'silent'));
     const { control, cache } = flakyCache();

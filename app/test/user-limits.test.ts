@@ -78,6 +78,47 @@ describe('limits per person', () => {
     expect((await alice.inbox.take(RUN.length)).map((m) => m.type)).toEqual(RUN);
   });
 
+  it("refuses a message past the socket's runs with busy before anything is counted: the person's minute is not spent on it", async () => {
+    const model = await slowModel(300);
+    models.push(model);
+    const served = await serve({ APP_WS_MAX_RUNS_PER_SOCKET: '1', APP_USER_MESSAGES_PER_MINUTE: '2', LLM_BASE_URL: model.url });
+    const alice = await signIn(served, 'alice');
+    alice.say('slow');
+    expect(await alice.inbox.next()).toMatchObject({ type: 'agent_started' });
+    alice.say('while it runs');
+    const during = await alice.inbox.take(RUN.length);
+    expect(during.filter((m) => m.type === 'error').map((m) => m.code)).toEqual(['busy']);
+    // Had the busy message counted, this would be the third of the minute.
+    alice.say('second');
+    expect((await alice.inbox.take(RUN.length)).map((m) => m.type)).toEqual(RUN);
+    alice.say('third');
+    expect(await alice.inbox.next()).toMatchObject({ type: 'error', code: 'rate_limited' });
+  });
+
+  it("gives a run's count back exactly once, also for resends that start nothing", async () => {
+    const model = await slowModel(300);
+    models.push(model);
+    const served = await serve({ APP_USER_MAX_CONCURRENT_RUNS: '1', LLM_BASE_URL: model.url });
+    const alice = await signIn(served, 'alice');
+    alice.ws.send(JSON.stringify({ type: 'user_message', text: 'once', clientMessageId: 'm-1' }));
+    const run = await alice.inbox.take(RUN.length);
+    expect(run.map((m) => m.type)).toEqual(RUN);
+    const threadId = run[0]!.threadId;
+    for (let resend = 0; resend < 3; resend += 1) {
+      alice.ws.send(JSON.stringify({ type: 'user_message', text: 'once', clientMessageId: 'm-1', threadId }));
+      expect(await alice.inbox.next()).toMatchObject({ type: 'run_status', clientMessageId: 'm-1', state: 'completed' });
+    }
+    // Not held by the resends (this one runs), and not given back twice (a second at once is refused).
+    const other = await signIn(served, 'alice');
+    alice.say('slow');
+    expect(await alice.inbox.next()).toMatchObject({ type: 'agent_started' });
+    other.say('at the same time');
+    expect(await other.inbox.next()).toMatchObject({ type: 'error', code: 'rate_limited' });
+    expect((await alice.inbox.take(RUN.length - 1)).map((m) => m.type)).toEqual(RUN.slice(1));
+    other.say('after');
+    expect((await other.inbox.take(RUN.length)).map((m) => m.type)).toEqual(RUN);
+  });
+
   it('counts the tokens the model reports and refuses with quota_exceeded before calling it once the day is spent', async () => {
     const model = await slowModel(0, 200, 150);
     models.push(model);
