@@ -34,6 +34,8 @@ export const MAX_STARTUP_BUDGET_SECONDS = MAX_INITIAL_DELAY_SECONDS + MAX_STARTU
  * so each dependency phase (database, cache) retries for at least this long.
  */
 export const MIN_DEPENDENCY_BUDGET_SECONDS = 60;
+/** The identity provider's key fetch (one HTTPS GET over the internet, not the VPC) retries for at least this long. */
+export const MIN_KEY_FETCH_BUDGET_SECONDS = 1;
 /** The app's budget for a dependency when none is set (APP_DATABASE_BUDGET_MS, APP_CACHE_BUDGET_MS, APP_AUTH_BUDGET_MS). */
 export const DEFAULT_DEPENDENCY_BUDGET_MS = 30_000;
 /**

@@ -9,6 +9,7 @@ import {
   MAX_STARTUP_BUDGET_SECONDS,
   MAX_STARTUP_WINDOW_SECONDS,
   MIN_DEPENDENCY_BUDGET_SECONDS,
+  MIN_KEY_FETCH_BUDGET_SECONDS,
   STARTUP_HEADROOM_SECONDS,
 } from '../common/probes';
 import { PULUMI_PROJECT, STACKS, STARTUP_BUDGET_CONFIG_KEY, type StackName } from '../common/cloud-run-service';
@@ -124,7 +125,7 @@ const KEYS = {
           issuer: z.url({ protocol: /^https$/, message: 'issuer must be an https URL (https://securetoken.google.com/PROJECT, https://accounts.google.com, …)' }),
           audience: z.string().min(1, 'audience must not be empty'),
           // The key fetch is one HTTPS GET to the provider over the internet, not through the VPC.
-          budgetSeconds: z.number().int().min(1).max(MAX_DEPENDENCY_BUDGET_SECONDS).default(15),
+          budgetSeconds: z.number().int().min(MIN_KEY_FETCH_BUDGET_SECONDS).max(MAX_DEPENDENCY_BUDGET_SECONDS).default(15),
         },
         { message: 'must be an object {issuer, audience, budgetSeconds}' },
       ).strict(),

@@ -5,7 +5,7 @@
  */
 import { STARTUP_BUDGET_CONFIG_KEY } from '../../common/cloud-run-service';
 import { percentile } from '../../common/percentile';
-import { MAX_STARTUP_BUDGET_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, STARTUP_HEADROOM_SECONDS, revisionProbes } from '../../common/probes';
+import { MAX_STARTUP_BUDGET_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, MIN_KEY_FETCH_BUDGET_SECONDS, STARTUP_HEADROOM_SECONDS, revisionProbes } from '../../common/probes';
 
 /** One observed boot: gate start to open, and each phase's duration as the gate saw it. */
 export interface BootSample {
@@ -35,9 +35,10 @@ export const BUDGET_STEP_SECONDS = 10;
 export const BUDGET_WARNING_SHARE = 0.8;
 /**
  * This project's stacks also need databaseBudgetSeconds + cacheBudgetSeconds (each at least 60 s)
- * + 10 s within the budget (infra/config.ts): the smallest budget they accept.
+ * + auth.budgetSeconds (the issuer's key fetch, at least 1 s) + 10 s within the budget
+ * (infra/config.ts): the smallest budget they accept.
  */
-export const STACK_MINIMUM_BUDGET_SECONDS = 2 * MIN_DEPENDENCY_BUDGET_SECONDS + STARTUP_HEADROOM_SECONDS;
+export const STACK_MINIMUM_BUDGET_SECONDS = 2 * MIN_DEPENDENCY_BUDGET_SECONDS + MIN_KEY_FETCH_BUDGET_SECONDS + STARTUP_HEADROOM_SECONDS;
 
 export function spread(values: readonly number[]): Spread {
   return { count: values.length, p50: percentile(values, 50), p95: percentile(values, 95), p99: percentile(values, 99), max: Math.max(...values) };
@@ -110,8 +111,9 @@ export function recommend(boots: BootProfile): Recommendation {
   const notes: string[] = [];
   if (recommended < STACK_MINIMUM_BUDGET_SECONDS) {
     notes.push(
-      `this project's stacks also need databaseBudgetSeconds + cacheBudgetSeconds + ${STARTUP_HEADROOM_SECONDS} s within the budget ` +
-        `(at least ${STACK_MINIMUM_BUDGET_SECONDS} s with their ${MIN_DEPENDENCY_BUDGET_SECONDS} s minimum each, for Direct VPC egress)`,
+      `this project's stacks also need databaseBudgetSeconds + cacheBudgetSeconds + auth.budgetSeconds + ${STARTUP_HEADROOM_SECONDS} s within the budget ` +
+        `(at least ${STACK_MINIMUM_BUDGET_SECONDS} s with the database's and the cache's ${MIN_DEPENDENCY_BUDGET_SECONDS} s minimum each, for Direct VPC egress, ` +
+        `and the key fetch's ${MIN_KEY_FETCH_BUDGET_SECONDS} s)`,
     );
   }
   return {

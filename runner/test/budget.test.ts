@@ -62,7 +62,7 @@ describe('spread and recommend', () => {
   });
 
   it('notes the smallest budget this project stacks accept', () => {
-    expect(recommend(profile([boot(5)])).notes).toEqual([expect.stringContaining('at least 130 s')]);
+    expect(recommend(profile([boot(5)])).notes).toEqual([expect.stringContaining('at least 131 s')]);
     expect(recommend(profile([boot(150)])).notes).toEqual([]);
   });
 
