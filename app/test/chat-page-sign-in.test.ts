@@ -78,3 +78,21 @@ it('signs two users in through the issuer; each sees only their own threads, als
   expect(app.logs.join('\n')).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
   expect(app.logs.join('\n')).not.toMatch(/"subject":"(alice|bob)"/);
 });
+
+it('authenticates in the first frame, then sends each message from its pending queue with its own clientMessageId', async () => {
+  const frames: { type: string; clientMessageId?: string; token?: string }[] = [];
+  const page = await (await browser.newContext()).newPage();
+  page.on('websocket', (ws) => ws.on('framesent', (frame) => frames.push(JSON.parse(String(frame.payload)))));
+  await page.goto(`http://127.0.0.1:${app.port}/`);
+  await page.getByLabel('User name').fill('carol');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('Connected').waitFor();
+  await say(page, 'first');
+  await say(page, 'second');
+  expect(frames[0]).toMatchObject({ type: 'authenticate', token: expect.any(String) });
+  const sent = frames.filter((frame) => frame.type === 'user_message');
+  expect(sent).toHaveLength(2);
+  expect(new Set(sent.map((frame) => frame.clientMessageId)).size).toBe(2);
+  // Both answered: nothing is left waiting in the tab.
+  expect(await page.evaluate(() => sessionStorage.getItem('pending'))).toBe('[]');
+});
