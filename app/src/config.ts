@@ -26,6 +26,12 @@ export interface ServerConfig {
   wsMaxBufferedBytes: number;
   /** Threads one socket may follow. */
   wsMaxThreadsPerSocket: number;
+  /** Invalid or refused frames one socket may send within `wsErrorWindowMs` before it is closed with 1008. */
+  wsMaxErrors: number;
+  wsErrorWindowMs: number;
+  /** Upgrades per client (IPv6: per /64) a second, after a burst of `wsUpgradeBurst`; past it 429. */
+  wsUpgradesPerSecond: number;
+  wsUpgradeBurst: number;
   /** Origins besides the page's own whose browsers may open chat sockets. */
   allowedOrigins: string[];
   /** Open chat sockets past which upgrades are refused with 503. */
@@ -122,6 +128,12 @@ export function readServerConfig(env: Env): ServerConfig {
     // Above the largest history answer (RESUME_HISTORY_MAX_BYTES), so one resume never trips it.
     wsMaxBufferedBytes: readInt(env, V.wsMaxBufferedBytes, 1024 * 1024, { min: 512 * 1024, max: 64 * 1024 * 1024 }),
     wsMaxThreadsPerSocket: readInt(env, V.wsMaxThreadsPerSocket, 8, { min: 1, max: 1000 }),
+    wsMaxErrors: readInt(env, V.wsMaxErrors, 10, { min: 1, max: 100_000 }),
+    wsErrorWindowMs: readInt(env, V.wsErrorWindowMs, 10_000, { min: 100, max: 3_600_000 }),
+    // A burst above the stacks' concurrency (250): every socket of a NAT'd office reconnects at
+    // once after a deploy. A storm from one address then gets 20 a second.
+    wsUpgradesPerSecond: readInt(env, V.wsUpgradesPerSecond, 20, { min: 1, max: 100_000 }),
+    wsUpgradeBurst: readInt(env, V.wsUpgradeBurst, 300, { min: 1, max: 1_000_000 }),
     // 800 sockets that each hold APP_WS_MAX_BUFFERED_BYTES (1 MiB) still fit the app's 1 GiB, and
     // stay below the common 1024 open-file limit with room for the listeners, database and Redis.
     allowedOrigins: readOrigins(env),

@@ -8,6 +8,7 @@ import { phaseCompleteLog } from '../../common/app-log';
 import { exitOnConfigError } from '../../common/env';
 import { createLogger } from '../../common/log';
 import { ChatService, chatOptions } from './chat/chat-service';
+import { ClientFaultLog } from './chat/client-faults';
 import { COMPONENT_NAMES, type Components } from './startup/components';
 import { readServerConfig } from './config';
 import { runStartup, StartupError } from './startup/orchestrator';
@@ -27,7 +28,8 @@ async function main(): Promise<void> {
   const startedAt = performance.now();
   const state = new PhaseState(COMPONENT_NAMES);
   const phaseServer = createPhaseServer(state);
-  const publicServer = createPublicServer(state, publicServerOptions(config, log));
+  const faults = new ClientFaultLog(log.child({ module: 'client-faults' }));
+  const publicServer = createPublicServer(state, publicServerOptions(config, log, faults));
 
   const startup = new AbortController();
   let components: Components | undefined;
@@ -85,7 +87,7 @@ async function main(): Promise<void> {
       },
       serve: (built) => {
         // Not `component`: the root logger binds that key, and pino would write it twice.
-        chat = new ChatService(chatOptions(config, built, log.child({ module: 'chat' })));
+        chat = new ChatService(chatOptions(config, built, log.child({ module: 'chat' }), faults));
         publicServer.enableChat(chat);
       },
     });
