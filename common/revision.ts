@@ -83,6 +83,7 @@ export const GATE_ENV_VARS = {
   longPollMs: 'GATE_LONG_POLL_MS',
   pollIntervalMs: 'GATE_POLL_INTERVAL_MS',
   maxBodyBytes: 'GATE_MAX_BODY_BYTES',
+  minCheckIntervalMs: 'GATE_MIN_CHECK_INTERVAL_MS',
   failedLingerMs: 'GATE_FAILED_LINGER_MS',
   startupHoldMs: 'GATE_STARTUP_HOLD_MS',
   logLevel: 'LOG_LEVEL',

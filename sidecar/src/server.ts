@@ -26,7 +26,7 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
     if (body.state === 'open') return { status: 200, body, final: true };
     return { status: 503, body, final: !gate.startupPending(), close: gate.current.stopping };
   };
-  const routes: Record<string, (res: http.ServerResponse) => void | Promise<void>> = {
+  const routes: Record<string, (res: http.ServerResponse, req: http.IncomingMessage) => void | Promise<void>> = {
     [GATE_PATHS.startup]: (res) =>
       serveStartupProbe(res, {
         holds: gate.holds,
@@ -36,7 +36,7 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
         now,
         onHeld: (outcome, heldMs) => options.metrics?.recordHold(outcome, heldMs),
       }),
-    [GATE_PATHS.ready]: (res) => (gate.ready() ? send(res, 200, { ready: true }) : send(res, 503, gate.readyReason())),
+    [GATE_PATHS.ready]: (res, req) => (gate.ready() ? send(res, 200, { ready: true }) : send(res, 503, gate.readyReason(isLoopback(req.socket.remoteAddress)))),
     [GATE_PATHS.live]: (res) => {
       const body: LiveBody = { live: gate.live() };
       send(res, body.live ? 200 : 503, body);
@@ -54,6 +54,11 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
       res.setHeader('allow', 'GET, HEAD');
       return send(res, 405, { error: 'method_not_allowed' });
     }
-    void route(res);
+    void route(res, req);
   });
+}
+
+/** A request from inside the instance: the containers share one network namespace, probers connect from outside it. */
+function isLoopback(address: string | undefined): boolean {
+  return address === '::1' || /^(::ffff:)?127\./.test(address ?? '');
 }
