@@ -6,6 +6,7 @@ import { RECONNECT_CLOSE, SLOW_READER_CLOSE } from '../src/chat/chat-service';
 import { CLIENT_FAULTS } from '../src/chat/client-faults';
 import { ERROR_BUDGET_CLOSE } from '../src/chat/error-budget';
 import { closeEvent } from '../../testkit/chat-client';
+import { rawTextFrame } from '../../testkit/hostile-clients';
 import { waitFor } from '../../testkit/wait-for';
 import { type Limits, serveChat } from './serve-chat';
 
@@ -138,7 +139,7 @@ describe('ChatService', () => {
       const sockets = await Promise.all(Array.from({ length: 20 }, () => served!.connect()));
       // Invalid UTF-8 in a text frame: ws closes the socket with 1007 and emits 'error'.
       const closes = sockets.map(({ ws }) => closeEvent(ws));
-      for (const { ws } of sockets) (ws as WebSocket & { _socket: { write(b: Buffer): void } })._socket.write(maskedTextFrame(Buffer.from([0xc3, 0x28])));
+      for (const { ws } of sockets) (ws as WebSocket & { _socket: { write(b: Buffer): void } })._socket.write(rawTextFrame(Buffer.from([0xc3, 0x28])));
       expect((await Promise.all(closes)).map(({ code }) => code)).toEqual(Array(20).fill(1007));
       await waitFor('the protocol error logged', () => logged.some((line) => line.cause === 'invalid_utf8'));
       const lines = logged.filter((line) => line.cause === 'invalid_utf8');
@@ -148,10 +149,3 @@ describe('ChatService', () => {
     });
   });
 });
-
-/** One client text frame, masked as RFC 6455 requires, with any payload (ws itself would refuse to send invalid UTF-8). */
-function maskedTextFrame(payload: Buffer): Buffer {
-  const mask = Buffer.from([1, 2, 3, 4]);
-  const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!));
-  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
-}

@@ -11,6 +11,13 @@ import { type StartupAnswer, sendJson as send, serveStartupProbe } from '../../c
 import type { Gate } from './gate';
 import type { GateMetrics } from './metrics';
 
+/**
+ * Connections open at once, at most; Node drops the ones past it as they arrive. The gate's clients
+ * are Cloud Run's probers, the metrics collector and loopback tools: a handful. Each connection costs
+ * about 16 KB, so 5,000 at once took the gate past its 128 MiB limit whatever it answered them.
+ */
+export const MAX_GATE_CONNECTIONS = 256;
+
 export interface GateServerOptions {
   /** How long /startup holds a probe while closed (GATE_STARTUP_HOLD_MS); 0 answers at once. */
   startupHoldMs: number;
@@ -47,7 +54,7 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
       res.end(text);
     },
   };
-  return http.createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const route = routes[new URL(req.url ?? '/', 'http://gate.local').pathname];
     if (route === undefined) return send(res, 404, { error: 'not_found', message: `the gate serves ${Object.values(GATE_PATHS).join(', ')}` });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -56,6 +63,8 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
     }
     void route(res, req);
   });
+  server.maxConnections = MAX_GATE_CONNECTIONS;
+  return server;
 }
 
 /** A request from inside the instance: the containers share one network namespace, probers connect from outside it. */
