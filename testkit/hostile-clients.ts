@@ -129,12 +129,20 @@ export interface InvalidFrameTally {
  * `sockets` attackers each send over-long frames as fast as the socket drains, and reconnect at
  * once whenever the app closes them (a 429 is retried after 20 ms), until `durationMs` passed.
  */
-export async function invalidFrameSockets(options: { url: string; sockets: number; durationMs: number; headers?: Record<string, string> }): Promise<InvalidFrameTally> {
+export async function invalidFrameSockets(options: {
+  url: string;
+  sockets: number;
+  durationMs: number;
+  headers?: Record<string, string>;
+  /** Stops the attack early once true. */
+  until?: () => boolean;
+}): Promise<InvalidFrameTally> {
   const tally: InvalidFrameTally = { connections: 0, framesSent: 0, errorsReceived: 0, closed1008: 0, refused429: 0 };
   const frame = overlongTextFrame();
-  const stopAt = Date.now() + options.durationMs;
+  const deadline = Date.now() + options.durationMs;
+  const over = () => Date.now() >= deadline || (options.until?.() ?? false);
   const attacker = async () => {
-    while (Date.now() < stopAt) {
+    while (!over()) {
       const result = await tryUpgrade(options.url, { headers: options.headers });
       if (result.kind !== 'open') {
         if (result.kind === 'refused' && result.status === 429) tally.refused429 += 1;
@@ -146,7 +154,7 @@ export async function invalidFrameSockets(options: { url: string; sockets: numbe
       await new Promise<void>((resolve) => {
         const pump = () => {
           if (ws.readyState !== WebSocket.OPEN) return;
-          if (Date.now() >= stopAt) return ws.terminate();
+          if (over()) return ws.terminate();
           while (ws.bufferedAmount < 256 * 1024) {
             ws.send(frame);
             tally.framesSent += 1;
@@ -167,14 +175,18 @@ export async function invalidFrameSockets(options: { url: string; sockets: numbe
   return tally;
 }
 
-/** Milliseconds from each user message to its agent_response, one after another in one thread on one socket. */
-export async function chatRoundTrips(url: string, count: number, headers: Record<string, string> = {}): Promise<number[]> {
+/**
+ * Milliseconds from each user message to its agent_response, one after another in one thread on
+ * one socket: at least `count` of them, and for at least `minMs`.
+ */
+export async function chatRoundTrips(url: string, count: number, headers: Record<string, string> = {}, minMs = 0): Promise<number[]> {
   const ws = await openSocket(url, headers);
   const inbox = messages(ws);
   const samples: number[] = [];
   let thread: Thread | undefined;
+  const until = performance.now() + minMs;
   try {
-    for (let i = 0; i < count; i += 1) {
+    for (let i = 0; i < count || performance.now() < until; i += 1) {
       const sent = performance.now();
       ws.send(JSON.stringify({ type: 'user_message', text: `round trip ${i}`, ...thread }));
       for (;;) {

@@ -26,14 +26,14 @@ const PLANS = {
     footprint: { starts: 5, windowMs: 30_000 },
     endpoints: { rounds: 3, secondsPerRound: 5 },
     ws: { clients: CLOUD_RUN_MAX_CONCURRENCY, messagesPerClient: 5, messageIntervalMs: 1000, refusals: 1000 },
-    hostile: { resumes: [100, 1000, 10_000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000 },
+    hostile: { resumes: [100, 1000, 10_000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000, roundTrips: 100, invalidFrameSockets: 10, invalidFrameMs: 10_000, logFloodMs: 10_000, gateNamesMs: 20_000 },
   },
   quick: {
     startupsPerVariant: 10,
     footprint: { starts: 3, windowMs: 5_000 },
     endpoints: { rounds: 1, secondsPerRound: 2 },
     ws: { clients: CLOUD_RUN_MAX_CONCURRENCY, messagesPerClient: 2, messageIntervalMs: 1000, refusals: 200 },
-    hostile: { resumes: [1000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000 },
+    hostile: { resumes: [1000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000, roundTrips: 30, invalidFrameSockets: 10, invalidFrameMs: 3000, logFloodMs: 3000, gateNamesMs: 5000 },
   },
 } as const;
 

@@ -47,6 +47,9 @@ export interface ChatOptions {
   now?: () => number;
 }
 
+/** How long a socket closed for its error budget keeps its connection, unread, so the close frame can reach the client. */
+const BUDGET_CLOSE_GRACE_MS = 1000;
+
 /** Answers that say the client sent something wrong or too much: each spends one of its socket's error budget. */
 const CLIENT_ERRORS: ReadonlySet<ErrorMessage['code']> = new Set(['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'forbidden', 'too_many_threads']);
 
@@ -120,7 +123,7 @@ export class ChatService {
         .catch((error: unknown) => this.options.log.warn({ connectionId: id }, `frame failed: ${describeError(error)}`))
         .finally(() => {
           queued -= 1;
-          if (queued === 0) ws.resume();
+          if (queued === 0 && ws.readyState === WebSocket.OPEN) ws.resume();
         });
     });
     // A protocol error (bad UTF-8, an oversized message) is the client's: ws closes the socket, and
@@ -143,6 +146,11 @@ export class ChatService {
       if (!budget.spend(now())) return;
       this.options.faults.report('error_budget', { connectionId: id, lastCode: message.code });
       ws.close(ERROR_BUDGET_CLOSE.code, ERROR_BUDGET_CLOSE.reason);
+      // Read nothing more: a client that floods would otherwise make the app unmask and check every
+      // byte it still sends until its close frame arrives (megabytes on loopback). The close frame
+      // goes out; the connection ends after a short grace without waiting for the client's.
+      ws.pause();
+      setTimeout(() => ws.terminate(), BUDGET_CLOSE_GRACE_MS).unref();
     };
   }
 
