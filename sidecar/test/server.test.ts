@@ -53,8 +53,9 @@ describe('gate endpoints', () => {
   });
 
   it("/startup names the failure's kind and phase but not its message; /ready asked from loopback has the messages", async () => {
-    gate.recordCheck({ ok: false, failure: { result: 'network', message: 'getaddrinfo ENOTFOUND internal-db.corp.example' } }, 1);
     gate.recordCheck({ ok: true, body: phaseBody({ state: 'failed', phase: 'database', error: { phase: 'database', message: 'PostgreSQL at internal-db.corp.example:5432 refused' } }) }, 1);
+    // The failed check comes last: a check that succeeds clears it.
+    gate.recordCheck({ ok: false, failure: { result: 'network', message: 'getaddrinfo ENOTFOUND internal-db.corp.example' } }, 1);
     const startup = await get('/startup');
     expect(startup).toMatchObject({ status: 503, body: { state: 'failed', phase: 'database', error: { phase: 'database' }, lastCheckError: { result: 'network' } } });
     expect(JSON.stringify(startup.body)).not.toContain('internal-db');
