@@ -241,6 +241,8 @@ export type ServerMessage = AgentEvent | AgentResponse | RunStatus | History | E
 
 export type ParsedClientMessage = { ok: true; message: ClientMessage } | { ok: false; error: ErrorMessage };
 
+const UNKNOWN_TYPE_MESSAGE = `type must be ${CLIENT_TYPES.map((name) => JSON.stringify(name)).join(' or ')}`;
+
 /** Turns one text frame into a user message or the error to send back; never throws. */
 export function parseClientFrame(frame: string): ParsedClientMessage {
   let value: unknown;
@@ -251,11 +253,8 @@ export function parseClientFrame(frame: string): ParsedClientMessage {
   }
   const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
   if (!CLIENT_TYPES.includes(type as keyof typeof CLIENT_SCHEMAS)) {
-    const expected = `one of ${CLIENT_TYPES.map((name) => JSON.stringify(name)).join(', ')}`;
-    return {
-      ok: false,
-      error: { type: 'error', code: 'unknown_type', message: `unknown message type ${JSON.stringify(type ?? null)}; expected ${expected}` },
-    };
+    // Never the client's own value: an echo doubles what a client can make the server send.
+    return { ok: false, error: { type: 'error', code: 'unknown_type', message: UNKNOWN_TYPE_MESSAGE } };
   }
   const parsed = CLIENT_SCHEMAS[type as keyof typeof CLIENT_SCHEMAS].safeParse(value);
   if (!parsed.success) {

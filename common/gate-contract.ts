@@ -34,9 +34,13 @@ export interface StartupReason {
   reason: Reason;
   /** Required components the app does not report as true. */
   missing: string[];
-  error: PhaseError | null;
-  /** The failed check the gate is in now; null once a check succeeds again (the gate logs the recovery). */
-  lastCheckError: CheckFailure | null;
+  /**
+   * The phase the app failed in, and the kind of the failed check the gate is in now (null once a
+   * check succeeds again; the gate logs the recovery). Not their messages: they can name internal
+   * hosts, and this port is probed. The messages are in the log and in /ready asked from loopback.
+   */
+  error: Pick<PhaseError, 'phase'> | null;
+  lastCheckError: Pick<CheckFailure, 'result'> | null;
 }
 
 /** `GET /ready`, 503: shutting down, the latest check failed, or the app is not ready now. 200 answers `{ready: true}`. */
@@ -45,6 +49,8 @@ export interface NotReadyBody {
   stopping: boolean;
   lastCheckOk: boolean;
   reason: Reason;
+  /** Only to a client on loopback (the collector, an operator): the app's error and the last failed check, with their messages. */
+  detail?: { error: PhaseError | null; lastCheckError: CheckFailure | null };
 }
 
 /** `GET /live`: 200 with `{live: true}`, 503 with `{live: false}`. */

@@ -74,6 +74,10 @@ export const APP_ENV_VARS = {
   userMessagesPerMinute: 'APP_USER_MESSAGES_PER_MINUTE',
   userMaxConcurrentRuns: 'APP_USER_MAX_CONCURRENT_RUNS',
   userDailyLlmTokens: 'APP_USER_DAILY_LLM_TOKENS',
+  wsMaxErrors: 'APP_WS_MAX_ERRORS',
+  wsErrorWindowMs: 'APP_WS_ERROR_WINDOW_MS',
+  wsUpgradesPerSecond: 'APP_WS_UPGRADES_PER_SECOND',
+  wsUpgradeBurst: 'APP_WS_UPGRADE_BURST',
   startupHoldMs: 'APP_STARTUP_HOLD_MS',
   phaseDelayMs: 'APP_PHASE_DELAY_MS',
   failPhase: 'APP_FAIL_PHASE',
@@ -96,6 +100,7 @@ export const GATE_ENV_VARS = {
   longPollMs: 'GATE_LONG_POLL_MS',
   pollIntervalMs: 'GATE_POLL_INTERVAL_MS',
   maxBodyBytes: 'GATE_MAX_BODY_BYTES',
+  minCheckIntervalMs: 'GATE_MIN_CHECK_INTERVAL_MS',
   failedLingerMs: 'GATE_FAILED_LINGER_MS',
   startupHoldMs: 'GATE_STARTUP_HOLD_MS',
   /** The revision's startup budget, exported as startup_gate_budget_seconds; infra sets it from the stack's startupBudgetSeconds. */

@@ -30,6 +30,12 @@ export interface ServerConfig {
   wsMaxRunsPerSocket: number;
   /** How long a run counts as alive without its instance renewing it; a dead instance's runs are closed about this much later. */
   runLeaseMs: number;
+  /** Invalid or refused frames one socket may send within `wsErrorWindowMs` before it is closed with 1008. */
+  wsMaxErrors: number;
+  wsErrorWindowMs: number;
+  /** Upgrades per client (IPv6: per /64) a second, after a burst of `wsUpgradeBurst`; past it 429. */
+  wsUpgradesPerSecond: number;
+  wsUpgradeBurst: number;
   /** Origins besides the page's own whose browsers may open chat sockets. */
   allowedOrigins: string[];
   /** Open chat sockets past which upgrades are refused with 503. */
@@ -165,6 +171,12 @@ export function readServerConfig(env: Env): ServerConfig {
     // Two: a user may send the next message while the reply to the last is on its way.
     wsMaxRunsPerSocket: readInt(env, V.wsMaxRunsPerSocket, 2, { min: 1, max: 100 }),
     runLeaseMs: readInt(env, V.runLeaseMs, 30_000, { min: 300, max: 600_000 }),
+    wsMaxErrors: readInt(env, V.wsMaxErrors, 10, { min: 1, max: 100_000 }),
+    wsErrorWindowMs: readInt(env, V.wsErrorWindowMs, 10_000, { min: 100, max: 3_600_000 }),
+    // A burst above the stacks' concurrency (250): every socket of a NAT'd office reconnects at
+    // once after a deploy. A storm from one address then gets 20 a second.
+    wsUpgradesPerSecond: readInt(env, V.wsUpgradesPerSecond, 20, { min: 1, max: 100_000 }),
+    wsUpgradeBurst: readInt(env, V.wsUpgradeBurst, 300, { min: 1, max: 1_000_000 }),
     // 800 sockets that each hold APP_WS_MAX_BUFFERED_BYTES (1 MiB) still fit the app's 1 GiB, and
     // stay below the common 1024 open-file limit with room for the listeners, database and Redis.
     allowedOrigins: readOrigins(env),

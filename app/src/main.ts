@@ -8,6 +8,7 @@ import { phaseCompleteLog } from '../../common/app-log';
 import { exitOnConfigError } from '../../common/env';
 import { createLogger } from '../../common/log';
 import { ChatService, chatOptions } from './chat/chat-service';
+import { ClientFaultLog } from './chat/client-faults';
 import { COMPONENT_NAMES, type Components } from './startup/components';
 import { readServerConfig } from './config';
 import Registry from 'prom-client/lib/registry';
@@ -33,7 +34,8 @@ async function main(): Promise<void> {
   const metrics = new Registry();
   registerDependencyMetrics(metrics, health);
   const phaseServer = createPhaseServer(state, metrics);
-  const publicServer = createPublicServer(state, { ...publicServerOptions(config, log), health });
+  const faults = new ClientFaultLog(log.child({ module: 'client-faults' }));
+  const publicServer = createPublicServer(state, { ...publicServerOptions(config, log, faults), health });
 
   const startup = new AbortController();
   let components: Components | undefined;
@@ -91,7 +93,7 @@ async function main(): Promise<void> {
       },
       serve: (built) => {
         // Not `component`: the root logger binds that key, and pino would write it twice.
-        chat = new ChatService(chatOptions(config, built, log.child({ module: 'chat' })));
+        chat = new ChatService(chatOptions(config, built, log.child({ module: 'chat' }), faults));
         publicServer.enableChat(chat);
       },
     });

@@ -1,6 +1,13 @@
+import { Writable } from 'node:stream';
+import { WebSocket } from 'ws';
 import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
+import { createLogger } from '../../common/log';
 import { RECONNECT_CLOSE, SLOW_READER_CLOSE } from '../src/chat/chat-service';
+import { CLIENT_FAULTS } from '../src/chat/client-faults';
+import { ERROR_BUDGET_CLOSE } from '../src/chat/error-budget';
 import { closeEvent } from '../../testkit/chat-client';
+import { rawTextFrame } from '../../testkit/hostile-clients';
+import { waitFor } from '../../testkit/wait-for';
 import { type Limits, serveChat } from './serve-chat';
 
 const RUN = [...AGENT_EVENT_TYPES, 'agent_response'];
@@ -87,5 +94,58 @@ describe('ChatService', () => {
     expect(await served.chat.stop(1000, 1000)).toEqual({ drained: true, closed: 1 });
     expect(await closed).toEqual(RECONNECT_CLOSE);
     expect(served.chat.connections).toBe(0);
+  });
+
+  it('answers an unknown type without echoing it', async () => {
+    served = await serveChat();
+    const { ws, inbox } = await served.connect();
+    const marker = 'ECHO-ME-'.repeat(1000);
+    ws.send(JSON.stringify({ type: marker }));
+    const answer = await inbox.next();
+    expect(answer).toMatchObject({ type: 'error', code: 'unknown_type' });
+    expect(JSON.stringify(answer)).not.toContain('ECHO-ME');
+    expect(JSON.stringify(answer).length).toBeLessThan(120);
+  });
+
+  describe('the error budget', () => {
+    const logged: Record<string, unknown>[] = [];
+    const log = createLogger('test', 'info', new Writable({ write: (chunk: Buffer, _enc, done) => (logged.push(JSON.parse(String(chunk)) as Record<string, unknown>), done()) }));
+    beforeEach(() => logged.splice(0));
+
+    it('closes a socket with 1008 once its invalid or refused frames pass the budget, logged once', async () => {
+      served = await serveChat({ errorBudget: { maxErrors: 3, windowMs: 60_000 } }, {}, log);
+      const { ws, inbox } = await served.connect();
+      const closed = closeEvent(ws);
+      // Every kind of client error spends it: bad JSON, an unknown type, a bad message, a refused resume.
+      for (const frame of ['nope', '{"type":"x"}', userMessage(''), '{"type":"resume","threadId":"t"}', 'nope', 'nope']) ws.send(frame);
+      expect((await inbox.take(4)).map(summary)).toEqual(['error:invalid_json', 'error:unknown_type', 'error:invalid_message', 'error:forbidden']);
+      expect(await closed).toEqual(ERROR_BUDGET_CLOSE);
+      const lines = logged.filter((line) => line.cause === 'error_budget');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ severity: 'WARNING', message: expect.stringContaining(CLIENT_FAULTS.error_budget) });
+    });
+
+    it('a socket whose frames are valid keeps chatting', async () => {
+      served = await serveChat({ errorBudget: { maxErrors: 1, windowMs: 60_000 } });
+      const { ws, inbox } = await served.connect();
+      for (const text of ['one', 'two', 'three']) {
+        ws.send(userMessage(text));
+        expect((await inbox.take(RUN.length)).map(summary)).toEqual(RUN);
+      }
+    });
+
+    it('protocol errors from many sockets make one line per cause, without a stack', async () => {
+      served = await serveChat({}, {}, log);
+      const sockets = await Promise.all(Array.from({ length: 20 }, () => served!.connect()));
+      // Invalid UTF-8 in a text frame: ws closes the socket with 1007 and emits 'error'.
+      const closes = sockets.map(({ ws }) => closeEvent(ws));
+      for (const { ws } of sockets) (ws as WebSocket & { _socket: { write(b: Buffer): void } })._socket.write(rawTextFrame(Buffer.from([0xc3, 0x28])));
+      expect((await Promise.all(closes)).map(({ code }) => code)).toEqual(Array(20).fill(1007));
+      await waitFor('the protocol error logged', () => logged.some((line) => line.cause === 'invalid_utf8'));
+      const lines = logged.filter((line) => line.cause === 'invalid_utf8');
+      expect(lines).toHaveLength(1);
+      expect(JSON.stringify(lines[0])).not.toContain('    at ');
+      expect(lines[0]).not.toHaveProperty('err');
+    });
   });
 });

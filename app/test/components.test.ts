@@ -35,10 +35,10 @@ describe('client frames', () => {
     });
   });
 
-  it('accepts a resume with a thread id and an optional before, and names both types when the type is unknown', () => {
+  it('accepts a resume with a thread id and an optional before, and names both types, never the client one, when the type is unknown', () => {
     expect(parseClientFrame('{"type":"resume","threadId":"t-1","before":0}')).toEqual({ ok: true, message: { type: 'resume', threadId: 't-1', before: 0 } });
     expect(parseClientFrame('{"type":"resume","threadId":"t-1"}')).toEqual({ ok: true, message: { type: 'resume', threadId: 't-1' } });
-    expect(parseClientFrame('{"type":"hello"}')).toMatchObject({ error: { message: 'unknown message type "hello"; expected one of "authenticate", "user_message", "resume", "list_threads"' } });
+    expect(parseClientFrame('{"type":"hello"}')).toMatchObject({ error: { code: 'unknown_type', message: 'type must be "authenticate" or "user_message" or "resume" or "list_threads"' } });
   });
 
   it('accepts a user message, trimming the text', () => {

@@ -4,6 +4,8 @@ import { ThreadTokens } from '../src/chat/thread-tokens';
 describe('app configuration', () => {
   it('has defaults that run anywhere', () => {
     const config = readServerConfig({});
+    expect(config).toMatchObject({ port: 8080, phaseHost: '127.0.0.1', phasePort: 8081, environment: 'development', failPhase: undefined, startupHoldMs: 975 });
+    expect(config).toMatchObject({ wsMaxErrors: 10, wsErrorWindowMs: 10_000, wsUpgradesPerSecond: 20, wsUpgradeBurst: 300 });
     expect(config).toMatchObject({ port: 8080, phaseHost: '127.0.0.1', phasePort: 8081, environment: 'development', failPhase: undefined, startupHoldMs: 975, wsMaxRunsPerSocket: 2, runLeaseMs: 30_000 });
     expect(Object.values(config.phaseDelayMs).every((ms) => ms === 0)).toBe(true);
     expect(readLlmConfig({}, 'development')).toEqual({ kind: 'builtin' });
@@ -22,6 +24,10 @@ describe('app configuration', () => {
     [{ APP_FAIL_PHASE: 'warmup' }, /APP_FAIL_PHASE must be one of init, dependencies/],
     [{ APP_ENV: 'prod' }, /APP_ENV must be one of/],
     [{ APP_STARTUP_HOLD_MS: '240001' }, /APP_STARTUP_HOLD_MS must be an integer from 0 to 240000/],
+    [{ APP_WS_MAX_ERRORS: '0' }, /APP_WS_MAX_ERRORS must be an integer from 1/],
+    [{ APP_WS_ERROR_WINDOW_MS: 'soon' }, /APP_WS_ERROR_WINDOW_MS must be an integer/],
+    [{ APP_WS_UPGRADES_PER_SECOND: '0' }, /APP_WS_UPGRADES_PER_SECOND must be an integer from 1/],
+    [{ APP_WS_UPGRADE_BURST: '-1' }, /APP_WS_UPGRADE_BURST must be an integer/],
     [{ APP_WS_MAX_RUNS_PER_SOCKET: '0' }, /APP_WS_MAX_RUNS_PER_SOCKET must be an integer from 1 to 100/],
     [{ APP_RUN_LEASE_MS: '100' }, /APP_RUN_LEASE_MS must be an integer from 300 to 600000/],
   ])('names the setting in errors: %j', (env, message) => {

@@ -97,6 +97,33 @@ describe('the public listener', () => {
   });
 });
 
+describe('upgrades per client', () => {
+  let built: ReturnType<typeof buildChat> | undefined;
+  afterEach(async () => {
+    await built?.close();
+    built = undefined;
+  });
+
+  it('counts an IPv6 /64 as one client: past the burst, 429 with Retry-After; another /64 still opens', async () => {
+    built = buildChat({ server: { upgradeLimits: { perSecond: 0.001, burst: 2 } } });
+    await built.start();
+    const host = await built.listen();
+    // APP_TRUST_PROXY_HOPS=1: the address Cloud Run's front end appends is the client's.
+    const from = (address: string) => tryUpgrade(`ws://${host}${APP_PATHS.websocket}`, { headers: { 'x-forwarded-for': address } });
+    const results = [];
+    for (let i = 0; i < 20; i += 1) results.push(await from(`2001:db8:1:2:${i.toString(16)}::1`));
+    const other = await from('2001:db8:1:3::1');
+    for (const result of [...results, other]) if (result.kind === 'open') result.ws.terminate();
+    expect(results.map((result) => (result.kind === 'refused' ? result.status : result.kind))).toEqual(['open', 'open', ...Array(18).fill(429)]);
+    const refused = results[2]!;
+    expect(refused.kind === 'refused' && { error: (JSON.parse(refused.body) as { error: string }).error, retryAfter: Number(refused.headers['retry-after']) }).toEqual({
+      error: 'too_many_upgrades',
+      retryAfter: expect.any(Number),
+    });
+    expect(other.kind).toBe('open');
+  });
+});
+
 describe('originAllowed', () => {
   const cases: [string | undefined, string[], boolean][] = [
     [undefined, [], true],

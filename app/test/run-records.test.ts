@@ -8,7 +8,7 @@ import { Client } from 'pg';
 import type { WebSocket } from 'ws';
 import { AGENT_EVENT_TYPES } from '../../common/chat-protocol';
 import { appLauncher, type AppProcess } from '../../testkit/app-process';
-import { messages, openChat } from '../../testkit/chat-client';
+import { closeEvent, messages, openChat } from '../../testkit/chat-client';
 import { createDatabase, serverForFile, startPostgres, startRedis } from '../../testkit/dependency-servers';
 import { slowModel } from '../../testkit/model-stub';
 import { waitFor } from '../../testkit/wait-for';
@@ -136,7 +136,8 @@ it('a resend after the reply answers with the reply and stores nothing', async (
 it('300 frames from one socket: at most APP_WS_MAX_RUNS_PER_SOCKET runs in flight, busy at once for the rest, nothing stored for them', async () => {
   const url = await createDatabase(postgres());
   const maxRuns = 2;
-  const app = await ready({ DATABASE_URL: url, LLM_BASE_URL: await model(300), APP_WS_MAX_RUNS_PER_SOCKET: String(maxRuns), APP_RATE_LIMIT_PER_MINUTE: '1000' });
+  // Busy answers spend the error budget too (the next test): a budget this large keeps the socket open for all 300.
+  const app = await ready({ DATABASE_URL: url, LLM_BASE_URL: await model(300), APP_WS_MAX_RUNS_PER_SOCKET: String(maxRuns), APP_RATE_LIMIT_PER_MINUTE: '1000', APP_WS_MAX_ERRORS: '1000' });
   const { ws, inbox } = await connect(app);
   for (let i = 0; i < 300; i += 1) ws.send(JSON.stringify({ type: 'user_message', text: `frame ${i}` }));
   let inFlight = 0;
@@ -166,6 +167,21 @@ it('300 frames from one socket: at most APP_WS_MAX_RUNS_PER_SOCKET runs in fligh
     { messages: counts.started, runs: counts.started },
   ]);
   ws.close();
+});
+
+it('busy answers spend the error budget: a socket that keeps sending past its slots is closed with 1008', async () => {
+  const app = await ready({ LLM_BASE_URL: await model(300), APP_WS_MAX_RUNS_PER_SOCKET: '1', APP_WS_MAX_ERRORS: '5' });
+  const ws = await openChat(app);
+  let busy = 0;
+  ws.on('message', (data) => {
+    const message = JSON.parse(String(data)) as { type: string; code?: string };
+    if (message.type === 'error' && message.code === 'busy') busy += 1;
+  });
+  const closed = closeEvent(ws);
+  for (let i = 0; i < 50; i += 1) ws.send(JSON.stringify({ type: 'user_message', text: `frame ${i}` }));
+  expect((await closed).code).toBe(1008);
+  expect(busy).toBeGreaterThanOrEqual(5);
+  expect(busy).toBeLessThan(50);
 });
 
 /**

@@ -6,9 +6,10 @@
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import type { Env } from '../../common/env';
-import { createLogger } from '../../common/log';
+import { createLogger, type Logger } from '../../common/log';
 import { APP_PATHS } from '../../common/revision';
 import { ChatService, type ChatOptions, chatOptions } from '../src/chat/chat-service';
+import { ClientFaultLog } from '../src/chat/client-faults';
 import { createPublicServer, type PublicServerOptions, publicServerOptions } from '../src/chat/public-server';
 import { readServerConfig } from '../src/config';
 import { COMPONENT_NAMES, type Components } from '../src/startup/components';
@@ -17,9 +18,9 @@ import { PhaseState } from '../src/startup/phase-state';
 import { createStartupPlan } from '../src/startup/startup-plan';
 import { messages } from '../../testkit/chat-client';
 
-const log = createLogger('test', 'silent');
+const silent = createLogger('test', 'silent');
 
-export type Limits = Partial<Pick<ChatOptions, 'rateLimitPerMinute' | 'maxBufferedBytes' | 'maxThreadsPerSocket' | 'now'>>;
+export type Limits = Partial<Pick<ChatOptions, 'rateLimitPerMinute' | 'maxBufferedBytes' | 'maxThreadsPerSocket' | 'errorBudget' | 'now'>>;
 
 export interface BuildOptions {
   /** Picks the dependencies, as in the app (DATABASE_URL for PostgreSQL); none means the embedded ones. */
@@ -27,13 +28,16 @@ export interface BuildOptions {
   limits?: Limits;
   /** Listener settings that differ from the app's defaults. */
   server?: Partial<Omit<PublicServerOptions, 'log'>>;
+  /** Where every line goes; silent by default. */
+  log?: Logger;
 }
 
 /** The listener and its state before startup; `start()` runs the startup plan and enables chat, `listen()` opens the port. */
-export function buildChat({ env = {}, limits = {}, server: overrides = {} }: BuildOptions = {}) {
+export function buildChat({ env = {}, limits = {}, server: overrides = {}, log = silent }: BuildOptions = {}) {
   const config = readServerConfig(env);
   const state = new PhaseState(COMPONENT_NAMES);
-  const publicServer = createPublicServer(state, { ...publicServerOptions(config, log), ...overrides });
+  const faults = new ClientFaultLog(log);
+  const publicServer = createPublicServer(state, { ...publicServerOptions(config, log, faults), ...overrides });
   const { server } = publicServer;
   let components: Components | undefined;
   let chat: ChatService | undefined;
@@ -44,7 +48,7 @@ export function buildChat({ env = {}, limits = {}, server: overrides = {} }: Bui
       components = await runStartup(createStartupPlan({ env, config, log }), {
         state,
         serve: (built) => {
-          chat = new ChatService({ ...chatOptions(config, built, log), ...limits });
+          chat = new ChatService({ ...chatOptions(config, built, log, faults), ...limits });
           publicServer.enableChat(chat);
         },
       });
@@ -57,6 +61,7 @@ export function buildChat({ env = {}, limits = {}, server: overrides = {} }: Bui
     },
     close: async (): Promise<void> => {
       await chat?.stop(0, 0);
+      faults.stop();
       server.closeAllConnections();
       if (server.listening) await new Promise((resolve) => server.close(resolve));
       await Promise.all([components?.sessionFactory.close(), components?.cacheClient.close()]);
@@ -65,8 +70,8 @@ export function buildChat({ env = {}, limits = {}, server: overrides = {} }: Bui
 }
 
 /** Chat ready and listening, with a client that connects to it. */
-export async function serveChat(limits: Limits = {}, env: Env = {}) {
-  const built = buildChat({ env, limits });
+export async function serveChat(limits: Limits = {}, env: Env = {}, log?: Logger) {
+  const built = buildChat({ env, limits, log });
   const { components, chat } = await built.start();
   const url = `ws://${await built.listen()}${APP_PATHS.websocket}`;
   const sockets: WebSocket[] = [];

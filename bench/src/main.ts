@@ -27,7 +27,7 @@ const PLANS = {
     footprint: { starts: 5, windowMs: 30_000 },
     endpoints: { rounds: 3, secondsPerRound: 5 },
     ws: { clients: CLOUD_RUN_MAX_CONCURRENCY, messagesPerClient: 5, messageIntervalMs: 1000, refusals: 1000 },
-    hostile: { resumes: [100, 1000, 10_000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000 },
+    hostile: { resumes: [100, 1000, 10_000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000, roundTrips: 100, invalidFrameSockets: 10, invalidFrameMs: 10_000, logFloodMs: 10_000, gateNamesMs: 20_000 },
     outage: { clients: 50, warmupMs: 5000, outageMs: 60_000, afterMs: 5000 },
   },
   quick: {
@@ -35,7 +35,7 @@ const PLANS = {
     footprint: { starts: 3, windowMs: 5_000 },
     endpoints: { rounds: 1, secondsPerRound: 2 },
     ws: { clients: CLOUD_RUN_MAX_CONCURRENCY, messagesPerClient: 2, messageIntervalMs: 1000, refusals: 200 },
-    hostile: { resumes: [1000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000 },
+    hostile: { resumes: [1000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000, roundTrips: 30, invalidFrameSockets: 10, invalidFrameMs: 3000, logFloodMs: 3000, gateNamesMs: 5000 },
     outage: { clients: 20, warmupMs: 2000, outageMs: 10_000, afterMs: 3000 },
   },
 } as const;

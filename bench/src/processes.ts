@@ -20,6 +20,8 @@ export interface NodeProcess {
   spawnedAt: number;
   /** The last lines it wrote, for error messages. */
   output(): string;
+  /** How many lines it has written so far (stdout and stderr). */
+  lines(): number;
   /** Kills it (SIGKILL: nothing it would flush matters to a benchmark) and waits for the exit. */
   stop(): Promise<void>;
 }
@@ -38,7 +40,13 @@ export function startNode(script: string, env: Record<string, string>): NodeProc
   if (child.pid === undefined) throw new Error(`could not start ${script}`);
   running.add(child);
   let tail = '';
-  for (const stream of [child.stdout, child.stderr]) stream?.setEncoding('utf8').on('data', (chunk: string) => (tail = (tail + chunk).slice(-4000)));
+  let lines = 0;
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.setEncoding('utf8').on('data', (chunk: string) => {
+      tail = (tail + chunk).slice(-4000);
+      for (let i = chunk.indexOf('\n'); i !== -1; i = chunk.indexOf('\n', i + 1)) lines += 1;
+    });
+  }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(() => running.delete(child));
   return {
@@ -46,6 +54,7 @@ export function startNode(script: string, env: Record<string, string>): NodeProc
     pid: child.pid,
     spawnedAt,
     output: () => tail,
+    lines: () => lines,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;

@@ -9,6 +9,9 @@ import type { HostileResult } from './hostile';
 import { OUTAGE_DEADLINE_MS, type OutageResults } from './outage';
 import { percentile } from '../../common/percentile';
 import { round } from './stats';
+import { DEFAULT_FAULT_LOG_LIMITS } from '../../app/src/chat/client-faults';
+import { DEFAULT_REQUIRED_COMPONENTS } from '../../common/revision';
+import { MAX_EXTRA_COMPONENT_SERIES } from '../../sidecar/src/bounds';
 import { PROBE_MODELS } from '../../runner/src/probe-model';
 import { CONFIGURATIONS, type TimeToTraffic } from './time-to-traffic';
 import type { WebSocketResult } from './websockets';
@@ -46,7 +49,21 @@ export interface LatestJson {
     authenticated: { clients: Figure; authenticateP50Ms: Figure; authenticateP99Ms: Figure; eventP99Ms: Figure };
   };
   /** The slow reader's largest growth over its attack sizes, the runs the app did not close, and the forged-header flood. */
-  hostile: { slowReaderMaxGrowthMb: Figure; slowReaderNotClosed: Figure; floodAccepted: Figure; floodLimitPerMinute: Figure };
+  hostile: {
+    slowReaderMaxGrowthMb: Figure;
+    slowReaderNotClosed: Figure;
+    floodAccepted: Figure;
+    floodLimitPerMinute: Figure;
+    /** Chat round-trip p50, quiet and with the invalid-frame sockets running. */
+    invalidFrameQuietP50Ms: Figure;
+    invalidFrameAttackedP50Ms: Figure;
+    /** App log lines a second under the protocol-error storm: on average and the busiest second. */
+    logFloodLinesPerSecond: Figure;
+    logFloodPeakLinesPerSecond: Figure;
+    /** The gate under a backend that renames its components on every answer. */
+    gateComponentSeries: Figure;
+    gateRssMb: Figure;
+  };
   /** Each dependency black-holed for the outage window under load, and the same run without a fault. */
   outage: {
     clients: Figure;
@@ -131,6 +148,12 @@ export function buildJson(results: Results): LatestJson {
       slowReaderNotClosed: slowReader && slowReader.length > 0 ? slowReader.filter((r) => !r.closed).length : null,
       floodAccepted: hostile ? hostile.flood.accepted : null,
       floodLimitPerMinute: hostile ? hostile.flood.limitPerMinute : null,
+      invalidFrameQuietP50Ms: hostile ? round(hostile.invalidFrames.quietP50Ms) : null,
+      invalidFrameAttackedP50Ms: hostile ? round(hostile.invalidFrames.attackedP50Ms) : null,
+      logFloodLinesPerSecond: hostile ? round(hostile.logFlood.linesPerSecond) : null,
+      logFloodPeakLinesPerSecond: hostile ? hostile.logFlood.peakLinesPerSecond : null,
+      gateComponentSeries: hostile ? hostile.gateNames.componentSeries : null,
+      gateRssMb: hostile ? round(hostile.gateNames.rssMb, 1) : null,
     },
     outage: {
       clients: outage ? outage.none.clients : null,
@@ -213,9 +236,30 @@ export function checkAims(json: LatestJson): AimCheck[] {
       [pg.rssGrowthMb, redis.rssGrowthMb, o.none.rssGrowthMb],
       (p, r, n) => `PostgreSQL +${p} MB, Redis +${r} MB, no fault +${n} MB`,
       (p, r, n) => Math.max(p, r) - n <= OUTAGE_MAX_EXTRA_GROWTH_MB,
+      ),
+    check(
+      'chat round-trip p50 with 10 invalid-frame sockets within 2x of quiet',
+      [h.invalidFrameAttackedP50Ms, h.invalidFrameQuietP50Ms],
+      (attacked, quiet) => `${round(attacked / quiet, 1)}x (${attacked} / ${quiet} ms)`,
+      (attacked, quiet) => attacked <= 2 * quiet,
+    ),
+    check(
+      `protocol-error storm: at most ${DEFAULT_FAULT_LOG_LIMITS.maxLinesPerSecond} log lines a second`,
+      [h.logFloodLinesPerSecond, h.logFloodPeakLinesPerSecond],
+      (average, peak) => `${average} a second, busiest second ${peak}`,
+      (average) => average <= DEFAULT_FAULT_LOG_LIMITS.maxLinesPerSecond,
+    ),
+    check(
+      `changing component names: gate series bounded, RSS within ${GATE_MEMORY_MB} MB`,
+      [h.gateComponentSeries, h.gateRssMb],
+      (series, rss) => `${series} component series, ${rss} MB`,
+      (series, rss) => series <= DEFAULT_REQUIRED_COMPONENTS.length + MAX_EXTRA_COMPONENT_SERIES && rss <= GATE_MEMORY_MB,
     ),
   ];
 }
+
+/** The gate container's memory limit in the stacks. */
+export const GATE_MEMORY_MB = 128;
 
 /** A plain-text table: the first column left-aligned, the figures right-aligned. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -355,6 +399,21 @@ export function formatReport(results: Results, json: LatestJson): string {
       ),
       `   ${flood.sockets} sockets, each forging its own X-Forwarded-For through the front door for ${flood.seconds} s: ` +
         `${flood.accepted} agent runs accepted (limit ${flood.limitPerMinute} a minute), ${flood.limited} refused with rate_limited`,
+    );
+    const { invalidFrames: i, logFlood: l, gateNames: g } = hostile;
+    parts.push(
+      'Abuse that costs CPU, logs and metrics',
+      formatTable(
+        ['', 'figure'],
+        [
+          [`chat round-trip p50 ms, quiet / with ${i.sockets} invalid-frame sockets (${i.seconds} s, ${i.roundTrips} round trips)`, `${show(json.hostile.invalidFrameQuietP50Ms)} / ${show(json.hostile.invalidFrameAttackedP50Ms)}`],
+          ['  their connections / closed with 1008 / upgrades refused with 429', `${i.tally.connections} / ${i.tally.closed1008} / ${i.tally.refused429}`],
+          [`protocol-error storm (${l.concurrency} loops, ${round(l.seconds, 1)} s): connections`, String(l.connections)],
+          ['  app log lines a second, average / busiest second', `${show(json.hostile.logFloodLinesPerSecond)} / ${show(json.hostile.logFloodPeakLinesPerSecond)}`],
+          [`gate, component names changing on every answer for ${round(g.seconds, 1)} s: component / all series`, `${g.componentSeries} / ${g.series}`],
+          ['  /metrics KB, gate RSS MB, checks a second', `${round(g.metricsBytes / 1024, 1)}, ${round(g.rssMb, 1)}, ${round(g.checksPerSecond, 1)}`],
+        ],
+      ),
     );
   }
   if (outage) {

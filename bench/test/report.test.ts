@@ -19,6 +19,8 @@ const LATEST_JSON_KEYS = [
   'hostile.slowReaderMaxGrowthMb', 'hostile.slowReaderNotClosed', 'hostile.floodAccepted', 'hostile.floodLimitPerMinute',
   'outage.clients', 'outage.outageSeconds', 'outage.none.rssGrowthMb',
   ...['postgresBlackhole', 'redisBlackhole'].flatMap((fault) => ['recoveryMs', 'rssGrowthMb', 'lost', 'silences'].map((figure) => `outage.${fault}.${figure}`)),
+  'hostile.invalidFrameQuietP50Ms', 'hostile.invalidFrameAttackedP50Ms', 'hostile.logFloodLinesPerSecond', 'hostile.logFloodPeakLinesPerSecond',
+  'hostile.gateComponentSeries', 'hostile.gateRssMb',
 ].sort();
 
 /** One outage run as reliability/outage.ts reports it. */
@@ -84,6 +86,9 @@ const results: Results = {
       { resumes: 10_000, baselineMb: 91, peakGrowthMb: 10.93, closed: true },
     ],
     flood: { sockets: 200, seconds: 3, limitPerMinute: 60, accepted: 60, limited: 20_000 },
+    invalidFrames: { sockets: 10, seconds: 10, roundTrips: 100, quietP50Ms: 4.04, attackedP50Ms: 6.5, tally: { connections: 300, framesSent: 30_000, errorsReceived: 3300, closed1008: 300, refused429: 12 } },
+    logFlood: { seconds: 10, concurrency: 20, connections: 20_000, lines: 12, linesPerSecond: 1.2, peakLinesPerSecond: 5 },
+    gateNames: { seconds: 20, componentSeries: 18, series: 122, metricsBytes: 8880, rssMb: 64.18, checksPerSecond: 21.7 },
   },
   outage: {
     none: outageRun('no fault', { recoveryMs: 5, rssGrowthMb: 40 }),
@@ -117,7 +122,18 @@ test('figures come from the measurements; CPU is scaled to the 30 s window', () 
     refuseP99Ms: 2,
     authenticated: { clients: 1000, authenticateP50Ms: 0.7, authenticateP99Ms: 3, eventP99Ms: 40 },
   });
-  expect(json.hostile).toEqual({ slowReaderMaxGrowthMb: 10.9, slowReaderNotClosed: 0, floodAccepted: 60, floodLimitPerMinute: 60 });
+  expect(json.hostile).toEqual({
+    slowReaderMaxGrowthMb: 10.9,
+    slowReaderNotClosed: 0,
+    floodAccepted: 60,
+    floodLimitPerMinute: 60,
+    invalidFrameQuietP50Ms: 4.04,
+    invalidFrameAttackedP50Ms: 6.5,
+    logFloodLinesPerSecond: 1.2,
+    logFloodPeakLinesPerSecond: 5,
+    gateComponentSeries: 18,
+    gateRssMb: 64.2,
+  });
   expect(json.outage).toEqual({
     clients: 50,
     outageSeconds: 60,
@@ -149,6 +165,9 @@ describe('aims', () => {
       'black-holed PostgreSQL and Redis: nothing acknowledged lost, every message heard within 8 s': true,
       "chat recovers within 3 s of the dependency's return": true,
       'an outage grows the app at most 32 MB more than the same load without one': true,
+      'chat round-trip p50 with 10 invalid-frame sockets within 2x of quiet': true,
+      'protocol-error storm: at most 5 log lines a second': true,
+      'changing component names: gate series bounded, RSS within 128 MB': true,
     });
   });
 
@@ -163,6 +182,8 @@ describe('aims', () => {
     json.outage.redisBlackhole.lost = 1;
     json.outage.postgresBlackhole.recoveryMs = 3001;
     json.outage.postgresBlackhole.rssGrowthMb = 73;
+    json.hostile.invalidFrameAttackedP50Ms = 9;
+    json.hostile.gateComponentSeries = 19;
     const byAim = Object.fromEntries(checkAims(json).map((a) => [a.aim, a]));
     expect(byAim['long-poll detection p99 under 10 ms']!.met).toBe(false);
     expect(byAim['zero early routing for ours under both probe models']).toMatchObject({ value: 'all-containers 0, ingress-only 0.5', met: false });
@@ -172,6 +193,8 @@ describe('aims', () => {
     expect(byAim['black-holed PostgreSQL and Redis: nothing acknowledged lost, every message heard within 8 s']).toMatchObject({ value: 'lost 1, silences 0', met: false });
     expect(byAim["chat recovers within 3 s of the dependency's return"]).toMatchObject({ value: 'PostgreSQL 3001 ms, Redis 9 ms', met: false });
     expect(byAim['an outage grows the app at most 32 MB more than the same load without one']).toMatchObject({ value: 'PostgreSQL +73 MB, Redis +45 MB, no fault +40 MB', met: false });
+    expect(byAim['chat round-trip p50 with 10 invalid-frame sockets within 2x of quiet']).toMatchObject({ value: '2.2x (9 / 4.04 ms)', met: false });
+    expect(byAim['changing component names: gate series bounded, RSS within 128 MB']).toMatchObject({ value: '19 component series, 64.2 MB', met: false });
     expect(byAim['gate RSS within 1.3x the bare Node floor']).toEqual({ aim: 'gate RSS within 1.3x the bare Node floor', value: '1.46x (60 / 41 MB)', met: false });
     expect(checkAims(buildJson({})).every((a) => a.met === null && a.value === 'not measured')).toBe(true);
   });
@@ -202,6 +225,8 @@ test('the hostile-client table shows each attack size side by side, and the floo
   expect(report).toMatch(/100 resumes\s+10,000 resumes/);
   expect(report).toMatch(/peak growth MB\s+7\.8\s+10\.9/);
   expect(report).toContain('60 agent runs accepted (limit 60 a minute), 20000 refused with rate_limited');
+  expect(report).toMatch(/quiet \/ with 10 invalid-frame sockets \(10 s, 100 round trips\)\s+4\.04 \/ 6\.5/);
+  expect(report).toMatch(/component \/ all series\s+18 \/ 122/);
 });
 
 test('the outage table shows the three runs side by side', () => {

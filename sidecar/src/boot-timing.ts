@@ -44,25 +44,3 @@ export function observePhases(clock: PhaseClock, body: PhaseBody, nowMs: number)
   if (body.state === 'starting' && !timed.has(body.phase) && !running.has(body.phase)) running.set(body.phase, nowMs);
   return { clock: { bootStartedAt: body.startedAt, running, timed }, completed };
 }
-
-/** Distinct phase label values the gate exports; later names share OTHER_PHASE. */
-export const MAX_PHASE_LABELS = 16;
-/** Longer names share OTHER_PHASE too: a label value is not the place for a backend's essay. */
-export const MAX_PHASE_LABEL_LENGTH = 64;
-export const OTHER_PHASE = '_other';
-
-/**
- * Bounds the `phase` label's cardinality: the first MAX_PHASE_LABELS names the backend reports
- * keep their own series (the chat app has seven), any later or overlong name is folded into
- * OTHER_PHASE, so a backend that makes up names cannot grow the scrape without bound.
- */
-export class PhaseLabels {
-  private readonly known = new Set<string>();
-
-  label(phase: string): string {
-    if (this.known.has(phase)) return phase;
-    if (this.known.size >= MAX_PHASE_LABELS || phase.length > MAX_PHASE_LABEL_LENGTH) return OTHER_PHASE;
-    this.known.add(phase);
-    return phase;
-  }
-}

@@ -8,6 +8,7 @@ import http from 'node:http';
 import pRetry from 'p-retry';
 import { type PhaseBody, phaseBodySchema, phaseStatusCode } from '../../common/phase-contract';
 import type { CheckFailure, CheckResult } from '../../common/gate-contract';
+import { CheckPacer } from './bounds';
 import type { CheckTimings } from './config';
 import type { CheckOutcome } from './decision';
 
@@ -167,7 +168,10 @@ interface Checked {
 export async function runCheckLoop(url: URL, timings: CheckTimings, deps: CheckDeps, events: CheckEvents, stop: AbortSignal): Promise<void> {
   let lastSeq: number | null = null;
   let honoured: boolean | undefined;
+  const pacer = new CheckPacer(timings.minCheckIntervalMs);
   while (!stop.aborted) {
+    for (let wait = pacer.take(deps.now()); wait > 0 && !stop.aborted; wait = pacer.take(deps.now())) await deps.sleep(wait, stop);
+    if (stop.aborted) return;
     const longPoll: LongPoll | null = timings.longPollMs > 0 && lastSeq !== null ? { afterSeq: lastSeq, waitMs: timings.longPollMs } : null;
     const attempt = async (attemptNumber: number): Promise<Checked> => {
       // A retry asks plainly: the target may have restarted with a lower seq, and should answer now.

@@ -23,6 +23,8 @@ export interface CheckTimings {
   pollIntervalMs: number;
   /** Bodies larger than this are refused unread: the phase body is a few hundred bytes. */
   maxBodyBytes: number;
+  /** After a burst of quick checks, checks start at least this far apart, even when seq grows on every answer. */
+  minCheckIntervalMs: number;
 }
 
 export interface GateConfig extends CheckTimings {
@@ -46,6 +48,7 @@ export const DEFAULT_TIMINGS: CheckTimings = {
   longPollMs: 10_000,
   pollIntervalMs: 250,
   maxBodyBytes: 64 * 1024,
+  minCheckIntervalMs: 50,
 };
 
 export const DEFAULT_FAILED_LINGER_MS = 1000;
@@ -75,6 +78,7 @@ export function readGateConfig(env: Env): GateConfig {
     longPollMs: readInt(env, V.longPollMs, DEFAULT_TIMINGS.longPollMs, { min: 0, max: MAX_LONG_POLL_MS }),
     pollIntervalMs: readInt(env, V.pollIntervalMs, DEFAULT_TIMINGS.pollIntervalMs, { min: 10, max: 60_000 }),
     maxBodyBytes: readInt(env, V.maxBodyBytes, DEFAULT_TIMINGS.maxBodyBytes, { min: 1024, max: 16 * 1024 * 1024 }),
+    minCheckIntervalMs: readInt(env, V.minCheckIntervalMs, DEFAULT_TIMINGS.minCheckIntervalMs, { min: 0, max: 60_000 }),
     failedLingerMs: readInt(env, V.failedLingerMs, DEFAULT_FAILED_LINGER_MS, { min: 0, max: 10_000 }),
     startupHoldMs: readInt(env, V.startupHoldMs, DEFAULT_STARTUP_HOLD_MS, { min: 0, max: MAX_STARTUP_HOLD_MS }),
     startupBudgetSeconds: readInt(env, V.startupBudgetSeconds, DEFAULT_STARTUP_BUDGET_SECONDS, { min: 1, max: MAX_STARTUP_BUDGET_SECONDS }),

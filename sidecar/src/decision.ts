@@ -53,7 +53,7 @@ export function startupPending(state: GateState, required: readonly string[]): b
   return state.openedAtMs === null && !state.stopping && worthHolding(decide(state.observation, required));
 }
 
-/** The JSON reason /startup answers with while closed (contract 2). */
+/** The JSON reason /startup answers with while closed (contract 2): kinds and phases, no messages. */
 export function startupReason(state: GateState, required: readonly string[]): StartupReason {
   const { reason, missing } = decide(state.observation, required);
   return {
@@ -61,8 +61,8 @@ export function startupReason(state: GateState, required: readonly string[]): St
     phase: state.observation?.phase ?? null,
     reason,
     missing,
-    error: state.observation?.error ?? null,
-    lastCheckError: state.lastCheckError,
+    error: state.observation?.error ? { phase: state.observation.error.phase } : null,
+    lastCheckError: state.lastCheckError && { result: state.lastCheckError.result },
   };
 }
 

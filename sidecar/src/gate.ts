@@ -8,6 +8,7 @@ import type { PhaseBody, PhaseError } from '../../common/phase-contract';
 import { decide } from '../../common/startup-decision';
 import { ProbeHolds } from '../../common/startup-hold';
 import { EMPTY_PHASE_CLOCK, observePhases } from './boot-timing';
+import { ChangeLogBound } from './bounds';
 import type { CheckTimings } from './config';
 import { type CheckOutcome, type GateState, INITIAL_STATE, afterCheck, appError, isLive, isReady, startupPending, startupReason } from './decision';
 import type { GateMetrics } from './metrics';
@@ -17,6 +18,8 @@ export interface LogEvent {
   message: string;
   fields: Record<string, unknown>;
 }
+
+const GATE_OPEN = 'gate open';
 
 /** The body's fields whose change must move seq (contract 1). */
 const BODY_FIELDS = ['state', 'phase', 'completedPhases', 'components', 'error'] as const;
@@ -67,7 +70,7 @@ export function describeChanges(before: GateState, after: GateState, required: r
   if (before.openedAtMs === null && after.openedAtMs !== null) {
     events.push({
       level: 'info',
-      message: 'gate open',
+      message: GATE_OPEN,
       fields: {
         timeToOpenMs: Math.round(after.openedAtMs - startedAtMs),
         // Both containers of an instance share one clock, so this is the delay from ready to open.
@@ -111,6 +114,7 @@ export class Gate {
   private lastProgressMs: number;
   private loopCrashed = false;
   private phaseClock = EMPTY_PHASE_CLOCK;
+  private readonly changeLog = new ChangeLogBound();
 
   constructor(private readonly options: GateOptions) {
     this.startedAtMs = this.lastProgressMs = options.now();
@@ -123,7 +127,7 @@ export class Gate {
   }
 
   recordCheck(outcome: CheckOutcome, durationMs: number): void {
-    const { metrics, now, required, log } = this.options;
+    const { metrics, now, required } = this.options;
     const before = this.state;
     this.lastProgressMs = now();
     this.state = afterCheck(before, outcome, this.lastProgressMs, required);
@@ -131,7 +135,7 @@ export class Gate {
     if (outcome.ok) this.timePhases(outcome.body);
     if (before.openedAtMs === null && this.state.openedAtMs !== null) metrics.recordBoot((this.state.openedAtMs - this.startedAtMs) / 1000);
     metrics.update(this.state, this.startedAtMs);
-    for (const event of describeChanges(before, this.state, required, this.startedAtMs, Date.now())) log[event.level](event.fields, event.message);
+    for (const event of describeChanges(before, this.state, required, this.startedAtMs, Date.now())) this.write(event);
     this.holds.wake();
     const app = this.state.observation;
     if (app?.state === 'failed' && before.observation?.state !== 'failed') this.options.onAppFailed(appError(app));
@@ -141,6 +145,17 @@ export class Gate {
     const { clock, completed } = observePhases(this.phaseClock, body, this.lastProgressMs);
     this.phaseClock = clock;
     for (const { phase, seconds } of completed) this.options.metrics.recordPhase(phase, seconds);
+  }
+
+  /** A change line, within the bound on change lines; the app's failure and the opening always get theirs. */
+  private write(event: LogEvent): void {
+    const { log, now } = this.options;
+    if (event.level !== 'error' && event.message !== GATE_OPEN) {
+      const verdict = this.changeLog.admit(now());
+      if (verdict.before !== undefined) log[verdict.before.level](verdict.before.fields, verdict.before.message);
+      if (!verdict.write) return;
+    }
+    log[event.level](event.fields, event.message);
   }
 
   recordLongPoll(honoured: boolean): void {
@@ -176,9 +191,11 @@ export class Gate {
     return isReady(this.state, this.options.required);
   }
 
-  /** Why /ready answers 503: shutting down, the latest check failed, or the app is not ready. */
-  readyReason(): NotReadyBody {
-    return { ready: false, stopping: this.state.stopping, lastCheckOk: this.state.lastCheckOk, reason: decide(this.state.observation, this.options.required).reason };
+  /** Why /ready answers 503: shutting down, the latest check failed, or the app is not ready; with the messages when `withDetail`. */
+  readyReason(withDetail = false): NotReadyBody {
+    const { stopping, lastCheckOk, observation, lastCheckError } = this.state;
+    const body: NotReadyBody = { ready: false, stopping, lastCheckOk, reason: decide(observation, this.options.required).reason };
+    return withDetail ? { ...body, detail: { error: observation?.error ?? null, lastCheckError } } : body;
   }
 
   live(): boolean {

@@ -11,9 +11,8 @@ import Gauge from 'prom-client/lib/gauge';
 import Histogram from 'prom-client/lib/histogram';
 import { CHECK_RESULTS, type CheckResult } from '../../common/gate-contract';
 import { STATES } from '../../common/phase-contract';
-import { decide } from '../../common/startup-decision';
 import { HOLD_OUTCOMES, type HoldOutcome } from '../../common/startup-hold';
-import { PhaseLabels } from './boot-timing';
+import { componentSeries, PhaseLabels, phaseSeries } from './bounds';
 import { type GateState, isReady } from './decision';
 
 /**
@@ -38,6 +37,8 @@ export class GateMetrics {
   private readonly phaseLabels = new PhaseLabels();
   /** Set by the Gate that owns the holds (countHolds); none are held before it exists. */
   private probesHeldNow: () => number = () => 0;
+  /** Components that have a series now: one that vanishes from the body loses it (bounds.ts caps the rest). */
+  private labelled = new Set<string>();
 
   constructor(
     registry: Registry,
@@ -70,7 +71,7 @@ export class GateMetrics {
     });
     this.held = new Histogram({
       name: 'startup_gate_probe_hold_seconds',
-      help: 'How long /startup held a probe, by outcome: settled (open, failed or stopping), expired (503 before the timeout) or gone (the client left).',
+      help: 'How long /startup held a probe, by outcome: settled (open, failed or stopping), expired (503 before the timeout), gone (the client left) or full (answered at once: too many held already).',
       labelNames: ['outcome'],
       // A hold ends within the probe timeout (975 ms for a 1 s probe); most end early, when the gate opens.
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1, 2.5, 5, 10],
@@ -96,6 +97,7 @@ export class GateMetrics {
     for (const result of CHECK_RESULTS) this.checks.inc({ result }, 0);
     for (const state of STATES) this.appState.set({ state }, 0);
     for (const component of required) this.component.set({ component }, 0);
+    this.labelled = new Set(required);
     for (const outcome of HOLD_OUTCOMES) this.held.zero({ outcome });
   }
 
@@ -134,10 +136,10 @@ export class GateMetrics {
     if (observation === undefined) return;
     for (const s of STATES) this.appState.set({ state: s }, s === observation.state ? 1 : 0);
     this.appPhase.reset();
-    this.appPhase.set({ phase: observation.phase }, 1);
-    for (const phase of observation.completedPhases) if (phase !== observation.phase) this.appPhase.set({ phase }, 0);
-    const { missing } = decide(observation, this.required);
-    for (const [component, built] of Object.entries(observation.components)) this.component.set({ component }, built ? 1 : 0);
-    for (const component of missing) this.component.set({ component }, 0);
+    for (const [phase, current] of phaseSeries(observation.phase, observation.completedPhases)) this.appPhase.set({ phase }, current);
+    const series = componentSeries(observation.components, this.required);
+    for (const component of this.labelled) if (!series.has(component)) this.component.remove({ component });
+    for (const [component, built] of series) this.component.set({ component }, built);
+    this.labelled = new Set(series.keys());
   }
 }

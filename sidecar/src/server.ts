@@ -11,6 +11,13 @@ import { type StartupAnswer, sendJson as send, serveStartupProbe } from '../../c
 import type { Gate } from './gate';
 import type { GateMetrics } from './metrics';
 
+/**
+ * Connections open at once, at most; Node drops the ones past it as they arrive. The gate's clients
+ * are Cloud Run's probers, the metrics collector and loopback tools: a handful. Each connection costs
+ * about 16 KB, so 5,000 at once took the gate past its 128 MiB limit whatever it answered them.
+ */
+export const MAX_GATE_CONNECTIONS = 256;
+
 export interface GateServerOptions {
   /** How long /startup holds a probe while closed (GATE_STARTUP_HOLD_MS); 0 answers at once. */
   startupHoldMs: number;
@@ -26,7 +33,7 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
     if (body.state === 'open') return { status: 200, body, final: true };
     return { status: 503, body, final: !gate.startupPending(), close: gate.current.stopping };
   };
-  const routes: Record<string, (res: http.ServerResponse) => void | Promise<void>> = {
+  const routes: Record<string, (res: http.ServerResponse, req: http.IncomingMessage) => void | Promise<void>> = {
     [GATE_PATHS.startup]: (res) =>
       serveStartupProbe(res, {
         holds: gate.holds,
@@ -36,7 +43,7 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
         now,
         onHeld: (outcome, heldMs) => options.metrics?.recordHold(outcome, heldMs),
       }),
-    [GATE_PATHS.ready]: (res) => (gate.ready() ? send(res, 200, { ready: true }) : send(res, 503, gate.readyReason())),
+    [GATE_PATHS.ready]: (res, req) => (gate.ready() ? send(res, 200, { ready: true }) : send(res, 503, gate.readyReason(isLoopback(req.socket.remoteAddress)))),
     [GATE_PATHS.live]: (res) => {
       const body: LiveBody = { live: gate.live() };
       send(res, body.live ? 200 : 503, body);
@@ -47,13 +54,20 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
       res.end(text);
     },
   };
-  return http.createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const route = routes[new URL(req.url ?? '/', 'http://gate.local').pathname];
     if (route === undefined) return send(res, 404, { error: 'not_found', message: `the gate serves ${Object.values(GATE_PATHS).join(', ')}` });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return send(res, 405, { error: 'method_not_allowed' });
     }
-    void route(res);
+    void route(res, req);
   });
+  server.maxConnections = MAX_GATE_CONNECTIONS;
+  return server;
+}
+
+/** A request from inside the instance: the containers share one network namespace, probers connect from outside it. */
+function isLoopback(address: string | undefined): boolean {
+  return address === '::1' || /^(::ffff:)?127\./.test(address ?? '');
 }

@@ -12,7 +12,8 @@ import { IMAGE_ENV, bundlePath } from '../../testkit/bundles';
 import { type GateProcess, spawnGate } from '../../testkit/gate-process';
 import { phaseBody } from '../../testkit/phase-endpoint';
 import { waitFor } from '../../testkit/wait-for';
-import { EMPTY_PHASE_CLOCK, MAX_PHASE_LABELS, OTHER_PHASE, PhaseLabels, type PhaseClock, type PhaseDuration, observePhases } from '../src/boot-timing';
+import { EMPTY_PHASE_CLOCK, type PhaseClock, type PhaseDuration, observePhases } from '../src/boot-timing';
+import { MAX_PHASE_SERIES, OTHER_PHASE, PhaseLabels } from '../src/bounds';
 import { DEFAULT_STARTUP_BUDGET_SECONDS, readGateConfig } from '../src/config';
 
 /** Feeds bodies at the given gate times; returns every phase timed. */
@@ -76,8 +77,8 @@ describe('observePhases', () => {
 describe('PhaseLabels', () => {
   it('keeps the first names and folds later or overlong ones into one label value', () => {
     const labels = new PhaseLabels();
-    const names = Array.from({ length: MAX_PHASE_LABELS + 5 }, (_, i) => `phase${i}`);
-    expect(new Set(names.map((name) => labels.label(name)))).toEqual(new Set([...names.slice(0, MAX_PHASE_LABELS), OTHER_PHASE]));
+    const names = Array.from({ length: MAX_PHASE_SERIES + 5 }, (_, i) => `phase${i}`);
+    expect(new Set(names.map((name) => labels.label(name)))).toEqual(new Set([...names.slice(0, MAX_PHASE_SERIES), OTHER_PHASE]));
     expect(labels.label('phase0')).toBe('phase0');
     expect(new PhaseLabels().label('x'.repeat(65))).toBe(OTHER_PHASE);
   });

@@ -183,6 +183,7 @@ describe('bad configuration', () => {
     [V.maxBodyBytes, '10'],
     [V.logLevel, 'loud'],
     [V.startupHoldMs, '240001'],
+    [V.minCheckIntervalMs, '-1'],
   ])('%s=%s exits 2 with one line naming it', async (name, value) => {
     const gate = spawnGate({ [name]: value });
     expect((await gate.exited).code).toBe(2);

@@ -1,6 +1,7 @@
 /** Contract 2's endpoints over HTTP, from an in-process gate whose checks the test feeds by hand. */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../common/log';
 import { readGateConfig } from '../src/config';
@@ -49,6 +50,37 @@ describe('gate endpoints', () => {
     gate.recordCheck({ ok: false, failure: { result: 'refused', message: 'gone' } }, 1);
     expect((await get('/startup')).status).toBe(200);
     expect(await get('/ready')).toMatchObject({ status: 503, body: { ready: false, lastCheckOk: false } });
+  });
+
+  it("/startup names the failure's kind and phase but not its message; /ready asked from loopback has the messages", async () => {
+    gate.recordCheck({ ok: true, body: phaseBody({ state: 'failed', phase: 'database', error: { phase: 'database', message: 'PostgreSQL at internal-db.corp.example:5432 refused' } }) }, 1);
+    // The failed check comes last: a check that succeeds clears it.
+    gate.recordCheck({ ok: false, failure: { result: 'network', message: 'getaddrinfo ENOTFOUND internal-db.corp.example' } }, 1);
+    const startup = await get('/startup');
+    expect(startup).toMatchObject({ status: 503, body: { state: 'failed', phase: 'database', error: { phase: 'database' }, lastCheckError: { result: 'network' } } });
+    expect(JSON.stringify(startup.body)).not.toContain('internal-db');
+    expect(await get('/ready')).toMatchObject({
+      status: 503,
+      body: { detail: { error: { message: expect.stringContaining('internal-db') }, lastCheckError: { message: expect.stringContaining('internal-db') } } },
+    });
+  });
+
+  it('/ready asked from outside the instance has no messages', async () => {
+    const outside = Object.values(networkInterfaces())
+      .flat()
+      .find((address) => address !== undefined && !address.internal && address.family === 'IPv4');
+    // Every machine this runs on (and Cloud Run) has one: the container's own address.
+    expect(outside).toBeDefined();
+    const open = createGateServer(gate, new Registry());
+    await new Promise<void>((resolve) => open.listen(0, '0.0.0.0', resolve));
+    try {
+      gate.recordCheck({ ok: false, failure: { result: 'network', message: 'getaddrinfo ENOTFOUND internal-db.corp.example' } }, 1);
+      const response = await fetch(`http://${outside!.address}:${(open.address() as AddressInfo).port}/ready`);
+      const body = (await response.json()) as Record<string, unknown>;
+      expect({ status: response.status, detail: body.detail }).toEqual({ status: 503, detail: undefined });
+    } finally {
+      await new Promise((resolve) => open.close(resolve));
+    }
   });
 
   it('/ready: 200 while the condition holds, 503 at once when shutting down', async () => {

@@ -30,6 +30,8 @@ import { SocketAuth } from '../auth/socket-auth';
 import type { Identity } from '../auth/token-verifier';
 import { ownerOf, ThreadAccess } from './thread-access';
 import { type Admission, UserLimits, type UserLimitSettings } from './user-limits';
+import { type ClientFaultLog, protocolFault } from './client-faults';
+import { ERROR_BUDGET_CLOSE, ErrorBudget, type ErrorBudgetLimits } from './error-budget';
 import { ThreadTokens } from './thread-tokens';
 import { busy, RunEndings, RunSlots, runStatus } from './socket-runs';
 import type { RunRequest } from '../agents/agent-supervisor';
@@ -52,12 +54,22 @@ export interface ChatOptions {
   maxRunsPerSocket: number;
   pingIntervalMs: number;
   userLimits: UserLimitSettings;
+  /** Invalid or refused frames a socket may send in a window before it is closed with 1008. */
+  errorBudget: ErrorBudgetLimits;
   log: Logger;
+  /** Where faults a client causes are logged, bounded (shared with the public listener). */
+  faults: ClientFaultLog;
   now?: () => number;
 }
 
+/** How long a socket closed for its error budget keeps its connection, unread, so the close frame can reach the client. */
+const BUDGET_CLOSE_GRACE_MS = 1000;
+
+/** Answers that say the client sent something wrong or too much: each spends one of its socket's error budget. */
+const CLIENT_ERRORS: ReadonlySet<ErrorMessage['code']> = new Set(['invalid_json', 'invalid_message', 'unknown_type', 'rate_limited', 'forbidden', 'too_many_threads', 'busy', 'quota_exceeded']);
+
 /** The chat service's options from the app's settings, over the components startup built. */
-export function chatOptions(config: ServerConfig, components: ChatOptions['components'], log: Logger): ChatOptions {
+export function chatOptions(config: ServerConfig, components: ChatOptions['components'], log: Logger, faults: ClientFaultLog): ChatOptions {
   return {
     components,
     rateLimitPerMinute: config.rateLimitPerMinute,
@@ -66,7 +78,9 @@ export function chatOptions(config: ServerConfig, components: ChatOptions['compo
     maxRunsPerSocket: config.wsMaxRunsPerSocket,
     pingIntervalMs: config.wsPingIntervalMs,
     userLimits: { messagesPerMinute: config.userMessagesPerMinute, maxConcurrentRuns: config.userMaxConcurrentRuns, dailyLlmTokens: config.userDailyLlmTokens },
+    errorBudget: { maxErrors: config.wsMaxErrors, windowMs: config.wsErrorWindowMs },
     log,
+    faults,
   };
 }
 
@@ -97,7 +111,7 @@ export class ChatService {
     return this.alive.size;
   }
 
-  /** `client` is the address the rate limit is keyed on (public-server.ts); `identity` a verified `Authorization: Bearer`. */
+  /** `client` is the key the rate limit counts under (client-key.ts, from public-server.ts); `identity` a verified `Authorization: Bearer`. */
   accept(ws: WebSocket, client: string, identity?: Identity): void {
     const { websocketManager } = this.options.components;
     const id = randomUUID();
@@ -121,6 +135,7 @@ export class ChatService {
       ws.close(SLOW_READER_CLOSE.code, SLOW_READER_CLOSE.reason);
     };
     websocketManager.add({ id, send, close: (code, reason) => ws.close(code, reason) });
+    const answer = this.budgeted(ws, id, send);
     const auth = new SocketAuth({
       authentication: this.options.components.authentication,
       send,
@@ -142,20 +157,41 @@ export class ChatService {
       queued += 1;
       ws.pause();
       frames = frames
-        .then(() => this.onFrame({ id, client, send, unsentTokens, runs, auth }, data, isBinary))
+        // A frame read before the socket was closed (over its budget, say) is not worth parsing.
+        .then(() => (ws.readyState === WebSocket.OPEN ? this.onFrame({ id, client, send: answer, unsentTokens, runs, auth }, data, isBinary) : undefined))
         .catch((error: unknown) => this.options.log.warn({ connectionId: id }, `frame failed: ${describeError(error)}`))
         .finally(() => {
           queued -= 1;
-          if (queued === 0) ws.resume();
+          if (queued === 0 && ws.readyState === WebSocket.OPEN) ws.resume();
         });
     });
-    ws.on('error', (error) => this.options.log.warn({ connectionId: id, err: error }, 'websocket error'));
+    // A protocol error (bad UTF-8, an oversized message) is the client's: ws closes the socket, and
+    // the line is bounded per cause, without a stack.
+    ws.on('error', (error: Error & { code?: string }) => this.options.faults.report(protocolFault(error), { connectionId: id, code: error.code ?? null }));
     ws.on('close', (code) => {
       auth.dispose();
       for (const threadId of websocketManager.remove(id)) this.options.components.threadRelay.unwatch(threadId);
       this.alive.delete(ws);
       this.options.log.debug({ connectionId: id, code }, 'websocket closed');
     });
+  }
+
+  /** `send` that spends the socket's error budget on every client error, and closes it with 1008 once spent. */
+  private budgeted(ws: WebSocket, id: string, send: (message: ServerMessage) => void): (message: ServerMessage) => void {
+    const budget = new ErrorBudget(this.options.errorBudget);
+    const now = this.options.now ?? Date.now;
+    return (message) => {
+      send(message);
+      if (message.type !== 'error' || !CLIENT_ERRORS.has(message.code) || ws.readyState !== WebSocket.OPEN) return;
+      if (!budget.spend(now())) return;
+      this.options.faults.report('error_budget', { connectionId: id, lastCode: message.code });
+      ws.close(ERROR_BUDGET_CLOSE.code, ERROR_BUDGET_CLOSE.reason);
+      // Read nothing more: a client that floods would otherwise make the app unmask and check every
+      // byte it still sends until its close frame arrives (megabytes on loopback). The close frame
+      // goes out; the connection ends after a short grace without waiting for the client's.
+      ws.pause();
+      setTimeout(() => ws.terminate(), BUDGET_CLOSE_GRACE_MS).unref();
+    };
   }
 
   /**

@@ -2,7 +2,8 @@
  * The public listener on PORT: the startup probe at /startup, liveness at /healthz, the chat page
  * at / and chat at /ws. Before the app is ready an upgrade is refused with HTTP 503 and
  * Retry-After, never accepted and then closed with 1011. An upgrade from another site's page
- * (Origin) gets 403; past the connection cap, 503. Every answer carries helmet's security headers;
+ * (Origin) gets 403; past the connection cap, 503; past the upgrades one client address (an IPv6
+ * /64) may make, 429. Every answer carries helmet's security headers;
  * unknown paths and methods get JSON.
  */
 import { createHash } from 'node:crypto';
@@ -21,6 +22,9 @@ import { ProbeHolds, type StartupAnswer, serveStartupProbe } from '../../../comm
 import { describeError } from '../errors';
 import type { ChatService } from './chat-service';
 import type { DependencyHealth } from '../dependencies/dependency-health';
+import type { ClientFaultLog } from './client-faults';
+import { clientKey } from './client-key';
+import { UpgradeLimiter, type UpgradeLimits } from './upgrade-limit';
 import type { ServerConfig } from '../config';
 import type { PhaseState } from '../startup/phase-state';
 
@@ -51,11 +55,17 @@ export interface PublicServerOptions {
   health?: Pick<DependencyHealth, 'snapshot'>;
   /** Where the chat page signs in (APP_AUTH_ISSUER); undefined for anonymous chat. */
   authIssuer: string | undefined;
+  /** Upgrades per client key (IPv6: its /64) past which an upgrade gets 429. */
+  upgradeLimits: UpgradeLimits;
+  /** Where refused upgrades are logged, bounded (shared with the chat service). */
+  faults: ClientFaultLog;
 }
 
 /** The listener's options from the app's settings. */
-export function publicServerOptions(config: ServerConfig, log: Logger): PublicServerOptions {
+export function publicServerOptions(config: ServerConfig, log: Logger, faults: ClientFaultLog): PublicServerOptions {
   return {
+    upgradeLimits: { perSecond: config.wsUpgradesPerSecond, burst: config.wsUpgradeBurst },
+    faults,
     maxMessageBytes: config.wsMaxMessageBytes,
     maxConnections: config.maxConnections,
     allowedOrigins: config.allowedOrigins,
@@ -111,6 +121,7 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
   let chat: ChatService | undefined;
   const cap = new ConnectionCap(options.maxConnections, options.log);
+  const upgrades = new UpgradeLimiter(options.upgradeLimits);
 
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://public.local').pathname;
@@ -125,8 +136,14 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
     if (!cap.admit(chat.connections)) {
       return refuse(socket, 503, { error: 'too_many_connections', message: `this instance is full; retry in ${RETRY_AFTER_SECONDS} s`, retryAfterSeconds: RETRY_AFTER_SECONDS });
     }
+    const client = clientKey(clientAddress(app, req));
+    const waitMs = upgrades.take(client, performance.now());
+    if (waitMs > 0) {
+      options.faults.report('upgrade_rate');
+      const retryAfterSeconds = Math.ceil(waitMs / 1000);
+      return refuse(socket, 429, { error: 'too_many_upgrades', message: `too many connections from your address; retry in ${retryAfterSeconds} s`, retryAfterSeconds }, retryAfterSeconds);
+    }
     const accepted = chat;
-    const client = clientAddress(app, req);
     accepted.authenticateUpgrade(client, req.headers.authorization).then(
       (verdict) => {
         if (!verdict.ok) return refuse(socket, verdict.status, verdict.body);
@@ -229,14 +246,13 @@ function refusal(state: string, phase: string) {
   return { error: 'not_ready', state, phase, message, retryAfterSeconds: RETRY_AFTER_SECONDS };
 }
 
-function refuse(socket: Duplex, status: 401 | 403 | 404 | 429 | 503, body: object): void {
+function refuse(socket: Duplex, status: 401 | 403 | 404 | 429 | 503, body: object, retryAfterSeconds = (body as { retryAfterSeconds?: number }).retryAfterSeconds ?? RETRY_AFTER_SECONDS): void {
   const json = JSON.stringify(body);
   const headers = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
     'Content-Type: application/json',
     `Content-Length: ${Buffer.byteLength(json)}`,
-    ...(status === 503 ? [`Retry-After: ${RETRY_AFTER_SECONDS}`] : []),
-    ...(status === 429 ? [`Retry-After: ${String((body as { retryAfterSeconds?: number }).retryAfterSeconds ?? RETRY_AFTER_SECONDS)}`] : []),
+    ...(status === 503 || status === 429 ? [`Retry-After: ${retryAfterSeconds}`] : []),
     ...(status === 401 ? ['WWW-Authenticate: Bearer'] : []),
     'Connection: close',
   ];
