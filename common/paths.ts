@@ -51,3 +51,15 @@ export const BUNDLES = {
   app: path.join(DIST_DIR, 'bundle', 'app.js'),
   gate: path.join(DIST_DIR, 'bundle', 'gate.js'),
 } as const;
+
+/**
+ * Node's options in each image's CMD, between `node` and the bundle; whatever starts a bundle as
+ * its image does passes them. The gate's young generation is capped at 1 MB semi-spaces: V8 grows
+ * it each time the bytes that survived its collections add up to its size, and shrinks it only
+ * while allocation stays under about 1 MB a second, so a backend answering 20 times a second grew
+ * it step by step to 51 MB of the gate's 128 MiB (docs/gate.md). The gate keeps a few MB alive.
+ */
+export const NODE_FLAGS = {
+  app: [],
+  gate: ['--max-semi-space-size=1'],
+} as const satisfies Record<keyof typeof BUNDLES, readonly string[]>;

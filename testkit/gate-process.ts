@@ -1,5 +1,6 @@
 /** The gate's bundle (dist/bundle/gate.js, built by `npm run bundle`) as its own process, started as its image starts it. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { NODE_FLAGS } from '../common/paths';
 import { GATE_ENV_VARS } from '../common/revision';
 import { IMAGE_ENV, bundlePath } from './bundles';
 
@@ -13,10 +14,10 @@ export interface GateProcess {
   stop(): Promise<void>;
 }
 
-/** Starts the gate with only PATH, NODE_ENV=production and `env` (and GATE_PORT when `port` is given) in its environment. */
+/** Starts the gate with its image's Node options, and only PATH, NODE_ENV=production and `env` (and GATE_PORT when `port` is given) in its environment. */
 export function spawnGate(env: Record<string, string>, port?: number): GateProcess {
   const portEnv = port === undefined ? {} : { [GATE_ENV_VARS.port]: String(port) };
-  const child = spawn(process.execPath, [bundlePath('gate')], { env: { PATH: process.env.PATH, ...IMAGE_ENV, ...portEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS.gate, bundlePath('gate')], { env: { PATH: process.env.PATH, ...IMAGE_ENV, ...portEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const logs: Record<string, unknown>[] = [];
   for (const stream of [child.stdout, child.stderr]) {

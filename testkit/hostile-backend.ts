@@ -45,6 +45,8 @@ export interface GateCost {
   componentSeries: number;
   series: number;
   metricsBytes: number;
+  /** RSS halfway through the run and at its end: a gate whose memory levels off grows little in between. */
+  rssHalfwayMb: number;
   rssMb: number;
   logLinesPerSecond: number;
   /** WARNING lines that say the backend is flapping. */
@@ -62,7 +64,10 @@ export async function gateUnderHostileBackend(misbehaviour: Misbehaviour, durati
     const started = performance.now();
     const answersBefore = target.answers();
     const linesBefore = gate.lines.length;
-    await waitFor(`${durationMs} ms of ${misbehaviour}`, () => performance.now() - started >= durationMs, { timeoutMs: durationMs + 5000, intervalMs: 100 });
+    const elapsed = (ms: number) => waitFor(`${ms} ms of ${misbehaviour}`, () => performance.now() - started >= ms, { timeoutMs: ms + 5000, intervalMs: 100 });
+    await elapsed(durationMs / 2);
+    const rssHalfwayMb = rssBytes(gate.child.pid!) / 2 ** 20;
+    await elapsed(durationMs);
     const seconds = (performance.now() - started) / 1000;
     const checksPerSecond = (target.answers() - answersBefore) / seconds;
     const logLinesPerSecond = (gate.lines.length - linesBefore) / seconds;
@@ -74,6 +79,7 @@ export async function gateUnderHostileBackend(misbehaviour: Misbehaviour, durati
       componentSeries: seriesOf(text, 'startup_gate_component_ready'),
       series: seriesOf(text),
       metricsBytes: Buffer.byteLength(text),
+      rssHalfwayMb,
       rssMb: rssBytes(gate.child.pid!) / 2 ** 20,
       logLinesPerSecond,
       flappingWarnings: gate.logs.filter((line) => line.severity === 'WARNING' && String(line.message).includes('flapping')).length,

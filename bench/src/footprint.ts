@@ -11,7 +11,7 @@ import { observeStartup, startApp } from './app-process';
 import { BARE_SERVER_MAIN, cpuSeconds, httpGet, type NodeProcess, rssMb, sleep, startNode, waitFor200, waitListening } from './processes';
 import { rotate } from './stats';
 import { freePort } from '../../common/local-ports';
-import { BUNDLES, ENTRY_POINTS } from '../../common/paths';
+import { BUNDLES, ENTRY_POINTS, NODE_FLAGS } from '../../common/paths';
 
 export const SUBJECTS = ['gate', 'gateTsc', 'bareNode'] as const;
 export type Subject = (typeof SUBJECTS)[number];
@@ -37,7 +37,7 @@ interface Started {
 async function start(subject: Subject, phaseUrl: string): Promise<Started> {
   const port = await freePort();
   const gateEnv = { [GATE_ENV_VARS.port]: String(port), [GATE_ENV_VARS.targetUrl]: phaseUrl, [GATE_ENV_VARS.logLevel]: 'warn' };
-  const proc = subject === 'bareNode' ? startNode(BARE_SERVER_MAIN, { PORT: String(port) }) : startNode(subject === 'gate' ? BUNDLES.gate : ENTRY_POINTS.gate, gateEnv);
+  const proc = subject === 'bareNode' ? startNode(BARE_SERVER_MAIN, { PORT: String(port) }) : startNode(subject === 'gate' ? BUNDLES.gate : ENTRY_POINTS.gate, gateEnv, NODE_FLAGS.gate);
   const listenedAt = await waitListening(port, proc);
   const probeUrl = `http://127.0.0.1:${port}${subject === 'bareNode' ? '/' : GATE_PATHS.startup}`;
   return { proc, port, probeUrl, listenMs: listenedAt - proc.spawnedAt };

@@ -51,7 +51,7 @@ export interface HostileResult {
   flood: { sockets: number; seconds: number; limitPerMinute: number; accepted: number; limited: number };
   invalidFrames: { sockets: number; seconds: number; roundTrips: number; quietP50Ms: number; attackedP50Ms: number; tally: InvalidFrameTally };
   logFlood: { seconds: number; concurrency: number; connections: number; lines: number; linesPerSecond: number; peakLinesPerSecond: number };
-  gateNames: { seconds: number; componentSeries: number; series: number; metricsBytes: number; rssMb: number; checksPerSecond: number };
+  gateNames: { seconds: number; componentSeries: number; series: number; metricsBytes: number; rssHalfwayMb: number; rssMb: number; checksPerSecond: number };
 }
 
 const MiB = 2 ** 20;
@@ -130,7 +130,7 @@ export async function runHostile(plan: HostilePlan): Promise<HostileResult> {
     const lines = app.proc.lines() - before;
     return { seconds, concurrency, connections: storm.connections, lines, linesPerSecond: lines / seconds, peakLinesPerSecond: peak };
   });
-  const { seconds, componentSeries, series, metricsBytes, rssMb, checksPerSecond } = await gateUnderHostileBackend('changing-names', plan.gateNamesMs);
-  const gateNames = { seconds, componentSeries, series, metricsBytes, rssMb, checksPerSecond };
+  const { seconds, componentSeries, series, metricsBytes, rssHalfwayMb, rssMb, checksPerSecond } = await gateUnderHostileBackend('changing-names', plan.gateNamesMs);
+  const gateNames = { seconds, componentSeries, series, metricsBytes, rssHalfwayMb, rssMb, checksPerSecond };
   return { threadMessages: plan.threadMessages, messageChars: plan.messageChars, slowReader: slowReaderRuns, flood, invalidFrames, logFlood, gateNames };
 }

@@ -27,7 +27,7 @@ const PLANS = {
     footprint: { starts: 5, windowMs: 30_000 },
     endpoints: { rounds: 3, secondsPerRound: 5 },
     ws: { clients: CLOUD_RUN_MAX_CONCURRENCY, messagesPerClient: 5, messageIntervalMs: 1000, refusals: 1000 },
-    hostile: { resumes: [100, 1000, 10_000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000, roundTrips: 100, invalidFrameSockets: 10, invalidFrameMs: 10_000, logFloodMs: 10_000, gateNamesMs: 20_000 },
+    hostile: { resumes: [100, 1000, 10_000], threadMessages: 100, messageChars: 8000, floodSockets: 200, floodMs: 3000, roundTrips: 100, invalidFrameSockets: 10, invalidFrameMs: 10_000, logFloodMs: 10_000, gateNamesMs: 90_000 },
     outage: { clients: 50, warmupMs: 5000, outageMs: 60_000, afterMs: 5000 },
   },
   quick: {

@@ -33,10 +33,10 @@ export function killAll(): void {
   for (const child of running) child.kill('SIGKILL');
 }
 
-export function startNode(script: string, env: Record<string, string>): NodeProcess {
+export function startNode(script: string, env: Record<string, string>, nodeFlags: readonly string[] = []): NodeProcess {
   const spawnedAt = performance.now();
   // Only PATH is inherited: a developer's GATE_* or APP_* variables must not change the figures.
-  const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, script], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not start ${script}`);
   running.add(child);
   let tail = '';

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUNDLES, REPO_ROOT } from '../../common/paths';
+import { BUNDLES, NODE_FLAGS, REPO_ROOT } from '../../common/paths';
 import { finalStage, stages } from './dockerfile';
 import { NODE_MAJOR } from './node-version';
 
@@ -54,7 +54,7 @@ describe.each(IMAGES)('$file', ({ file, component, bundle, entry }) => {
     const image = finalStage(file);
     expect(image.copies).toContainEqual({ from: BUNDLES[bundle], to: entry });
     expect(image.env).toEqual({ NODE_ENV: 'production' });
-    expect(image.command).toEqual(['node', entry]);
+    expect(image.command).toEqual(['node', ...NODE_FLAGS[bundle], entry]);
   });
 
   it('runs as the non-root user node', () => {
@@ -63,7 +63,7 @@ describe.each(IMAGES)('$file', ({ file, component, bundle, entry }) => {
 
   it('starts node in exec form so SIGTERM reaches it', () => {
     expect(args('CMD')).toHaveLength(1);
-    expect(JSON.parse(args('CMD')[0]!)).toEqual(['node', entry]);
+    expect(JSON.parse(args('CMD')[0]!)).toEqual(['node', ...NODE_FLAGS[bundle], entry]);
     expect(args('ENTRYPOINT')).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { STACKS } from '../../common/cloud-run-service';
-import { ENTRY_POINTS } from '../../common/paths';
+import { ENTRY_POINTS, NODE_FLAGS } from '../../common/paths';
 import { APP_ENV_VARS, APP_PORT, GATE_ENV_VARS, GATE_PORT, PHASE_HOST, PHASE_PATH, PHASE_PORT } from '../../common/revision';
 import { type LocalImage, type LocalRevisionResult, renderedContainers, toLocalRevision } from './local-revision';
 import { freePort } from '../../common/local-ports';
@@ -33,7 +33,7 @@ export function localImages(
       },
     },
     gate: {
-      command: [process.execPath, ENTRY_POINTS.gate],
+      command: [process.execPath, ...NODE_FLAGS.gate, ENTRY_POINTS.gate],
       env: {
         [GATE_ENV_VARS.port]: local(GATE_PORT),
         [GATE_ENV_VARS.targetUrl]: `http://${PHASE_HOST}:${local(PHASE_PORT)}${PHASE_PATH}`,

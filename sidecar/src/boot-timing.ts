@@ -6,6 +6,7 @@
  * within milliseconds, with plain polling the resolution is the poll interval. Pure, no I/O.
  */
 import type { PhaseBody } from '../../common/phase-contract';
+import { MAX_TIMED_PHASES } from './bounds';
 
 /** What the gate remembers of the boot under way. */
 export interface PhaseClock {
@@ -13,7 +14,7 @@ export interface PhaseClock {
   bootStartedAt: string | null;
   /** Phases seen under way and not yet completed, with the gate's time it first saw each. */
   running: ReadonlyMap<string, number>;
-  /** Phases already timed in this boot: each is timed once. */
+  /** Phases already timed in this boot: each is timed once. With `running`, at most MAX_TIMED_PHASES names. */
   timed: ReadonlySet<string>;
 }
 
@@ -29,18 +30,22 @@ function completedIn(body: PhaseBody): string[] {
   return body.state === 'ready' && !body.completedPhases.includes(body.phase) ? [...body.completedPhases, body.phase] : body.completedPhases;
 }
 
-/** Takes one trusted body seen at `nowMs` (monotonic); returns the new clock and the phases it completes. */
-export function observePhases(clock: PhaseClock, body: PhaseBody, nowMs: number): { clock: PhaseClock; completed: PhaseDuration[] } {
+/**
+ * Takes one trusted body seen at `nowMs` (monotonic); returns the new clock and the phases it
+ * completes. Once MAX_TIMED_PHASES names are tracked, a phase not tracked yet is not timed.
+ */
+export function observePhases(clock: PhaseClock, body: PhaseBody, nowMs: number, maxTracked = MAX_TIMED_PHASES): { clock: PhaseClock; completed: PhaseDuration[] } {
   const sameBoot = clock.bootStartedAt === null || clock.bootStartedAt === body.startedAt;
   const running = new Map(sameBoot ? clock.running : []);
   const timed = new Set(sameBoot ? clock.timed : []);
+  const full = () => running.size + timed.size >= maxTracked;
   const completed: PhaseDuration[] = [];
   for (const phase of completedIn(body)) {
-    if (timed.has(phase)) continue;
+    if (timed.has(phase) || (!running.has(phase) && full())) continue;
     completed.push({ phase, seconds: Math.max(0, nowMs - (running.get(phase) ?? nowMs)) / 1000 });
     timed.add(phase);
     running.delete(phase);
   }
-  if (body.state === 'starting' && !timed.has(body.phase) && !running.has(body.phase)) running.set(body.phase, nowMs);
+  if (body.state === 'starting' && !timed.has(body.phase) && !running.has(body.phase) && !full()) running.set(body.phase, nowMs);
   return { clock: { bootStartedAt: body.startedAt, running, timed }, completed };
 }

@@ -12,6 +12,12 @@ export const MAX_EXTRA_COMPONENT_SERIES = 16;
 export const MAX_PHASE_SERIES = 16;
 /** Longer names are not labelled either: a label value is not the place for a backend's essay. */
 export const MAX_PHASE_LABEL_LENGTH = 64;
+/**
+ * Phase names the gate times in one boot, under way and completed together, at most. A backend
+ * that names a new phase on every answer would otherwise grow the phase clock, copied on every
+ * check, for as long as the boot lasts. Later names are not timed.
+ */
+export const MAX_TIMED_PHASES = 64;
 /** The label value that phase names past the cap share in startup_gate_phase_seconds. */
 export const OTHER_PHASE = '_other';
 

@@ -13,7 +13,7 @@ import { type GateProcess, spawnGate } from '../../testkit/gate-process';
 import { phaseBody } from '../../testkit/phase-endpoint';
 import { waitFor } from '../../testkit/wait-for';
 import { EMPTY_PHASE_CLOCK, type PhaseClock, type PhaseDuration, observePhases } from '../src/boot-timing';
-import { MAX_PHASE_SERIES, OTHER_PHASE, PhaseLabels } from '../src/bounds';
+import { MAX_PHASE_SERIES, MAX_TIMED_PHASES, OTHER_PHASE, PhaseLabels } from '../src/bounds';
 import { DEFAULT_STARTUP_BUDGET_SECONDS, readGateConfig } from '../src/config';
 
 /** Feeds bodies at the given gate times; returns every phase timed. */
@@ -71,6 +71,22 @@ describe('observePhases', () => {
     let clock = observePhases(EMPTY_PHASE_CLOCK, phaseBody({ startedAt: '2026-12-01T00:00:00Z', phase: 'b', completedPhases: ['a'] }), 0).clock;
     clock = observePhases(clock, phaseBody({ startedAt: '2026-12-01T00:01:00Z', phase: 'a' }), 5000).clock;
     expect(observePhases(clock, phaseBody({ startedAt: '2026-12-01T00:01:00Z', phase: 'b', completedPhases: ['a'] }), 8000).completed).toEqual([{ phase: 'a', seconds: 3 }]);
+  });
+
+  it('tracks at most MAX_TIMED_PHASES names in a boot, however many new ones the backend reports, and still times those', () => {
+    const names = Array.from({ length: 10 * MAX_TIMED_PHASES }, (_, i) => `phase_${i}`);
+    let clock = EMPTY_PHASE_CLOCK;
+    const timed: PhaseDuration[] = [];
+    // A new phase under way on every answer, none completed; then one answer that completes them all.
+    for (const [i, phase] of names.entries()) clock = observePhases(clock, phaseBody({ startedAt: '2026-12-01T00:00:00Z', phase }), i * 1000).clock;
+    expect(clock.running.size).toBe(MAX_TIMED_PHASES);
+    for (const completedPhases of [names, [...names].reverse()]) {
+      const result = observePhases(clock, phaseBody({ startedAt: '2026-12-01T00:00:00Z', phase: 'last', completedPhases }), names.length * 1000);
+      clock = result.clock;
+      timed.push(...result.completed);
+    }
+    expect(clock.running.size + clock.timed.size).toBe(MAX_TIMED_PHASES);
+    expect(timed).toEqual(names.slice(0, MAX_TIMED_PHASES).map((phase, i) => ({ phase, seconds: names.length - i })));
   });
 });
 
