@@ -104,7 +104,10 @@ describe('ChatService', () => {
     const answer = await inbox.next();
     expect(answer).toMatchObject({ type: 'error', code: 'unknown_type' });
     expect(JSON.stringify(answer)).not.toContain('ECHO-ME');
-    expect(JSON.stringify(answer).length).toBeLessThan(120);
+    // The same short answer whatever the client sent.
+    ws.send(JSON.stringify({ type: 'x' }));
+    expect(await inbox.next()).toEqual(answer);
+    expect(JSON.stringify(answer).length).toBeLessThan(160);
   });
 
   describe('the error budget', () => {

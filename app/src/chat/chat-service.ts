@@ -135,7 +135,9 @@ export class ChatService {
       ws.close(SLOW_READER_CLOSE.code, SLOW_READER_CLOSE.reason);
     };
     websocketManager.add({ id, send, close: (code, reason) => ws.close(code, reason) });
-    const answer = this.budgeted(ws, id, send);
+    // False once the error budget closed the socket: from then on nothing more is read from it.
+    let reading = true;
+    const answer = this.budgeted(ws, id, send, () => (reading = false));
     const auth = new SocketAuth({
       authentication: this.options.components.authentication,
       send,
@@ -162,7 +164,9 @@ export class ChatService {
         .catch((error: unknown) => this.options.log.warn({ connectionId: id }, `frame failed: ${describeError(error)}`))
         .finally(() => {
           queued -= 1;
-          if (queued === 0 && ws.readyState === WebSocket.OPEN) ws.resume();
+          // Resumed while closing too (a 4401, a slow reader): the client's close frame must be read
+          // for the close handshake to end; only a socket over its error budget stays deaf.
+          if (queued === 0 && reading) ws.resume();
         });
     });
     // A protocol error (bad UTF-8, an oversized message) is the client's: ws closes the socket, and
@@ -177,7 +181,7 @@ export class ChatService {
   }
 
   /** `send` that spends the socket's error budget on every client error, and closes it with 1008 once spent. */
-  private budgeted(ws: WebSocket, id: string, send: (message: ServerMessage) => void): (message: ServerMessage) => void {
+  private budgeted(ws: WebSocket, id: string, send: (message: ServerMessage) => void, stopReading: () => void): (message: ServerMessage) => void {
     const budget = new ErrorBudget(this.options.errorBudget);
     const now = this.options.now ?? Date.now;
     return (message) => {
@@ -189,6 +193,7 @@ export class ChatService {
       // Read nothing more: a client that floods would otherwise make the app unmask and check every
       // byte it still sends until its close frame arrives (megabytes on loopback). The close frame
       // goes out; the connection ends after a short grace without waiting for the client's.
+      stopReading();
       ws.pause();
       setTimeout(() => ws.terminate(), BUDGET_CLOSE_GRACE_MS).unref();
     };
