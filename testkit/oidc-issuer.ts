@@ -37,7 +37,7 @@ export async function signInThrough(appUrl: string, name: string): Promise<strin
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-export function defaultClaims(issuer: EmbeddedIssuer, claims: JWTPayload = {}): JWTPayload {
+function defaultClaims(issuer: EmbeddedIssuer, claims: JWTPayload = {}): JWTPayload {
   const now = Math.floor(Date.now() / 1000);
   return { iss: issuer.url, aud: issuer.audience, sub: 'alice', iat: now, exp: now + 3600, ...claims };
 }

@@ -23,7 +23,7 @@ export interface OpenAuthenticationOptions {
   now?: () => number;
 }
 
-export function identityProviderName(issuer: string): string {
+function identityProviderName(issuer: string): string {
   return `identity provider ${new URL(issuer).host}`;
 }
 

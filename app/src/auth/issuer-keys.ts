@@ -30,7 +30,7 @@ export interface IssuerKeysOptions {
 
 /** jose's default: a key fetch after startup waits at most this long. */
 export const KEY_FETCH_TIMEOUT_MS = 5000;
-export const KEY_COOLDOWN_MS = 30_000;
+const KEY_COOLDOWN_MS = 30_000;
 const MAX_AGE_MS = 10 * 60_000;
 /** Providers publish a new key well before signing with it and keep retired ones for days; 6 h rides out a long outage. */
 const MAX_STALE_MS = 6 * 60 * 60_000;
