@@ -20,7 +20,6 @@ export interface DegradableOptions {
   health: DependencyHealth;
   /** One line, no secrets: the reason the degraded log line gives. */
   describe: (error: unknown) => string;
-  now?: () => number;
 }
 
 export class DependencyHealth {

@@ -14,6 +14,8 @@ import type { DegradableOptions } from './dependency-health';
 
 export interface FallbackOptions extends DegradableOptions {
   checkIntervalMs: number;
+  /** The in-process counters' clock. */
+  now?: () => number;
 }
 
 export const CACHE_CHECK_INTERVAL_MS = 1000;

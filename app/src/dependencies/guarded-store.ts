@@ -73,7 +73,7 @@ export class GuardedStore implements SessionFactory {
 
   private failed(error: unknown): void {
     const wasOpen = this.state.kind === 'open';
-    this.state = afterFailure(this.state, (this.options.now ?? Date.now)(), this.options.policy);
+    this.state = afterFailure(this.state, this.options.policy);
     if (wasOpen || this.state.kind !== 'open') return;
     this.options.health.markDegraded(this.options.dependency, this.options.describe(error));
     if (!this.probing) this.scheduleProbe();
