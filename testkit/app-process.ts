@@ -1,7 +1,8 @@
-/** The app's bundle (dist/bundle/app.js, built by `npm run bundle`) as its own process on free ports, for tests that talk to it over real sockets. */
+/** The app's bundle (dist/bundle/app.js, built by `npm run bundle`) as its own process on free ports, with its image's Node options, for tests that talk to it over real sockets. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { PhaseBody } from '../common/phase-contract';
 import { connects, freePort } from '../common/local-ports';
+import { NODE_FLAGS } from '../common/paths';
 import { IMAGE_ENV, bundlePath } from './bundles';
 import { waitFor } from './wait-for';
 
@@ -24,7 +25,7 @@ export interface StartAppOptions {
 export async function startApp(env: Record<string, string> = {}, options: StartAppOptions = {}): Promise<AppProcess> {
   const port = await freePort();
   const phasePort = options.phasePort ?? (await freePort());
-  const child = spawn(process.execPath, [bundlePath('app')], {
+  const child = spawn(process.execPath, [...NODE_FLAGS.app, bundlePath('app')], {
     env: { PATH: process.env.PATH, ...IMAGE_ENV, PORT: String(port), PHASE_PORT: String(phasePort), LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

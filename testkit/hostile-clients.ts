@@ -111,7 +111,7 @@ export async function forgedHeaderFlood(
 export const sameSlash64 = (i: number) => `2001:db8:1:2:${(i + 1).toString(16)}:${((i * 7919) & 0xffff).toString(16)}::${(i + 3).toString(16)}`;
 
 /** Valid JSON with a text far past MAX_USER_TEXT_CHARS: the costliest frame to refuse (parsed whole, then invalid_message). */
-export function overlongTextFrame(bytes = 63 * 1024): string {
+function overlongTextFrame(bytes = 63 * 1024): string {
   return JSON.stringify({ type: 'user_message', text: 'x'.repeat(Math.max(MAX_USER_TEXT_CHARS + 1, bytes - 40)) });
 }
 

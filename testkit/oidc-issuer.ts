@@ -5,6 +5,8 @@
  */
 import { createHmac } from 'node:crypto';
 import type { JWTPayload } from 'jose';
+import { discoveryUrl } from '../app/src/auth/discovery';
+import { APP_PATHS } from '../common/revision';
 import { EmbeddedIssuer, type IssuerOptions, JWKS_PATH, LOCAL_SIGN_IN_FIELD } from '../runner/src/embedded-issuer';
 
 export interface TestIssuer {
@@ -26,16 +28,16 @@ export async function startTestIssuer(options: Partial<IssuerOptions> = {}): Pro
  * discovery document names the local sign-in endpoint (the embedded issuer of `npm start`).
  */
 export async function signInThrough(appUrl: string, name: string): Promise<string> {
-  const { issuer } = (await (await fetch(`${appUrl}/auth/config`)).json()) as { issuer: string | null };
+  const { issuer } = (await (await fetch(`${appUrl}${APP_PATHS.authConfig}`)).json()) as { issuer: string | null };
   if (issuer === null) throw new Error(`${appUrl} runs without sign-in`);
-  const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>;
+  const discovery = (await (await fetch(discoveryUrl(issuer))).json()) as Record<string, string>;
   const response = await fetch(discovery[LOCAL_SIGN_IN_FIELD]!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
   return ((await response.json()) as { token: string }).token;
 }
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-export function defaultClaims(issuer: EmbeddedIssuer, claims: JWTPayload = {}): JWTPayload {
+function defaultClaims(issuer: EmbeddedIssuer, claims: JWTPayload = {}): JWTPayload {
   const now = Math.floor(Date.now() / 1000);
   return { iss: issuer.url, aud: issuer.audience, sub: 'alice', iat: now, exp: now + 3600, ...claims };
 }

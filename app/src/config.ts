@@ -78,10 +78,10 @@ export interface DependencyDeadlines {
  * A user should hear within about 5 s: a message's path to its acknowledgement is one rate-limit
  * command and two statements, each failing alone well inside that.
  */
-export const DEFAULT_DEPENDENCY_DEADLINES: DependencyDeadlines = { databaseQueryMs: 2000, databaseConnectMs: 2000, cacheCommandMs: 500 };
+const DEFAULT_DEPENDENCY_DEADLINES: DependencyDeadlines = { databaseQueryMs: 2000, databaseConnectMs: 2000, cacheCommandMs: 500 };
 const DEADLINE_RANGE = { min: 50, max: 60_000 };
 
-export function readDependencyDeadlines(env: Env): DependencyDeadlines {
+function readDependencyDeadlines(env: Env): DependencyDeadlines {
   return {
     databaseQueryMs: readInt(env, V.databaseQueryTimeoutMs, DEFAULT_DEPENDENCY_DEADLINES.databaseQueryMs, DEADLINE_RANGE),
     databaseConnectMs: readInt(env, V.databaseConnectTimeoutMs, DEFAULT_DEPENDENCY_DEADLINES.databaseConnectMs, DEADLINE_RANGE),

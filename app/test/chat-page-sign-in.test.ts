@@ -4,12 +4,10 @@
  * for a user name, gets a token from the issuer's sign-in endpoint and authenticates with it. Two
  * browser profiles as two users never see each other's threads; a reload shows one's own.
  */
-import fs from 'node:fs';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../../testkit/browser';
 import { type AppProcess, startApp } from '../../testkit/app-process';
 import { startTestIssuer, type TestIssuer } from '../../testkit/oidc-issuer';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 jest.setTimeout(60_000);
 
@@ -18,14 +16,10 @@ let test: TestIssuer;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
   test = await startTestIssuer({ audience: 'local-chat', signIn: true });
   app = await startApp({ APP_AUTH_ISSUER: test.issuer.url, APP_AUTH_AUDIENCE: 'local-chat' });
   await app.waitForState('ready');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -2,16 +2,14 @@
  * The chat page in a real browser: Debian's Chromium, driven by playwright-core, against the real
  * app process. .ci/run installs Chromium; without it this test fails and says so.
  */
-import fs from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../../testkit/browser';
 import { createDatabase, serverForFile, startPostgres } from '../../testkit/dependency-servers';
 import { waitFor } from '../../testkit/wait-for';
 import { AGENT_EVENT_TYPES, RESUME_HISTORY_LIMIT } from '../../common/chat-protocol';
 import { type AppProcess, startApp } from '../../testkit/app-process';
 import { messages, openChat } from '../../testkit/chat-client';
 import { slowModel } from '../../testkit/model-stub';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 jest.setTimeout(60_000);
 
@@ -20,15 +18,10 @@ let browser: Browser;
 const postgres = serverForFile(startPostgres);
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
   // The paging test sends more than the default limit of 60 messages a minute.
   app = await startApp({ APP_RATE_LIMIT_PER_MINUTE: '1000' });
   await app.waitForState('ready');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // Without these Chromium keeps calling Google's hosts, which this machine's network refuses.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -131,7 +131,7 @@ export class AgentSupervisor {
 
   private async run(
     session: ChatSession,
-    { runId, threadId, text, history, clientMessageId, onUsage }: { runId: string; threadId: string; text: string; history: StoredMessage[]; clientMessageId?: string; onUsage?: RunRequest['onUsage'] },
+    { runId, threadId, text, history, clientMessageId, onUsage }: Omit<RunRequest, 'owner'> & { runId: string; history: StoredMessage[] },
     agentName: string,
   ): Promise<RunOutcome> {
     const { agentRegistry, llmClient, toolDispatcher, websocketBridge } = this.deps;

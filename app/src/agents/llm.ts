@@ -27,7 +27,7 @@ export interface LlmClient {
  * About four characters a token, the usual rule of thumb for English: what the built-in model
  * reports, and the fallback for an endpoint that reports no usage, so a budget still holds.
  */
-export function estimateTokens(turns: readonly ChatTurn[], reply: string): number {
+function estimateTokens(turns: readonly ChatTurn[], reply: string): number {
   const chars = turns.reduce((sum, turn) => sum + turn.content.length, 0) + reply.length;
   return Math.ceil(chars / 4);
 }

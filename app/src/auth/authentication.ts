@@ -9,13 +9,10 @@ import { APP_ENV_VARS as V } from '../../../common/revision';
 import type { AuthConfig } from '../config';
 import { connectWithin } from '../startup/dependency-retry';
 import { discoverJwksUrl, fetchKeySet } from './discovery';
-import { IssuerKeys } from './issuer-keys';
+import { IssuerKeys, KEY_FETCH_TIMEOUT_MS } from './issuer-keys';
 import { TokenVerifier } from './token-verifier';
 
 export type Authentication = { kind: 'anonymous' } | { kind: 'verified'; verifier: TokenVerifier };
-
-/** jose's default: a key fetch after startup waits at most this long. */
-const FETCH_TIMEOUT_MS = 5000;
 
 export interface OpenAuthenticationOptions {
   budgetMs: number;
@@ -26,7 +23,7 @@ export interface OpenAuthenticationOptions {
   now?: () => number;
 }
 
-export function identityProviderName(issuer: string): string {
+function identityProviderName(issuer: string): string {
   return `identity provider ${new URL(issuer).host}`;
 }
 
@@ -39,9 +36,9 @@ export async function openAuthentication(config: AuthConfig, options: OpenAuthen
   const name = identityProviderName(config.issuer);
   return connectWithin(
     async (timeoutMs) => {
-      const attemptMs = Math.min(timeoutMs, FETCH_TIMEOUT_MS);
+      const attemptMs = Math.min(timeoutMs, KEY_FETCH_TIMEOUT_MS);
       const jwksUrl = config.jwksUrl ?? (await discoverJwksUrl(config.issuer, fetchFn, attemptMs));
-      const keys = new IssuerKeys({ fetchKeys: (ms) => fetchKeySet(jwksUrl, fetchFn, ms), fetchTimeoutMs: FETCH_TIMEOUT_MS, now });
+      const keys = new IssuerKeys({ fetchKeys: (ms) => fetchKeySet(jwksUrl, fetchFn, ms), now });
       await keys.load(attemptMs);
       log.info({ issuer: config.issuer, jwksUrl: jwksUrl.href, keys: keys.kids.length }, `${name}: ${keys.kids.length} signing keys loaded`);
       return { kind: 'verified', verifier: new TokenVerifier({ issuer: config.issuer, audience: config.audience, clockToleranceS: options.clockToleranceS }, keys.getKey, now) } as const;

@@ -17,7 +17,7 @@ export class IdentityProviderUnavailable extends Error {
 export interface IssuerKeysOptions {
   /** Fetches the current key set within `timeoutMs`. */
   fetchKeys: (timeoutMs: number) => Promise<JSONWebKeySet>;
-  /** How long a fetch after startup may take (jose's default, 5 s). */
+  /** How long a fetch after startup may take (KEY_FETCH_TIMEOUT_MS by default). */
   fetchTimeoutMs?: number;
   now?: () => number;
   /** At most one fetch per this long, whatever tokens arrive (jose's default, 30 s). */
@@ -28,7 +28,9 @@ export interface IssuerKeysOptions {
   maxStaleMs?: number;
 }
 
-export const KEY_COOLDOWN_MS = 30_000;
+/** jose's default: a key fetch after startup waits at most this long. */
+export const KEY_FETCH_TIMEOUT_MS = 5000;
+const KEY_COOLDOWN_MS = 30_000;
 const MAX_AGE_MS = 10 * 60_000;
 /** Providers publish a new key well before signing with it and keep retired ones for days; 6 h rides out a long outage. */
 const MAX_STALE_MS = 6 * 60 * 60_000;
@@ -56,7 +58,7 @@ export class IssuerKeys {
   }
 
   /** Fetches the keys now, whatever the cooldown; throws when the fetch fails (startup). */
-  load(timeoutMs = this.options.fetchTimeoutMs ?? 5000): Promise<void> {
+  load(timeoutMs = this.options.fetchTimeoutMs ?? KEY_FETCH_TIMEOUT_MS): Promise<void> {
     this.pending ??= this.fetch(timeoutMs).finally(() => (this.pending = undefined));
     return this.pending;
   }

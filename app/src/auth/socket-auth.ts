@@ -14,9 +14,9 @@ import type { Authentication } from './authentication';
 import { subjectHash } from './subject-hash';
 import type { Identity } from './token-verifier';
 
-export const AUTHENTICATE_WITHIN_MS = 10_000;
+const AUTHENTICATE_WITHIN_MS = 10_000;
 /** How long before `exp` the socket is told to refresh. */
-export const EXPIRY_WARNING_MS = 60_000;
+const EXPIRY_WARNING_MS = 60_000;
 /** 1013 (try again later): the identity provider could not be asked; the token may be fine. */
 export const PROVIDER_UNAVAILABLE_CLOSE = { code: 1013, reason: 'identity provider unavailable' } as const;
 /** setTimeout's longest delay; a later deadline is re-armed when it fires. */

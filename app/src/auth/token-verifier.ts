@@ -8,7 +8,7 @@ import { errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { describeError } from '../errors';
 import { IdentityProviderUnavailable } from './issuer-keys';
 
-export const ACCEPTED_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+const ACCEPTED_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
 /** A person as the issuer names them: the pair that owns threads and carries limits. */
 export interface Identity {

@@ -141,7 +141,7 @@ export function createPublicServer(state: PhaseState, options: PublicServerOptio
     if (waitMs > 0) {
       options.faults.report('upgrade_rate');
       const retryAfterSeconds = Math.ceil(waitMs / 1000);
-      return refuse(socket, 429, { error: 'too_many_upgrades', message: `too many connections from your address; retry in ${retryAfterSeconds} s`, retryAfterSeconds }, retryAfterSeconds);
+      return refuse(socket, 429, { error: 'too_many_upgrades', message: `too many connections from your address; retry in ${retryAfterSeconds} s`, retryAfterSeconds });
     }
     const accepted = chat;
     accepted.authenticateUpgrade(client, req.headers.authorization).then(
@@ -246,8 +246,10 @@ function refusal(state: string, phase: string) {
   return { error: 'not_ready', state, phase, message, retryAfterSeconds: RETRY_AFTER_SECONDS };
 }
 
-function refuse(socket: Duplex, status: 401 | 403 | 404 | 429 | 503, body: object, retryAfterSeconds = (body as { retryAfterSeconds?: number }).retryAfterSeconds ?? RETRY_AFTER_SECONDS): void {
+/** Retry-After (on 429 and 503) is the body's retryAfterSeconds. */
+function refuse(socket: Duplex, status: 401 | 403 | 404 | 429 | 503, body: object): void {
   const json = JSON.stringify(body);
+  const retryAfterSeconds = (body as { retryAfterSeconds?: number }).retryAfterSeconds ?? RETRY_AFTER_SECONDS;
   const headers = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
     'Content-Type: application/json',

@@ -12,7 +12,7 @@ export function ownerOf(identity: Identity): Owner {
   return { issuer: identity.issuer, subject: identity.subject };
 }
 
-export function sameOwner(owner: Owner | null | undefined, identity: Identity): boolean {
+function sameOwner(owner: Owner | null | undefined, identity: Identity): boolean {
   return owner != null && owner.issuer === identity.issuer && owner.subject === identity.subject;
 }
 

@@ -3,10 +3,10 @@
  * breaker opens: calls are refused at once (the caller answers `unavailable`) instead of each one
  * waiting out its deadline, so an outage costs neither time nor memory per message. A probe, run
  * every `probeIntervalMs` while open, closes it again. Pure: the shell (guarded-store.ts) owns the
- * clock and the probe.
+ * probe and its timer.
  */
 
-export type BreakerState = { kind: 'closed'; failures: number } | { kind: 'open'; since: number };
+export type BreakerState = { kind: 'closed'; failures: number } | { kind: 'open' };
 
 export interface BreakerPolicy {
   failuresToOpen: number;
@@ -23,10 +23,10 @@ export function afterSuccess(): BreakerState {
   return CLOSED;
 }
 
-export function afterFailure(state: BreakerState, now: number, policy: BreakerPolicy): BreakerState {
+export function afterFailure(state: BreakerState, policy: BreakerPolicy): BreakerState {
   if (state.kind === 'open') return state;
   const failures = state.failures + 1;
-  return failures >= policy.failuresToOpen ? { kind: 'open', since: now } : { kind: 'closed', failures };
+  return failures >= policy.failuresToOpen ? { kind: 'open' } : { kind: 'closed', failures };
 }
 
 /** What a refused caller is told: the next probe's time, in whole seconds, at least 1. */

@@ -13,6 +13,15 @@ export interface DegradedDependency {
   reason: string;
 }
 
+/** What a wrapper that puts a dependency into degraded mode (fallback-cache.ts, guarded-store.ts) is given. */
+export interface DegradableOptions {
+  /** The name health and errors use: "redis", "postgresql". */
+  dependency: string;
+  health: DependencyHealth;
+  /** One line, no secrets: the reason the degraded log line gives. */
+  describe: (error: unknown) => string;
+}
+
 export class DependencyHealth {
   private readonly degraded = new Map<string, { since: number; reason: string }>();
   private readonly known = new Set<string>();

@@ -8,7 +8,7 @@ import type { Registry } from 'prom-client';
 import Gauge from 'prom-client/lib/gauge';
 import type { DependencyHealth } from './dependency-health';
 
-export const DEGRADED_METRIC = 'chat_dependency_degraded';
+const DEGRADED_METRIC = 'chat_dependency_degraded';
 
 export function registerDependencyMetrics(registry: Registry, health: Pick<DependencyHealth, 'states'>): void {
   new Gauge({

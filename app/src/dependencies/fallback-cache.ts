@@ -10,15 +10,11 @@
  * is one log line each (dependency-health.ts).
  */
 import { type CacheClient, EmbeddedCache, type MessageHandler } from '../storage/cache';
-import type { DependencyHealth } from './dependency-health';
+import type { DegradableOptions } from './dependency-health';
 
-export interface FallbackOptions {
-  /** The name health uses: "redis". */
-  dependency: string;
-  health: DependencyHealth;
+export interface FallbackOptions extends DegradableOptions {
   checkIntervalMs: number;
-  /** One line, no secrets: the reason the degraded log line gives. */
-  describe: (error: unknown) => string;
+  /** The in-process counters' clock. */
   now?: () => number;
 }
 

@@ -6,17 +6,11 @@
  */
 import type { ChatSession, SessionFactory } from '../storage/store';
 import { afterFailure, afterSuccess, admits, type BreakerPolicy, type BreakerState, CLOSED, retryAfterSeconds } from './circuit-breaker';
-import type { DependencyHealth } from './dependency-health';
+import type { DegradableOptions } from './dependency-health';
 import { DependencyUnavailableError } from './unavailable';
 
-export interface GuardOptions {
-  /** The name health and errors use: "postgresql". */
-  dependency: string;
-  health: DependencyHealth;
+export interface GuardOptions extends DegradableOptions {
   policy: BreakerPolicy;
-  /** One line, no secrets: the reason the degraded log line gives. */
-  describe: (error: unknown) => string;
-  now?: () => number;
 }
 
 export const DATABASE_BREAKER: BreakerPolicy = { failuresToOpen: 2, probeIntervalMs: 1000 };
@@ -79,7 +73,7 @@ export class GuardedStore implements SessionFactory {
 
   private failed(error: unknown): void {
     const wasOpen = this.state.kind === 'open';
-    this.state = afterFailure(this.state, (this.options.now ?? Date.now)(), this.options.policy);
+    this.state = afterFailure(this.state, this.options.policy);
     if (wasOpen || this.state.kind !== 'open') return;
     this.options.health.markDegraded(this.options.dependency, this.options.describe(error));
     if (!this.probing) this.scheduleProbe();

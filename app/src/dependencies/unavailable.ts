@@ -16,7 +16,7 @@ export class DependencyUnavailableError extends Error {
 }
 
 /** Seconds a user is told to wait when nothing more precise is known. */
-export const DEFAULT_RETRY_AFTER_SECONDS = 1;
+const DEFAULT_RETRY_AFTER_SECONDS = 1;
 
 export function retryAfterOf(error: unknown): number {
   return error instanceof DependencyUnavailableError ? error.retryAfterSeconds : DEFAULT_RETRY_AFTER_SECONDS;

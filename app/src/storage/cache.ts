@@ -45,8 +45,10 @@ export class EmbeddedCache implements CacheClient {
   async add(key: string, amount: number, ttlMs: number): Promise<number> {
     const at = this.now();
     const current = this.counters.get(key);
-    const count = (current === undefined || current.expiresAt <= at ? 0 : current.count) + amount;
-    this.sweep(at);
+    const live = current !== undefined && current.expiresAt > at;
+    // As in increment: a sweep only when a key starts, not on every change of a live one.
+    if (!live) this.sweep(at);
+    const count = (live ? current.count : 0) + amount;
     this.counters.set(key, { count, expiresAt: at + ttlMs });
     return count;
   }

@@ -30,7 +30,7 @@ export interface DatabaseDeadlines {
 }
 
 /** The pool's settings once running: the deadlines, apart from the startup budget. */
-export function poolConfig(url: string, deadlines: DatabaseDeadlines): PoolConfig {
+function poolConfig(url: string, deadlines: DatabaseDeadlines): PoolConfig {
   return {
     connectionString: url,
     max: POOL_SIZE,
@@ -144,7 +144,7 @@ const THREAD_OWNER = 'SELECT owner_issuer, owner_subject FROM threads WHERE id =
  * updated_at in microseconds since the epoch (timestamptz's own precision) and its id, so rows
  * that share a timestamp are neither skipped nor repeated.
  */
-export const THREADS_QUERY = `
+const THREADS_QUERY = `
   SELECT t.id, t.updated_at, (EXTRACT(EPOCH FROM t.updated_at) * 1000000)::bigint AS micros,
     (SELECT left(m.text, $4) FROM messages m WHERE m.thread_id = t.id ORDER BY m.id LIMIT 1) AS preview
   FROM threads t

@@ -9,7 +9,7 @@
 import type { Pool, QueryResult, QueryResultRow } from 'pg';
 
 /** pg's messages for a server that said nothing within a deadline. */
-export function isSilence(error: unknown): boolean {
+function isSilence(error: unknown): boolean {
   const message = error instanceof Error ? error.message : '';
   return message === 'Query read timeout' || message === 'timeout exceeded when trying to connect' || message.startsWith('Connection terminated due to connection timeout');
 }

@@ -41,7 +41,7 @@ export function reconnectDelayMs(times: number): number {
 }
 
 /** The deadlines a connection gets once the cache phase has connected it. */
-export function runningOptions(commandTimeoutMs: number): Pick<RedisOptions, 'commandTimeout' | 'socketTimeout' | 'connectTimeout'> {
+function runningOptions(commandTimeoutMs: number): Pick<RedisOptions, 'commandTimeout' | 'socketTimeout' | 'connectTimeout'> {
   const stalledAfterMs = socketTimeoutMs(commandTimeoutMs);
   return { commandTimeout: commandTimeoutMs, socketTimeout: stalledAfterMs, connectTimeout: stalledAfterMs };
 }
