@@ -8,7 +8,6 @@ import { freePort } from '../../common/local-ports';
 import { MAX_STARTUP_BUDGET_SECONDS } from '../../common/probes';
 import { GATE_ENV_VARS as V } from '../../common/revision';
 import { startApp } from '../../testkit/app-process';
-import { IMAGE_ENV, bundlePath } from '../../testkit/bundles';
 import { type GateProcess, spawnGate } from '../../testkit/gate-process';
 import { phaseBody } from '../../testkit/phase-endpoint';
 import { waitFor } from '../../testkit/wait-for';
@@ -107,11 +106,11 @@ describe('GATE_STARTUP_BUDGET_SECONDS', () => {
     expect(readGateConfig({ [V.startupBudgetSeconds]: String(MAX_STARTUP_BUDGET_SECONDS) }).startupBudgetSeconds).toBe(480);
   });
 
-  it.each(['0', '481', '150.5', 'soon'])('exits 2 naming the setting for %j', (value) => {
-    const result = spawnSync(process.execPath, [bundlePath('gate')], { env: { PATH: process.env.PATH, ...IMAGE_ENV, [V.startupBudgetSeconds]: value }, encoding: 'utf8', timeout: 10_000 });
-    expect(result.status).toBe(2);
-    const line = JSON.parse(result.stderr.trim()) as { message: string; setting: string };
-    expect(line).toMatchObject({ setting: V.startupBudgetSeconds, message: expect.stringContaining('must be an integer from 1 to 480') });
+  it.each(['0', '481', '150.5', 'soon'])('exits 2 naming the setting for %j', async (value) => {
+    const gate = spawnGate({ [V.startupBudgetSeconds]: value });
+    expect((await gate.exited).code).toBe(2);
+    expect(gate.lines).toHaveLength(1);
+    expect(gate.logs[0]).toMatchObject({ setting: V.startupBudgetSeconds, message: expect.stringContaining('must be an integer from 1 to 480') });
   });
 });
 
