@@ -39,8 +39,6 @@ export interface IssuerOptions {
   signIn?: boolean;
   /** Told of every request it answers, by path. */
   onRequest?: (path: string) => void;
-  /** Extra routes (a sign-in endpoint); answer and return true, or return false for a 404. */
-  route?: (req: http.IncomingMessage, res: http.ServerResponse, issuer: EmbeddedIssuer) => boolean | Promise<boolean>;
 }
 
 export async function makeSigningKey(alg: SigningKey['alg'] = 'ES256'): Promise<SigningKey> {
@@ -139,11 +137,6 @@ export class EmbeddedIssuer {
     }
     if (req.method === 'POST' && path === SIGN_IN_PATH && this.options.signIn) return this.signInAs(req, res);
     if (req.method === 'GET' && path === JWKS_PATH) return json(res, 200, { keys: this.keys.map((key) => key.publicJwk) });
-    try {
-      if (await this.options.route?.(req, res, this)) return;
-    } catch (error) {
-      return json(res, 500, { error: 'server_error', message: (error as Error).message });
-    }
     json(res, 404, { error: 'not_found' });
   }
 }
