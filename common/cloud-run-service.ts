@@ -24,6 +24,11 @@ export const STARTUP_BUDGET_CONFIG_KEY = `${PULUMI_PROJECT}:startupBudgetSeconds
 export const STACKS = ['staging', 'production'] as const;
 export type StackName = (typeof STACKS)[number];
 
+/** Whether a stack is one of the chat app's (not the example's): only those run the chat app. */
+export function isChatAppStack(stack: string): stack is StackName {
+  return (STACKS as readonly string[]).includes(stack);
+}
+
 /** The Python example's stack (its own Pulumi project, examples/python-fastapi/deploy), rendered and run beside them. */
 export const EXAMPLE_STACKS = Object.keys(EXAMPLE_PROJECT_DIRS) as (keyof typeof EXAMPLE_PROJECT_DIRS)[];
 /** Every stack with a rendered file in infra/rendered/. */

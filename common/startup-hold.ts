@@ -23,15 +23,13 @@ export const MAX_HELD_PROBES = 64;
 export class ProbeHolds {
   private readonly wakers = new Set<() => void>();
 
-  constructor(readonly max: number = MAX_HELD_PROBES) {}
-
   get count(): number {
     return this.wakers.size;
   }
 
   /** No room for another held request: the next one is answered at once. */
   get full(): boolean {
-    return this.wakers.size >= this.max;
+    return this.wakers.size >= MAX_HELD_PROBES;
   }
 
   wake(): void {

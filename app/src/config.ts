@@ -5,9 +5,9 @@
  * endpoint.
  */
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import { type Env, ConfigError, readEnum, readFlag, readList, readInt, readOptionalEnum, readOptionalString, readPort, readString, readUrl } from '../../common/env';
 import { LOG_LEVELS, type LogLevel } from '../../common/log';
+import { isLoopback } from '../../common/loopback';
 import { PHASES, type PhaseName } from './startup/phases';
 import { DEFAULT_DEPENDENCY_BUDGET_MS, DEFAULT_STARTUP_HOLD_MS, MAX_STARTUP_HOLD_MS } from '../../common/probes';
 import { APP_ENV_VARS as V, APP_ENVIRONMENTS, APP_PORT, type AppEnvironment, PHASE_HOST, PHASE_PORT } from '../../common/revision';
@@ -139,10 +139,6 @@ function readOrigins(env: Env): string[] {
     if (parsed?.origin !== origin) throw new ConfigError(V.allowedOrigins, `lists ${JSON.stringify(origin)}, which is not an origin such as https://chat.example.com`);
   }
   return origins;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
 }
 
 /** The phase endpoint reports the app's insides: only on loopback unless someone says otherwise. */

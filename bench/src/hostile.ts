@@ -14,7 +14,7 @@ import { APP_ENV_VARS, APP_PATHS } from '../../common/revision';
 import { FrontDoor } from '../../runner/src/front-door';
 import { gateUnderHostileBackend } from '../../testkit/hostile-backend';
 import { buildThread, chatRoundTrips, forgedHeaderFlood, type InvalidFrameTally, protocolErrorStorm, slowReader } from '../../testkit/hostile-clients';
-import { startNode } from './processes';
+import { sleep, startNode } from './processes';
 import { percentile } from '../../common/percentile';
 import { type BenchApp, observeStartup, startApp } from './app-process';
 
@@ -105,7 +105,7 @@ export async function runHostile(plan: HostilePlan): Promise<HostileResult> {
     const attackers = startNode(INVALID_FRAME_ATTACK, { ATTACK: JSON.stringify({ url, sockets: plan.invalidFrameSockets, address: '203.0.113.66' }) });
     const exited = new Promise((resolve) => attackers.child.once('exit', resolve));
     // Let the attack reach its pace before timing.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
     const attacked = await chatRoundTrips(url, plan.roundTrips, user, plan.invalidFrameMs);
     attackers.child.kill('SIGTERM');
     await exited;

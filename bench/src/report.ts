@@ -12,6 +12,8 @@ import { round } from './stats';
 import { DEFAULT_FAULT_LOG_LIMITS } from '../../app/src/chat/client-faults';
 import { DEFAULT_REQUIRED_COMPONENTS } from '../../common/revision';
 import { MAX_EXTRA_COMPONENT_SERIES } from '../../sidecar/src/bounds';
+import { mebibytes } from '../../infra/resources';
+import { SIDECAR_LIMITS } from '../../infra/revision-template';
 import { PROBE_MODELS } from '../../runner/src/probe-model';
 import { CONFIGURATIONS, type TimeToTraffic } from './time-to-traffic';
 import type { WebSocketResult } from './websockets';
@@ -239,7 +241,7 @@ export function checkAims(json: LatestJson): AimCheck[] {
       [pg.rssGrowthMb, redis.rssGrowthMb, o.none.rssGrowthMb],
       (p, r, n) => `PostgreSQL +${p} MB, Redis +${r} MB, no fault +${n} MB`,
       (p, r, n) => Math.max(p, r) - n <= OUTAGE_MAX_EXTRA_GROWTH_MB,
-      ),
+    ),
     check(
       'chat round-trip p50 with 10 invalid-frame sockets within 2x of quiet',
       [h.invalidFrameAttackedP50Ms, h.invalidFrameQuietP50Ms],
@@ -261,8 +263,8 @@ export function checkAims(json: LatestJson): AimCheck[] {
   ];
 }
 
-/** The gate container's memory limit in the stacks. */
-export const GATE_MEMORY_MB = 128;
+/** The gate container's memory limit in the stacks (exceeding it ends the instance). */
+const GATE_MEMORY_MB = mebibytes(SIDECAR_LIMITS.gate.memory);
 
 /** A plain-text table: the first column left-aligned, the figures right-aligned. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {

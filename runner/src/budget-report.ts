@@ -1,6 +1,6 @@
 /** What `npm run budget` prints: the same figures as text for a person and as JSON for a script. */
 import { MAX_STARTUP_BUDGET_SECONDS } from '../../common/probes';
-import { type BootProfile, P99_MARGIN, type Recommendation, type Spread } from './budget';
+import { BUDGET_STEP_SECONDS, type BootProfile, P99_MARGIN, type Recommendation, type Spread } from './budget';
 import type { Rejected } from './budget-samples';
 import { describeSchedule } from './timeline';
 
@@ -42,7 +42,7 @@ export function formatBudget(report: BudgetReport): string[] {
   lines.push('', `  ${''.padEnd(width)}  ${['p50', 'p95', 'p99', 'max'].map((h) => h.padStart(9)).join('')}`);
   for (const [name, spread] of rows) lines.push(`  ${name.padEnd(width)}  ${[spread.p50, spread.p95, spread.p99, spread.max].map((x) => s(x).padStart(9)).join('')}`);
   lines.push('');
-  const rule = `the larger of the worst boot (${s(profile.boots.max)}) and p99 × ${P99_MARGIN} (${s(profile.boots.p99 * P99_MARGIN)}), rounded up to 10 s`;
+  const rule = `the larger of the worst boot (${s(profile.boots.max)}) and p99 × ${P99_MARGIN} (${s(profile.boots.p99 * P99_MARGIN)}), rounded up to ${BUDGET_STEP_SECONDS} s`;
   if (r.fits) {
     lines.push(`Recommended startupBudgetSeconds: ${r.recommendedBudgetSeconds} (${rule})`);
   } else {

@@ -5,7 +5,7 @@
  */
 import { STARTUP_BUDGET_CONFIG_KEY } from '../../common/cloud-run-service';
 import { percentile } from '../../common/percentile';
-import { MAX_STARTUP_BUDGET_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, MIN_KEY_FETCH_BUDGET_SECONDS, STARTUP_HEADROOM_SECONDS, revisionProbes } from '../../common/probes';
+import { MAX_STARTUP_BUDGET_SECONDS, MIN_DEPENDENCY_BUDGET_SECONDS, MIN_KEY_FETCH_BUDGET_SECONDS, STARTUP_HEADROOM_SECONDS, revisionProbes, startupCoverSeconds } from '../../common/probes';
 
 /** One observed boot: gate start to open, and each phase's duration as the gate saw it. */
 export interface BootSample {
@@ -79,12 +79,13 @@ export interface ProbeSchedule {
 }
 
 export function scheduleFor(budgetSeconds: number): ProbeSchedule {
-  const { initialDelaySeconds, periodSeconds, failureThreshold } = revisionProbes(budgetSeconds).gate.startup;
+  const probe = revisionProbes(budgetSeconds).gate.startup;
+  const { initialDelaySeconds, periodSeconds, failureThreshold } = probe;
   return {
     initialDelaySeconds,
     periodSeconds,
     attempts: failureThreshold,
-    coverSeconds: initialDelaySeconds + failureThreshold * periodSeconds,
+    coverSeconds: startupCoverSeconds(probe),
     fastBootWaitsSeconds: initialDelaySeconds,
   };
 }

@@ -39,8 +39,6 @@ export interface IssuerOptions {
   signIn?: boolean;
   /** Told of every request it answers, by path. */
   onRequest?: (path: string) => void;
-  /** Extra routes (a sign-in endpoint); answer and return true, or return false for a 404. */
-  route?: (req: http.IncomingMessage, res: http.ServerResponse, issuer: EmbeddedIssuer) => boolean | Promise<boolean>;
 }
 
 export async function makeSigningKey(alg: SigningKey['alg'] = 'ES256'): Promise<SigningKey> {
@@ -73,6 +71,10 @@ export class EmbeddedIssuer {
     return this.options.audience;
   }
 
+  private get tokenLifetimeS(): number {
+    return this.options.tokenLifetimeS ?? 3600;
+  }
+
   get jwksUrl(): string {
     return `${this.url}${JWKS_PATH}`;
   }
@@ -80,7 +82,7 @@ export class EmbeddedIssuer {
   /** Signs a token for `sub` (claims override the defaults: iss, aud, iat, exp). */
   async sign(claims: JWTPayload = {}, key: SigningKey = this.keys[0]!): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
-    const payload: JWTPayload = { iss: this.url, aud: this.options.audience, iat: now, exp: now + (this.options.tokenLifetimeS ?? 3600), ...claims };
+    const payload: JWTPayload = { iss: this.url, aud: this.options.audience, iat: now, exp: now + this.tokenLifetimeS, ...claims };
     return new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
   }
 
@@ -94,9 +96,8 @@ export class EmbeddedIssuer {
   private async signInAs(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const name = await readName(req);
     if (name === undefined) return json(res, 400, { error: 'invalid_request', message: `send {"name":"…"}, 1-64 letters, digits, ".", "_" or "-"` });
-    const token = await this.sign({ sub: name });
-    const { exp } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number };
-    json(res, 200, { token, expiresAt: exp * 1000 });
+    const exp = Math.floor(Date.now() / 1000) + this.tokenLifetimeS;
+    json(res, 200, { token: await this.sign({ sub: name, exp }), expiresAt: exp * 1000 });
   }
 
   /** Stops answering: connections are refused, as when the provider is down. */
@@ -139,11 +140,6 @@ export class EmbeddedIssuer {
     }
     if (req.method === 'POST' && path === SIGN_IN_PATH && this.options.signIn) return this.signInAs(req, res);
     if (req.method === 'GET' && path === JWKS_PATH) return json(res, 200, { keys: this.keys.map((key) => key.publicJwk) });
-    try {
-      if (await this.options.route?.(req, res, this)) return;
-    } catch (error) {
-      return json(res, 500, { error: 'server_error', message: (error as Error).message });
-    }
     json(res, 404, { error: 'not_found' });
   }
 }

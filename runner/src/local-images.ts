@@ -4,7 +4,7 @@
  * suite restarts.
  */
 import { randomBytes } from 'node:crypto';
-import { STACKS } from '../../common/cloud-run-service';
+import { isChatAppStack } from '../../common/cloud-run-service';
 import { ENTRY_POINTS, NODE_FLAGS } from '../../common/paths';
 import { APP_ENV_VARS, APP_PORT, GATE_ENV_VARS, GATE_PORT, PHASE_HOST, PHASE_PATH, PHASE_PORT } from '../../common/revision';
 import { type LocalImage, type LocalRevisionResult, renderedContainers, toLocalRevision } from './local-revision';
@@ -79,7 +79,7 @@ export async function localRevisionOf(stack: string, appEnv: Readonly<Record<str
   for (const port of new Set([APP_PORT, PHASE_PORT, GATE_PORT, ...(app?.ports?.containerPort === undefined ? [] : [app.ports.containerPort])])) ports.set(port, await freePort());
   const defaults = localImages(ports, appEnv);
   // Only the chat app's stacks run the chat app's image; the gate is the same in every stack.
-  const chatStack = (STACKS as readonly string[]).includes(stack);
+  const chatStack = isChatAppStack(stack);
   const images: Record<string, LocalImage> = chatStack ? { ...defaults } : { gate: defaults.gate! };
   for (const [name, command] of Object.entries(run)) {
     const container = containers.find((candidate) => candidate.name === name);

@@ -3,7 +3,7 @@
  * semantics, and shows when Cloud Run would send it traffic. See docs/local-runner.md.
  */
 import { parseArgs } from 'node:util';
-import { RENDERED_STACKS, STACKS } from '../../common/cloud-run-service';
+import { RENDERED_STACKS, isChatAppStack } from '../../common/cloud-run-service';
 import { APP_ENV_VARS, APP_PORT } from '../../common/revision';
 import { EmbeddedIssuer } from './embedded-issuer';
 import { FrontDoor } from './front-door';
@@ -53,7 +53,7 @@ export function parseOptions(argv: string[]): Options {
   const run = parseRun(values.run);
   const scenario = values.scenario as ScenarioName;
   if (!SCENARIO_NAMES.includes(scenario)) throw new Error(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, got ${JSON.stringify(values.scenario)}`);
-  if (scenario !== 'normal' && !(STACKS as readonly string[]).includes(stack)) {
+  if (scenario !== 'normal' && !isChatAppStack(stack)) {
     throw new Error(`--scenario rehearses the chat app, which stack ${stack} does not run; put the rehearsal settings in the --run command`);
   }
   const probeModel = values['probe-model'] as ProbeModel;
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   }
   const scenario = SCENARIOS[options.scenario];
   // In the chat app's stacks an OpenID issuer on loopback stands in for the stack's identity provider: the app verifies its tokens for real.
-  const issuer = (STACKS as readonly string[]).includes(options.stack) ? await EmbeddedIssuer.start({ audience: LOCAL_AUDIENCE, signIn: true }) : undefined;
+  const issuer = isChatAppStack(options.stack) ? await EmbeddedIssuer.start({ audience: LOCAL_AUDIENCE, signIn: true }) : undefined;
   const signIn: Record<string, string> = issuer === undefined ? {} : { [APP_ENV_VARS.authIssuer]: issuer.url, [APP_ENV_VARS.authAudience]: LOCAL_AUDIENCE };
   let placed: Awaited<ReturnType<typeof localRevisionOf>>;
   try {

@@ -1,6 +1,6 @@
 /** What the local revision did, in order, with times relative to the runner's start. */
 import { type ProbeTiming, startupCoverSeconds } from '../../common/probes';
-import { budgetShare } from './budget';
+import { BUDGET_WARNING_SHARE, budgetShare } from './budget';
 import type { ProbeModel } from './probe-model';
 
 export type TimelineEvent =
@@ -84,14 +84,14 @@ export interface BootAgainstBudget {
   phases: readonly { phase: string; durationMs: number }[];
 }
 
-/** The boot against the stack's budget, npm start's last line: a warning past 80% of it. */
+/** The boot against the stack's budget, npm start's last line: a warning past BUDGET_WARNING_SHARE of it. */
 export function describeBoot({ readyAtMs, budgetSeconds, phases }: BootAgainstBudget): { line: string; warn: boolean; share: number; slowestPhase: { phase: string; durationMs: number } | null } {
   const { share, warn } = budgetShare(readyAtMs / 1000, budgetSeconds);
   const slowestPhase = phases.reduce<{ phase: string; durationMs: number } | null>((slowest, p) => (slowest === null || p.durationMs > slowest.durationMs ? p : slowest), null);
   const slowest = slowestPhase === null ? '' : ` (slowest phase: ${slowestPhase.phase} ${(slowestPhase.durationMs / 1000).toFixed(1)} s)`;
   const figures = `ready at ${(readyAtMs / 1000).toFixed(1)} s: ${Math.round(share * 100)}% of the ${budgetSeconds} s budget${slowest}`;
   const line = warn
-    ? `WARNING: ${figures}, past 80%: a slower boot in the cloud would be killed; shorten the slowest phase or size startupBudgetSeconds with npm run budget`
+    ? `WARNING: ${figures}, past ${BUDGET_WARNING_SHARE * 100}%: a slower boot in the cloud would be killed; shorten the slowest phase or size startupBudgetSeconds with npm run budget`
     : figures;
   return { line, warn, share, slowestPhase };
 }

@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { BUNDLES, REPO_ROOT } from '../../common/paths';
+import { BUNDLES, NODE_FLAGS, REPO_ROOT } from '../../common/paths';
 import { PROBE_MODELS } from '../src/probe-model';
 import { waitFor } from '../../testkit/wait-for';
 
@@ -97,7 +97,9 @@ it("fails the revision naming the Python app's failed phase, reported through th
 }, 60_000);
 
 it("replaces only the command in a chat stack: the images' bundles run with the local ports and stand-ins, traffic after the app's last phase", async () => {
-  const run = start(['--stack', 'staging', '--exit-after-ready', '--run', `app=${process.execPath} ${BUNDLES.app}`, '--run', `gate=${process.execPath} ${BUNDLES.gate}`]);
+  // Each bundle as its image's CMD starts it: node, the image's Node options, the bundle.
+  const image = (name: keyof typeof BUNDLES) => `${name}=${[process.execPath, ...NODE_FLAGS[name], BUNDLES[name]].join(' ')}`;
+  const run = start(['--stack', 'staging', '--exit-after-ready', '--run', image('app'), '--run', image('gate')]);
   expect(await run.exited).toBe(0);
   expect(run.lines.at(-1)).toMatchObject({ kind: 'result', ok: true, stack: 'staging' });
   const lastPhase = run.lines.filter((line) => line.kind === 'phase').at(-1)!;

@@ -12,7 +12,7 @@ import Histogram from 'prom-client/lib/histogram';
 import { CHECK_RESULTS, type CheckResult } from '../../common/gate-contract';
 import { STATES } from '../../common/phase-contract';
 import { HOLD_OUTCOMES, type HoldOutcome } from '../../common/startup-hold';
-import { componentSeries, PhaseLabels, phaseSeries } from './bounds';
+import { MAX_PHASE_SERIES, OTHER_PHASE, componentSeries, PhaseLabels, phaseSeries } from './bounds';
 import { type GateState, isReady } from './decision';
 
 /**
@@ -86,7 +86,7 @@ export class GateMetrics {
     });
     this.phaseSeconds = new Histogram({
       name: 'startup_gate_phase_seconds',
-      help: 'Duration of each completed startup phase as the gate saw it over the long-poll; at most 16 phase names, later ones as _other.',
+      help: `Duration of each completed startup phase as the gate saw it over the long-poll; at most ${MAX_PHASE_SERIES} phase names, later ones as ${OTHER_PHASE}.`,
       labelNames: ['phase'],
       buckets: BOOT_BUCKETS,
       registers,

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { Registry } from 'prom-client';
 import type { LiveBody } from '../../common/gate-contract';
+import { isLoopback } from '../../common/loopback';
 import { GATE_PATHS } from '../../common/revision';
 import { type StartupAnswer, sendJson as send, serveStartupProbe } from '../../common/startup-hold';
 import type { Gate } from './gate';
@@ -43,6 +44,7 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
         now,
         onHeld: (outcome, heldMs) => options.metrics?.recordHold(outcome, heldMs),
       }),
+    // The messages only to a request from inside the instance: its containers share one network namespace, probers connect from outside it.
     [GATE_PATHS.ready]: (res, req) => (gate.ready() ? send(res, 200, { ready: true }) : send(res, 503, gate.readyReason(isLoopback(req.socket.remoteAddress)))),
     [GATE_PATHS.live]: (res) => {
       const body: LiveBody = { live: gate.live() };
@@ -65,9 +67,4 @@ export function createGateServer(gate: Gate, registry: Registry, options: GateSe
   });
   server.maxConnections = MAX_GATE_CONNECTIONS;
   return server;
-}
-
-/** A request from inside the instance: the containers share one network namespace, probers connect from outside it. */
-function isLoopback(address: string | undefined): boolean {
-  return address === '::1' || /^(::ffff:)?127\./.test(address ?? '');
 }

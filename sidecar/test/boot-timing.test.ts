@@ -3,14 +3,14 @@
  * gate's bundle in front of the app's bundle with phase delays, scraped for real and linted by
  * promtool.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { freePort } from '../../common/local-ports';
 import { MAX_STARTUP_BUDGET_SECONDS } from '../../common/probes';
 import { GATE_ENV_VARS as V } from '../../common/revision';
 import { startApp } from '../../testkit/app-process';
-import { IMAGE_ENV, bundlePath } from '../../testkit/bundles';
 import { type GateProcess, spawnGate } from '../../testkit/gate-process';
 import { phaseBody } from '../../testkit/phase-endpoint';
+import { requirePrometheusTool } from '../../testkit/prometheus';
 import { waitFor } from '../../testkit/wait-for';
 import { EMPTY_PHASE_CLOCK, type PhaseClock, type PhaseDuration, observePhases } from '../src/boot-timing';
 import { MAX_PHASE_SERIES, MAX_TIMED_PHASES, OTHER_PHASE, PhaseLabels } from '../src/bounds';
@@ -107,11 +107,11 @@ describe('GATE_STARTUP_BUDGET_SECONDS', () => {
     expect(readGateConfig({ [V.startupBudgetSeconds]: String(MAX_STARTUP_BUDGET_SECONDS) }).startupBudgetSeconds).toBe(480);
   });
 
-  it.each(['0', '481', '150.5', 'soon'])('exits 2 naming the setting for %j', (value) => {
-    const result = spawnSync(process.execPath, [bundlePath('gate')], { env: { PATH: process.env.PATH, ...IMAGE_ENV, [V.startupBudgetSeconds]: value }, encoding: 'utf8', timeout: 10_000 });
-    expect(result.status).toBe(2);
-    const line = JSON.parse(result.stderr.trim()) as { message: string; setting: string };
-    expect(line).toMatchObject({ setting: V.startupBudgetSeconds, message: expect.stringContaining('must be an integer from 1 to 480') });
+  it.each(['0', '481', '150.5', 'soon'])('exits 2 naming the setting for %j', async (value) => {
+    const gate = spawnGate({ [V.startupBudgetSeconds]: value });
+    expect((await gate.exited).code).toBe(2);
+    expect(gate.lines).toHaveLength(1);
+    expect(gate.logs[0]).toMatchObject({ setting: V.startupBudgetSeconds, message: expect.stringContaining('must be an integer from 1 to 480') });
   });
 });
 
@@ -158,7 +158,7 @@ describe('the gate in front of the app with phase delays', () => {
     expect(phases.get('startup_gate_phase_seconds_sum{phase="services"}')).toBeGreaterThanOrEqual(1.15);
     expect(phases.get('startup_gate_phase_seconds_sum{phase="cache"}')).toBeLessThan(0.5);
 
-    const promtool = spawnSync(execFileSync('which', ['promtool'], { encoding: 'utf8' }).trim(), ['check', 'metrics'], { input: scrape, encoding: 'utf8' });
+    const promtool = spawnSync(requirePrometheusTool('promtool'), ['check', 'metrics'], { input: scrape, encoding: 'utf8' });
     expect({ code: promtool.status, output: promtool.stdout + promtool.stderr }).toEqual({ code: 0, output: '' });
   }, 60_000);
 });

@@ -34,7 +34,7 @@ describe('judge', () => {
   });
 
   it.each<[string, Observation[], keyof typeof RULES]>([
-    ['seq going backwards in one process', [answer(phaseBody({ seq: 7 })), answer(phaseBody({ seq: 3, startedAt: phaseBody().startedAt }))], 'seq-grows'],
+    ['seq going backwards in one process', [answer(phaseBody({ seq: 7, startedAt: '2026-12-04T10:00:00Z' })), answer(phaseBody({ seq: 3, startedAt: '2026-12-04T10:00:00Z' }))], 'seq-grows'],
     ['a long-poll answered at once with nothing new', [answer(READY_BODY), held(9, READY_BODY, 2)], 'long-poll'],
     ['a long-poll held past waitMs and the gate\'s timeout', [answer(READY_BODY), held(9, READY_BODY, 4500)], 'long-poll'],
     ['text/plain', [answer(READY_BODY, { contentType: 'text/plain' })], 'content-type'],

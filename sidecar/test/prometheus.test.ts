@@ -4,12 +4,13 @@
  * metrics`, and a real Prometheus server scraping a running gate sees startup_gate_open go 0 -> 1.
  * Missing tools fail these tests with the fix, never skip them.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ALERT_RULES_DIRS, REPO_ROOT } from '../../common/paths';
 import { GATE_ENV_VARS as V } from '../../common/revision';
+import { requirePrometheusTool } from '../../testkit/prometheus';
 import { waitFor } from '../../testkit/wait-for';
 import { startGate } from './support';
 import { freePort } from '../../common/local-ports';
@@ -18,17 +19,9 @@ import { phaseBody, READY_BODY, sendPhase, startTarget, type Target } from '../.
 
 const ALERTS = path.join(REPO_ROOT, ALERT_RULES_DIRS.gate);
 
-function requireTool(name: string): string {
-  try {
-    return execFileSync('which', [name], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error(`${name} is not installed: these tests need Debian's prometheus package (apt-get install -y prometheus)`);
-  }
-}
-
-function run(command: string, args: string[], options: { cwd?: string; input?: string } = {}): Promise<{ code: number | null; output: string }> {
+function run(command: 'prometheus' | 'promtool', args: string[], options: { cwd?: string; input?: string } = {}): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(requireTool(command), args, { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(requirePrometheusTool(command), args, { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     for (const stream of [child.stdout, child.stderr]) stream.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stdin.end(options.input ?? '');
@@ -114,7 +107,7 @@ describe('a real Prometheus server scraping the gate', () => {
     const promPort = await freePort();
     const logs: string[] = [];
     prometheus = spawn(
-      requireTool('prometheus'),
+      requirePrometheusTool('prometheus'),
       [`--config.file=${config}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
