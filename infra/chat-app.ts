@@ -33,7 +33,7 @@ export interface ChatAppSettings {
  * The chat app's settings that are secrets, each from the Secret Manager secret its config field
  * names. The URLs carry passwords; the component grants access to exactly these secrets.
  */
-export const CHAT_APP_SECRETS = [
+const CHAT_APP_SECRETS = [
   { env: APP_ENV_VARS.llmApiKey, secret: 'llmApiKeySecret' },
   { env: APP_ENV_VARS.databaseUrl, secret: 'databaseUrlSecret' },
   { env: APP_ENV_VARS.redisUrl, secret: 'redisUrlSecret' },

@@ -18,7 +18,7 @@ import type { ChatAppSettings } from './chat-app';
 import type { VpcArgs } from './revision-template';
 
 /** The project name in Pulumi.yaml: the namespace of this program's own config keys. */
-export const PROJECT = PULUMI_PROJECT;
+const PROJECT = PULUMI_PROJECT;
 
 export interface StackConfig extends ChatAppSettings, VpcArgs {
   stack: StackName;

@@ -7,10 +7,9 @@
  * so another app behind the same component passes the same pack without them.
  */
 import { DEFAULT_DEPENDENCY_BUDGET_MS, MIN_DEPENDENCY_BUDGET_SECONDS, startupCoverSeconds, STARTUP_HEADROOM_SECONDS } from '../../common/probes';
-import { probeTiming } from '../../common/cloud-run-service';
+import { CHAT_SERVICE_NAME, probeTiming } from '../../common/cloud-run-service';
 import { ALERT_RULES_DIRS } from '../../common/paths';
 import { APP_ENV_VARS, APP_PATHS, APP_PORT } from '../../common/revision';
-import { CHAT_SERVICE_NAME } from '../../common/cloud-run-service';
 import { loadAlertRules, type AlertingRule } from '../alert-rules';
 import { CONTAINER_NAMES, VPC_EGRESS } from '../revision-template';
 import { containers, missingAlertPolicies, named, PUBLIC_MEMBERS, template, TYPES, type Rule, type StackResource, type StackRule } from './rules';
@@ -20,7 +19,7 @@ import { containers, missingAlertPolicies, named, PUBLIC_MEMBERS, template, TYPE
  * from the program fails the policy: without its URLs the app's dependencies phase fails in staging
  * and production, and the URLs carry passwords.
  */
-export const APP_SECRET_ENVS = [APP_ENV_VARS.llmApiKey, APP_ENV_VARS.databaseUrl, APP_ENV_VARS.redisUrl, APP_ENV_VARS.threadTokenKey] as const;
+const APP_SECRET_ENVS = [APP_ENV_VARS.llmApiKey, APP_ENV_VARS.databaseUrl, APP_ENV_VARS.redisUrl, APP_ENV_VARS.threadTokenKey] as const;
 
 /** A plain (not secret) setting of a container, when set and not empty. */
 const envValue = (container: { envs?: { name?: string; value?: string }[] }, name: string) => container.envs?.find((env) => env.name === name && env.value !== undefined && env.value !== '')?.value;
@@ -44,7 +43,7 @@ export const CHAT_APP_RULES: readonly Rule[] = (
       if (!app || !probe) return [];
       const problems: string[] = [];
       const budgets = [APP_ENV_VARS.databaseBudgetMs, APP_ENV_VARS.cacheBudgetMs].map((name) => {
-        const value = Number((app.envs ?? []).find((env) => env.name === name)?.value);
+        const value = Number(envValue(app, name));
         if (!Number.isInteger(value) || value < MIN_DEPENDENCY_BUDGET_SECONDS * 1000) {
           problems.push(`the app's ${name} must be at least ${MIN_DEPENDENCY_BUDGET_SECONDS * 1000}: Direct VPC egress can take a minute or more to connect at instance start`);
         }

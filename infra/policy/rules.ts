@@ -57,7 +57,7 @@ export const PROJECT_ROLES_ALLOWED = ['roles/monitoring.metricWriter'] as const;
 /** The stacks whose service may be invoked by anyone. */
 export const PUBLIC_STACKS = ['production'] as const;
 export const PUBLIC_MEMBERS = ['allUsers', 'allAuthenticatedUsers'];
-export function probeAt(probe: CloudRunProbe | undefined, path: string, port: number): string | undefined {
+function probeAt(probe: CloudRunProbe | undefined, path: string, port: number): string | undefined {
   if (probe?.httpGet?.path !== path || probe.httpGet.port !== port) return `must be an HTTP GET of ${path} on port ${port}`;
   return undefined;
 }

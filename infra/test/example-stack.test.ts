@@ -6,11 +6,10 @@
  */
 import path from 'node:path';
 import { type CloudRunContainer, type CloudRunService, STACKS } from '../../common/cloud-run-service';
-import { DIST_DIR, pulumiProjectDir } from '../../common/paths';
+import { ALERT_RULES_DIRS, DIST_DIR, pulumiProjectDir } from '../../common/paths';
 import { PROBE_NETWORK_MARGIN_MS, revisionProbes } from '../../common/probes';
 import { APP_ENV_VARS, DEFAULT_GATE_TARGET_URL, GATE_PATHS, GATE_PORT } from '../../common/revision';
 import { parse } from 'yaml';
-import { ALERT_RULES_DIRS } from '../../common/paths';
 import { kebab, loadAlertRules } from '../alert-rules';
 import { runMonitoringYaml } from '../collector';
 import { programEntry, stackConfig } from '../mocks';
