@@ -20,6 +20,9 @@ export const APP_PATHS = {
 } as const;
 
 export const PHASE_PATH = '/phase';
+
+/** Where an OpenID issuer publishes its discovery document (OpenID Connect Discovery 1.0): the app reads it, the local runner's issuer serves it. */
+export const OIDC_DISCOVERY_PATH = '/.well-known/openid-configuration';
 /** The app's own metrics, on the phase endpoint's internal listener: what the collector scrapes beside the gate. */
 export const APP_METRICS_PATH = '/metrics';
 

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
+import { OIDC_DISCOVERY_PATH } from '../../common/revision';
 
 export const JWKS_PATH = '/jwks';
 export const SIGN_IN_PATH = '/sign-in';
@@ -18,7 +19,6 @@ export const LOCAL_SIGN_IN_FIELD = 'local_sign_in_endpoint';
 /** A user name is the token's subject: short, and safe to show. */
 export const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_SIGN_IN_BODY_BYTES = 1024;
-const DISCOVERY_PATH = '/.well-known/openid-configuration';
 
 export interface SigningKey {
   kid: string;
@@ -134,7 +134,7 @@ export class EmbeddedIssuer {
       res.writeHead(204, { 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' }).end();
       return;
     }
-    if (req.method === 'GET' && path === DISCOVERY_PATH) {
+    if (req.method === 'GET' && path === OIDC_DISCOVERY_PATH) {
       const signIn = this.options.signIn ? { [LOCAL_SIGN_IN_FIELD]: `${this.url}${SIGN_IN_PATH}` } : {};
       return json(res, 200, { issuer: this.url, jwks_uri: this.jwksUrl, id_token_signing_alg_values_supported: [...new Set(this.keys.map((key) => key.alg))], subject_types_supported: ['public'], response_types_supported: ['id_token'], ...signIn });
     }

@@ -5,14 +5,14 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import { z } from 'zod';
+import { OIDC_DISCOVERY_PATH } from '../../../common/revision';
 
 const discoverySchema = z.object({ issuer: z.string(), jwks_uri: z.url() });
 const keySetSchema = z.object({ keys: z.array(z.looseObject({ kty: z.string() })) });
 
-export const DISCOVERY_PATH = '/.well-known/openid-configuration';
 
 export function discoveryUrl(issuer: string): URL {
-  return new URL(`${issuer.replace(/\/+$/, '')}${DISCOVERY_PATH}`);
+  return new URL(`${issuer.replace(/\/+$/, '')}${OIDC_DISCOVERY_PATH}`);
 }
 
 async function getJson(url: URL, fetchFn: typeof fetch, timeoutMs: number): Promise<unknown> {
