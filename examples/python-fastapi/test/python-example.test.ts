@@ -25,6 +25,17 @@ interface Backend {
   stop(): Promise<void>;
 }
 
+/** How long a backend has to stop on SIGTERM before its process group is killed. */
+const STOP_GRACE_MS = 5000;
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // ESRCH: nothing of the group is left.
+  }
+}
+
 /** One uvicorn process, as the example's container runs it. */
 const uvicorn = (port: number) => ['-m', 'uvicorn', 'app:app', '--host', '127.0.0.1', '--port', String(port), '--log-config', 'log-config.json'];
 
@@ -34,6 +45,8 @@ async function startBackend(env: Record<string, string>, command = uvicorn): Pro
     cwd: EXAMPLE_DIR,
     env: { PATH: process.env.PATH, PHASE_PORT: String(phasePort), PYTHONDONTWRITEBYTECODE: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so stop() reaches gunicorn's workers too, even after their master exited.
+    detached: true,
   });
   let output = '';
   for (const stream of [child.stdout, child.stderr]) stream.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -45,8 +58,14 @@ async function startBackend(env: Record<string, string>, command = uvicorn): Pro
     output: () => output,
     exited,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      signalGroup(child, 'SIGTERM');
+      const timer = setTimeout(() => signalGroup(child, 'SIGKILL'), STOP_GRACE_MS);
       await exited;
+      clearTimeout(timer);
+      // Whatever of the group outlived its leader (a worker) goes too, and its pipes with it.
+      signalGroup(child, 'SIGKILL');
+      child.stdout?.destroy();
+      child.stderr?.destroy();
     },
   };
 }
