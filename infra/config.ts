@@ -12,7 +12,7 @@ import {
   MIN_KEY_FETCH_BUDGET_SECONDS,
   STARTUP_HEADROOM_SECONDS,
 } from '../common/probes';
-import { PULUMI_PROJECT, STACKS, STARTUP_BUDGET_CONFIG_KEY, type StackName } from '../common/cloud-run-service';
+import { isChatAppStack, PULUMI_PROJECT, STACKS, STARTUP_BUDGET_CONFIG_KEY, type StackName } from '../common/cloud-run-service';
 import { ConfigError } from '../common/env';
 import type { ChatAppSettings } from './chat-app';
 import type { VpcArgs } from './revision-template';
@@ -159,7 +159,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = Object.values(KEYS).map(([key])
  * ConfigError that names the first bad key. Pure, so the tests need no Pulumi runtime.
  */
 export function parseStackConfig(stack: string, lookup: (key: ConfigKey) => string | undefined): StackConfig {
-  if (!(STACKS as readonly string[]).includes(stack)) throw new ConfigError('stack', `must be one of ${STACKS.join(', ')}, got ${JSON.stringify(stack)}`);
+  if (!isChatAppStack(stack)) throw new ConfigError('stack', `must be one of ${STACKS.join(', ')}, got ${JSON.stringify(stack)}`);
   const parsed: Record<string, unknown> = { stack };
   for (const [field, [key, schema]] of Object.entries(KEYS)) {
     const raw = lookup(key);

@@ -20,14 +20,7 @@ import { renderedStack } from './stack-support';
 import { freePort } from '../../common/local-ports';
 import { type GateProcess, spawnGate } from '../../testkit/gate-process';
 import { READY_BODY, sendPhase, startTarget, type Target } from '../../testkit/phase-endpoint';
-
-function requireTool(name: string): string {
-  try {
-    return execFileSync('which', [name], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error(`${name} is not installed: these tests need Debian's prometheus package (apt-get install -y prometheus)`);
-  }
-}
+import { requirePrometheusTool } from '../../testkit/prometheus';
 
 /** Label names a query uses: in matchers and in by/without/on/ignoring/group_* clauses. */
 function labelNamesIn(query: string): string[] {
@@ -144,7 +137,7 @@ describe('the deployed queries against a running gate', () => {
       ].join('\n'),
     );
     const promPort = await freePort();
-    prometheus = spawn(requireTool('prometheus'), [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], {
+    prometheus = spawn(requirePrometheusTool('prometheus'), [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     for (const stream of [prometheus.stdout, prometheus.stderr]) stream?.setEncoding('utf8').on('data', (chunk: string) => logs.push(chunk));
@@ -205,7 +198,7 @@ describe('the deployed queries against a running gate', () => {
     const file = path.join(dir, 'charts.rules.yml');
     const rules = queries.map(({ query }, index) => `      - record: dashboard:chart_${index}\n        expr: ${JSON.stringify(query)}`);
     fs.writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n${rules.join('\n')}\n`);
-    const output = execFileSync(requireTool('promtool'), ['check', 'rules', file], { encoding: 'utf8' });
+    const output = execFileSync(requirePrometheusTool('promtool'), ['check', 'rules', file], { encoding: 'utf8' });
     expect(output).toContain(`SUCCESS: ${queries.length} rules found`);
   });
 
